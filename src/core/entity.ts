@@ -1,0 +1,93 @@
+import { type Branded, definitionKind } from './brand.js'
+import { LarderError } from './errors.js'
+import { ENTITY_KEY_VALUE_TYPES, type FeastType, valueTypeName } from './types.js'
+import { checkColumnName, checkKnownKeys, checkName, checkTags, optionalString } from './validate.js'
+
+export interface EntityOptions {
+  name: string
+  /** The column that identifies the entity. Feast stores one join key per entity. Defaults to `[name]`. */
+  joinKeys?: readonly string[]
+  /** The key's type; inferred from the feature views' sources at apply time when omitted. */
+  valueType?: FeastType
+  description?: string
+  tags?: Record<string, string>
+  owner?: string
+}
+
+const ENTITY_KEYS = ['name', 'joinKeys', 'valueType', 'description', 'tags', 'owner'] as const
+
+/**
+ * The thing features describe (a driver, a customer), identified by a join key column.
+ *
+ * @example new Entity({ name: 'driver', joinKeys: ['driver_id'], valueType: Int64 })
+ */
+export class Entity implements Branded<'Entity'> {
+  readonly [definitionKind] = 'Entity' as const
+  readonly name: string
+  readonly joinKey: string
+  readonly valueType: FeastType | undefined
+  readonly description: string
+  readonly tags: Readonly<Record<string, string>>
+  readonly owner: string
+
+  constructor(options: EntityOptions) {
+    checkKnownKeys('Entity', options, ENTITY_KEYS)
+    this.name = checkName('entity', options.name)
+    const where = `entity "${this.name}"`
+    const joinKeys = options.joinKeys ?? [this.name]
+    if (!globalThis.Array.isArray(joinKeys) || joinKeys.length !== 1) {
+      throw new LarderError(
+        'INVALID_DEFINITION',
+        `${where} has ${describeKeys(joinKeys)}; an entity has exactly one join key`,
+        {
+          hint: 'for a composite key, define one entity per key column and list them all in the feature view',
+        },
+      )
+    }
+    this.joinKey = checkColumnName(where, joinKeys[0])
+    if (options.valueType !== undefined && !ENTITY_KEY_VALUE_TYPES.has(options.valueType.valueType)) {
+      throw new LarderError(
+        'INVALID_DEFINITION',
+        `${where} has valueType ${options.valueType.name ?? valueTypeName(options.valueType.valueType)}, which cannot be a join key`,
+        { hint: 'a join key is String, Int64, Int32, Bytes or UnixTimestamp' },
+      )
+    }
+    this.valueType = options.valueType
+    this.description = optionalString(where, 'description', options.description)
+    this.tags = checkTags(where, options.tags)
+    this.owner = optionalString(where, 'owner', options.owner)
+    Object.freeze(this)
+  }
+
+  /** Feast's list form of the join key. */
+  get joinKeys(): readonly string[] {
+    return [this.joinKey]
+  }
+
+  /** A copy with the value type set, used when apply infers it from a source. */
+  withValueType(valueType: FeastType): Entity {
+    return new Entity({ ...this.options(), valueType })
+  }
+
+  private options(): EntityOptions {
+    return {
+      name: this.name,
+      joinKeys: [this.joinKey],
+      valueType: this.valueType,
+      description: this.description,
+      tags: { ...this.tags },
+      owner: this.owner,
+    }
+  }
+}
+
+function describeKeys(keys: unknown): string {
+  return globalThis.Array.isArray(keys)
+    ? `${keys.length} join keys (${keys.join(', ')})`
+    : `joinKeys ${JSON.stringify(keys)}`
+}
+
+/** Feast's dummy entity for entity-less feature views: join key `__dummy_id`, value `""`. */
+export const DUMMY_ENTITY_NAME = '__dummy'
+export const DUMMY_ENTITY_ID = '__dummy_id'
+export const DUMMY_ENTITY_VALUE = ''

@@ -1,0 +1,55 @@
+/** Machine-readable error codes; the CLI and the server map them to exit codes and HTTP statuses. */
+export type LarderErrorCode =
+  | 'INVALID_DEFINITION'
+  | 'INVALID_CONFIG'
+  | 'INVALID_ARGUMENT'
+  | 'NOT_FOUND'
+  | 'ALREADY_EXISTS'
+  | 'CONFLICT'
+  | 'REGISTRY_CORRUPT'
+  | 'REPO_LOAD_FAILED'
+  | 'DATA_SOURCE'
+  | 'BACKEND_UNAVAILABLE'
+  | 'MISSING_DEPENDENCY'
+  | 'UNSUPPORTED'
+  | 'INTERNAL'
+
+export interface LarderErrorOptions {
+  /** The underlying error, shown with `--verbose`. */
+  cause?: unknown
+  /** One line telling the user what to do next. */
+  hint?: string
+  /** Structured context (object names, paths) for logs and JSON error bodies. */
+  details?: Record<string, unknown>
+}
+
+/**
+ * The one error type Larder throws on purpose. Its message names the object and the value at fault;
+ * `hint` says how to fix it. Anything else that escapes is a bug.
+ */
+export class LarderError extends Error {
+  override readonly name = 'LarderError'
+  readonly code: LarderErrorCode
+  readonly hint: string | undefined
+  readonly details: Readonly<Record<string, unknown>>
+
+  constructor(code: LarderErrorCode, message: string, options: LarderErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause })
+    this.code = code
+    this.hint = options.hint
+    this.details = Object.freeze({ ...options.details })
+  }
+}
+
+/** True for a `LarderError`, also one thrown by a second copy of the package. */
+export function isLarderError(value: unknown): value is LarderError {
+  return (
+    value instanceof Error && value.name === 'LarderError' && typeof (value as LarderError).code === 'string'
+  )
+}
+
+/** Formats a list of known names for an error message: `a, b, c` or `(none)`. */
+export function knownNames(names: Iterable<string>): string {
+  const sorted = [...names].sort()
+  return sorted.length === 0 ? '(none)' : sorted.join(', ')
+}

@@ -1,0 +1,345 @@
+import { type Branded, definitionKind, isKind, kindOf } from './brand.js'
+import { type BatchSource, isBatchSource, type PushSource } from './data-source.js'
+import { type DurationInput, parseDuration } from './duration.js'
+import type { Entity } from './entity.js'
+import { knownNames, LarderError } from './errors.js'
+import { Field } from './field.js'
+import { checkColumnName, checkKnownKeys, checkName, checkTags, optionalString } from './validate.js'
+
+export interface FeatureViewOptions {
+  name: string
+  /** The entities whose join keys identify a row; empty for an entity-less view. */
+  entities?: readonly Entity[]
+  /** Feature and entity columns; inferred from the source's columns at apply time when omitted. */
+  schema?: readonly Field[]
+  /** A batch source (FileSource, PostgreSQLSource), or a PushSource (its batchSource is read offline). */
+  source: BatchSource | PushSource
+  /**
+   * How far back a point-in-time join looks for a value, and the default start of incremental
+   * materialization. `0` (the default) means no limit.
+   */
+  ttl?: DurationInput
+  /** Online values older than this are served with status OUTSIDE_MAX_AGE. Defaults to `ttl`; `0` disables. */
+  maxAge?: DurationInput
+  /** Physical expiry of online values in stores that support it. `0` (the default) keeps them. */
+  storageTtl?: DurationInput
+  /** Materialize and serve online (default true). */
+  online?: boolean
+  /** Write pushed rows to the offline store (default false). */
+  offline?: boolean
+  description?: string
+  tags?: Record<string, string>
+  owner?: string
+}
+
+const VIEW_KEYS = [
+  'name',
+  'entities',
+  'schema',
+  'source',
+  'ttl',
+  'maxAge',
+  'storageTtl',
+  'online',
+  'offline',
+  'description',
+  'tags',
+  'owner',
+] as const
+
+/**
+ * A group of features read from one source and keyed by the same entities.
+ *
+ * @example new FeatureView({ name: 'driver_hourly_stats', entities: [driver], ttl: '1d',
+ *   schema: [new Field({ name: 'conv_rate', dtype: Float32 })], source: driverStatsSource })
+ */
+export class FeatureView implements Branded<'FeatureView'> {
+  readonly [definitionKind] = 'FeatureView' as const
+  readonly name: string
+  readonly entities: readonly Entity[]
+  /** The declared schema, or undefined until apply infers it from the source. */
+  readonly schema: readonly Field[] | undefined
+  readonly source: BatchSource | PushSource
+  /** Seconds; 0 means no limit. */
+  readonly ttl: number
+  /** Seconds as declared; undefined means "same as ttl". */
+  readonly declaredMaxAge: number | undefined
+  /** Seconds; 0 means never expire. */
+  readonly storageTtl: number
+  readonly online: boolean
+  readonly offline: boolean
+  readonly description: string
+  readonly tags: Readonly<Record<string, string>>
+  readonly owner: string
+
+  constructor(options: FeatureViewOptions) {
+    checkKnownKeys('FeatureView', options, VIEW_KEYS)
+    this.name = checkName('feature view', options.name)
+    const where = `feature view "${this.name}"`
+    const entities = options.entities ?? []
+    if (!globalThis.Array.isArray(entities)) {
+      throw new LarderError('INVALID_DEFINITION', `${where}: entities must be an array of Entity`, {
+        hint: 'write entities: [driver]',
+      })
+    }
+    entities.forEach((e, i) => {
+      if (!isKind(e, 'Entity')) {
+        throw new LarderError('INVALID_DEFINITION', `${where}: entities[${i}] is not an Entity`, {
+          hint: "define it with new Entity({ name: 'driver', joinKeys: ['driver_id'] }) and pass the object",
+        })
+      }
+    })
+    this.entities = Object.freeze([...entities])
+    const joinKeys = this.entities.map((e) => e.joinKey)
+    const duplicate = joinKeys.find((k, i) => joinKeys.indexOf(k) !== i)
+    if (duplicate) {
+      throw new LarderError(
+        'INVALID_DEFINITION',
+        `${where} lists two entities with the join key "${duplicate}"`,
+        {
+          hint: 'list each entity once',
+        },
+      )
+    }
+    const source = options.source as unknown
+    if (!isBatchSource(source) && !isKind(source, 'PushSource')) {
+      throw new LarderError(
+        'INVALID_DEFINITION',
+        `${where} has source ${kindOf(source) ?? typeof source}, which is not a batch or push source`,
+        { hint: 'pass a FileSource, PostgreSQLSource or PushSource as source' },
+      )
+    }
+    this.source = source as BatchSource | PushSource
+    this.ttl = parseDuration(options.ttl ?? 0, `${where} ttl`)
+    this.declaredMaxAge =
+      options.maxAge === undefined ? undefined : parseDuration(options.maxAge, `${where} maxAge`)
+    this.storageTtl = parseDuration(options.storageTtl ?? 0, `${where} storageTtl`)
+    this.online = checkBool(where, 'online', options.online, true)
+    this.offline = checkBool(where, 'offline', options.offline, false)
+    this.description = optionalString(where, 'description', options.description)
+    this.tags = checkTags(where, options.tags)
+    this.owner = optionalString(where, 'owner', options.owner)
+    this.schema =
+      options.schema === undefined ? undefined : checkSchema(where, options.schema, this.batchSource)
+    Object.freeze(this)
+  }
+
+  /** The source read by historical retrieval and materialization, if any. */
+  get batchSource(): BatchSource | undefined {
+    return isKind(this.source, 'PushSource')
+      ? (this.source as PushSource).batchSource
+      : (this.source as BatchSource)
+  }
+
+  /** The push source feeding this view, if any. */
+  get pushSource(): PushSource | undefined {
+    return isKind(this.source, 'PushSource') ? (this.source as PushSource) : undefined
+  }
+
+  /** The join keys of the view's entities, in declaration order. */
+  get joinKeys(): readonly string[] {
+    return this.entities.map((e) => e.joinKey)
+  }
+
+  /** Online values older than this many seconds are OUTSIDE_MAX_AGE; 0 disables the check. */
+  get maxAge(): number {
+    return this.declaredMaxAge ?? this.ttl
+  }
+
+  /** The schema's feature columns (fields that are not join keys). Empty until the schema is known. */
+  get features(): readonly Field[] {
+    const keys = new Set(this.joinKeys)
+    return (this.schema ?? []).filter((f) => !keys.has(f.name))
+  }
+
+  /** The schema's join-key columns. */
+  get entityColumns(): readonly Field[] {
+    const keys = new Set(this.joinKeys)
+    return (this.schema ?? []).filter((f) => keys.has(f.name))
+  }
+
+  /** The feature with this name, or an error that lists the view's features. */
+  feature(name: string): Field {
+    const f = this.features.find((x) => x.name === name)
+    if (!f) {
+      throw new LarderError('NOT_FOUND', `feature "${name}" not found in feature view "${this.name}"`, {
+        hint: `known features: ${knownNames(this.features.map((x) => x.name))}`,
+      })
+    }
+    return f
+  }
+
+  /** A copy with a new schema (used by apply's schema inference) or other changed options. */
+  with(changes: Partial<FeatureViewOptions>): FeatureView {
+    return new FeatureView({ ...this.options(), ...changes })
+  }
+
+  /** The whole view as a projection: every feature, its own name, no join-key map. */
+  get projection(): FeatureViewProjection {
+    return new FeatureViewProjection(this, {})
+  }
+
+  /** A projection with a subset of the features, for a feature service. */
+  select(features: readonly string[]): FeatureViewProjection {
+    return this.projection.select(features)
+  }
+
+  /** A projection under another name, so one view can appear twice in a feature service. */
+  withName(alias: string): FeatureViewProjection {
+    return this.projection.withName(alias)
+  }
+
+  /** A projection whose join keys are read from other entity columns: `{ location_id: 'origin_id' }`. */
+  withJoinKeyMap(map: Record<string, string>): FeatureViewProjection {
+    return this.projection.withJoinKeyMap(map)
+  }
+
+  /** The options that rebuild this view. */
+  options(): FeatureViewOptions {
+    return {
+      name: this.name,
+      entities: this.entities,
+      schema: this.schema,
+      source: this.source,
+      ttl: this.ttl,
+      maxAge: this.declaredMaxAge,
+      storageTtl: this.storageTtl,
+      online: this.online,
+      offline: this.offline,
+      description: this.description,
+      tags: { ...this.tags },
+      owner: this.owner,
+    }
+  }
+}
+
+function checkBool(where: string, field: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined) return fallback
+  if (typeof value !== 'boolean') {
+    throw new LarderError(
+      'INVALID_DEFINITION',
+      `${where}: ${field} must be true or false, got ${JSON.stringify(value)}`,
+    )
+  }
+  return value
+}
+
+function checkSchema(
+  where: string,
+  schema: readonly Field[],
+  batchSource: BatchSource | undefined,
+): readonly Field[] {
+  if (!globalThis.Array.isArray(schema)) {
+    throw new LarderError('INVALID_DEFINITION', `${where}: schema must be an array of Field`, {
+      hint: "write schema: [new Field({ name: 'conv_rate', dtype: Float32 })]",
+    })
+  }
+  const fields = schema.map((f) => new Field(f))
+  const seen = new Set<string>()
+  for (const f of fields) {
+    if (seen.has(f.name)) {
+      throw new LarderError('INVALID_DEFINITION', `${where} declares the field "${f.name}" twice`, {
+        hint: 'give each field a unique name',
+      })
+    }
+    seen.add(f.name)
+    const timestamps = [batchSource?.timestampField, batchSource?.createdTimestampColumn].filter(Boolean)
+    if (timestamps.includes(f.name)) {
+      throw new LarderError(
+        'INVALID_DEFINITION',
+        `${where} declares the source's timestamp column "${f.name}" as a field`,
+        {
+          hint: 'leave timestamp columns out of the schema; Larder reads them from the source',
+        },
+      )
+    }
+  }
+  return Object.freeze(fields)
+}
+
+export interface ProjectionChanges {
+  alias?: string
+  features?: readonly string[]
+  joinKeyMap?: Record<string, string>
+}
+
+/**
+ * A feature view as a feature service uses it: a subset of its features, an alias, and a map from
+ * its join keys to the request's entity columns. Made by `view.select()`, `withName()`, `withJoinKeyMap()`.
+ */
+export class FeatureViewProjection implements Branded<'FeatureViewProjection'> {
+  readonly [definitionKind] = 'FeatureViewProjection' as const
+  readonly view: FeatureView
+  readonly alias: string
+  /** The selected feature names; undefined means every feature of the view. */
+  readonly featureNames: readonly string[] | undefined
+  readonly joinKeyMap: Readonly<Record<string, string>>
+
+  constructor(view: FeatureView, changes: ProjectionChanges) {
+    this.view = view
+    const where = `projection of feature view "${view.name}"`
+    this.alias = changes.alias === undefined ? '' : checkName('feature view alias', changes.alias)
+    if (changes.features !== undefined) {
+      if (!globalThis.Array.isArray(changes.features) || changes.features.length === 0) {
+        throw new LarderError('INVALID_DEFINITION', `${where} selects no features`, {
+          hint: "pass the feature names to keep, e.g. view.select(['conv_rate'])",
+        })
+      }
+      for (const f of changes.features) checkColumnName(where, f)
+      if (view.schema) for (const f of changes.features) view.feature(f)
+      this.featureNames = Object.freeze([...changes.features])
+    } else {
+      this.featureNames = undefined
+    }
+    const map = checkTags(`${where} joinKeyMap`, changes.joinKeyMap)
+    for (const key of Object.keys(map)) {
+      if (!view.joinKeys.includes(key)) {
+        throw new LarderError(
+          'INVALID_DEFINITION',
+          `${where} maps join key "${key}", which the view does not have`,
+          {
+            hint: `the view's join keys: ${knownNames(view.joinKeys)}`,
+          },
+        )
+      }
+    }
+    this.joinKeyMap = map
+    Object.freeze(this)
+  }
+
+  /** The name features are reported under: the alias if set, else the view's name. */
+  get nameToUse(): string {
+    return this.alias || this.view.name
+  }
+
+  /** The selected features (every feature of the view when none were selected). */
+  get features(): readonly Field[] {
+    if (this.featureNames === undefined) return this.view.features
+    return this.featureNames.map((n) => this.view.feature(n))
+  }
+
+  select(features: readonly string[]): FeatureViewProjection {
+    return new FeatureViewProjection(this.view, { ...this.changes(), features })
+  }
+
+  withName(alias: string): FeatureViewProjection {
+    return new FeatureViewProjection(this.view, { ...this.changes(), alias })
+  }
+
+  withJoinKeyMap(joinKeyMap: Record<string, string>): FeatureViewProjection {
+    return new FeatureViewProjection(this.view, { ...this.changes(), joinKeyMap })
+  }
+
+  /** The same projection over another version of its view (used after schema inference). */
+  over(view: FeatureView): FeatureViewProjection {
+    return new FeatureViewProjection(view, this.changes())
+  }
+
+  private changes(): ProjectionChanges {
+    return {
+      alias: this.alias || undefined,
+      features: this.featureNames,
+      joinKeyMap: { ...this.joinKeyMap },
+    }
+  }
+}

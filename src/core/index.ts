@@ -1,0 +1,51 @@
+export { type Branded, type DefinitionKind, definitionKind, isKind, kindOf } from './brand.js'
+export {
+  type BatchSource,
+  type BatchSourceOptions,
+  type DataSource,
+  type FileFormat,
+  FileSource,
+  type FileSourceOptions,
+  isBatchSource,
+  isDataSource,
+  PostgreSQLSource,
+  type PostgreSQLSourceOptions,
+  PushSource,
+  type PushSourceOptions,
+  RequestSource,
+  type RequestSourceOptions,
+} from './data-source.js'
+export { type DurationInput, formatDuration, parseDuration } from './duration.js'
+export {
+  DUMMY_ENTITY_ID,
+  DUMMY_ENTITY_NAME,
+  DUMMY_ENTITY_VALUE,
+  Entity,
+  type EntityOptions,
+} from './entity.js'
+export {
+  isLarderError,
+  knownNames,
+  LarderError,
+  type LarderErrorCode,
+  type LarderErrorOptions,
+} from './errors.js'
+export { type FeatureRef, outputColumnName, parseFeatureRef } from './feature-ref.js'
+export { FeatureService, type FeatureServiceItem, type FeatureServiceOptions } from './feature-service.js'
+export {
+  FeatureView,
+  type FeatureViewOptions,
+  FeatureViewProjection,
+  type ProjectionChanges,
+} from './feature-view.js'
+export { Field, type FieldOptions } from './field.js'
+export { checkProjectName, Project, type ProjectOptions } from './project.js'
+export {
+  formatMicros,
+  MICROS_PER_SECOND,
+  type Micros,
+  nowMicros,
+  type TimestampInput,
+  toMicros,
+} from './time.js'
+export * from './types.js'
