@@ -23,6 +23,7 @@ export {
   Entity,
   type EntityOptions,
 } from './entity.js'
+export * from './entity-key.js'
 export {
   isLarderError,
   knownNames,
@@ -39,6 +40,7 @@ export {
   type ProjectionChanges,
 } from './feature-view.js'
 export { Field, type FieldOptions } from './field.js'
+export * from './murmur3.js'
 export { checkProjectName, Project, type ProjectOptions } from './project.js'
 export {
   formatMicros,
@@ -49,3 +51,4 @@ export {
   toMicros,
 } from './time.js'
 export * from './types.js'
+export * from './value-codec.js'
