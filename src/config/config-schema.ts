@@ -41,7 +41,10 @@ export const repoConfigSchema = z
       .default(3)
       .describe('Online key layout; 3 is current Feast, 2 and 1 only for stores Feast wrote long ago'),
     materialization: materializationConfigSchema.optional(),
-    coerce_tz_aware: z.boolean().default(true).describe('Naive entity timestamps are UTC (always true in Larder)'),
+    coerce_tz_aware: z
+      .boolean()
+      .default(true)
+      .describe('Naive entity timestamps are UTC (always true in Larder)'),
     flags: z.record(z.string(), z.unknown()).optional().describe('Deprecated in Feast; accepted and ignored'),
   })
   .strict()

@@ -11,16 +11,23 @@ export function expandEnv(text: string, source: string, env: NodeJS.ProcessEnv =
   return text
     .split('$$')
     .map((part) =>
-      part.replace(VAR, (match, braced: string | undefined, fallback: string | undefined, bare: string | undefined) => {
-        const name = (braced ?? bare)!
-        const value = env[name]
-        if (value !== undefined) return value
-        if (fallback !== undefined) return fallback
-        if (bare !== undefined && !/^[A-Z_][A-Z0-9_]*$/.test(name)) return match
-        throw new LarderError('INVALID_CONFIG', `${source} uses the environment variable ${name}, which is not set`, {
-          hint: `set ${name}, or write \${${name}:-default} to give a default`,
-        })
-      }),
+      part.replace(
+        VAR,
+        (match, braced: string | undefined, fallback: string | undefined, bare: string | undefined) => {
+          const name = (braced ?? bare)!
+          const value = env[name]
+          if (value !== undefined) return value
+          if (fallback !== undefined) return fallback
+          if (bare !== undefined && !/^[A-Z_][A-Z0-9_]*$/.test(name)) return match
+          throw new LarderError(
+            'INVALID_CONFIG',
+            `${source} uses the environment variable ${name}, which is not set`,
+            {
+              hint: `set ${name}, or write \${${name}:-default} to give a default`,
+            },
+          )
+        },
+      ),
     )
     .join('$')
 }

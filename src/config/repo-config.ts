@@ -20,7 +20,11 @@ export interface RepoConfig {
   readonly project: string
   readonly projectDescription: string
   readonly provider: 'local'
-  readonly registry: { readonly path: string; readonly registryType: 'file'; readonly cacheTtlSeconds: number }
+  readonly registry: {
+    readonly path: string
+    readonly registryType: 'file'
+    readonly cacheTtlSeconds: number
+  }
   readonly onlineStore: StoreConfig | undefined
   readonly offlineStore: StoreConfig
   readonly entityKeySerializationVersion: 1 | 2 | 3
@@ -62,7 +66,10 @@ export function parseRepoConfig(text: string, repoPath: string, source = CONFIG_
   if (!parsed.success) throw configError(parsed.error, source)
   const c = parsed.data
   const project = checkProjectNameIn(c.project, source)
-  const registry = typeof c.registry === 'string' ? { path: c.registry, registry_type: 'file' as const, cache_ttl_seconds: 600 } : c.registry
+  const registry =
+    typeof c.registry === 'string'
+      ? { path: c.registry, registry_type: 'file' as const, cache_ttl_seconds: 600 }
+      : c.registry
   return Object.freeze({
     repoPath: resolve(repoPath),
     project,
@@ -105,14 +112,18 @@ function configError(error: z.ZodError, source: string): LarderError {
   const path = issue.path.join('.') || '(top level)'
   if (issue.code === 'unrecognized_keys') {
     const known = knownKeysAt(issue.path)
-    return new LarderError('INVALID_CONFIG', `${source}: unknown key ${issue.keys.map((k) => `"${k}"`).join(', ')} in ${path}`, {
-      hint: known.length ? `known keys: ${known.join(', ')}` : undefined,
-      details: { path: issue.path, keys: issue.keys },
-    })
+    return new LarderError(
+      'INVALID_CONFIG',
+      `${source}: unknown key ${issue.keys.map((k) => `"${k}"`).join(', ')} in ${path}`,
+      {
+        hint: known.length ? `known keys: ${known.join(', ')}` : undefined,
+        details: { path: issue.path, keys: issue.keys },
+      },
+    )
   }
   return new LarderError('INVALID_CONFIG', `${source}: ${path}: ${issue.message}`, {
     details: { path: issue.path },
-    hint: issue.path[0] === 'project' ? "add `project: my_project` to the file" : undefined,
+    hint: issue.path[0] === 'project' ? 'add `project: my_project` to the file' : undefined,
   })
 }
 
