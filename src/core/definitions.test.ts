@@ -142,3 +142,13 @@ describe('definitions', () => {
     expect(() => parseFeatureRef('conv_rate')).toThrow(/<view>:<feature>/)
   })
 })
+
+describe('ValueType numbers', () => {
+  it("equal the generated feast.types.ValueType enum", async () => {
+    const { ValueType_Enum } = await import('../gen/feast/types/Value_pb.js')
+    for (const [name, n] of Object.entries(ValueType)) {
+      const generatedName = name === 'UNKNOWN' ? 'INVALID' : name
+      expect((ValueType_Enum as unknown as Record<string, number>)[generatedName], name).toBe(n)
+    }
+  })
+})

@@ -33,6 +33,8 @@ export const ValueType = {
   FLOAT_SET: 27,
   BOOL_SET: 28,
   UNIX_TIMESTAMP_SET: 29,
+  PDF_BYTES: 30,
+  IMAGE_BYTES: 31,
   JSON: 32,
   JSON_LIST: 33,
   STRUCT: 34,
@@ -107,8 +109,8 @@ export const Bytes = scalar({
   list: ValueType.BYTES_LIST,
   set: ValueType.BYTES_SET,
 })
-/** Bytes holding a PDF document; stored as BYTES, as in Feast. */
-export const PdfBytes = scalar({ name: 'PdfBytes', valueType: ValueType.BYTES, primitiveName: 'PDF_BYTES' })
+/** Bytes holding a PDF document: ValueType PDF_BYTES, values in `bytes_val`, as in Feast. */
+export const PdfBytes = scalar({ name: 'PdfBytes', valueType: ValueType.PDF_BYTES, primitiveName: 'PDF_BYTES' })
 /** Bytes holding an image; stored as BYTES, as in Feast. */
 export const ImageBytes = scalar({
   name: 'ImageBytes',
@@ -331,7 +333,7 @@ export const STRUCT_SCHEMA_TAG = 'feast:struct_schema'
 export const NESTED_INNER_TYPE_TAG = 'feast:nested_inner_type'
 
 const BY_VALUE_TYPE = new globalThis.Map<number, FeastType>()
-for (const t of SCALARS) {
+for (const t of [...SCALARS, PdfBytes, ImageBytes]) {
   BY_VALUE_TYPE.set(t.valueType, t)
   const list = LIST_OF.get(t)
   const set = SET_OF.get(t)
