@@ -1,0 +1,125 @@
+import type { RecordBatch, Table } from 'apache-arrow'
+import type {
+  BatchSource,
+  FeastType,
+  FeatureView,
+  FeatureViewProjection,
+  TimestampInput,
+} from '../core/index.js'
+
+/** Options every async operation accepts. */
+export interface Abortable {
+  /** Aborting stops the running query and rejects with the signal's reason. */
+  readonly signal?: AbortSignal
+}
+
+/** A row as plain JS values, keyed by column name. */
+export type Row = Record<string, unknown>
+
+/**
+ * The entity table of a historical retrieval: one row per (entity keys, timestamp) to label.
+ *
+ * - an array of row objects (timestamps as `Date`, ISO strings or epoch milliseconds; naive means UTC);
+ * - an Arrow table;
+ * - the path of a Parquet or CSV file (relative paths resolve against the current directory);
+ * - `{ sql }`: a query the engine runs to produce the rows.
+ */
+export type EntityInput = readonly Row[] | Table | string | { readonly sql: string }
+
+/** Features of one feature view, as a projection (alias, join-key map) plus the names to read. */
+export interface FeatureSelection {
+  readonly projection: FeatureViewProjection
+  readonly features: readonly string[]
+}
+
+/**
+ * A resolved historical-retrieval request. Give either `entities`, or `startDate` and `endDate`
+ * (entity-less range retrieval: every row of the views in the range, latest per key and timestamp).
+ */
+export interface HistoricalRequest {
+  readonly entities?: EntityInput
+  readonly features: readonly FeatureSelection[]
+  /** Name feature columns `<view or alias>__<feature>` instead of `<feature>` (default false). */
+  readonly fullFeatureNames?: boolean
+  /**
+   * Also require a feature row's created timestamp to be `<=` the entity timestamp, so a value written
+   * after the moment being labelled is never used (default false). Rows with a null created timestamp
+   * are then excluded from views that declare a created timestamp column.
+   */
+  readonly asOfKnownTime?: boolean
+  readonly startDate?: TimestampInput
+  readonly endDate?: TimestampInput
+}
+
+/** An inclusive time range: `start <= event timestamp <= end`. */
+export interface TimeRange {
+  readonly start: TimestampInput
+  readonly end: TimestampInput
+}
+
+/** Options of `pullLatest`. */
+export interface PullOptions extends Abortable {
+  /** Rows per yielded record batch (default 65,536). */
+  readonly batchSize?: number
+}
+
+/** A column of a source as the engine sees it. */
+export interface SourceColumn {
+  /** The column's name in the source (before `fieldMapping`). */
+  readonly name: string
+  /** The inferred Feast type; `Invalid` when the engine type has no Feast equivalent. */
+  readonly type: FeastType
+  /** The engine's own type name, e.g. `TIMESTAMP WITH TIME ZONE`. */
+  readonly sourceType: string
+}
+
+/** Rows to append to a view's offline source. */
+export type WriteInput = readonly Row[] | Table | RecordBatch
+
+/**
+ * A historical retrieval that has been planned but not run. Nothing is read until one of the
+ * methods is called, and each call runs the join again. Large results never become JS objects unless
+ * `toRows` is called: `toParquet` and `toCsv` are written by the engine.
+ */
+export interface RetrievalJob {
+  /** Output columns in order: the entity columns, then the features. */
+  readonly columns: readonly string[]
+  /** What the planner decided on the caller's behalf, e.g. which column it took as the entity timestamp. */
+  readonly notices: readonly string[]
+  /** The whole result as an Arrow table. Timestamps keep microseconds. */
+  toArrow(opts?: Abortable): Promise<Table>
+  /** Writes the result to a Parquet file, atomically (a temporary file renamed into place). */
+  toParquet(path: string, opts?: Abortable): Promise<void>
+  /** Writes the result to a CSV file with a header, atomically. */
+  toCsv(path: string, opts?: Abortable): Promise<void>
+  /**
+   * The first `limit` rows (all when omitted) as objects. Timestamps are RFC 3339 strings in UTC with
+   * microseconds; 64-bit integers are numbers when they fit, else bigints.
+   */
+  toRows(limit?: number, opts?: Abortable): Promise<Row[]>
+  /** The result as Arrow record batches, in order, holding one batch in memory at a time. */
+  stream(opts?: Abortable): AsyncIterable<RecordBatch>
+}
+
+/** The offline store: point-in-time joins, the reads of materialization, and offline writes. */
+export interface OfflineStore {
+  /** The backend type, e.g. `duckdb`. */
+  readonly type: string
+  /** Plans a point-in-time join; fails fast on unknown columns or a bad entity table. */
+  getHistoricalFeatures(req: HistoricalRequest, opts?: Abortable): Promise<RetrievalJob>
+  /**
+   * The latest row per entity key with `start <= event timestamp <= end` (ties broken by the created
+   * timestamp), as record batches. Columns: the view's join keys, its features, then its timestamp field
+   * and created timestamp column (UTC). Rows with a null join key are skipped. See `pullColumns`.
+   */
+  pullLatest(view: FeatureView, range: TimeRange, opts?: PullOptions): AsyncIterable<RecordBatch>
+  /**
+   * Appends rows (columns named as in the view: join keys, features, timestamp field, created column)
+   * to the view's source, so that a concurrent reader sees either the old or the new data, never part.
+   */
+  writeRows(view: FeatureView, rows: WriteInput, opts?: Abortable): Promise<void>
+  /** The columns of a source with inferred Feast types, for schema inference at apply time. */
+  describeSource(source: BatchSource, opts?: Abortable): Promise<SourceColumn[]>
+  /** Releases the engine. Jobs created by this store cannot run afterwards. */
+  close(): Promise<void>
+}

@@ -1,0 +1,271 @@
+import {
+  type BatchSource,
+  type FeatureView,
+  knownNames,
+  LarderError,
+  outputColumnName,
+} from '../../core/index.js'
+import type { FeatureSelection } from '../offline-store.js'
+import { EVENT_TIMESTAMP, type PitView, RESERVED_PREFIX } from './spec.js'
+
+/** A source column the join reads, and why (for error messages naming the declaration at fault). */
+export interface SourceColumnUse {
+  readonly column: string
+  /** E.g. `join key "driver_id"`, `timestamp field`, `feature "conv_rate"`. */
+  readonly role: string
+}
+
+/** A view of the request before the engine has turned its source into a relation. */
+export interface PlannedView {
+  readonly source: BatchSource
+  /** `feature view "driver_stats"`, for messages. */
+  readonly where: string
+  readonly view: Omit<PitView, 'relation'>
+  /** The view's join keys (Feast names), in the order of `view.keys`. */
+  readonly joinKeys: readonly string[]
+  /** Every source column the join reads, timestamps first. */
+  readonly columns: readonly SourceColumnUse[]
+}
+
+/** A column of the entity table as the engine describes it. */
+export interface EntityColumn {
+  readonly name: string
+  /** True for timestamp-typed columns (candidates for the entity timestamp). */
+  readonly isTimestamp: boolean
+}
+
+/**
+ * Resolves the requested features of each view: field mapping (source column → feature name, also for
+ * join keys and timestamps), the projection's join-key map and output names. Throws a `LarderError` for
+ * an empty request, an unknown feature, a view without a batch source or timestamp field, and for two
+ * features that would get the same output column.
+ */
+export function planViews(selections: readonly FeatureSelection[], fullFeatureNames: boolean): PlannedView[] {
+  if (selections.length === 0) {
+    throw new LarderError('INVALID_ARGUMENT', 'the request names no features', {
+      hint: "list features such as 'driver_hourly_stats:conv_rate', or pass a feature service",
+    })
+  }
+  const planned = selections.map((s) => planView(s, fullFeatureNames))
+  const owner = new Map<string, string>()
+  for (const p of planned) {
+    for (const f of p.view.features) {
+      const other = owner.get(f.output)
+      if (other !== undefined) {
+        throw new LarderError(
+          'INVALID_ARGUMENT',
+          `feature column "${f.output}" is requested from ${other === p.view.name ? `"${other}" twice` : `"${other}" and "${p.view.name}"`}`,
+          {
+            hint: fullFeatureNames
+              ? `give one of the projections another name with view.withName('${p.view.name}_2')`
+              : 'set fullFeatureNames: true to name feature columns "<view>__<feature>"',
+          },
+        )
+      }
+      owner.set(f.output, p.view.name)
+    }
+  }
+  return planned
+}
+
+function planView(selection: FeatureSelection, fullFeatureNames: boolean): PlannedView {
+  const { projection } = selection
+  const fv = projection.view
+  const where = `feature view "${fv.name}"`
+  const source = batchSourceOf(fv)
+  if (fv.schema === undefined) {
+    throw new LarderError('INVALID_ARGUMENT', `${where} has no schema yet`, {
+      hint: 'run `larder apply` so that its schema is inferred from the source, or declare schema: [...]',
+    })
+  }
+  if (selection.features.length === 0) {
+    throw new LarderError('INVALID_ARGUMENT', `no features are selected from ${where}`, {
+      hint: `known features: ${knownNames(fv.features.map((f) => f.name))}`,
+    })
+  }
+  const seen = new Set<string>()
+  for (const name of selection.features) {
+    fv.feature(name)
+    if (seen.has(name)) {
+      throw new LarderError('INVALID_ARGUMENT', `feature "${name}" of ${where} is requested twice`, {
+        hint: 'list each feature once',
+      })
+    }
+    seen.add(name)
+  }
+  const keys = fv.joinKeys.map((k) => ({
+    source: source.sourceColumn(k),
+    entity: projection.joinKeyMap[k] ?? k,
+  }))
+  const timestamp = source.sourceColumn(source.timestampField)
+  const created = source.createdTimestampColumn
+    ? source.sourceColumn(source.createdTimestampColumn)
+    : undefined
+  const features = selection.features.map((f) => ({
+    source: source.sourceColumn(f),
+    output: outputColumnName(projection.nameToUse, f, fullFeatureNames),
+  }))
+  const columns: SourceColumnUse[] = [
+    { column: timestamp, role: 'timestamp field' },
+    ...(created === undefined ? [] : [{ column: created, role: 'created timestamp column' }]),
+    ...fv.joinKeys.map((k, i) => ({ column: keys[i]!.source, role: `join key "${k}"` })),
+    ...selection.features.map((f, i) => ({ column: features[i]!.source, role: `feature "${f}"` })),
+  ]
+  return {
+    source,
+    where,
+    joinKeys: fv.joinKeys,
+    view: {
+      name: projection.nameToUse,
+      keys,
+      timestamp,
+      created,
+      ttlMicros: Math.round(fv.ttl * 1e6),
+      features,
+    },
+    columns,
+  }
+}
+
+function batchSourceOf(fv: FeatureView): BatchSource {
+  const source = fv.batchSource
+  if (source === undefined) {
+    throw new LarderError(
+      'INVALID_ARGUMENT',
+      `feature view "${fv.name}" has no batch source to read offline`,
+      {
+        hint: 'give its PushSource a batchSource (e.g. a FileSource)',
+      },
+    )
+  }
+  if (source.timestampField === '') {
+    throw new LarderError(
+      'INVALID_DEFINITION',
+      `source "${source.name}" of feature view "${fv.name}" has no timestampField`,
+      {
+        hint: "name the column holding each row's event time, e.g. timestampField: 'event_timestamp'",
+      },
+    )
+  }
+  return source
+}
+
+/**
+ * Checks the entity table against the views and picks its timestamp column: `event_timestamp`, else the
+ * only timestamp-typed column (with a notice), else an error. Also rejects missing join-key columns,
+ * reserved or duplicate column names, and features whose output name is already an entity column.
+ */
+export function planEntity(
+  columns: readonly EntityColumn[],
+  views: readonly PlannedView[],
+): { timestampColumn: string; notices: string[] } {
+  const names = columns.map((c) => c.name)
+  const listed = names.join(', ') || '(none)'
+  for (const [i, name] of names.entries()) {
+    if (name.startsWith(RESERVED_PREFIX)) {
+      throw new LarderError(
+        'INVALID_ARGUMENT',
+        `entity table column "${name}" uses the reserved prefix "${RESERVED_PREFIX}"`,
+        {
+          hint: 'rename the column',
+        },
+      )
+    }
+    if (names.indexOf(name) !== i) {
+      throw new LarderError('INVALID_ARGUMENT', `entity table has two columns named "${name}"`, {
+        hint: 'give each column a unique name',
+      })
+    }
+  }
+  const notices: string[] = []
+  let timestampColumn = EVENT_TIMESTAMP
+  if (!names.includes(EVENT_TIMESTAMP)) {
+    const candidates = columns.filter((c) => c.isTimestamp)
+    if (candidates.length !== 1) {
+      throw new LarderError(
+        'INVALID_ARGUMENT',
+        `entity table has no "${EVENT_TIMESTAMP}" column${candidates.length > 1 ? ` and several timestamp columns (${candidates.map((c) => c.name).join(', ')})` : ''}; its columns: ${listed}`,
+        { hint: `name the column holding each row's point in time "${EVENT_TIMESTAMP}"` },
+      )
+    }
+    timestampColumn = candidates[0]!.name
+    notices.push(
+      `entity table has no "${EVENT_TIMESTAMP}" column; using "${timestampColumn}", its only timestamp column`,
+    )
+  }
+  for (const p of views) {
+    for (const [i, key] of p.view.keys.entries()) {
+      if (!names.includes(key.entity)) {
+        const joinKey = p.joinKeys[i]!
+        throw new LarderError(
+          'INVALID_ARGUMENT',
+          `entity table has no column "${key.entity}", a join key of ${p.where}; its columns: ${listed}`,
+          {
+            hint:
+              key.entity === joinKey
+                ? `add the column, or read the key from another column with view.withJoinKeyMap({ ${joinKey}: '<column>' })`
+                : `add the column: the projection reads join key "${joinKey}" from "${key.entity}"`,
+          },
+        )
+      }
+    }
+    for (const f of p.view.features) {
+      if (names.includes(f.output)) {
+        throw new LarderError(
+          'INVALID_ARGUMENT',
+          `feature column "${f.output}" of ${p.where} has the name of an entity table column`,
+          { hint: 'set fullFeatureNames: true, or rename the entity column' },
+        )
+      }
+    }
+  }
+  return { timestampColumn, notices }
+}
+
+/**
+ * The entity columns of an entity-less range retrieval: the join keys of every view (after join-key
+ * maps, in order of first appearance), then `event_timestamp`.
+ */
+export function rangeEntityKeys(views: readonly PlannedView[]): string[] {
+  const keys: string[] = []
+  for (const p of views) for (const k of p.view.keys) if (!keys.includes(k.entity)) keys.push(k.entity)
+  if (keys.includes(EVENT_TIMESTAMP)) {
+    throw new LarderError('INVALID_ARGUMENT', `a join key is named "${EVENT_TIMESTAMP}"`, {
+      hint: 'range retrieval names its timestamp column event_timestamp; map the key to another name with withJoinKeyMap',
+    })
+  }
+  return keys
+}
+
+/** The columns `pullLatest` yields for a view, in order. */
+export interface PullColumns {
+  readonly joinKeys: readonly string[]
+  readonly features: readonly string[]
+  /** The view's timestamp field (its name on the Feast side of `fieldMapping`). */
+  readonly eventTimestamp: string
+  /** The view's created timestamp column, if its source declares one. */
+  readonly createdTimestamp: string | undefined
+}
+
+/** Plans the latest-row read of materialization: every feature of the view, keys under their own names. */
+export function planLatest(fv: FeatureView): { planned: PlannedView; columns: PullColumns } {
+  const [planned] = planViews(
+    [{ projection: fv.projection, features: fv.features.map((f) => f.name) }],
+    false,
+  )
+  const source = planned!.source
+  return {
+    planned: planned!,
+    columns: {
+      joinKeys: fv.joinKeys,
+      features: fv.features.map((f) => f.name),
+      eventTimestamp: source.timestampField,
+      createdTimestamp: source.createdTimestampColumn || undefined,
+    },
+  }
+}
+
+/** The columns `pullLatest` yields for a view; throws as `pullLatest` would for a view it cannot read. */
+export function pullColumns(fv: FeatureView): PullColumns {
+  return planLatest(fv).columns
+}

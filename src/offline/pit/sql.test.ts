@@ -1,0 +1,107 @@
+import { describe, expect, it } from 'vitest'
+import type { PitSpec, PitView } from './spec.js'
+import { buildLatestQuery, buildPitQuery, buildRangeEntityQuery, type SqlDialect } from './sql.js'
+
+const plain: SqlDialect = {
+  ident: (n) => `"${n}"`,
+  timestamp: (m) => `TS(${m})`,
+  minusMicros: (e, m) => `(${e} - ${m})`,
+  utcInstant: (e) => `UTC(${e})`,
+}
+const withAsof: SqlDialect = {
+  ...plain,
+  asof: { featureKey: (t, c) => `FK(${t}, ${c})`, entityKey: (t) => `EK(${t})` },
+}
+
+const view = (name: string, created: string | undefined, ttlMicros = 0): PitView => ({
+  name,
+  relation: `src_${name}`,
+  keys: [{ source: 'id', entity: 'driver_id' }],
+  timestamp: 'ts',
+  created,
+  ttlMicros,
+  features: [{ source: 'f', output: `${name}__f` }],
+})
+
+const spec = (views: PitView[], asOfKnownTime = false): PitSpec => ({
+  entity: {
+    relation: 'entities',
+    columns: ['driver_id', 'event_timestamp'],
+    timestampColumn: 'event_timestamp',
+  },
+  views,
+  asOfKnownTime,
+})
+
+const count = (sql: string, what: string) => sql.split(what).length - 1
+
+describe('buildPitQuery', () => {
+  it('uses one ASOF join per view where exact, and orders by the entity row', () => {
+    const sql = buildPitQuery(spec([view('a', 'created', 60), view('b', undefined)]), withAsof)
+    expect(count(sql, 'ASOF LEFT JOIN')).toBe(2)
+    expect(sql).toContain('e."__o" >= v0."__o"')
+    expect(sql).toContain('e."__larder_ts" >= v1."__ts"')
+    expect(sql).toContain('CASE WHEN v0."__ts" >= (e."__larder_ts" - 60) THEN v0."__f0" END AS "a__f"')
+    expect(sql.trimEnd().endsWith('ORDER BY e."__larder_row"')).toBe(true)
+  })
+
+  it('falls back to the window form for asOfKnownTime on a view with a created column', () => {
+    const sql = buildPitQuery(spec([view('a', 'created'), view('b', undefined)], true), withAsof)
+    expect(count(sql, 'ASOF LEFT JOIN')).toBe(1)
+    expect(sql).toContain('f."__cr" <= e."__larder_ts"')
+    expect(sql).toContain('ORDER BY f."__ts" DESC, f."__cr" DESC NULLS LAST')
+  })
+
+  it('uses the window form everywhere when asked or when the engine has no ASOF join', () => {
+    for (const sql of [
+      buildPitQuery(spec([view('a', 'created', 5)]), withAsof, { strategy: 'window' }),
+      buildPitQuery(spec([view('a', 'created', 5)]), plain),
+    ]) {
+      expect(sql).not.toContain('ASOF')
+      expect(sql).toContain('f."__ts" >= (e."__larder_ts" - 5)')
+    }
+  })
+
+  it('prunes source rows to the entity time span and applies a limit', () => {
+    const s = {
+      ...spec([view('a', undefined, 10)]),
+      entity: { ...spec([]).entity, bounds: { min: 100, max: 200 } },
+    }
+    const sql = buildPitQuery(s, withAsof, { limit: 3 })
+    expect(sql).toContain('WHERE "ts" <= TS(200) AND "ts" >= TS(90)')
+    expect(sql.endsWith('LIMIT 3')).toBe(true)
+  })
+})
+
+describe('range and latest queries', () => {
+  it('unions the rows in range of every view, nulls for keys a view lacks', () => {
+    const other: PitView = { ...view('b', undefined), keys: [] }
+    const sql = buildRangeEntityQuery(
+      [view('a', undefined), other],
+      ['driver_id'],
+      { start: 1, end: 2 },
+      plain,
+    )
+    expect(sql).toContain(
+      'SELECT "id" AS "driver_id", "ts" AS "__ts" FROM src_a WHERE "ts" >= TS(1) AND "ts" <= TS(2)',
+    )
+    expect(sql).toContain('SELECT NULL AS "driver_id", "ts" AS "__ts" FROM src_b')
+    expect(sql).toContain('row_number() OVER (ORDER BY "__ts", "driver_id")')
+  })
+
+  it('keeps the latest row per key, or the single latest row without keys', () => {
+    const names = { eventTimestamp: 'event_timestamp', createdTimestamp: 'created' }
+    const keyed = buildLatestQuery(view('a', 'created'), { start: 1, end: 2 }, names, plain)
+    expect(keyed).toContain('DISTINCT ON ("__k0")')
+    expect(keyed).toContain('ORDER BY "__k0", "__ts" DESC, "__cr" DESC NULLS LAST')
+    expect(keyed).toContain('"id" IS NOT NULL')
+    const keyless = buildLatestQuery(
+      { ...view('a', undefined), keys: [] },
+      { start: 1, end: 2 },
+      names,
+      plain,
+    )
+    expect(keyless).toContain('LIMIT 1')
+    expect(keyless).not.toContain('"created"')
+  })
+})

@@ -1,0 +1,217 @@
+import type { Micros } from '../../core/index.js'
+import { ENTITY_TS, EVENT_TIMESTAMP, type MicrosRange, type PitSpec, type PitView, ROW_ID } from './spec.js'
+
+/**
+ * What differs between SQL engines, kept to a few hooks; the join itself is written once below.
+ * Relations hold naive-UTC timestamps (see `PitView.relation`).
+ */
+export interface SqlDialect {
+  /** A quoted identifier. */
+  ident(name: string): string
+  /** A naive-UTC timestamp literal for an instant. */
+  timestamp(micros: Micros): string
+  /** `expr` minus a number of microseconds. */
+  minusMicros(expr: string, micros: number): string
+  /** A naive-UTC timestamp turned into the engine's time-zone-aware instant type, for output. */
+  utcInstant(expr: string): string
+  /** Present when the engine has an exact `ASOF LEFT JOIN`; otherwise every view uses the window form. */
+  readonly asof?: AsofHooks
+}
+
+/**
+ * ASOF joins on one ordered key. To break event-timestamp ties by the created timestamp inside the join
+ * (instead of deduplicating first), the key packs both timestamps into one sortable value.
+ */
+export interface AsofHooks {
+  /** A sortable key of a feature row, ordered by (event ts, created ts) with a null created ts lowest. */
+  featureKey(ts: string, created: string): string
+  /** The key of an entity row: at least the key of every feature row whose event ts is `<=` `ts`. */
+  entityKey(ts: string): string
+}
+
+/**
+ * `auto` uses `ASOF LEFT JOIN` wherever it is exact (every view, except views with a created column
+ * under `asOfKnownTime`) and the window form elsewhere; `window` uses the window form everywhere.
+ */
+export type JoinStrategy = 'auto' | 'window'
+
+export interface PitQueryOptions {
+  readonly strategy?: JoinStrategy
+  /** Keep only the first rows. */
+  readonly limit?: number
+}
+
+/**
+ * Builds the SELECT of a point-in-time join: the entity columns in order, then each view's features,
+ * one row per entity row, ordered as the entity table.
+ *
+ * The ASOF form finds the greatest (event ts, created ts) `<=` the entity ts with one `ASOF LEFT JOIN`
+ * per view and applies the ttl afterwards, nulling the features of a match older than the ttl: ASOF
+ * has no lower bound, and the greatest event ts is older than the ttl only if every candidate is. The
+ * window form joins the candidates on a range condition and keeps `row_number() = 1`; it also handles
+ * conditions ASOF cannot express (`asOfKnownTime` against a created column).
+ */
+export function buildPitQuery(spec: PitSpec, d: SqlDialect, options: PitQueryOptions = {}): string {
+  const q = d.ident.bind(d)
+  const useAsof = spec.views.map(
+    (v) => d.asof !== undefined && options.strategy !== 'window' && !(spec.asOfKnownTime && v.created),
+  )
+  const needsEntityKey = spec.views.some((v, i) => useAsof[i] && v.created !== undefined)
+  const ctes: string[] = []
+  const entityKey = needsEntityKey ? `, ${d.asof!.entityKey(q(ENTITY_TS))} AS ${q('__o')}` : ''
+  ctes.push(`${q('__larder_e')} AS (SELECT *${entityKey} FROM ${spec.entity.relation})`)
+  const selects = spec.entity.columns.map((c) => `e.${q(c)}`)
+  const joins: string[] = []
+  spec.views.forEach((v, i) => {
+    const src = q(`__larder_v${i}`)
+    ctes.push(`${src} AS (${sourceSelect(v, spec, d, useAsof[i]!)})`)
+    const alias = `v${i}`
+    if (useAsof[i]) {
+      const on = v.keys.map((k, j) => `e.${q(k.entity)} = ${alias}.${q(`__k${j}`)}`)
+      on.push(
+        v.created === undefined
+          ? `e.${q(ENTITY_TS)} >= ${alias}.${q('__ts')}`
+          : `e.${q('__o')} >= ${alias}.${q('__o')}`,
+      )
+      joins.push(`ASOF LEFT JOIN ${src} ${alias} ON ${on.join(' AND ')}`)
+      const fresh =
+        v.ttlMicros > 0 ? `${alias}.${q('__ts')} >= ${d.minusMicros(`e.${q(ENTITY_TS)}`, v.ttlMicros)}` : ''
+      v.features.forEach((f, j) => {
+        const value = `${alias}.${q(`__f${j}`)}`
+        selects.push(`${fresh ? `CASE WHEN ${fresh} THEN ${value} END` : value} AS ${q(f.output)}`)
+      })
+    } else {
+      const win = q(`__larder_w${i}`)
+      ctes.push(`${win} AS (${windowSelect(v, spec, d, src)})`)
+      joins.push(`LEFT JOIN ${win} ${alias} ON ${alias}.${q(ROW_ID)} = e.${q(ROW_ID)}`)
+      for (const [j, f] of v.features.entries()) selects.push(`${alias}.${q(`__f${j}`)} AS ${q(f.output)}`)
+    }
+  })
+  const limit = options.limit === undefined ? '' : ` LIMIT ${Math.max(0, Math.floor(options.limit))}`
+  return (
+    `WITH ${ctes.join(',\n')}\nSELECT ${selects.join(', ')}\nFROM ${q('__larder_e')} e\n` +
+    `${joins.join('\n')}\nORDER BY e.${q(ROW_ID)}${limit}`
+  )
+}
+
+/** The view's source rows under internal names, pruned to the entity time span when it is known. */
+function sourceSelect(v: PitView, spec: PitSpec, d: SqlDialect, asof: boolean): string {
+  const q = d.ident.bind(d)
+  const cols = [
+    ...v.keys.map((k, j) => `${q(k.source)} AS ${q(`__k${j}`)}`),
+    `${q(v.timestamp)} AS ${q('__ts')}`,
+    ...(v.created === undefined
+      ? []
+      : [
+          asof
+            ? `${d.asof!.featureKey(q(v.timestamp), q(v.created))} AS ${q('__o')}`
+            : `${q(v.created)} AS ${q('__cr')}`,
+        ]),
+    ...v.features.map((f, j) => `${q(f.source)} AS ${q(`__f${j}`)}`),
+  ]
+  const where: string[] = []
+  const bounds = spec.entity.bounds
+  if (bounds) {
+    where.push(`${q(v.timestamp)} <= ${d.timestamp(bounds.max)}`)
+    if (v.ttlMicros > 0) where.push(`${q(v.timestamp)} >= ${d.timestamp(bounds.min - v.ttlMicros)}`)
+  }
+  return `SELECT ${cols.join(', ')} FROM ${v.relation}${where.length ? ` WHERE ${where.join(' AND ')}` : ''}`
+}
+
+/** The window form: candidates by range join, the best per entity row by `row_number()`. */
+function windowSelect(v: PitView, spec: PitSpec, d: SqlDialect, src: string): string {
+  const q = d.ident.bind(d)
+  const ets = `e.${q(ENTITY_TS)}`
+  const on = v.keys.map((k, j) => `e.${q(k.entity)} = f.${q(`__k${j}`)}`)
+  on.push(`f.${q('__ts')} <= ${ets}`)
+  if (v.ttlMicros > 0) on.push(`f.${q('__ts')} >= ${d.minusMicros(ets, v.ttlMicros)}`)
+  if (spec.asOfKnownTime && v.created !== undefined) on.push(`f.${q('__cr')} <= ${ets}`)
+  const order = [
+    `f.${q('__ts')} DESC`,
+    ...(v.created === undefined ? [] : [`f.${q('__cr')} DESC NULLS LAST`]),
+  ]
+  const features = v.features.map((_, j) => q(`__f${j}`))
+  return (
+    `SELECT ${[q(ROW_ID), ...features].join(', ')} FROM (SELECT e.${q(ROW_ID)}, ` +
+    `${features.map((f) => `f.${f}`).join(', ')}, row_number() OVER (PARTITION BY e.${q(ROW_ID)} ` +
+    `ORDER BY ${order.join(', ')}) AS ${q('__rn')} FROM ${q('__larder_e')} e JOIN ${src} f ON ${on.join(' AND ')}) ` +
+    `AS ${q('__larder_c')} WHERE ${q('__rn')} = 1`
+  )
+}
+
+/**
+ * The entity relation of an entity-less range retrieval: one row per distinct (join keys, event ts) of
+ * the views' rows in the range, ordered by time then keys, with the columns `keys`, `event_timestamp`
+ * (UTC instant), `ROW_ID` and `ENTITY_TS`. A view lacking one of the keys contributes nulls for it.
+ */
+export function buildRangeEntityQuery(
+  views: readonly PitView[],
+  keys: readonly string[],
+  range: MicrosRange,
+  d: SqlDialect,
+): string {
+  const q = d.ident.bind(d)
+  const branches = views.map((v) => {
+    const cols = keys.map((k) => {
+      const key = v.keys.find((vk) => vk.entity === k)
+      return `${key ? q(key.source) : 'NULL'} AS ${q(k)}`
+    })
+    cols.push(`${q(v.timestamp)} AS ${q('__ts')}`)
+    return (
+      `SELECT ${cols.join(', ')} FROM ${v.relation} WHERE ${q(v.timestamp)} >= ${d.timestamp(range.start)} ` +
+      `AND ${q(v.timestamp)} <= ${d.timestamp(range.end)}`
+    )
+  })
+  const distinct = [...keys.map(q), q('__ts')].join(', ')
+  const order = [q('__ts'), ...keys.map(q)].join(', ')
+  return (
+    `SELECT row_number() OVER (ORDER BY ${order}) AS ${q(ROW_ID)}, ${keys
+      .map(q)
+      .map((k) => `${k}, `)
+      .join('')}` +
+    `${d.utcInstant(q('__ts'))} AS ${q(EVENT_TIMESTAMP)}, ${q('__ts')} AS ${q(ENTITY_TS)} ` +
+    `FROM (SELECT DISTINCT ${distinct} FROM (${branches.join(' UNION ALL ')}) AS ${q('__larder_u')}) AS ${q('__larder_d')}`
+  )
+}
+
+/**
+ * The latest row per join-key tuple among the view's rows in the range (ties on the event timestamp go to
+ * the greatest created timestamp), skipping rows with a null key. Columns: keys and features under
+ * their output names, then the event and created timestamps as UTC instants under the given names.
+ */
+export function buildLatestQuery(
+  v: PitView,
+  range: MicrosRange,
+  names: { readonly eventTimestamp: string; readonly createdTimestamp: string | undefined },
+  d: SqlDialect,
+): string {
+  const q = d.ident.bind(d)
+  const inner = [
+    ...v.keys.map((k, j) => `${q(k.source)} AS ${q(`__k${j}`)}`),
+    `${q(v.timestamp)} AS ${q('__ts')}`,
+    ...(v.created === undefined ? [] : [`${q(v.created)} AS ${q('__cr')}`]),
+    ...v.features.map((f, j) => `${q(f.source)} AS ${q(`__f${j}`)}`),
+  ]
+  const where = [
+    `${q(v.timestamp)} >= ${d.timestamp(range.start)}`,
+    `${q(v.timestamp)} <= ${d.timestamp(range.end)}`,
+    ...v.keys.map((k) => `${q(k.source)} IS NOT NULL`),
+  ]
+  const rows = `SELECT ${inner.join(', ')} FROM ${v.relation} WHERE ${where.join(' AND ')}`
+  const order = [q('__ts') + ' DESC', ...(v.created === undefined ? [] : [`${q('__cr')} DESC NULLS LAST`])]
+  const keyCols = v.keys.map((_, j) => q(`__k${j}`))
+  const latest =
+    keyCols.length === 0
+      ? `SELECT * FROM (${rows}) AS ${q('__larder_r')} ORDER BY ${order.join(', ')} LIMIT 1`
+      : `SELECT DISTINCT ON (${keyCols.join(', ')}) * FROM (${rows}) AS ${q('__larder_r')} ` +
+        `ORDER BY ${[...keyCols, ...order].join(', ')}`
+  const out = [
+    ...v.keys.map((k, j) => `${q(`__k${j}`)} AS ${q(k.entity)}`),
+    ...v.features.map((f, j) => `${q(`__f${j}`)} AS ${q(f.output)}`),
+    `${d.utcInstant(q('__ts'))} AS ${q(names.eventTimestamp)}`,
+    ...(v.created === undefined
+      ? []
+      : [`${d.utcInstant(q('__cr'))} AS ${q(names.createdTimestamp ?? v.created)}`]),
+  ]
+  return `SELECT ${out.join(', ')} FROM (${latest}) AS ${q('__larder_l')}`
+}
