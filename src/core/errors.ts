@@ -12,6 +12,7 @@ export type LarderErrorCode =
   | 'BACKEND_UNAVAILABLE'
   | 'MISSING_DEPENDENCY'
   | 'UNSUPPORTED'
+  | 'ABORTED'
   | 'INTERNAL'
 
 export interface LarderErrorOptions {

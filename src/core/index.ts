@@ -1,3 +1,4 @@
+export { type Abortable, throwIfAborted } from './abortable.js'
 export { type Branded, type DefinitionKind, definitionKind, isKind, kindOf } from './brand.js'
 export {
   type BatchSource,

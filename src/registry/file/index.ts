@@ -1,0 +1,2 @@
+export { withFileLock } from './file-lock.js'
+export { FileRegistry, type FileRegistryOptions, writeAtomically } from './file-registry.js'

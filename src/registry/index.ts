@@ -1,0 +1,21 @@
+export {
+  applyContents,
+  type ChangeAction,
+  diffContents,
+  type ObjectChange,
+  type RepoContents,
+  removeProject,
+} from './apply-objects.js'
+export {
+  type FeatureViewMeta,
+  type MaterializationInterval,
+  OBJECT_KINDS,
+  type ObjectKind,
+  type ObjectMeta,
+  ProjectCatalog,
+  projectNames,
+  type SkippedObject,
+} from './catalog.js'
+export { FileRegistry, withFileLock, writeAtomically } from './file/index.js'
+export { LARDER_TAGS, microsFromTimestamp, timestampFromMicros } from './proto-mapping.js'
+export { type LoadOptions, type Registry, RegistryState, updateRegistry } from './registry.js'

@@ -1,0 +1,388 @@
+import { create } from '@bufbuild/protobuf'
+import { type Duration, DurationSchema, type Timestamp, TimestampSchema } from '@bufbuild/protobuf/wkt'
+import {
+  type BatchSource,
+  type DataSource,
+  Entity,
+  type FeastType,
+  FeatureService,
+  FeatureView,
+  type FeatureViewProjection,
+  Field,
+  FileSource,
+  isKind,
+  type Micros,
+  PostgreSQLSource,
+  Project,
+  PushSource,
+  RequestSource,
+  typeFromValueType,
+  typeTags,
+  valueTypeName,
+} from '../core/index.js'
+import {
+  type DataSource as DataSourceProto,
+  DataSourceSchema,
+  DataSource_SourceType as SourceType,
+} from '../gen/feast/core/DataSource_pb.js'
+import { type Entity as EntityProto, EntitySchema } from '../gen/feast/core/Entity_pb.js'
+import { type FeatureSpecV2, FeatureSpecV2Schema } from '../gen/feast/core/Feature_pb.js'
+import {
+  type FeatureService as FeatureServiceProto,
+  FeatureServiceSchema,
+} from '../gen/feast/core/FeatureService_pb.js'
+import { type FeatureView as FeatureViewProto, FeatureViewSchema } from '../gen/feast/core/FeatureView_pb.js'
+import {
+  FeatureViewProjectionSchema,
+  type FeatureViewProjection as ProjectionProto,
+} from '../gen/feast/core/FeatureViewProjection_pb.js'
+import { type Project as ProjectProto, ProjectSchema } from '../gen/feast/core/Project_pb.js'
+
+/**
+ * Tags that carry Larder-only settings inside Feast's messages. Feast keeps them as ordinary tags, so a
+ * registry Larder wrote still decodes and works in Feast; Larder strips them when it reads.
+ */
+export const LARDER_TAGS = {
+  maxAge: 'larder.dev/max-age-seconds',
+  storageTtl: 'larder.dev/storage-ttl-seconds',
+  fileFormat: 'larder.dev/file-format',
+  schemaInferred: 'larder.dev/schema-inferred',
+} as const
+
+const LARDER_TAG_PREFIX = 'larder.dev/'
+const POSTGRES_SOURCE_CLASS =
+  'feast.infra.offline_stores.contrib.postgres_offline_store.postgres_source.PostgreSQLSource'
+
+/** Thrown inside the mapping for a message Larder cannot represent; the catalog records it and moves on. */
+export class UnsupportedObject extends Error {}
+
+export function timestampFromMicros(micros: Micros): Timestamp {
+  const seconds = Math.floor(micros / 1_000_000)
+  return create(TimestampSchema, { seconds: BigInt(seconds), nanos: (micros - seconds * 1_000_000) * 1000 })
+}
+
+export function microsFromTimestamp(ts: Timestamp | undefined): Micros | undefined {
+  if (!ts) return undefined
+  return Number(ts.seconds) * 1_000_000 + Math.floor(ts.nanos / 1000)
+}
+
+function durationFromSeconds(seconds: number): Duration {
+  const whole = Math.floor(seconds)
+  return create(DurationSchema, { seconds: BigInt(whole), nanos: Math.round((seconds - whole) * 1e9) })
+}
+
+function secondsFromDuration(d: Duration | undefined): number {
+  return d ? Number(d.seconds) + d.nanos / 1e9 : 0
+}
+
+function userTags(tags: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(tags).filter(([k]) => !k.startsWith(LARDER_TAG_PREFIX)))
+}
+
+// ---- fields ----
+
+export function fieldToProto(field: Field): FeatureSpecV2 {
+  return create(FeatureSpecV2Schema, {
+    name: field.name,
+    valueType: field.dtype.valueType,
+    description: field.description,
+    tags: { ...field.tags, ...typeTags(field.dtype) },
+  })
+}
+
+export function fieldFromProto(spec: FeatureSpecV2, owner: string): Field {
+  const dtype: FeastType | undefined = typeFromValueType(spec.valueType, spec.tags)
+  if (!dtype)
+    throw new UnsupportedObject(
+      `${owner} field "${spec.name}" has value type ${valueTypeName(spec.valueType)}`,
+    )
+  const tags = Object.fromEntries(Object.entries(spec.tags).filter(([k]) => !k.startsWith('feast:')))
+  return new Field({ name: spec.name, dtype, description: spec.description, tags })
+}
+
+// ---- entities ----
+
+export function entityToProto(entity: Entity, project: string): EntityProto {
+  return create(EntitySchema, {
+    spec: {
+      name: entity.name,
+      project,
+      valueType: entity.valueType?.valueType ?? 0,
+      description: entity.description,
+      joinKey: entity.joinKey,
+      tags: { ...entity.tags },
+      owner: entity.owner,
+    },
+  })
+}
+
+export function entityFromProto(proto: EntityProto): Entity {
+  const spec = proto.spec!
+  return new Entity({
+    name: spec.name,
+    joinKeys: [spec.joinKey || spec.name],
+    valueType: spec.valueType === 0 ? undefined : typeFromValueType(spec.valueType),
+    description: spec.description,
+    tags: { ...spec.tags },
+    owner: spec.owner,
+  })
+}
+
+// ---- data sources ----
+
+export function dataSourceToProto(source: DataSource, project: string): DataSourceProto {
+  const common = {
+    name: source.name,
+    project,
+    description: source.description,
+    tags: { ...source.tags },
+    owner: source.owner,
+  }
+  if (isKind(source, 'FileSource')) {
+    const s = source as FileSource
+    return create(DataSourceSchema, {
+      ...common,
+      ...batchFields(s),
+      type: SourceType.BATCH_FILE,
+      tags: s.fileFormat === 'csv' ? { ...common.tags, [LARDER_TAGS.fileFormat]: 'csv' } : common.tags,
+      options: {
+        case: 'fileOptions',
+        value: {
+          uri: s.path,
+          fileFormat:
+            s.fileFormat === 'parquet' ? { format: { case: 'parquetFormat', value: {} } } : undefined,
+        },
+      },
+    })
+  }
+  if (isKind(source, 'PostgreSQLSource')) {
+    const s = source as PostgreSQLSource
+    const configuration = new TextEncoder().encode(
+      JSON.stringify({ name: s.name, query: s.query, table: s.table }),
+    )
+    return create(DataSourceSchema, {
+      ...common,
+      ...batchFields(s),
+      type: SourceType.CUSTOM_SOURCE,
+      dataSourceClassType: POSTGRES_SOURCE_CLASS,
+      options: { case: 'customOptions', value: { configuration } },
+    })
+  }
+  if (isKind(source, 'PushSource')) {
+    const s = source as PushSource
+    return create(DataSourceSchema, {
+      ...common,
+      type: SourceType.PUSH_SOURCE,
+      batchSource: s.batchSource ? dataSourceToProto(s.batchSource, project) : undefined,
+      options: { case: 'pushOptions', value: {} },
+    })
+  }
+  const s = source as RequestSource
+  return create(DataSourceSchema, {
+    ...common,
+    type: SourceType.REQUEST_SOURCE,
+    options: { case: 'requestDataOptions', value: { schema: s.schema.map(fieldToProto) } },
+  })
+}
+
+function batchFields(s: BatchSource) {
+  return {
+    timestampField: s.timestampField,
+    createdTimestampColumn: s.createdTimestampColumn,
+    datePartitionColumn: s.datePartitionColumn,
+    fieldMapping: { ...s.fieldMapping },
+  }
+}
+
+export function dataSourceFromProto(proto: DataSourceProto): DataSource {
+  const common = {
+    name: proto.name,
+    description: proto.description,
+    tags: userTags(proto.tags),
+    owner: proto.owner,
+  }
+  const batch = {
+    ...common,
+    timestampField: proto.timestampField,
+    createdTimestampColumn: proto.createdTimestampColumn,
+    datePartitionColumn: proto.datePartitionColumn,
+    fieldMapping: { ...proto.fieldMapping },
+  }
+  switch (proto.options.case) {
+    case 'fileOptions':
+      return new FileSource({
+        ...batch,
+        path: proto.options.value.uri,
+        fileFormat: proto.tags[LARDER_TAGS.fileFormat] === 'csv' ? 'csv' : 'parquet',
+      })
+    case 'customOptions': {
+      if (proto.dataSourceClassType !== POSTGRES_SOURCE_CLASS) break
+      const conf = JSON.parse(new TextDecoder().decode(proto.options.value.configuration)) as {
+        query?: string
+        table?: string
+      }
+      return new PostgreSQLSource({
+        ...batch,
+        name: proto.name,
+        query: conf.query || undefined,
+        table: conf.table || undefined,
+      })
+    }
+    case 'pushOptions': {
+      const inner = proto.batchSource ? dataSourceFromProto(proto.batchSource) : undefined
+      return new PushSource({ ...common, batchSource: inner as BatchSource | undefined })
+    }
+    case 'requestDataOptions':
+      return new RequestSource({
+        ...common,
+        schema: proto.options.value.schema.map((f) => fieldFromProto(f, `request source "${proto.name}"`)),
+      })
+  }
+  throw new UnsupportedObject(
+    `data source "${proto.name}" is of type ${SourceType[proto.type] ?? proto.type}${proto.dataSourceClassType ? ` (${proto.dataSourceClassType})` : ''}`,
+  )
+}
+
+// ---- feature views ----
+
+/** Feast's dummy entity name for entity-less views, stored in `spec.entities`. */
+const DUMMY_ENTITY = '__dummy'
+
+export function featureViewToProto(view: FeatureView, project: string): FeatureViewProto {
+  const tags: Record<string, string> = { ...view.tags }
+  if (view.declaredMaxAge !== undefined) tags[LARDER_TAGS.maxAge] = String(view.declaredMaxAge)
+  if (view.storageTtl > 0) tags[LARDER_TAGS.storageTtl] = String(view.storageTtl)
+  const batch = view.batchSource
+  return create(FeatureViewSchema, {
+    spec: {
+      name: view.name,
+      project,
+      entities: view.entities.length ? view.entities.map((e) => e.name) : [DUMMY_ENTITY],
+      features: view.features.map(fieldToProto),
+      entityColumns: view.entityColumns.map(fieldToProto),
+      description: view.description,
+      tags,
+      owner: view.owner,
+      ttl: durationFromSeconds(view.ttl),
+      batchSource: batch ? dataSourceToProto(batch, project) : undefined,
+      streamSource: view.pushSource ? dataSourceToProto(view.pushSource, project) : undefined,
+      online: view.online,
+      offline: view.offline,
+    },
+  })
+}
+
+export function featureViewFromProto(
+  proto: FeatureViewProto,
+  entities: ReadonlyMap<string, Entity>,
+): FeatureView {
+  const spec = proto.spec!
+  const where = `feature view "${spec.name}"`
+  if (spec.featureTransformation)
+    throw new UnsupportedObject(`${where} is a batch feature view with a transformation`)
+  const viewEntities = spec.entities
+    .filter((n) => n !== DUMMY_ENTITY)
+    .map((n) => {
+      const e = entities.get(n)
+      if (!e) throw new UnsupportedObject(`${where} uses entity "${n}", which the registry does not hold`)
+      return e
+    })
+  const stream = spec.streamSource ? dataSourceFromProto(spec.streamSource) : undefined
+  const batch = spec.batchSource ? dataSourceFromProto(spec.batchSource) : undefined
+  const source = stream && isKind(stream, 'PushSource') ? stream : batch
+  if (!source) throw new UnsupportedObject(`${where} has no batch or push source`)
+  const maxAge = spec.tags[LARDER_TAGS.maxAge]
+  const storageTtl = spec.tags[LARDER_TAGS.storageTtl]
+  return new FeatureView({
+    name: spec.name,
+    entities: viewEntities,
+    schema: [...spec.entityColumns, ...spec.features].map((f) => fieldFromProto(f, where)),
+    source: source as BatchSource | PushSource,
+    ttl: secondsFromDuration(spec.ttl),
+    maxAge: maxAge === undefined ? undefined : Number(maxAge),
+    storageTtl: storageTtl === undefined ? 0 : Number(storageTtl),
+    online: spec.online,
+    offline: spec.offline,
+    description: spec.description,
+    tags: userTags(spec.tags),
+    owner: spec.owner,
+  })
+}
+
+// ---- feature services ----
+
+export function projectionToProto(p: FeatureViewProjection): ProjectionProto {
+  return create(FeatureViewProjectionSchema, {
+    featureViewName: p.view.name,
+    featureViewNameAlias: p.alias,
+    featureColumns: p.features.map(fieldToProto),
+    joinKeyMap: { ...p.joinKeyMap },
+  })
+}
+
+export function featureServiceToProto(service: FeatureService, project: string): FeatureServiceProto {
+  return create(FeatureServiceSchema, {
+    spec: {
+      name: service.name,
+      project,
+      features: service.projections.map(projectionToProto),
+      tags: { ...service.tags },
+      description: service.description,
+      owner: service.owner,
+    },
+  })
+}
+
+export function featureServiceFromProto(
+  proto: FeatureServiceProto,
+  views: ReadonlyMap<string, FeatureView>,
+): FeatureService {
+  const spec = proto.spec!
+  const where = `feature service "${spec.name}"`
+  const features = spec.features.map((p) => {
+    const view = views.get(p.featureViewName)
+    if (!view)
+      throw new UnsupportedObject(
+        `${where} uses "${p.featureViewName}", which is not a feature view Larder can load`,
+      )
+    let projection = view.projection
+    if (p.featureViewNameAlias) projection = projection.withName(p.featureViewNameAlias)
+    if (Object.keys(p.joinKeyMap).length) projection = projection.withJoinKeyMap({ ...p.joinKeyMap })
+    const selected = p.featureColumns.map((c) => c.name)
+    const all = view.features.map((f) => f.name)
+    if (selected.length && (selected.length !== all.length || selected.some((n, i) => n !== all[i]))) {
+      projection = projection.select(selected)
+    }
+    return projection
+  })
+  return new FeatureService({
+    name: spec.name,
+    features,
+    description: spec.description,
+    tags: { ...spec.tags },
+    owner: spec.owner,
+  })
+}
+
+// ---- projects ----
+
+export function projectToProto(project: Project): ProjectProto {
+  return create(ProjectSchema, {
+    spec: {
+      name: project.name,
+      description: project.description,
+      tags: { ...project.tags },
+      owner: project.owner,
+    },
+  })
+}
+
+export function projectFromProto(proto: ProjectProto): Project {
+  const spec = proto.spec!
+  return new Project({
+    name: spec.name,
+    description: spec.description,
+    tags: { ...spec.tags },
+    owner: spec.owner,
+  })
+}
