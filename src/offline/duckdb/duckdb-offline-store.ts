@@ -1,0 +1,434 @@
+import { isAbsolute, resolve } from 'node:path'
+import { DuckDBInstance } from '@duckdb/node-api'
+import { isArrowRecordBatch, isArrowTable, type RecordBatch, Table } from 'apache-arrow'
+import {
+  type BatchSource,
+  type FeatureView,
+  type FileSource,
+  isKind,
+  knownNames,
+  LarderError,
+  type TimestampInput,
+  toMicros,
+} from '../../core/index.js'
+import type {
+  Abortable,
+  HistoricalRequest,
+  OfflineStore,
+  PullOptions,
+  RetrievalJob,
+  Row,
+  SourceColumn,
+  TimeRange,
+  WriteInput,
+} from '../offline-store.js'
+import { type PlannedView, planEntity, planLatest, planViews, rangeEntityKeys } from '../pit/plan.js'
+import { EVENT_TIMESTAMP, type MicrosRange, type PitView } from '../pit/spec.js'
+import { buildLatestQuery, buildRangeEntityQuery, type JoinStrategy } from '../pit/sql.js'
+import { duckdbDialect, sqlString } from './duckdb-dialect.js'
+import { describeEntities, ENTITY_TABLE } from './duckdb-entities.js'
+import {
+  copyOptions,
+  describeLocation,
+  type FileLocation,
+  hasFiles,
+  locateFileSource,
+  newPartFile,
+  readExpression,
+  writeAtomically,
+} from './duckdb-files.js'
+import { arrowToColumns, type ColumnBuffer, createTable, rowsToColumns } from './duckdb-load.js'
+import {
+  DEFAULT_BATCH_ROWS,
+  DuckDBRetrievalJob,
+  type PlannedRetrieval,
+  readBatches,
+} from './duckdb-retrieval-job.js'
+import { Session } from './duckdb-session.js'
+import { duckdbTypeOf, feastTypeOf, toUtcTimestamp } from './duckdb-types.js'
+
+export interface DuckDBOfflineStoreOptions {
+  /** Relative source paths (and `tempDirectory`) resolve against this directory. */
+  readonly repoPath: string
+  /** Worker threads; DuckDB's default is one per core. */
+  readonly threads?: number
+  /** DuckDB's memory limit, e.g. `'4GB'`. */
+  readonly memoryLimit?: string
+  /** Where DuckDB spills when a join exceeds memory. */
+  readonly tempDirectory?: string
+  /** `window` forces the range-join form everywhere (for cross-checks); default `auto`. */
+  readonly pointInTimeJoin?: JoinStrategy
+}
+
+const q = duckdbDialect.ident
+const WRITE_TABLE = '__larder_write'
+
+/**
+ * The offline store over DuckDB, reading `FileSource`s (Parquet or CSV: a file, a directory of files or
+ * a glob). DuckDB runs in memory, never downloads extensions, and works in UTC. Each operation uses its
+ * own connection, so jobs may run concurrently.
+ *
+ * @example const store = new DuckDBOfflineStore({ repoPath: './feature_repo' })
+ *   const job = await store.getHistoricalFeatures({ entities, features: [{ projection: stats.projection, features: ['conv_rate'] }] })
+ *   await job.toParquet('training.parquet')
+ */
+export class DuckDBOfflineStore implements OfflineStore {
+  readonly type = 'duckdb'
+  readonly #options: DuckDBOfflineStoreOptions
+  #instance: Promise<DuckDBInstance> | undefined
+  readonly #sessions = new Set<Session>()
+  readonly #writes = new Map<string, Promise<void>>()
+  #closed = false
+
+  constructor(options: DuckDBOfflineStoreOptions) {
+    this.#options = Object.freeze({ ...options })
+  }
+
+  async getHistoricalFeatures(req: HistoricalRequest, opts: Abortable = {}): Promise<RetrievalJob> {
+    const hasRange = req.startDate !== undefined || req.endDate !== undefined
+    if (
+      (req.entities === undefined) === !hasRange ||
+      (hasRange && (req.startDate === undefined || req.endDate === undefined))
+    ) {
+      throw new LarderError(
+        'INVALID_ARGUMENT',
+        'give either entities, or startDate and endDate (and no entities)',
+        {
+          hint: 'entities label given points in time; startDate/endDate read every row of the views in that range',
+        },
+      )
+    }
+    const planned = planViews(req.features, req.fullFeatureNames ?? false)
+    const session = await this.#session(opts.signal)
+    try {
+      const views: PitView[] = []
+      for (const p of planned) views.push(await this.#viewRelation(session, p))
+      const base = {
+        views,
+        asOfKnownTime: req.asOfKnownTime ?? false,
+        strategy: this.#options.pointInTimeJoin ?? 'auto',
+      }
+      let plan: PlannedRetrieval
+      if (req.entities !== undefined) {
+        const entity = await describeEntities(session, req.entities)
+        const { timestampColumn, notices } = planEntity(entity.columns, planned)
+        const loadEntities = entity.prepare(timestampColumn)
+        plan = {
+          ...base,
+          entityColumns: entity.columns.map((c) => c.name),
+          timestampColumn,
+          loadEntities,
+          notices,
+        }
+      } else {
+        const range = microsRange(req.startDate!, req.endDate!, 'startDate', 'endDate')
+        const keys = rangeEntityKeys(planned)
+        const columns = [
+          ...keys.map((name) => ({ name, isTimestamp: false })),
+          { name: EVENT_TIMESTAMP, isTimestamp: true },
+        ]
+        planEntity(columns, planned)
+        const sql = `CREATE OR REPLACE TEMP TABLE ${q(ENTITY_TABLE)} AS ${buildRangeEntityQuery(views, keys, range, duckdbDialect)}`
+        const loadEntities = async (s: Session) => {
+          await s.run(sql)
+        }
+        plan = {
+          ...base,
+          entityColumns: [...keys, EVENT_TIMESTAMP],
+          timestampColumn: EVENT_TIMESTAMP,
+          loadEntities,
+          notices: [],
+        }
+      }
+      return new DuckDBRetrievalJob((signal) => this.#session(signal), plan)
+    } finally {
+      this.#release(session)
+    }
+  }
+
+  async *pullLatest(view: FeatureView, range: TimeRange, opts: PullOptions = {}): AsyncIterable<RecordBatch> {
+    const { planned, columns } = planLatest(view)
+    const span = microsRange(range.start, range.end, 'start', 'end')
+    const batchSize = opts.batchSize ?? DEFAULT_BATCH_ROWS
+    if (!Number.isInteger(batchSize) || batchSize <= 0) {
+      throw new LarderError('INVALID_ARGUMENT', `batchSize must be a positive integer, got ${batchSize}`)
+    }
+    const session = await this.#session(opts.signal)
+    try {
+      const v = await this.#viewRelation(session, planned)
+      const sql = buildLatestQuery(v, span, columns, duckdbDialect)
+      const fail = (message: string) =>
+        new LarderError(
+          'DATA_SOURCE',
+          `reading the latest rows of feature view "${view.name}" failed: ${message}`,
+          {
+            hint: 'check its source',
+          },
+        )
+      const { batches } = await readBatches(session, sql, batchSize, fail)
+      yield* batches
+    } finally {
+      this.#release(session)
+    }
+  }
+
+  async writeRows(view: FeatureView, rows: WriteInput, opts: Abortable = {}): Promise<void> {
+    const source = fileSourceOf(view.batchSource, `feature view "${view.name}"`)
+    const loc = locateFileSource(source, this.#options.repoPath)
+    if (loc.kind === 'glob') {
+      throw new LarderError(
+        'UNSUPPORTED',
+        `${loc.label} is a glob; rows can be appended to a file or a directory`,
+        {
+          hint: 'point the source at a directory of files to append new files to it',
+        },
+      )
+    }
+    const what = `rows for feature view "${view.name}"`
+    const timestamps = new Set([source.timestampField, source.createdTimestampColumn].filter((c) => c !== ''))
+    const columns = writeColumns(rows, timestamps, what)
+    if ((columns[0]?.values.length ?? 0) === 0) return
+    for (const required of [source.timestampField, ...view.joinKeys]) {
+      if (!columns.some((c) => c.name === required)) {
+        throw new LarderError('INVALID_ARGUMENT', `${what} have no column "${required}"`, {
+          hint: `give every row its join keys and its timestamp field; columns given: ${knownNames(columns.map((c) => c.name))}`,
+        })
+      }
+    }
+    const mapped = columns.map((c) => ({ ...c, name: source.sourceColumn(c.name) }))
+    await this.#serialized(loc.path, async () => {
+      const session = await this.#session(opts.signal)
+      try {
+        await this.#append(session, loc, mapped, declaredColumns(view, source), what)
+      } finally {
+        this.#release(session)
+      }
+    })
+  }
+
+  async describeSource(source: BatchSource, opts: Abortable = {}): Promise<SourceColumn[]> {
+    const file = fileSourceOf(source, `source "${source.name}"`)
+    const session = await this.#session(opts.signal)
+    try {
+      const { names, types } = await describeLocation(session, locateFileSource(file, this.#options.repoPath))
+      return names.map((name, i) => ({
+        name,
+        type: feastTypeOf(types[i]!),
+        sourceType: types[i]!.toString(),
+      }))
+    } finally {
+      this.#release(session)
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    for (const s of this.#sessions) {
+      s.connection.interrupt()
+      s.close()
+    }
+    this.#sessions.clear()
+    const instance = this.#instance
+    this.#instance = undefined
+    if (instance) (await instance).closeSync()
+  }
+
+  async #session(signal: AbortSignal | undefined): Promise<Session> {
+    if (this.#closed) {
+      throw new LarderError('INVALID_ARGUMENT', 'the offline store is closed', { hint: 'open a new store' })
+    }
+    this.#instance ??= this.#createInstance()
+    const session = await Session.open(await this.#instance, signal)
+    this.#sessions.add(session)
+    return session
+  }
+
+  #release(session: Session): void {
+    if (this.#sessions.delete(session)) session.close()
+  }
+
+  async #createInstance(): Promise<DuckDBInstance> {
+    const o = this.#options
+    const config: Record<string, string> = {
+      autoinstall_known_extensions: 'false',
+      autoload_known_extensions: 'false',
+    }
+    if (o.threads !== undefined) config.threads = String(o.threads)
+    if (o.memoryLimit !== undefined) config.memory_limit = o.memoryLimit
+    if (o.tempDirectory !== undefined) {
+      config.temp_directory = isAbsolute(o.tempDirectory)
+        ? o.tempDirectory
+        : resolve(o.repoPath, o.tempDirectory)
+    }
+    try {
+      return await DuckDBInstance.create(':memory:', config)
+    } catch (cause) {
+      throw new LarderError(
+        'INVALID_CONFIG',
+        `DuckDB rejected the offline_store options: ${(cause as Error).message}`,
+        {
+          cause,
+          hint: 'check threads, memory_limit and temp_directory in feature_store.yaml',
+        },
+      )
+    }
+  }
+
+  /** The view's source as a relation with naive-UTC timestamps, after checking every column it reads. */
+  async #viewRelation(session: Session, p: PlannedView): Promise<PitView> {
+    const source = fileSourceOf(p.source, p.where)
+    const loc = locateFileSource(source, this.#options.repoPath)
+    const { names, types } = await describeLocation(session, loc)
+    for (const use of p.columns) {
+      if (!names.includes(use.column)) {
+        throw new LarderError(
+          'DATA_SOURCE',
+          `${loc.label} has no column "${use.column}", the ${use.role} of ${p.where}`,
+          {
+            hint: `its columns: ${names.join(', ') || '(none)'}; fix the definition, or map a column with fieldMapping`,
+            details: { path: loc.path, column: use.column },
+          },
+        )
+      }
+    }
+    const replaced: string[] = []
+    for (const column of [p.view.timestamp, p.view.created]) {
+      if (column === undefined) continue
+      const type = types[names.indexOf(column)]!
+      const normal = toUtcTimestamp(q(column), type, 'strict')
+      if (normal === undefined) {
+        throw new LarderError(
+          'DATA_SOURCE',
+          `${loc.label}: column "${column}" has type ${type}, which is not a timestamp`,
+          {
+            hint: 'store event and created times as TIMESTAMP columns (or ISO-8601 strings)',
+            details: { path: loc.path, column },
+          },
+        )
+      }
+      if (normal !== q(column)) replaced.push(`${normal} AS ${q(column)}`)
+    }
+    const read = readExpression(loc)
+    const relation = replaced.length === 0 ? read : `(SELECT * REPLACE (${replaced.join(', ')}) FROM ${read})`
+    return { ...p.view, relation }
+  }
+
+  /**
+   * Appends the columns to the location: cast to the types of the existing files, or for the first file
+   * to the view's declared columns (`declared`, undefined when the view has no schema yet).
+   */
+  async #append(
+    session: Session,
+    loc: FileLocation,
+    columns: readonly ColumnBuffer[],
+    declared: readonly DeclaredColumn[] | undefined,
+    what: string,
+  ): Promise<void> {
+    await createTable(session.connection, WRITE_TABLE, columns)
+    const existing = hasFiles(loc) ? await describeLocation(session, loc) : undefined
+    const target: readonly DeclaredColumn[] = existing
+      ? existing.names.map((name, i) => ({ name, type: existing.types[i]!.toString() }))
+      : (declared ?? columns.map((c) => ({ name: c.name, type: undefined })))
+    const unknown = columns.find((c) => !target.some((t) => t.name === c.name))
+    if (unknown) {
+      throw new LarderError(
+        'INVALID_ARGUMENT',
+        `${what} have the column "${unknown.name}", which ${existing ? loc.label : 'the feature view'} does not have`,
+        { hint: `its columns: ${target.map((t) => t.name).join(', ')}` },
+      )
+    }
+    const select = target.map(({ name, type }) => {
+      const given = columns.find((c) => c.name === name)
+      const cast = type ?? given?.type.toString() ?? 'VARCHAR'
+      return `CAST(${given ? q(name) : 'NULL'} AS ${cast}) AS ${q(name)}`
+    })
+    const fresh = `SELECT ${select.join(', ')} FROM ${q(WRITE_TABLE)}`
+    const fail = (message: string) =>
+      new LarderError('DATA_SOURCE', `writing ${what} to ${loc.label} failed: ${message}`, {
+        hint: 'check that the values fit the types of the existing columns',
+      })
+    const path = loc.kind === 'dir' ? newPartFile(loc) : loc.path
+    const content =
+      loc.kind === 'file' && existing ? `SELECT * FROM ${readExpression(loc)} UNION ALL ${fresh}` : fresh
+    await writeAtomically(path, async (tmp) => {
+      await session.run(`COPY (${content}) TO ${sqlString(tmp)} ${copyOptions(loc.format)}`, fail)
+    })
+  }
+
+  /** Runs writes to one path one after another (within this process). */
+  async #serialized(path: string, write: () => Promise<void>): Promise<void> {
+    const previous = this.#writes.get(path) ?? Promise.resolve()
+    const next = previous.catch(() => undefined).then(write)
+    this.#writes.set(path, next)
+    try {
+      await next
+    } finally {
+      if (this.#writes.get(path) === next) this.#writes.delete(path)
+    }
+  }
+}
+
+function fileSourceOf(source: BatchSource | undefined, where: string): FileSource {
+  if (source === undefined) {
+    throw new LarderError('INVALID_ARGUMENT', `${where} has no batch source`, {
+      hint: 'give its PushSource a batchSource (e.g. a FileSource)',
+    })
+  }
+  if (!isKind(source, 'FileSource')) {
+    throw new LarderError(
+      'UNSUPPORTED',
+      `${where} reads PostgreSQLSource "${source.name}", which the duckdb offline store cannot read`,
+      {
+        hint: 'use a FileSource (Parquet or CSV) with the duckdb offline store',
+      },
+    )
+  }
+  return source as FileSource
+}
+
+/** A column of a file written by `writeRows`: its source name and DuckDB type (undefined: as given). */
+interface DeclaredColumn {
+  readonly name: string
+  readonly type: string | undefined
+}
+
+/**
+ * The columns a new file of the view gets, under source names: join keys, timestamp field, created
+ * column, features; undefined when the view has no schema yet.
+ */
+function declaredColumns(view: FeatureView, source: FileSource): DeclaredColumn[] | undefined {
+  if (view.schema === undefined) return undefined
+  return [
+    ...view.entities.map((e) => ({
+      name: source.sourceColumn(e.joinKey),
+      type: e.valueType === undefined ? undefined : duckdbTypeOf(e.valueType),
+    })),
+    { name: source.sourceColumn(source.timestampField), type: 'TIMESTAMPTZ' },
+    ...(source.createdTimestampColumn === ''
+      ? []
+      : [{ name: source.sourceColumn(source.createdTimestampColumn), type: 'TIMESTAMPTZ' }]),
+    ...view.features.map((f) => ({ name: source.sourceColumn(f.name), type: duckdbTypeOf(f.dtype) })),
+  ]
+}
+
+function writeColumns(rows: WriteInput, timestamps: ReadonlySet<string>, what: string): ColumnBuffer[] {
+  if (isArrowRecordBatch(rows)) return arrowToColumns(new Table(rows), timestamps, what)
+  if (isArrowTable(rows)) return arrowToColumns(rows, timestamps, what)
+  return rowsToColumns(rows as readonly Row[], timestamps, what)
+}
+
+function microsRange(
+  start: TimestampInput,
+  end: TimestampInput,
+  startName: string,
+  endName: string,
+): MicrosRange {
+  const range = { start: toMicros(start, startName), end: toMicros(end, endName) }
+  if (range.start > range.end) {
+    throw new LarderError('INVALID_ARGUMENT', `${startName} is after ${endName}`, {
+      hint: `give a ${startName} earlier than or equal to the ${endName}`,
+    })
+  }
+  return range
+}
