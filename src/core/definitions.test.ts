@@ -11,10 +11,10 @@ import {
   formatMicros,
   Int64,
   LarderError,
+  PushSource,
   parseDuration,
   parseFeatureRef,
   parseTypeName,
-  PushSource,
   Set as SetOf,
   String as Str,
   Struct,
@@ -122,14 +122,20 @@ describe('definitions', () => {
     const e = errorOf(() => new Field({ name: 'x', dtype: 'float' as never }))
     expect(e.message).toContain('Field "x"')
     expect(e.hint).toContain('Float32')
-    expect(errorOf(() => new Entity({ name: 'e', joinKeys: ['a', 'b'] })).hint).toContain('one entity per key')
-    expect(errorOf(() => new FeatureView({ ...stats.options(), entities: ['driver' as never] })).message).toContain(
-      'entities[0] is not an Entity',
+    expect(errorOf(() => new Entity({ name: 'e', joinKeys: ['a', 'b'] })).hint).toContain(
+      'one entity per key',
     )
+    expect(
+      errorOf(() => new FeatureView({ ...stats.options(), entities: ['driver' as never] })).message,
+    ).toContain('entities[0] is not an Entity')
     expect(errorOf(() => new FeatureView({ ...stats.options(), ttl: 'soon' })).message).toContain('ttl')
-    expect(errorOf(() => new FeatureView({ ...stats.options(), colour: 'red' } as never)).hint).toContain('known options')
+    expect(errorOf(() => new FeatureView({ ...stats.options(), colour: 'red' } as never)).hint).toContain(
+      'known options',
+    )
     expect(errorOf(() => stats.select(['nope'])).hint).toContain('conv_rate')
-    expect(errorOf(() => new FeatureService({ name: 's', features: [stats, stats] })).hint).toContain('withName')
+    expect(errorOf(() => new FeatureService({ name: 's', features: [stats, stats] })).hint).toContain(
+      'withName',
+    )
   })
   it('reads the batch source through a push source', () => {
     const push = new PushSource({ name: 'driver_push', batchSource: source })
@@ -138,13 +144,16 @@ describe('definitions', () => {
     expect(pushed.pushSource).toBe(push)
   })
   it('parses feature references', () => {
-    expect(parseFeatureRef('driver_hourly_stats:conv_rate')).toEqual({ view: 'driver_hourly_stats', feature: 'conv_rate' })
+    expect(parseFeatureRef('driver_hourly_stats:conv_rate')).toEqual({
+      view: 'driver_hourly_stats',
+      feature: 'conv_rate',
+    })
     expect(() => parseFeatureRef('conv_rate')).toThrow(/<view>:<feature>/)
   })
 })
 
 describe('ValueType numbers', () => {
-  it("equal the generated feast.types.ValueType enum", async () => {
+  it('equal the generated feast.types.ValueType enum', async () => {
     const { ValueType_Enum } = await import('../gen/feast/types/Value_pb.js')
     for (const [name, n] of Object.entries(ValueType)) {
       const generatedName = name === 'UNKNOWN' ? 'INVALID' : name

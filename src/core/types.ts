@@ -110,7 +110,11 @@ export const Bytes = scalar({
   set: ValueType.BYTES_SET,
 })
 /** Bytes holding a PDF document: ValueType PDF_BYTES, values in `bytes_val`, as in Feast. */
-export const PdfBytes = scalar({ name: 'PdfBytes', valueType: ValueType.PDF_BYTES, primitiveName: 'PDF_BYTES' })
+export const PdfBytes = scalar({
+  name: 'PdfBytes',
+  valueType: ValueType.PDF_BYTES,
+  primitiveName: 'PDF_BYTES',
+})
 /** Bytes holding an image; stored as BYTES, as in Feast. */
 export const ImageBytes = scalar({
   name: 'ImageBytes',

@@ -17,5 +17,6 @@ export {
   type SkippedObject,
 } from './catalog.js'
 export { FileRegistry, withFileLock, writeAtomically } from './file/index.js'
+export { findObjectMessage, getObjectMessage, type ObjectMessage } from './object-messages.js'
 export { LARDER_TAGS, microsFromTimestamp, timestampFromMicros } from './proto-mapping.js'
 export { type LoadOptions, type Registry, RegistryState, updateRegistry } from './registry.js'

@@ -181,7 +181,7 @@ describe('file registry', () => {
     await applyTo(registry)
     const state = await registry.load({ allowCache: false })
     const draft = state.draft()
-    draft.featureViews[0]!.spec!.features[0]!.valueType = 999
+    draft.featureViews[0]!.spec!.features[0]!.valueType = 999 as never
     await registry.commit(state, draft)
     const catalog = (await registry.load()).catalog('demo')
     expect(catalog.skipped.map((s) => s.name)).toContain('driver_hourly_stats')

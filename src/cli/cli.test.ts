@@ -1,0 +1,287 @@
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { runCli } from './main.js'
+import type { Output } from './output.js'
+
+interface Result {
+  code: number
+  stdout: string
+  stderr: string
+}
+
+async function larder(...argv: string[]): Promise<Result> {
+  let stdout = ''
+  let stderr = ''
+  const output: Output = {
+    out: (t) => {
+      stdout += t.endsWith('\n') ? t : `${t}\n`
+    },
+    err: (t) => {
+      stderr += t.endsWith('\n') ? t : `${t}\n`
+    },
+    color: false,
+    isTTY: false,
+  }
+  const code = await runCli(argv, output)
+  return { code, stdout, stderr }
+}
+
+function tempDir(): string {
+  return mkdtempSync(join(tmpdir(), 'larder-cli-'))
+}
+
+/** A fresh `larder init` repo, applied once. */
+async function appliedRepo(): Promise<string> {
+  const repo = join(tempDir(), 'demo')
+  expect((await larder('init', repo)).code).toBe(0)
+  const applied = await larder('-c', repo, 'apply')
+  expect(applied.stderr).toBe('')
+  expect(applied.code).toBe(0)
+  return repo
+}
+
+describe('larder init, apply, list', () => {
+  let repo: string
+  beforeAll(async () => {
+    repo = await appliedRepo()
+  })
+
+  it('creates a runnable repo with relative paths and sample data', () => {
+    for (const f of [
+      'feature_store.yaml',
+      'features.ts',
+      '.gitignore',
+      'package.json',
+      'data/driver_stats.parquet',
+    ]) {
+      expect(existsSync(join(repo, f)), f).toBe(true)
+    }
+    const yaml = readFileSync(join(repo, 'feature_store.yaml'), 'utf8')
+    expect(yaml).toContain('project: demo')
+    expect(yaml).not.toContain(repo)
+    expect(JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')).dependencies.larderjs).toBeDefined()
+  })
+
+  it('lists what apply registered, as a table and as JSON', async () => {
+    const table = await larder('-c', repo, 'list', 'feature-views')
+    expect(table.stdout).toContain('driver_hourly_stats')
+    const json = JSON.parse((await larder('-c', repo, 'list', 'feature-views', '--json')).stdout)
+    expect(json.map((v: { name: string }) => v.name).sort()).toEqual([
+      'driver_hourly_stats',
+      'driver_hourly_stats_fresh',
+    ])
+    expect(json[0].features).toEqual(['conv_rate', 'acc_rate', 'avg_daily_trips'])
+    const services = JSON.parse((await larder('-c', repo, 'list', 'feature-services', '--json')).stdout)
+    expect(services.map((s: { name: string }) => s.name).sort()).toEqual([
+      'driver_activity_v1',
+      'driver_activity_v2',
+    ])
+    const entities = JSON.parse((await larder('-c', repo, 'list', 'entities', '--json')).stdout)
+    expect(entities).toEqual([
+      expect.objectContaining({ name: 'driver', joinKey: 'driver_id', type: 'Int64' }),
+    ])
+    const sources = JSON.parse((await larder('-c', repo, 'list', 'data-sources', '--json')).stdout)
+    expect(sources.map((s: { name: string }) => s.name).sort()).toEqual([
+      'driver_hourly_stats_source',
+      'driver_stats_push_source',
+    ])
+    expect(JSON.parse((await larder('-c', repo, 'list', 'projects', '--json')).stdout)).toEqual([
+      { name: 'demo' },
+    ])
+    const tagged = JSON.parse(
+      (await larder('-c', repo, 'list', 'feature-views', '--json', '--tags', 'team:nobody')).stdout,
+    )
+    expect(tagged).toEqual([])
+  })
+
+  it('plans no change after apply, and describes objects as Feast stores them', async () => {
+    const plan = await larder('-c', repo, 'plan')
+    expect(plan.stdout).toContain('no changes')
+    const described = JSON.parse(
+      (await larder('-c', repo, 'describe', 'feature-view', 'driver_hourly_stats', '--json')).stdout,
+    )
+    expect(described.spec.name).toBe('driver_hourly_stats')
+    expect(described.spec.ttl).toBe('86400s')
+    const missing = await larder('-c', repo, 'describe', 'feature-view', 'nope')
+    expect(missing.code).toBe(1)
+    expect(missing.stderr).toContain('driver_hourly_stats')
+  })
+
+  it('dumps the registry, also from a file path', async () => {
+    const dump = JSON.parse(
+      (await larder('registry-dump', '--registry', join(repo, 'data/registry.db'))).stdout,
+    )
+    expect(dump.registrySchemaVersion).toBe('1')
+    expect(dump.featureViews).toHaveLength(2)
+  })
+
+  it('shows a typed diff after an edit and deletes what the repo dropped', async () => {
+    const edited = join(tempDir(), 'edited')
+    await larder('init', edited)
+    await larder('-c', edited, 'apply')
+    const features = join(edited, 'features.ts')
+    const text = readFileSync(features, 'utf8')
+    writeFileSync(
+      features,
+      text
+        .replace(
+          "ttl: '1d',\n  schema: [\n    new Field({ name: 'conv_rate', dtype: Float32, description",
+          "ttl: '2d',\n  schema: [\n    new Field({ name: 'conv_rate', dtype: Float32, description",
+        )
+        .replace(/export const driverActivityV2[\s\S]*$/, ''),
+    )
+    const plan = JSON.parse((await larder('-c', edited, 'plan', '--json')).stdout)
+    const changed = plan.changes.filter((c: { action: string }) => c.action !== 'unchanged')
+    expect(changed).toEqual([
+      { kind: 'feature view', name: 'driver_hourly_stats', action: 'update', changedFields: ['ttl'] },
+      { kind: 'feature service', name: 'driver_activity_v2', action: 'delete', changedFields: [] },
+    ])
+    expect((await larder('-c', edited, 'apply')).code).toBe(0)
+    const services = JSON.parse((await larder('-c', edited, 'list', 'feature-services', '--json')).stdout)
+    expect(services.map((s: { name: string }) => s.name)).toEqual(['driver_activity_v1'])
+  })
+
+  it('tears the project down', async () => {
+    const gone = await appliedRepo()
+    expect((await larder('-c', gone, 'teardown')).code).toBe(0)
+    expect((await larder('-c', gone, 'list', 'feature-views')).stdout).toContain('No feature views')
+  })
+})
+
+describe('bad input changes nothing and says what to fix', () => {
+  async function expectRejected(repo: string, edit: () => void, ...messages: string[]) {
+    const registry = join(repo, 'data/registry.db')
+    const before = readFileSync(registry)
+    edit()
+    const result = await larder('-c', repo, 'apply')
+    expect(result.code).toBe(1)
+    for (const m of messages) expect(result.stderr).toContain(m)
+    expect(result.stderr).toMatch(/hint:/)
+    expect(result.stderr).not.toMatch(/^\s+at /m)
+    expect(readFileSync(registry).equals(before)).toBe(true)
+  }
+
+  it('an unknown type', async () => {
+    const repo = await appliedRepo()
+    const f = join(repo, 'features.ts')
+    await expectRejected(
+      repo,
+      () =>
+        writeFileSync(
+          f,
+          readFileSync(f, 'utf8').replace(
+            'dtype: Float32, description',
+            "dtype: 'float' as never, description",
+          ),
+        ),
+      'features.ts',
+      'Field "conv_rate"',
+      'Float32',
+    )
+  })
+
+  it('a feature view whose entity is not defined', async () => {
+    const repo = await appliedRepo()
+    const f = join(repo, 'features.ts')
+    await expectRejected(
+      repo,
+      () => writeFileSync(f, readFileSync(f, 'utf8').replace('entities: [driver],', 'entities: [customer],')),
+      'features.ts',
+      'customer is not defined',
+    )
+  })
+
+  it('a duplicate name across files', async () => {
+    const repo = await appliedRepo()
+    await expectRejected(
+      repo,
+      () =>
+        writeFileSync(
+          join(repo, 'more.ts'),
+          "import { Entity } from 'larderjs'\nexport const other = new Entity({ name: 'driver', joinKeys: ['id'] })\n",
+        ),
+      'entity "driver" is defined twice',
+      'features.ts',
+      'more.ts',
+    )
+  })
+
+  it('a typo in feature_store.yaml', async () => {
+    const repo = await appliedRepo()
+    const f = join(repo, 'feature_store.yaml')
+    await expectRejected(
+      repo,
+      () => writeFileSync(f, readFileSync(f, 'utf8').replace('offline_store:', 'offline_stor:')),
+      '"offline_stor"',
+      'offline_store',
+    )
+  })
+
+  it('a missing data file', async () => {
+    const repo = await appliedRepo()
+    const f = join(repo, 'features.ts')
+    await expectRejected(
+      repo,
+      () =>
+        writeFileSync(
+          f,
+          readFileSync(f, 'utf8').replace('data/driver_stats.parquet', 'data/missing.parquet'),
+        ),
+      'data/missing.parquet',
+    )
+  })
+
+  it('a corrupt registry file, left untouched', async () => {
+    const repo = await appliedRepo()
+    const registry = join(repo, 'data/registry.db')
+    writeFileSync(registry, 'garbage that is not a protobuf\n')
+    const result = await larder('-c', repo, 'apply')
+    expect(result.code).toBe(1)
+    expect(result.stderr).toContain('not a Feast registry')
+    expect(readFileSync(registry, 'utf8')).toBe('garbage that is not a protobuf\n')
+  })
+
+  it('a repo without feature_store.yaml, an unknown command kind', async () => {
+    const empty = tempDir()
+    const result = await larder('-c', empty, 'plan')
+    expect(result.stderr).toContain('no feature_store.yaml')
+    expect(result.stderr).toContain('larder init')
+    const kind = await larder('-c', empty, 'list', 'widgets')
+    expect(kind.stderr).toContain('known kinds')
+  })
+
+  it('init into a non-empty directory', async () => {
+    const repo = await appliedRepo()
+    const result = await larder('init', repo)
+    expect(result.code).toBe(1)
+    expect(result.stderr).toContain('not empty')
+  })
+})
+
+describe('other commands', () => {
+  it('prints the version and a JSON Schema for feature_store.yaml', async () => {
+    expect((await larder('version')).stdout).toMatch(/^larder \d+\.\d+\.\d+/)
+    const schema = JSON.parse((await larder('config-schema')).stdout)
+    expect(schema.properties.project).toBeDefined()
+    expect(JSON.stringify(schema.properties.online_store)).toContain('connection_string')
+  })
+  it('has --help on every command', async () => {
+    for (const cmd of [
+      'init',
+      'plan',
+      'apply',
+      'teardown',
+      'list',
+      'describe',
+      'registry-dump',
+      'config-schema',
+      'version',
+    ]) {
+      const r = await larder(cmd, '--help')
+      expect(r.code, cmd).toBe(0)
+      expect(r.stdout, cmd).toContain('Usage: larder')
+    }
+  })
+})

@@ -1,0 +1,36 @@
+import { toJson } from '@bufbuild/protobuf'
+import type { Command } from 'commander'
+import { stringify } from 'yaml'
+import { knownNames, LarderError } from '../../core/index.js'
+import { getObjectMessage, type ObjectKind } from '../../registry/index.js'
+import type { CommandContext } from '../context.js'
+
+const KINDS: Record<string, ObjectKind> = {
+  entity: 'entity',
+  'feature-view': 'feature view',
+  'feature-service': 'feature service',
+  'data-source': 'data source',
+  project: 'project',
+}
+
+export function registerDescribe(program: Command, ctx: CommandContext): void {
+  program
+    .command('describe')
+    .description('print one object as the registry stores it (YAML, or JSON with --json)')
+    .argument('<kind>', Object.keys(KINDS).join(' | '))
+    .argument('<name>', 'the object name')
+    .option('--json', 'print proto3 JSON')
+    .action(async (kindName: string, name: string, opts: { json?: boolean }) => {
+      const kind = KINDS[kindName.replace(/s$/, '')]
+      if (!kind) {
+        throw new LarderError('INVALID_ARGUMENT', `unknown kind "${kindName}"`, {
+          hint: `known kinds: ${knownNames(Object.keys(KINDS))}`,
+        })
+      }
+      const store = await ctx.openStore()
+      const state = await store.registry.load()
+      const found = getObjectMessage(state.proto, store.project, kind, name)
+      const json = toJson(found.schema, found.message)
+      ctx.output.out(opts.json ? JSON.stringify(json, null, 2) : stringify(json))
+    })
+}

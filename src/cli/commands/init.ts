@@ -1,0 +1,117 @@
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { basename, join, resolve } from 'node:path'
+import type { Command } from 'commander'
+import { parseRepoConfig } from '../../config/index.js'
+import { type FeatureView, knownNames, LarderError } from '../../core/index.js'
+import { createOfflineStore } from '../../offline/index.js'
+import { loadRepoDefinitions } from '../../repo/load-repo.js'
+import type { CommandContext } from '../context.js'
+import { larderVersion } from './version.js'
+
+const TEMPLATES = ['local'] as const
+const SAMPLE_DAYS = 7
+const SAMPLE_DRIVERS = [1001, 1002, 1003, 1004, 1005]
+
+/** Reads a template file shipped with the package (`templates/<name>/<file>.txt`). */
+function template(name: string, file: string, project: string): string {
+  const path = new URL(`../../../templates/${name}/${file}.txt`, import.meta.url)
+  return readFileSync(path, 'utf8').replaceAll('{{project}}', project)
+}
+
+/** A project name from a directory name: Feast's rule, with `-` turned into `_` so SQLite tables stay plain. */
+export function projectNameFor(dir: string): string {
+  const cleaned = basename(resolve(dir))
+    .replace(/[^A-Za-z0-9_]/g, '_')
+    .replace(/^_+/, '')
+  return cleaned === '' ? 'feature_repo' : cleaned
+}
+
+/** A small seeded generator, so two `init`s make the same sample values. */
+function seeded(seed: number): () => number {
+  let s = seed
+  return () => {
+    s = (s * 1_103_515_245 + 12_345) % 2 ** 31
+    return s / 2 ** 31
+  }
+}
+
+/** Hourly rows per driver for the last `SAMPLE_DAYS` days, ending at the current hour (UTC). */
+function sampleRows(now: Date): Record<string, unknown>[] {
+  const random = seeded(42)
+  const end = Math.floor(now.getTime() / 3_600_000) * 3_600_000
+  const rows: Record<string, unknown>[] = []
+  for (let t = end - SAMPLE_DAYS * 86_400_000; t <= end; t += 3_600_000) {
+    for (const driverId of SAMPLE_DRIVERS) {
+      rows.push({
+        driver_id: driverId,
+        event_timestamp: new Date(t),
+        created: new Date(t),
+        conv_rate: Math.round(random() * 1e4) / 1e4,
+        acc_rate: Math.round(random() * 1e4) / 1e4,
+        avg_daily_trips: Math.floor(random() * 1000),
+      })
+    }
+  }
+  return rows
+}
+
+/**
+ * Creates a runnable feature repo in `dir`: config, definitions, sample data, `.gitignore` and
+ * `package.json`. Refuses a directory that is not empty. Returns the project name.
+ */
+export async function initRepo(dir: string, templateName: string, now = new Date()): Promise<string> {
+  if (!(TEMPLATES as readonly string[]).includes(templateName)) {
+    throw new LarderError('INVALID_ARGUMENT', `unknown template "${templateName}"`, {
+      hint: `known templates: ${knownNames(TEMPLATES)}`,
+    })
+  }
+  const root = resolve(dir)
+  if (existsSync(root) && readdirSync(root).length > 0) {
+    throw new LarderError('ALREADY_EXISTS', `${root} already exists and is not empty`, {
+      hint: 'choose a new directory name, e.g. `larder init my_features`',
+    })
+  }
+  const project = projectNameFor(root)
+  mkdirSync(join(root, 'data'), { recursive: true })
+  const configText = template(templateName, 'feature_store.yaml', project)
+  writeFileSync(join(root, 'feature_store.yaml'), configText)
+  writeFileSync(join(root, 'features.ts'), template(templateName, 'features.ts', project))
+  writeFileSync(join(root, '.gitignore'), template(templateName, 'gitignore', project))
+  writeFileSync(join(root, 'README.md'), template(templateName, 'README.md', project))
+  const pkg = {
+    name: project.replaceAll('_', '-').toLowerCase(),
+    private: true,
+    type: 'module',
+    scripts: { apply: 'larder apply', plan: 'larder plan' },
+    dependencies: { larderjs: `^${larderVersion()}` },
+  }
+  writeFileSync(join(root, 'package.json'), `${JSON.stringify(pkg, null, 2)}\n`)
+
+  // The sample data follows the template's own definitions, written through the offline store.
+  const defs = await loadRepoDefinitions(root)
+  const view = defs.featureViews.find((v) => v.name === 'driver_hourly_stats') as FeatureView
+  const offline = await createOfflineStore(parseRepoConfig(configText, root))
+  try {
+    await offline.writeRows(view, sampleRows(now))
+  } finally {
+    await offline.close()
+  }
+  return project
+}
+
+export function registerInit(program: Command, ctx: CommandContext): void {
+  program
+    .command('init')
+    .description('create a runnable feature repo with sample data')
+    .argument('[dir]', 'directory to create (default: feature_repo)', 'feature_repo')
+    .option('-t, --template <name>', `repo template: ${TEMPLATES.join(', ')}`, 'local')
+    .action(async (dir: string, opts: { template: string }) => {
+      const project = await initRepo(dir, opts.template)
+      ctx.output.out(`Created feature repo "${project}" in ${resolve(dir)}
+
+  cd ${dir}
+  npx larder plan      # what apply would change
+  npx larder apply     # register the definitions and create the online tables
+  npx larder list feature-views`)
+    })
+}

@@ -1,0 +1,180 @@
+import { loadRepoConfig, type RepoConfig } from './config/index.js'
+import { type Abortable, type FeatureService, type FeatureView, nowMicros } from './core/index.js'
+import {
+  createOfflineStore,
+  type HistoricalRequest,
+  type OfflineStore,
+  type RetrievalJob,
+  resolveFeatureRefs,
+} from './offline/index.js'
+import { createOnlineStore } from './online/loader.js'
+import { type InfraPlan, type OnlineStore, viewRef } from './online/online-store.js'
+import {
+  applyContents,
+  diffContents,
+  FileRegistry,
+  type ObjectChange,
+  type ProjectCatalog,
+  type Registry,
+  type RegistryState,
+  type RepoContents,
+  removeProject,
+} from './registry/index.js'
+import { loadRepoDefinitions } from './repo/load-repo.js'
+import { resolveRepoContents } from './repo/resolve-contents.js'
+
+export interface OpenOptions {
+  /** The config file name inside the repo (default `feature_store.yaml`). */
+  configFile?: string
+}
+
+/** What `plan()` found: the repo's objects, completed against their data, and the changes apply would make. */
+export interface Plan {
+  readonly contents: RepoContents
+  readonly changes: readonly ObjectChange[]
+  /** The registry read the plan was made against; apply commits only if it is still current. */
+  readonly base: RegistryState
+}
+
+/** A historical request in the SDK's terms: feature references or a feature service. */
+export interface GetHistoricalFeaturesOptions extends Omit<HistoricalRequest, 'features'> {
+  features?: readonly string[]
+  featureService?: string | FeatureService
+}
+
+/**
+ * A feature repo opened for use: its config, registry, and (opened on first use) offline and online
+ * stores. Everything a CLI command or the server does goes through here.
+ *
+ * @example
+ * const store = await FeatureStore.open('./feature_repo')
+ * const plan = await store.plan()
+ */
+export class FeatureStore {
+  readonly config: RepoConfig
+  readonly registry: Registry
+  #offline: Promise<OfflineStore> | undefined
+  #online: Promise<OnlineStore> | undefined
+
+  private constructor(config: RepoConfig, registry: Registry) {
+    this.config = config
+    this.registry = registry
+  }
+
+  /** Opens the repo at `repoPath` (default: the working directory). Reads only `feature_store.yaml`. */
+  static async open(repoPath = '.', options: OpenOptions = {}): Promise<FeatureStore> {
+    const config = loadRepoConfig(repoPath, options.configFile)
+    const registry = new FileRegistry({
+      path: config.registry.path,
+      cacheTtlSeconds: config.registry.cacheTtlSeconds,
+    })
+    return new FeatureStore(config, registry)
+  }
+
+  get project(): string {
+    return this.config.project
+  }
+
+  /** The project's registered objects (from the registry cache when fresh). */
+  async catalog(options: Abortable & { allowCache?: boolean } = {}): Promise<ProjectCatalog> {
+    return (await this.registry.load(options)).catalog(this.project)
+  }
+
+  /** The offline store, opened on first use. */
+  offline(): Promise<OfflineStore> {
+    this.#offline ??= createOfflineStore(this.config)
+    return this.#offline
+  }
+
+  /** The online store, opened on first use. */
+  online(options: Abortable = {}): Promise<OnlineStore> {
+    this.#online ??= createOnlineStore(this.config, options).catch((e) => {
+      this.#online = undefined
+      throw e
+    })
+    return this.#online
+  }
+
+  /**
+   * Loads the repo's definition files, checks them against their data (inferring what was omitted)
+   * and compares them with the registry. Writes nothing.
+   */
+  async plan(options: Abortable = {}): Promise<Plan> {
+    const defs = await loadRepoDefinitions(this.config.repoPath)
+    const offline = await this.offline()
+    const contents = await resolveRepoContents(defs, this.project, this.config.projectDescription, (s) =>
+      offline.describeSource(s, options),
+    )
+    const base = await this.registry.load({ allowCache: false, signal: options.signal })
+    return { contents, changes: diffContents(base.proto, contents), base }
+  }
+
+  /**
+   * Makes the registry hold exactly the plan's objects (objects removed from the repo are deleted, as
+   * with `feast apply`) and the online store hold their tables. The commit fails with CONFLICT, and
+   * changes nothing, if the registry changed since the plan was made.
+   */
+  async apply(plan?: Plan, options: Abortable = {}): Promise<Plan> {
+    const p = plan ?? (await this.plan(options))
+    const keep = p.contents.featureViews.filter((v) => v.online)
+    const keptNames = new Set(keep.map((v) => v.name))
+    const before = p.base.catalog(this.project)
+    const drop = [...before.featureViews.values()].filter((v) => v.online && !keptNames.has(v.name))
+    if (this.config.onlineStore) {
+      const online = await this.online(options)
+      await online.update(this.#infra(keep, []), options)
+    }
+    const draft = p.base.draft()
+    applyContents(draft, p.contents, nowMicros())
+    await this.registry.commit(p.base, draft, options)
+    if (this.config.onlineStore && drop.length) {
+      const online = await this.online(options)
+      await online.update(this.#infra([], drop), options)
+    }
+    return p
+  }
+
+  /** Removes the project's online tables and every object of the project from the registry. */
+  async teardown(options: Abortable = {}): Promise<void> {
+    const state = await this.registry.load({ allowCache: false, signal: options.signal })
+    const views = [...state.catalog(this.project).featureViews.values()].filter((v) => v.online)
+    if (this.config.onlineStore && views.length) {
+      const online = await this.online(options)
+      await online.teardown(this.#infra([], views), options)
+    }
+    const draft = state.draft()
+    removeProject(draft, this.project)
+    await this.registry.commit(state, draft, options)
+  }
+
+  /**
+   * Point-in-time correct training data: for each entity row, each feature's latest value at or before
+   * the row's timestamp (within the view's ttl). Returns a lazy job; nothing runs until it is read.
+   */
+  async getHistoricalFeatures(
+    request: GetHistoricalFeaturesOptions,
+    options: Abortable = {},
+  ): Promise<RetrievalJob> {
+    const catalog = await this.catalog(options)
+    const { features: refs, featureService, ...rest } = request
+    const service =
+      typeof featureService === 'string' ? catalog.featureService(featureService) : featureService
+    const selections = resolveFeatureRefs(service ?? refs ?? [], catalog.featureViews)
+    const offline = await this.offline()
+    return offline.getHistoricalFeatures({ ...rest, features: selections }, options)
+  }
+
+  #infra(keep: readonly FeatureView[], drop: readonly FeatureView[]): InfraPlan {
+    return {
+      keep: keep.map((v) => viewRef(this.project, v)),
+      drop: drop.map((v) => viewRef(this.project, v)),
+    }
+  }
+
+  /** Closes the stores and the registry. */
+  async close(): Promise<void> {
+    const stores = await Promise.allSettled([this.#offline, this.#online].filter(Boolean))
+    await Promise.all(stores.flatMap((s) => (s.status === 'fulfilled' && s.value ? [s.value.close()] : [])))
+    await this.registry.close()
+  }
+}

@@ -1,0 +1,169 @@
+import { readdirSync } from 'node:fs'
+import { dirname, join, relative, resolve, sep } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { createJiti } from 'jiti'
+import {
+  type DataSource,
+  type Entity,
+  type FeatureService,
+  type FeatureView,
+  isLarderError,
+  kindOf,
+  LarderError,
+  type Project,
+} from '../core/index.js'
+import { loadIgnore } from './ignore-file.js'
+
+const DEFINITION_FILE = /\.(ts|mts|js|mjs)$/
+const NOT_DEFINITIONS = /(\.d\.ts|\.test\.[cm]?[jt]s|\.spec\.[cm]?[jt]s)$/
+
+/** The definitions a repo exports, each with the file that exported it. */
+export interface RepoDefinitions {
+  readonly files: readonly string[]
+  readonly project: Project | undefined
+  readonly entities: readonly Entity[]
+  readonly dataSources: readonly DataSource[]
+  readonly featureViews: readonly FeatureView[]
+  readonly featureServices: readonly FeatureService[]
+  /** Where each definition object was first found, relative to the repo. */
+  readonly origins: ReadonlyMap<object, string>
+}
+
+type Family = 'entity' | 'data source' | 'feature view' | 'feature service' | 'project'
+const FAMILY: Record<string, Family | undefined> = {
+  Entity: 'entity',
+  FileSource: 'data source',
+  PostgreSQLSource: 'data source',
+  PushSource: 'data source',
+  RequestSource: 'data source',
+  FeatureView: 'feature view',
+  FeatureService: 'feature service',
+  Project: 'project',
+}
+
+/** Where `import ... from 'larderjs'` in a definition file points: the Larder that is running. */
+function selfAlias(): Record<string, string> {
+  const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
+  return { 'larderjs/testing': join(root, 'testing', 'index'), larderjs: join(root, 'index') }
+}
+
+/** Lists a repo's definition files: `.ts`, `.mts`, `.js`, `.mjs`, minus tests, `node_modules` and `.larderignore`. */
+export function findDefinitionFiles(repoPath: string): string[] {
+  const ignored = loadIgnore(repoPath)
+  const out: string[] = []
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) =>
+      a.name.localeCompare(b.name),
+    )) {
+      const full = join(dir, entry.name)
+      const rel = relative(repoPath, full).split(sep).join('/')
+      if (ignored(rel, entry.isDirectory())) continue
+      if (entry.isDirectory()) walk(full)
+      else if (DEFINITION_FILE.test(entry.name) && !NOT_DEFINITIONS.test(entry.name)) out.push(full)
+    }
+  }
+  walk(repoPath)
+  return out
+}
+
+/**
+ * Imports every definition file of a repo (TypeScript included, through jiti) and collects the
+ * definitions they export, plus the entities and sources those reference. Two different objects with
+ * the same name are an error that names both files.
+ */
+export async function loadRepoDefinitions(repoPath: string): Promise<RepoDefinitions> {
+  const files = findDefinitionFiles(repoPath)
+  const jiti = createJiti(import.meta.url, {
+    alias: selfAlias(),
+    moduleCache: false,
+    fsCache: false,
+    interopDefault: true,
+  })
+  const found = new Map<string, { value: object; file: string }>()
+  const origins = new Map<object, string>()
+  const add = (value: object, file: string) => {
+    const family = FAMILY[kindOf(value) ?? '']
+    if (!family) return
+    const name = (value as { name: string }).name
+    const key = `${family}:${name}`
+    const existing = found.get(key)
+    if (existing && existing.value !== value) {
+      throw new LarderError(
+        'INVALID_DEFINITION',
+        `${family} "${name}" is defined twice: in ${existing.file} and in ${file}`,
+        {
+          hint: `rename one of them, or import the one from ${existing.file} instead of defining it again`,
+        },
+      )
+    }
+    if (!existing) {
+      found.set(key, { value, file })
+      origins.set(value, file)
+    }
+  }
+  for (const file of files) {
+    const rel = relative(repoPath, file).split(sep).join('/')
+    let mod: Record<string, unknown>
+    try {
+      mod = (await jiti.import(file)) as Record<string, unknown>
+    } catch (cause) {
+      throw loadError(rel, cause)
+    }
+    for (const value of Object.values(mod ?? {})) {
+      if (typeof value === 'object' && value !== null) add(value, rel)
+    }
+  }
+  // Objects referenced but not exported still belong to the repo.
+  for (const { value, file } of [...found.values()]) {
+    for (const ref of references(value)) add(ref, file)
+  }
+  const of = <T>(family: Family) =>
+    [...found.entries()].filter(([k]) => k.startsWith(`${family}:`)).map(([, v]) => v.value as T)
+  return {
+    files: files.map((f) => relative(repoPath, f).split(sep).join('/')),
+    project: of<Project>('project')[0],
+    entities: of<Entity>('entity'),
+    dataSources: of<DataSource>('data source'),
+    featureViews: of<FeatureView>('feature view'),
+    featureServices: of<FeatureService>('feature service'),
+    origins,
+  }
+}
+
+function references(value: object): object[] {
+  switch (kindOf(value)) {
+    case 'FeatureView': {
+      const view = value as FeatureView
+      return [...view.entities, view.source, ...(view.batchSource ? [view.batchSource] : [])].flatMap((v) => [
+        v,
+        ...references(v),
+      ])
+    }
+    case 'PushSource': {
+      const batch = (value as { batchSource?: object }).batchSource
+      return batch ? [batch] : []
+    }
+    case 'FeatureService':
+      return (value as FeatureService).projections.flatMap((p) => [p.view, ...references(p.view)])
+    default:
+      return []
+  }
+}
+
+function loadError(file: string, cause: unknown): LarderError {
+  if (isLarderError(cause)) {
+    return new LarderError(
+      cause.code === 'INVALID_DEFINITION' ? 'INVALID_DEFINITION' : 'REPO_LOAD_FAILED',
+      `${file}: ${cause.message}`,
+      {
+        cause,
+        hint: cause.hint,
+      },
+    )
+  }
+  const message = cause instanceof Error ? cause.message.split('\n')[0] : String(cause)
+  return new LarderError('REPO_LOAD_FAILED', `${file} failed to load: ${message}`, {
+    cause,
+    hint: 'fix the error in that file (run with --verbose for the stack), or list the file in .larderignore',
+  })
+}

@@ -1,0 +1,232 @@
+import {
+  type BatchSource,
+  type DataSource,
+  type Entity,
+  type FeastType,
+  FeatureService,
+  type FeatureView,
+  Field,
+  FileSource,
+  isKind,
+  knownNames,
+  LarderError,
+  PostgreSQLSource,
+  Project,
+  PushSource,
+  ValueType,
+} from '../core/index.js'
+import type { RepoContents } from '../registry/index.js'
+import type { RepoDefinitions } from './load-repo.js'
+
+/** A column of a batch source as the offline engine sees it. */
+export interface SourceColumn {
+  readonly name: string
+  readonly type: FeastType
+}
+
+/** Reads a batch source's columns; throws a LarderError naming the path when it cannot. */
+export type DescribeSource = (source: BatchSource) => Promise<readonly SourceColumn[]>
+
+/**
+ * Completes a repo's definitions against their data, as `feast apply` does: checks every view's source
+ * exists and has the columns the view declares, infers a source's timestamp column when it has exactly
+ * one, entity key types, and the schema of views that declare none. Returns the objects to register.
+ */
+export async function resolveRepoContents(
+  defs: RepoDefinitions,
+  projectName: string,
+  projectDescription: string,
+  describe: DescribeSource,
+): Promise<RepoContents> {
+  if (defs.project && defs.project.name !== projectName) {
+    throw new LarderError(
+      'INVALID_DEFINITION',
+      `the repo defines project "${defs.project.name}" but feature_store.yaml says "${projectName}"`,
+      {
+        hint: 'use one name in both places',
+      },
+    )
+  }
+  const project = defs.project ?? new Project({ name: projectName, description: projectDescription })
+  const columnsOf = memo(describe)
+
+  // 1. Sources: infer a missing timestamp field from the data.
+  const sources = new Map<DataSource, DataSource>()
+  const resolveBatch = async (s: BatchSource): Promise<BatchSource> => {
+    const done = sources.get(s)
+    if (done) return done as BatchSource
+    let next = s
+    if (!s.timestampField) {
+      const columns = await columnsOf(s)
+      const candidates = columns.filter(
+        (c) => c.type.valueType === ValueType.UNIX_TIMESTAMP && c.name !== s.createdTimestampColumn,
+      )
+      if (candidates.length !== 1) {
+        throw new LarderError(
+          'INVALID_DEFINITION',
+          `data source "${s.name}" has no timestampField and ${candidates.length} timestamp columns`,
+          {
+            hint: `set timestampField to the column with each row's event time; timestamp columns: ${knownNames(candidates.map((c) => c.name))}`,
+          },
+        )
+      }
+      next = rebuildBatch(s, candidates[0]!.name)
+    }
+    sources.set(s, next)
+    return next
+  }
+  for (const s of defs.dataSources) {
+    if (isKind(s, 'FileSource') || isKind(s, 'PostgreSQLSource')) await resolveBatch(s as BatchSource)
+  }
+  for (const s of defs.dataSources) {
+    if (isKind(s, 'PushSource')) {
+      const push = s as PushSource
+      const batch = push.batchSource ? await resolveBatch(push.batchSource) : undefined
+      sources.set(s, batch === push.batchSource ? push : new PushSource({ ...push, batchSource: batch }))
+    } else if (!sources.has(s)) sources.set(s, s)
+  }
+
+  // 2. Entities: infer key types from the first view whose source has the join key.
+  const entities = new Map<Entity, Entity>(defs.entities.map((e) => [e, e]))
+  for (const view of defs.featureViews) {
+    const batch = view.batchSource
+    for (const entity of view.entities) {
+      const current = entities.get(entity) ?? entity
+      const declared = view.schema?.find((f) => f.name === entity.joinKey)
+      if (current.valueType) continue
+      if (declared) {
+        entities.set(entity, current.withValueType(declared.dtype))
+        continue
+      }
+      if (!batch) continue
+      const column = (await columnsOf(batch)).find((c) => c.name === batch.sourceColumn(entity.joinKey))
+      if (column) entities.set(entity, current.withValueType(column.type))
+    }
+  }
+
+  // 3. Views: check declared columns against the source, infer omitted schemas.
+  const views = new Map<FeatureView, FeatureView>()
+  for (const view of defs.featureViews) {
+    const source = sources.get(view.source) as BatchSource | PushSource
+    const batch = isKind(source, 'PushSource') ? (source as PushSource).batchSource : (source as BatchSource)
+    const viewEntities = view.entities.map((e) => entities.get(e) ?? e)
+    const schema = batch
+      ? await checkedSchema(view, viewEntities, batch, await columnsOf(batch))
+      : requireSchema(view, viewEntities)
+    views.set(view, view.with({ source, entities: viewEntities, schema }))
+  }
+  const services = defs.featureServices.map(
+    (s) =>
+      new FeatureService({
+        name: s.name,
+        description: s.description,
+        tags: { ...s.tags },
+        owner: s.owner,
+        features: s.projections.map((p) => p.over(views.get(p.view) ?? p.view)),
+      }),
+  )
+  return {
+    project,
+    entities: [...entities.values()],
+    dataSources: [...sources.values()],
+    featureViews: [...views.values()],
+    featureServices: services,
+  }
+}
+
+function rebuildBatch(s: BatchSource, timestampField: string): BatchSource {
+  return isKind(s, 'FileSource')
+    ? new FileSource({ ...(s as FileSource), timestampField })
+    : new PostgreSQLSource({ ...(s as PostgreSQLSource), timestampField })
+}
+
+async function checkedSchema(
+  view: FeatureView,
+  entities: readonly Entity[],
+  batch: BatchSource,
+  columns: readonly SourceColumn[],
+): Promise<Field[]> {
+  const where = `feature view "${view.name}"`
+  const byName = new Map(columns.map((c) => [c.name, c]))
+  const sourceName = isKind(batch, 'FileSource')
+    ? `${batch.name} (${(batch as FileSource).path})`
+    : batch.name
+  const need = (column: string, what: string) => {
+    const c = byName.get(batch.sourceColumn(column))
+    if (!c) {
+      throw new LarderError(
+        'DATA_SOURCE',
+        `${where}: source ${sourceName} has no column "${batch.sourceColumn(column)}" (${what})`,
+        {
+          hint: `its columns: ${knownNames(byName.keys())}`,
+        },
+      )
+    }
+    return c
+  }
+  need(batch.timestampField, 'the timestamp field')
+  if (batch.createdTimestampColumn) need(batch.createdTimestampColumn, 'the created timestamp column')
+  const keyFields = entities.map(
+    (e) =>
+      view.schema?.find((f) => f.name === e.joinKey) ??
+      new Field({
+        name: e.joinKey,
+        dtype: e.valueType ?? need(e.joinKey, `join key of entity "${e.name}"`).type,
+      }),
+  )
+  for (const e of entities) need(e.joinKey, `join key of entity "${e.name}"`)
+  if (view.schema) {
+    for (const f of view.features) need(f.name, 'a declared feature')
+    return [...keyFields, ...view.features]
+  }
+  const mapped = (c: SourceColumn) => batch.fieldMapping[c.name] ?? c.name
+  const skip = new Set([
+    batch.timestampField,
+    batch.createdTimestampColumn,
+    batch.datePartitionColumn,
+    ...entities.map((e) => e.joinKey),
+  ])
+  const features = columns
+    .filter((c) => !skip.has(mapped(c)))
+    .map((c) => new Field({ name: mapped(c), dtype: c.type }))
+  return [...keyFields, ...features]
+}
+
+function requireSchema(view: FeatureView, entities: readonly Entity[]): Field[] {
+  if (!view.schema) {
+    throw new LarderError(
+      'INVALID_DEFINITION',
+      `feature view "${view.name}" has no schema and no batch source to infer one from`,
+      {
+        hint: 'declare its schema, or give its push source a batchSource',
+      },
+    )
+  }
+  const keyFields = entities.map((e) => {
+    const declared = view.schema!.find((f) => f.name === e.joinKey)
+    if (declared) return declared
+    if (!e.valueType) {
+      throw new LarderError(
+        'INVALID_DEFINITION',
+        `entity "${e.name}" has no valueType and no source to infer it from`,
+        {
+          hint: 'give the entity a valueType, e.g. valueType: Int64',
+        },
+      )
+    }
+    return new Field({ name: e.joinKey, dtype: e.valueType })
+  })
+  return [...keyFields, ...view.features]
+}
+
+function memo(describe: DescribeSource): DescribeSource {
+  const cache = new Map<BatchSource, Promise<readonly SourceColumn[]>>()
+  return (s) => {
+    let p = cache.get(s)
+    if (!p) {
+      p = describe(s)
+      cache.set(s, p)
+    }
+    return p
+  }
+}
