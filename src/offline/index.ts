@@ -1,0 +1,16 @@
+export { createOfflineStore, type OfflineStoreBackend } from './loader.js'
+export type {
+  Abortable,
+  EntityInput,
+  FeatureSelection,
+  HistoricalRequest,
+  OfflineStore,
+  PullOptions,
+  RetrievalJob,
+  Row,
+  SourceColumn,
+  TimeRange,
+  WriteInput,
+} from './offline-store.js'
+export { type PullColumns, pullColumns } from './pit/plan.js'
+export { resolveFeatureRefs, type ViewLookup } from './resolve-feature-refs.js'
