@@ -1,5 +1,13 @@
+import { resolve } from 'node:path'
 import { loadRepoConfig, type RepoConfig } from './config/index.js'
-import { type Abortable, type FeatureService, type FeatureView, nowMicros } from './core/index.js'
+import {
+  type Abortable,
+  checkName,
+  type FeatureService,
+  type FeatureView,
+  LarderError,
+  nowMicros,
+} from './core/index.js'
 import {
   createOfflineStore,
   type HistoricalRequest,
@@ -13,12 +21,16 @@ import {
   applyContents,
   diffContents,
   FileRegistry,
+  microsFromTimestamp,
   type ObjectChange,
   type ProjectCatalog,
   type Registry,
   type RegistryState,
   type RepoContents,
   removeProject,
+  type SavedDatasetInfo,
+  savedDatasetToProto,
+  updateRegistry,
 } from './registry/index.js'
 import { loadRepoDefinitions } from './repo/load-repo.js'
 import { resolveRepoContents } from './repo/resolve-contents.js'
@@ -34,6 +46,53 @@ export interface Plan {
   readonly changes: readonly ObjectChange[]
   /** The registry read the plan was made against; apply commits only if it is still current. */
   readonly base: RegistryState
+}
+
+/**
+ * A retrieval job that also knows what it asked for, so its result can be saved as a dataset.
+ * Reading it runs the job; see {@link RetrievalJob}.
+ */
+export class TrainingJob implements RetrievalJob {
+  readonly #job: RetrievalJob
+  /** What the dataset holds: feature references, join keys and naming. */
+  readonly request: Omit<SavedDatasetInfo, 'name' | 'path' | 'description' | 'tags' | 'createdAt'>
+
+  constructor(job: RetrievalJob, request: TrainingJob['request']) {
+    this.#job = job
+    this.request = request
+  }
+
+  get columns() {
+    return this.#job.columns
+  }
+  get notices() {
+    return this.#job.notices
+  }
+  toArrow(opts?: Abortable) {
+    return this.#job.toArrow(opts)
+  }
+  toParquet(path: string, opts?: Abortable) {
+    return this.#job.toParquet(path, opts)
+  }
+  toCsv(path: string, opts?: Abortable) {
+    return this.#job.toCsv(path, opts)
+  }
+  toRows(limit?: number, opts?: Abortable) {
+    return this.#job.toRows(limit, opts)
+  }
+  stream(opts?: Abortable) {
+    return this.#job.stream(opts)
+  }
+}
+
+export interface SaveDatasetOptions extends Abortable {
+  name: string
+  /** The Parquet file to write; relative paths resolve against the repo. */
+  path: string
+  description?: string
+  tags?: Record<string, string>
+  /** Replace a saved dataset of the same name (default false: that is an error). */
+  allowOverwrite?: boolean
 }
 
 /** A historical request in the SDK's terms: feature references or a feature service. */

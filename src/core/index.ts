@@ -52,4 +52,5 @@ export {
   toMicros,
 } from './time.js'
 export * from './types.js'
+export { checkName } from './validate.js'
 export * from './value-codec.js'

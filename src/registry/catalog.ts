@@ -10,6 +10,7 @@ import {
   projectFromProto,
   UnsupportedObject,
 } from './proto-mapping.js'
+import { type SavedDatasetInfo, savedDatasetFromProto } from './saved-datasets.js'
 
 /** A half-open record of one successful materialization window. */
 export interface MaterializationInterval {
@@ -28,7 +29,14 @@ export interface FeatureViewMeta extends ObjectMeta {
 }
 
 /** The kinds of object a catalog lists, with their CLI names. */
-export const OBJECT_KINDS = ['entity', 'data source', 'feature view', 'feature service', 'project'] as const
+export const OBJECT_KINDS = [
+  'entity',
+  'data source',
+  'feature view',
+  'feature service',
+  'project',
+  'saved dataset',
+] as const
 export type ObjectKind = (typeof OBJECT_KINDS)[number]
 
 /** An object of the registry that this version of Larder cannot turn into a definition. */
@@ -49,6 +57,7 @@ export class ProjectCatalog {
   readonly dataSources: ReadonlyMap<string, DataSource>
   readonly featureViews: ReadonlyMap<string, FeatureView>
   readonly featureServices: ReadonlyMap<string, FeatureService>
+  readonly savedDatasets: ReadonlyMap<string, SavedDatasetInfo>
   readonly projectObject: Project | undefined
   readonly skipped: readonly SkippedObject[]
   readonly #meta: Map<string, ObjectMeta | FeatureViewMeta>
@@ -93,6 +102,11 @@ export class ProjectCatalog {
     this.featureServices = load('feature service', proto.featureServices, (p) =>
       featureServiceFromProto(p, this.featureViews),
     )
+    this.savedDatasets = new Map(
+      proto.savedDatasets
+        .filter((d) => d.spec?.project === project)
+        .map((d) => [d.spec!.name, savedDatasetFromProto(d)]),
+    )
     const projectProto = proto.projects.find((p) => p.spec?.name === project)
     this.projectObject = projectProto ? projectFromProto(projectProto) : undefined
     if (projectProto) this.#meta.set(`project:${project}`, metaOf(projectProto.meta))
@@ -121,6 +135,10 @@ export class ProjectCatalog {
 
   featureService(name: string): FeatureService {
     return this.#get('feature service', this.featureServices, name)
+  }
+
+  savedDataset(name: string): SavedDatasetInfo {
+    return this.#get('saved dataset', this.savedDatasets, name)
   }
 
   /** Created/updated times of an object, as the registry recorded them. */

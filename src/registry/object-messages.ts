@@ -6,6 +6,7 @@ import { FeatureServiceSchema } from '../gen/feast/core/FeatureService_pb.js'
 import { FeatureViewSchema } from '../gen/feast/core/FeatureView_pb.js'
 import { ProjectSchema } from '../gen/feast/core/Project_pb.js'
 import type { Registry as RegistryProto } from '../gen/feast/core/Registry_pb.js'
+import { SavedDatasetSchema } from '../gen/feast/core/SavedDataset_pb.js'
 import type { ObjectKind } from './catalog.js'
 
 /** One registry message with the schema to print it by. */
@@ -44,6 +45,8 @@ function namesOf(registry: RegistryProto, project: string, kind: ObjectKind): st
       return registry.projects.map((m) => m.spec?.name ?? '')
     case 'data source':
       return registry.dataSources.filter((m) => m.project === project).map((m) => m.name)
+    case 'saved dataset':
+      return registry.savedDatasets.filter((m) => m.spec?.project === project).map((m) => m.spec!.name)
   }
 }
 
@@ -70,6 +73,8 @@ export function findObjectMessage(
       return bySpec(FeatureServiceSchema, registry.featureServices)
     case 'project':
       return bySpec(ProjectSchema, registry.projects)
+    case 'saved dataset':
+      return bySpec(SavedDatasetSchema, registry.savedDatasets)
     case 'data source': {
       const message = registry.dataSources.find((s) => s.name === name && s.project === project)
       return message ? { schema: DataSourceSchema, message } : undefined
