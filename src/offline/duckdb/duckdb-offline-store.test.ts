@@ -413,12 +413,38 @@ describe('retrieval job outputs', () => {
     expect(job.columns).toEqual(['driver_id', 'event_timestamp', 'score', 'name', 'pair', 'seen'])
   })
 
-  it('stops a running job when its signal is aborted', async () => {
+  it('stops a running query when its signal is aborted', async () => {
+    await file(
+      'heavy.parquet',
+      `SELECT TIMESTAMP '2026-01-01' + INTERVAL (i) SECOND AS ts, i AS x FROM range(400000) r(i)`,
+    )
+    const heavy = new FeatureView({
+      name: 'heavy',
+      source: new FileSource({ name: 'heavy', path: 'heavy.parquet', timestampField: 'ts' }),
+      schema: [new Field({ name: 'x', dtype: Int64 })],
+    })
+    const slow = await store('window').getHistoricalFeatures({
+      entities: {
+        sql: `SELECT TIMESTAMP '2026-01-01' + INTERVAL (i) SECOND AS event_timestamp FROM range(400000) r(i)`,
+      },
+      features: [select(heavy, ['x'])],
+    })
     const controller = new AbortController()
-    const pending = job.toArrow({ signal: controller.signal })
-    controller.abort(new Error('stop'))
+    const started = performance.now()
+    const pending = slow.toParquet(join(dir, 'never.parquet'), { signal: controller.signal })
+    setTimeout(() => controller.abort(new Error('stop')), 300)
     await expect(pending).rejects.toThrow('stop')
+    expect(performance.now() - started).toBeLessThan(5000)
+    expect(readdirSync(dir).some((f) => f.includes('never'))).toBe(false)
     const aborted = AbortSignal.abort(new Error('already'))
     await expect(job.toRows(1, { signal: aborted })).rejects.toThrow('already')
+  })
+
+  it('releases the query when a stream is left early', async () => {
+    for await (const batch of job.stream()) {
+      expect(batch.numRows).toBe(65_536)
+      break
+    }
+    expect(await job.toRows(1)).toHaveLength(1)
   })
 })
