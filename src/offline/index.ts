@@ -1,6 +1,5 @@
 export { createOfflineStore, type OfflineStoreBackend } from './loader.js'
 export type {
-  Abortable,
   EntityInput,
   FeatureSelection,
   HistoricalRequest,

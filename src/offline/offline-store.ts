@@ -1,17 +1,12 @@
 import type { RecordBatch, Table } from 'apache-arrow'
 import type {
+  Abortable,
   BatchSource,
   FeastType,
   FeatureView,
   FeatureViewProjection,
   TimestampInput,
 } from '../core/index.js'
-
-/** Options every async operation accepts. */
-export interface Abortable {
-  /** Aborting stops the running query and rejects with the signal's reason. */
-  readonly signal?: AbortSignal
-}
 
 /** A row as plain JS values, keyed by column name. */
 export type Row = Record<string, unknown>
@@ -79,7 +74,8 @@ export type WriteInput = readonly Row[] | Table | RecordBatch
 /**
  * A historical retrieval that has been planned but not run. Nothing is read until one of the
  * methods is called, and each call runs the join again. Large results never become JS objects unless
- * `toRows` is called: `toParquet` and `toCsv` are written by the engine.
+ * `toRows` is called: `toParquet` and `toCsv` are written by the engine. Aborting a method's signal
+ * interrupts its query; the method then rejects with a `LarderError` with code `ABORTED`.
  */
 export interface RetrievalJob {
   /** Output columns in order: the entity columns, then the features. */

@@ -2,6 +2,7 @@ import { isAbsolute, resolve } from 'node:path'
 import { DuckDBInstance } from '@duckdb/node-api'
 import { isArrowRecordBatch, isArrowTable, type RecordBatch, Table } from 'apache-arrow'
 import {
+  type Abortable,
   type BatchSource,
   type FeatureView,
   type FileSource,
@@ -12,7 +13,6 @@ import {
   toMicros,
 } from '../../core/index.js'
 import type {
-  Abortable,
   HistoricalRequest,
   OfflineStore,
   PullOptions,

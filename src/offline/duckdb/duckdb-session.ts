@@ -6,14 +6,15 @@ import type {
   DuckDBPreparedStatement,
   DuckDBResult,
 } from '@duckdb/node-api'
-import { isLarderError, LarderError } from '../../core/index.js'
+import { isLarderError, LarderError, throwIfAborted } from '../../core/index.js'
 
 /** Turns an engine error into the `LarderError` the caller should see. */
 export type FailureMessage = (engineMessage: string) => LarderError
 
 /**
  * One DuckDB connection for one operation. Aborting the signal interrupts the running query, and the
- * operation then rejects with the signal's reason. Closing the session drops its temporary tables.
+ * operation then rejects with a `LarderError` coded `ABORTED` (its cause is the signal's reason).
+ * Closing the session drops its temporary tables.
  */
 export class Session {
   readonly #conn: DuckDBConnection
@@ -29,7 +30,7 @@ export class Session {
 
   /** Connects with the session settings Larder relies on (UTC). */
   static async open(instance: DuckDBInstance, signal: AbortSignal | undefined): Promise<Session> {
-    signal?.throwIfAborted()
+    throwIfAborted(signal)
     const conn = await instance.connect()
     const session = new Session(conn, signal)
     await session.run("SET TimeZone = 'UTC'")
@@ -67,11 +68,11 @@ export class Session {
   }
 
   async #guard<T>(fn: () => Promise<T>, fail: FailureMessage | undefined): Promise<T> {
-    this.#signal?.throwIfAborted()
+    throwIfAborted(this.#signal)
     try {
       return await fn()
     } catch (error) {
-      if (this.#signal?.aborted) throw this.#signal.reason
+      throwIfAborted(this.#signal)
       if (isLarderError(error)) throw error
       const message = error instanceof Error ? error.message : String(error)
       const failure = fail
