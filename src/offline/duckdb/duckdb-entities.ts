@@ -1,4 +1,11 @@
-import { BIGINT, type DuckDBType, type DuckDBValue, TIMESTAMP, timestampValue } from '@duckdb/node-api'
+import {
+  BIGINT,
+  type DuckDBType,
+  DuckDBTypeId,
+  type DuckDBValue,
+  TIMESTAMP,
+  timestampValue,
+} from '@duckdb/node-api'
 import { isArrowTable, type Table } from 'apache-arrow'
 import { LarderError } from '../../core/index.js'
 import type { EntityInput, Row } from '../offline-store.js'
@@ -32,6 +39,7 @@ export interface EntityTable {
 }
 
 const q = duckdbDialect.ident
+const RAW_TS = '__larder_raw_ts'
 
 /** Describes the entity input: JS rows and Arrow tables are converted (and checked) here, in JS. */
 export async function describeEntities(session: Session, input: EntityInput): Promise<EntityTable> {
@@ -115,10 +123,12 @@ function fromRelation(relation: string, names: string[], types: DuckDBType[], la
       const cols = names.map((n) =>
         n === timestampColumn ? `${duckdbDialect.utcInstant(normal)} AS ${q(n)}` : q(n),
       )
-      const raw = `${q(timestampColumn)} AS ${q('__larder_raw_ts')}`
+      // text timestamps are parsed leniently and kept raw, to name the first value that does not parse
+      const text = type.typeId === DuckDBTypeId.VARCHAR
+      const raw = text ? `, ${q(timestampColumn)} AS ${q(RAW_TS)}` : ''
       const sql =
         `CREATE OR REPLACE TEMP TABLE ${q(ENTITY_TABLE)} AS SELECT row_number() OVER () AS ${q(ROW_ID)}, ` +
-        `${cols.join(', ')}, ${normal} AS ${q(ENTITY_TS)}, ${raw} FROM ${relation}`
+        `${cols.join(', ')}, ${normal} AS ${q(ENTITY_TS)}${raw} FROM ${relation}`
       return async (session) => {
         await session.run(
           sql,
@@ -127,9 +137,9 @@ function fromRelation(relation: string, names: string[], types: DuckDBType[], la
               hint: 'check the entity table',
             }),
         )
+        if (!text) return
         const bad = await session.run(
-          `SELECT CAST(${q('__larder_raw_ts')} AS VARCHAR) FROM ${q(ENTITY_TABLE)} ` +
-            `WHERE ${q('__larder_raw_ts')} IS NOT NULL AND ${q(ENTITY_TS)} IS NULL LIMIT 1`,
+          `SELECT ${q(RAW_TS)} FROM ${q(ENTITY_TABLE)} WHERE ${q(RAW_TS)} IS NOT NULL AND ${q(ENTITY_TS)} IS NULL LIMIT 1`,
         )
         const rows = await bad.getRows()
         if (rows.length > 0) {
