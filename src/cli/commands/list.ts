@@ -55,6 +55,16 @@ const LISTERS: Record<string, Lister> = {
       detail: sourceDetail(s),
     })),
   projects: (_c, all) => all.projects.map((name) => ({ name })),
+  'saved-datasets': (c) =>
+    [...c.savedDatasets.values()].map((d) => ({
+      name: d.name,
+      features: d.features,
+      joinKeys: d.joinKeys,
+      path: d.path,
+      featureService: d.featureServiceName,
+      created: d.createdAt === undefined ? '' : formatMicros(d.createdAt),
+      tags: d.tags,
+    })),
 }
 
 function sourceDetail(s: DataSource): string {
