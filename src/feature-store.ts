@@ -15,6 +15,14 @@ import {
   type RetrievalJob,
   resolveFeatureRefs,
 } from './offline/index.js'
+import {
+  type MaterializeIncrementalRequest,
+  type MaterializeOptions,
+  type MaterializeRequest,
+  type MaterializeResult,
+  materialize,
+  materializeIncremental,
+} from './materialize/index.js'
 import { createOnlineStore } from './online/loader.js'
 import { type InfraPlan, type OnlineStore, viewRef } from './online/online-store.js'
 import {
@@ -34,6 +42,12 @@ import {
 } from './registry/index.js'
 import { loadRepoDefinitions } from './repo/load-repo.js'
 import { resolveRepoContents } from './repo/resolve-contents.js'
+import {
+  type GetOnlineFeaturesOptions,
+  getOnlineFeatures,
+  type OnlineFeaturesRequest,
+  type OnlineFeaturesResponse,
+} from './serving/index.js'
 
 export interface OpenOptions {
   /** The config file name inside the repo (default `feature_store.yaml`). */
@@ -221,6 +235,43 @@ export class FeatureStore {
     const selections = resolveFeatureRefs(service ?? refs ?? [], catalog.featureViews)
     const offline = await this.offline()
     return offline.getHistoricalFeatures({ ...rest, features: selections }, options)
+  }
+
+  /**
+   * Loads the latest row per entity key in `[start, end]` of each online feature view (or the named
+   * ones) into the online store, and records the window in the registry once a view's rows are written.
+   * See {@link materialize}.
+   *
+   * @example await store.materialize({ start: '2026-11-21', end: '2026-11-22', views: ['driver_hourly_stats'] })
+   */
+  materialize(request: MaterializeRequest, options: MaterializeOptions = {}): Promise<MaterializeResult> {
+    return materialize(this, request, options)
+  }
+
+  /**
+   * Materializes each online feature view (or the named ones) from where its last materialization
+   * ended (else `end - ttl`, else 52 weeks back) to `end`. See {@link materializeIncremental}.
+   *
+   * @example await store.materializeIncremental({ end: new Date() })
+   */
+  materializeIncremental(
+    request: MaterializeIncrementalRequest,
+    options: MaterializeOptions = {},
+  ): Promise<MaterializeResult> {
+    return materializeIncremental(this, request, options)
+  }
+
+  /**
+   * The latest feature values of entity rows from the online store, in Feast's columnar response
+   * shape, with a status per value. See {@link getOnlineFeatures}.
+   *
+   * @example await store.getOnlineFeatures({ entities: { driver_id: [1001] }, features: ['driver_hourly_stats:conv_rate'] })
+   */
+  getOnlineFeatures(
+    request: OnlineFeaturesRequest,
+    options: GetOnlineFeaturesOptions = {},
+  ): Promise<OnlineFeaturesResponse> {
+    return getOnlineFeatures(this, request, options)
   }
 
   #infra(keep: readonly FeatureView[], drop: readonly FeatureView[]): InfraPlan {

@@ -1,0 +1,48 @@
+import { create } from '@bufbuild/protobuf'
+import { type Abortable, LarderError, type Micros, nowMicros } from '../core/index.js'
+import {
+  FeatureViewMetaSchema,
+  FeatureViewState,
+  MaterializationIntervalSchema,
+} from '../gen/feast/core/FeatureView_pb.js'
+import { type Registry, timestampFromMicros, updateRegistry } from '../registry/index.js'
+
+/**
+ * Records that `[start, end]` of a feature view is in the online store, as Feast's
+ * `apply_materialization`: appends a `MaterializationInterval` to the view's meta, sets its state to
+ * AVAILABLE_ONLINE and stamps `last_updated_timestamp`. Commits on a fresh read of the registry and
+ * retries when another writer commits first, so concurrent materializations of different views both
+ * land. Throws NOT_FOUND when the view was deleted from the registry meanwhile.
+ */
+export async function recordInterval(
+  registry: Registry,
+  project: string,
+  view: string,
+  window: { readonly start: Micros; readonly end: Micros },
+  options: Abortable = {},
+): Promise<void> {
+  await updateRegistry(
+    registry,
+    (draft) => {
+      const proto = draft.featureViews.find((v) => v.spec?.project === project && v.spec.name === view)
+      if (!proto) {
+        throw new LarderError(
+          'NOT_FOUND',
+          `feature view "${view}" was removed from project "${project}" while it was materialized`,
+          { hint: 'its rows are in the online store but no interval was recorded; apply it again and rerun' },
+        )
+      }
+      const meta = proto.meta ?? create(FeatureViewMetaSchema)
+      meta.materializationIntervals.push(
+        create(MaterializationIntervalSchema, {
+          startTime: timestampFromMicros(window.start),
+          endTime: timestampFromMicros(window.end),
+        }),
+      )
+      meta.lastUpdatedTimestamp = timestampFromMicros(nowMicros())
+      meta.state = FeatureViewState.AVAILABLE_ONLINE
+      proto.meta = meta
+    },
+    options,
+  )
+}
