@@ -1,0 +1,14 @@
+export { joinKeyValue, parseJoinKeyText } from './entity-values.js'
+export { type FeastJsonResponse, type JsonValue, jsonValue, toJsonResponse } from './json-response.js'
+export {
+  type EntityRows,
+  type FeatureVector,
+  type FieldStatus,
+  type GetOnlineFeaturesOptions,
+  getOnlineFeatures,
+  type OnlineFeaturesRequest,
+  type OnlineFeaturesResponse,
+  onlineJoinKeys,
+  type ServingTarget,
+} from './online-features.js'
+export type { FeatureSelectionRequest, PlanTarget } from './online-plan.js'

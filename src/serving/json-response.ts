@@ -1,0 +1,105 @@
+import {
+  type FeastRecord,
+  type FeastValue,
+  formatMicros,
+  type ScalarMapValue,
+  specialKind,
+  type TypedValue,
+  type ZonedTimestampValue,
+} from '../core/index.js'
+import type { FieldStatus, OnlineFeaturesResponse } from './online-features.js'
+
+/** A JSON value as `JSON.stringify` writes it. */
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue }
+
+/** Feast's JSON body of `POST /get-online-features`. */
+export interface FeastJsonResponse {
+  metadata: { feature_names: string[] }
+  results: { values: JsonValue[]; statuses: FieldStatus[]; event_timestamps: string[] }[]
+}
+
+/**
+ * The response in the exact JSON shape of Feast's feature server:
+ * `{"metadata":{"feature_names":[...]},"results":[{"values":[...],"statuses":[...],"event_timestamps":[...]}]}`.
+ *
+ * - Event timestamps are RFC 3339 in UTC with `Z` (0, 3 or 6 fractional digits); join-key columns and
+ *   values not found carry the epoch, `1970-01-01T00:00:00Z`.
+ * - int64 values are JSON numbers while exact (within ±(2^53 − 1)), as Feast writes them, and decimal
+ *   strings beyond, because a JSON number that large loses digits in JavaScript and most parsers.
+ * - Bytes are base64; lists and sets are arrays; maps and structs are objects (a scalar map's keys as
+ *   text); a zoned timestamp is ISO-8601 with its offset; NaN and infinities are the strings `"NaN"`,
+ *   `"Infinity"` and `"-Infinity"` (protobuf's JSON mapping); a value of a type this version does not
+ *   know is null.
+ *
+ * @example JSON.stringify(toJsonResponse(await store.getOnlineFeatures(request)))
+ */
+export function toJsonResponse(response: OnlineFeaturesResponse): FeastJsonResponse {
+  return {
+    metadata: { feature_names: [...response.metadata.featureNames] },
+    results: response.results.map((r) => ({
+      values: r.values.map(jsonValue),
+      statuses: [...r.statuses],
+      event_timestamps: r.eventTimestamps.map(formatMicros),
+    })),
+  }
+}
+
+/** One value as Feast's feature server writes it in JSON (see {@link toJsonResponse}). */
+export function jsonValue(value: FeastValue): JsonValue {
+  switch (typeof value) {
+    case 'number':
+      return Number.isFinite(value) ? value : String(value)
+    case 'bigint':
+      return value.toString()
+    case 'string':
+    case 'boolean':
+      return value
+  }
+  if (value === null) return null
+  if (value instanceof Uint8Array)
+    return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64')
+  if (Array.isArray(value) || value instanceof Set) return Array.from(value, jsonValue)
+  switch (specialKind(value)) {
+    case 'Typed':
+      return jsonValue((value as TypedValue).value)
+    case 'ZonedTimestamp':
+      return zonedIso(value as ZonedTimestampValue)
+    case 'ScalarMap':
+      return Object.fromEntries(
+        (value as ScalarMapValue).entries.map(([k, v]) => [String(jsonValue(k)), jsonValue(v)]),
+      )
+    case 'Unknown':
+      return null
+  }
+  const record = value as FeastRecord
+  const out: Record<string, JsonValue> = {}
+  for (const key of Object.keys(record)) out[key] = jsonValue(record[key]!)
+  return out
+}
+
+const OFFSET = /^([+-])(\d{2}):?(\d{2})$/
+
+/** ISO-8601 local time with offset, e.g. `2026-11-22T11:00:00+01:00`; an empty or unknown zone is UTC. */
+function zonedIso(z: ZonedTimestampValue): string {
+  const seconds = Number(z.unixTimestamp)
+  const minutes = offsetMinutes(z.zone, seconds)
+  const local = new Date((seconds + minutes * 60) * 1000).toISOString().slice(0, 19)
+  const sign = minutes < 0 ? '-' : '+'
+  const abs = Math.abs(minutes)
+  return `${local}${sign}${String(Math.floor(abs / 60)).padStart(2, '0')}:${String(abs % 60).padStart(2, '0')}`
+}
+
+function offsetMinutes(zone: string, seconds: number): number {
+  if (zone === '') return 0
+  const fixed = OFFSET.exec(zone)
+  if (fixed) return (fixed[1] === '-' ? -1 : 1) * (Number(fixed[2]) * 60 + Number(fixed[3]))
+  try {
+    const name = new Intl.DateTimeFormat('en-US', { timeZone: zone, timeZoneName: 'longOffset' })
+      .formatToParts(new Date(seconds * 1000))
+      .find((p) => p.type === 'timeZoneName')?.value
+    const m = /GMT([+-])(\d{2}):(\d{2})/.exec(name ?? '')
+    return m ? (m[1] === '-' ? -1 : 1) * (Number(m[2]) * 60 + Number(m[3])) : 0
+  } catch {
+    return 0
+  }
+}

@@ -1,0 +1,298 @@
+import {
+  type Abortable,
+  decodeValue,
+  type EntityKeyValue,
+  type FeastValue,
+  knownNames,
+  LarderError,
+  type Micros,
+  nowMicros,
+  type TimestampInput,
+  toMicros,
+} from '../core/index.js'
+import type { OnlineReadResult, OnlineStore } from '../online/online-store.js'
+import { joinKeyValue } from './entity-values.js'
+import { type FeatureSelectionRequest, type OnlinePlan, onlinePlan, type PlanTarget } from './online-plan.js'
+
+/**
+ * Entity rows: columnar (`{ driver_id: [1001, 1002] }`, every column the same length) or an array of
+ * row objects with the same keys. Keys are join keys (or the names a projection's join-key map reads
+ * them from). Columnar input without columns is one row without keys, for entity-less views.
+ */
+export type EntityRows =
+  | Readonly<Record<string, readonly unknown[]>>
+  | readonly Readonly<Record<string, unknown>>[]
+
+export interface OnlineFeaturesRequest extends FeatureSelectionRequest {
+  readonly entities: EntityRows
+}
+
+export interface GetOnlineFeaturesOptions extends Abortable {
+  /** The instant value ages are measured from, for OUTSIDE_MAX_AGE (default: now). */
+  readonly now?: TimestampInput
+}
+
+/**
+ * Feast's `FieldStatus`: `PRESENT`; `NULL_VALUE` when the store holds the entity but a null value;
+ * `NOT_FOUND` when it holds nothing for it; `OUTSIDE_MAX_AGE` when the value's event timestamp is more
+ * than the view's `maxAge` before now (the value is still returned).
+ */
+export type FieldStatus = 'PRESENT' | 'NULL_VALUE' | 'NOT_FOUND' | 'OUTSIDE_MAX_AGE'
+
+/** One column of the response: an entry per entity row. */
+export interface FeatureVector {
+  /** Values in the Value codec's JS representation; int64 beyond ±2^53 is a bigint. */
+  readonly values: FeastValue[]
+  readonly statuses: FieldStatus[]
+  /** Event timestamps in microseconds; 0 for join-key columns and values not found. */
+  readonly eventTimestamps: Micros[]
+}
+
+/** Feast's columnar `GetOnlineFeaturesResponse`: `results[i]` is the column named `featureNames[i]`. */
+export interface OnlineFeaturesResponse {
+  readonly metadata: { readonly featureNames: readonly string[] }
+  readonly results: readonly FeatureVector[]
+}
+
+/** What an online read needs from a feature store (`FeatureStore` is one). */
+export interface ServingTarget extends PlanTarget {
+  online(options?: Abortable): Promise<OnlineStore>
+}
+
+interface EntityTable {
+  readonly columns: readonly string[]
+  readonly values: ReadonlyMap<string, readonly unknown[]>
+  readonly rows: number
+}
+
+/** Distinct entity keys of one key group and, per entity row, the index of its key. */
+interface GroupKeys {
+  readonly keys: Uint8Array[]
+  readonly rowKey: Int32Array
+}
+
+/**
+ * Reads the latest feature values of entity rows from the online store, as Feast's
+ * `get_online_features`. The response is columnar: the request's join-key columns first (status
+ * PRESENT, timestamp 0), then the features grouped by view. Join-key values are checked against the
+ * types of the views' entity columns (a number for an INT64 key is an INT64). Each view's distinct
+ * keys are read once, all views in one `readMany` call, and fanned out to their rows. The registry is
+ * consulted through its cache and the resolved request is reused while the registry is unchanged.
+ *
+ * Throws INVALID_ARGUMENT for a missing join key (naming it and the view), a join-key value of the
+ * wrong type, a request column no view uses, or ragged entity columns; NOT_FOUND for unknown views,
+ * features or services. Misses and stale values are statuses, never errors.
+ *
+ * @example
+ * const res = await getOnlineFeatures(store, {
+ *   entities: { driver_id: [1001, 1002] },
+ *   features: ['driver_hourly_stats:conv_rate'],
+ * })
+ * res.results[1].values // conv_rate of 1001 and 1002
+ */
+export async function getOnlineFeatures(
+  target: ServingTarget,
+  request: OnlineFeaturesRequest,
+  options: GetOnlineFeaturesOptions = {},
+): Promise<OnlineFeaturesResponse> {
+  const state = await target.registry.load({ signal: options.signal })
+  const plan = onlinePlan(target, state, request)
+  const table = entityTable(request.entities)
+  checkColumns(plan, table)
+  const now = options.now === undefined ? nowMicros() : toMicros(options.now, 'now')
+  const groups = plan.keyGroups.map((g) => groupKeys(plan, g.columns, g.valueTypes, g.view, g.encode, table))
+  const online = await target.online(options)
+  const read = await online.readMany(
+    plan.reads.map((r) => ({ view: r.ref, keys: groups[r.keyGroup]!.keys, features: r.features })),
+    { signal: options.signal },
+  )
+  const results: FeatureVector[] = table.columns.map((column) => joinKeyColumn(plan, table, column))
+  const features: FeatureVector[] = new Array(plan.featureColumns.length)
+  plan.reads.forEach((r, i) => {
+    const rowKey = groups[r.keyGroup]!.rowKey
+    r.features.forEach((_, f) => {
+      features[r.outputs[f]!] = featureColumn(read[i]!, f, rowKey, r.maxAgeMicros, now)
+    })
+  })
+  return {
+    metadata: { featureNames: [...table.columns, ...plan.featureColumns] },
+    results: [...results, ...features],
+  }
+}
+
+function entityTable(entities: EntityRows): EntityTable {
+  if (Array.isArray(entities)) {
+    const rows = entities as readonly Readonly<Record<string, unknown>>[]
+    const columns = rows.length === 0 ? [] : Object.keys(rows[0]!)
+    const values = new Map(columns.map((c) => [c, new Array<unknown>(rows.length)]))
+    rows.forEach((row, i) => {
+      const keys = Object.keys(row)
+      const odd = keys.length !== columns.length || keys.some((k) => !values.has(k))
+      if (odd) {
+        throw new LarderError(
+          'INVALID_ARGUMENT',
+          `entity row ${i} has the keys ${knownNames(keys)} but row 0 has ${knownNames(columns)}`,
+          { hint: 'give every entity row the same join keys' },
+        )
+      }
+      for (const c of columns) values.get(c)![i] = row[c]
+    })
+    return { columns, values, rows: rows.length }
+  }
+  if (typeof entities !== 'object' || entities === null) {
+    throw new LarderError('INVALID_ARGUMENT', 'entities must be { joinKey: [values] } or an array of rows', {
+      hint: 'e.g. entities: { driver_id: [1001, 1002] }',
+    })
+  }
+  const columns = Object.keys(entities)
+  const values = new Map<string, readonly unknown[]>()
+  let rows: number | undefined
+  for (const c of columns) {
+    const column = (entities as Record<string, unknown>)[c]
+    if (!Array.isArray(column)) {
+      throw new LarderError('INVALID_ARGUMENT', `entity column "${c}" is not an array`, {
+        hint: `give a list of values, e.g. { ${c}: [${JSON.stringify(column ?? 1001)}] }`,
+      })
+    }
+    if (rows !== undefined && column.length !== rows) {
+      throw new LarderError(
+        'INVALID_ARGUMENT',
+        `entity column "${c}" has ${column.length} values but "${columns[0]}" has ${rows}`,
+        { hint: 'give every entity column one value per row' },
+      )
+    }
+    rows = column.length
+    values.set(c, column)
+  }
+  return { columns, values, rows: rows ?? 1 }
+}
+
+function checkColumns(plan: OnlinePlan, table: EntityTable): void {
+  for (const column of table.columns) {
+    if (!plan.joinKeys.has(column)) {
+      throw new LarderError(
+        'INVALID_ARGUMENT',
+        `entity column "${column}" is not a join key of the requested feature views`,
+        { hint: `their join keys: ${knownNames(plan.joinKeys.keys())}`, details: { joinKey: column } },
+      )
+    }
+  }
+  for (const read of plan.reads) {
+    const missing = read.keyColumns.find((c) => !table.values.has(c))
+    if (missing !== undefined) {
+      throw new LarderError(
+        'INVALID_ARGUMENT',
+        `the entities lack the join key "${missing}" that feature view "${read.name}" needs`,
+        {
+          hint: `give it for every row, e.g. entities: { ${missing}: [...] }`,
+          details: { joinKey: missing, view: read.name },
+        },
+      )
+    }
+  }
+}
+
+function groupKeys(
+  plan: OnlinePlan,
+  columns: readonly string[],
+  valueTypes: readonly number[],
+  view: string,
+  encode: (values: readonly EntityKeyValue[]) => Uint8Array,
+  table: EntityTable,
+): GroupKeys {
+  const rowKey = new Int32Array(table.rows)
+  if (columns.length === 0) return { keys: table.rows === 0 ? [] : [encode([])], rowKey }
+  const sources = columns.map((c) => table.values.get(c)!)
+  const values: EntityKeyValue[] = new Array(columns.length)
+  const seen = new Map<string, number>()
+  const keys: Uint8Array[] = []
+  for (let r = 0; r < table.rows; r++) {
+    for (let j = 0; j < columns.length; j++) {
+      values[j] = joinKeyValue(
+        sources[j]![r],
+        valueTypes[j]!,
+        columns[j]!,
+        plan.joinKeys.get(columns[j]!)?.view ?? view,
+      )
+    }
+    const key = encode(values)
+    const id = Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1')
+    let at = seen.get(id)
+    if (at === undefined) {
+      at = keys.length
+      seen.set(id, at)
+      keys.push(key)
+    }
+    rowKey[r] = at
+  }
+  return { keys, rowKey }
+}
+
+function joinKeyColumn(plan: OnlinePlan, table: EntityTable, column: string): FeatureVector {
+  const { valueType, view } = plan.joinKeys.get(column)!
+  const source = table.values.get(column)!
+  return {
+    values: source.map((v) => joinKeyValue(v, valueType, column, view) as FeastValue),
+    statuses: new Array<FieldStatus>(table.rows).fill('PRESENT'),
+    eventTimestamps: new Array<Micros>(table.rows).fill(0),
+  }
+}
+
+function featureColumn(
+  read: OnlineReadResult,
+  feature: number,
+  rowKey: Int32Array,
+  maxAgeMicros: number,
+  now: Micros,
+): FeatureVector {
+  const n = read.length
+  const uniqueValues: FeastValue[] = new Array(n)
+  const uniqueStatuses: FieldStatus[] = new Array(n)
+  const uniqueTs: Micros[] = new Array(n)
+  for (let k = 0; k < n; k++) {
+    const row = read[k]
+    const bytes = row?.values[feature]
+    if (row === undefined || bytes === undefined) {
+      uniqueValues[k] = null
+      uniqueStatuses[k] = 'NOT_FOUND'
+      uniqueTs[k] = 0
+      continue
+    }
+    const value = decodeValue(bytes)
+    uniqueValues[k] = value
+    uniqueTs[k] = row.eventTs
+    uniqueStatuses[k] =
+      maxAgeMicros > 0 && now - row.eventTs > maxAgeMicros
+        ? 'OUTSIDE_MAX_AGE'
+        : value === null
+          ? 'NULL_VALUE'
+          : 'PRESENT'
+  }
+  const rows = rowKey.length
+  const values: FeastValue[] = new Array(rows)
+  const statuses: FieldStatus[] = new Array(rows)
+  const eventTimestamps: Micros[] = new Array(rows)
+  for (let r = 0; r < rows; r++) {
+    const k = rowKey[r]!
+    values[r] = uniqueValues[k] as FeastValue
+    statuses[r] = uniqueStatuses[k]!
+    eventTimestamps[r] = uniqueTs[k]!
+  }
+  return { values, statuses, eventTimestamps }
+}
+
+/**
+ * The entity columns a read of these features needs, with the value type of each (after projections'
+ * join-key maps), in the order the views need them. For callers that parse entity values from text.
+ *
+ * @example await onlineJoinKeys(store, { features: ['driver_hourly_stats:conv_rate'] }) // driver_id → INT64
+ */
+export async function onlineJoinKeys(
+  target: PlanTarget,
+  request: FeatureSelectionRequest,
+  options: Abortable = {},
+): Promise<ReadonlyMap<string, number>> {
+  const state = await target.registry.load({ signal: options.signal })
+  const plan = onlinePlan(target, state, request)
+  return new Map([...plan.joinKeys].map(([column, { valueType }]) => [column, valueType]))
+}

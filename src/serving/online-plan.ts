@@ -1,0 +1,194 @@
+import type { RepoConfig } from '../config/index.js'
+import {
+  type EntityKeySerializationVersion,
+  type EntityKeyValue,
+  type FeatureService,
+  type FeatureView,
+  knownNames,
+  LarderError,
+  outputColumnName,
+} from '../core/index.js'
+import { resolveFeatureRefs } from '../offline/index.js'
+import { entityKeyEncoder, type ViewRef, viewRef } from '../online/online-store.js'
+import type { ProjectCatalog, Registry, RegistryState } from '../registry/index.js'
+
+/** Which features an online read returns: references or a feature service, and how columns are named. */
+export interface FeatureSelectionRequest {
+  /** Feature references `"view:feature"`. */
+  readonly features?: readonly string[]
+  /** A feature service (or its name) whose features to read, instead of `features`. */
+  readonly featureService?: string | FeatureService
+  /** Name feature columns `<view or alias>__<feature>` instead of `<feature>` (default false). */
+  readonly fullFeatureNames?: boolean
+}
+
+/** One feature view (or projection of it) to read: its online table, keys and requested features. */
+export interface ViewRead {
+  /** The name features are reported under: the projection's alias, else the view's name. */
+  readonly name: string
+  readonly ref: ViewRef
+  /** The request column holding each join key of `ref.joinKeys` (after the projection's join-key map). */
+  readonly keyColumns: readonly string[]
+  /** Index into `OnlinePlan.keyGroups`. */
+  readonly keyGroup: number
+  readonly features: readonly string[]
+  /** Index of each feature's column among the plan's feature columns. */
+  readonly outputs: readonly number[]
+  /** Microseconds after which a value is OUTSIDE_MAX_AGE; 0 disables the check. */
+  readonly maxAgeMicros: number
+}
+
+/** Views whose entity keys are made from the same request columns the same way, so are encoded once. */
+export interface KeyGroup {
+  readonly columns: readonly string[]
+  readonly valueTypes: readonly number[]
+  /** The first view needing the group, for messages. */
+  readonly view: string
+  readonly encode: (values: readonly EntityKeyValue[]) => Uint8Array
+}
+
+/** A resolved online request: everything a read needs from the registry, computed once per version. */
+export interface OnlinePlan {
+  /** Output names of the features, in response order (grouped by view). */
+  readonly featureColumns: readonly string[]
+  /** Each request column a read needs, with its value type and the first view needing it. */
+  readonly joinKeys: ReadonlyMap<string, { readonly valueType: number; readonly view: string }>
+  readonly reads: readonly ViewRead[]
+  readonly keyGroups: readonly KeyGroup[]
+}
+
+/** What serving needs from a feature store: its config and registry (`FeatureStore` is one). */
+export interface PlanTarget {
+  readonly config: RepoConfig
+  readonly registry: Registry
+}
+
+const MAX_PLANS = 256
+const plans = new WeakMap<Registry, { version: string; byRequest: Map<string, OnlinePlan> }>()
+
+/**
+ * The plan for a request against a registry read. Requests by reference list or service name are
+ * cached per registry and version, so repeated reads do no registry work until the registry changes.
+ * Throws NOT_FOUND for an unknown view, feature or service, INVALID_ARGUMENT for a view that is not
+ * served online or for two features that would share an output name.
+ */
+export function onlinePlan(
+  target: PlanTarget,
+  state: RegistryState,
+  request: FeatureSelectionRequest,
+): OnlinePlan {
+  const key = cacheKey(target.config, request)
+  if (key === undefined) return buildPlan(target.config, state.catalog(target.config.project), request)
+  let entry = plans.get(target.registry)
+  if (entry === undefined || entry.version !== state.version) {
+    entry = { version: state.version, byRequest: new Map() }
+    plans.set(target.registry, entry)
+  }
+  let plan = entry.byRequest.get(key)
+  if (plan === undefined) {
+    plan = buildPlan(target.config, state.catalog(target.config.project), request)
+    if (entry.byRequest.size >= MAX_PLANS) entry.byRequest.clear()
+    entry.byRequest.set(key, plan)
+  }
+  return plan
+}
+
+function cacheKey(config: RepoConfig, request: FeatureSelectionRequest): string | undefined {
+  const service = request.featureService
+  if (service !== undefined && typeof service !== 'string') return undefined
+  const what = service !== undefined ? `service\0${service}` : `refs\0${(request.features ?? []).join('\0')}`
+  return `${config.project}\0${config.entityKeySerializationVersion}\0${Boolean(request.fullFeatureNames)}\0${what}`
+}
+
+function buildPlan(
+  config: RepoConfig,
+  catalog: ProjectCatalog,
+  request: FeatureSelectionRequest,
+): OnlinePlan {
+  const { featureService, features } = request
+  if ((featureService === undefined) === (features === undefined)) {
+    throw new LarderError('INVALID_ARGUMENT', 'give either features or a featureService', {
+      hint: "e.g. features: ['driver_hourly_stats:conv_rate']",
+    })
+  }
+  const service = typeof featureService === 'string' ? catalog.featureService(featureService) : featureService
+  const selections = resolveFeatureRefs(service ?? features ?? [], catalog.featureViews)
+  const full = Boolean(request.fullFeatureNames)
+  const featureColumns: string[] = []
+  const owners = new Map<string, string>()
+  const joinKeys = new Map<string, { valueType: number; view: string }>()
+  const keyGroups: KeyGroup[] = []
+  const groupIndex = new Map<string, number>()
+  const reads = selections.map(({ projection, features: names }): ViewRead => {
+    const view = projection.view
+    checkOnline(view, catalog)
+    const ref = viewRef(config.project, view)
+    const name = projection.nameToUse
+    const keyColumns = ref.joinKeys.map((k) => projection.joinKeyMap[k.name] ?? k.name)
+    keyColumns.forEach((column, j) => {
+      if (!joinKeys.has(column)) joinKeys.set(column, { valueType: ref.joinKeys[j]!.valueType, view: name })
+    })
+    const outputs = names.map((feature) => {
+      const column = outputColumnName(name, feature, full)
+      const owner = owners.get(column)
+      if (owner !== undefined) {
+        throw new LarderError(
+          'INVALID_ARGUMENT',
+          `feature "${feature}" is requested from both "${owner}" and "${name}", so both would be named "${column}"`,
+          { hint: 'set fullFeatureNames (--full-feature-names) to name columns <view>__<feature>' },
+        )
+      }
+      owners.set(column, name)
+      featureColumns.push(column)
+      return featureColumns.length - 1
+    })
+    return {
+      name,
+      ref,
+      keyColumns,
+      keyGroup: keyGroupOf(
+        ref,
+        keyColumns,
+        name,
+        config.entityKeySerializationVersion,
+        keyGroups,
+        groupIndex,
+      ),
+      features: names,
+      outputs,
+      maxAgeMicros: Math.round(view.maxAge * 1_000_000),
+    }
+  })
+  return { featureColumns, joinKeys, reads, keyGroups }
+}
+
+function keyGroupOf(
+  ref: ViewRef,
+  columns: readonly string[],
+  view: string,
+  version: EntityKeySerializationVersion,
+  groups: KeyGroup[],
+  index: Map<string, number>,
+): number {
+  const signature = JSON.stringify([ref.joinKeys, columns])
+  const found = index.get(signature)
+  if (found !== undefined) return found
+  groups.push({
+    columns,
+    valueTypes: ref.joinKeys.map((k) => k.valueType),
+    view,
+    encode: entityKeyEncoder(ref, version),
+  })
+  index.set(signature, groups.length - 1)
+  return groups.length - 1
+}
+
+function checkOnline(view: FeatureView, catalog: ProjectCatalog): void {
+  if (view.online) return
+  const online = [...catalog.featureViews.values()].filter((v) => v.online).map((v) => v.name)
+  throw new LarderError(
+    'INVALID_ARGUMENT',
+    `feature view "${view.name}" is not served online (online: false), so its features cannot be read online`,
+    { hint: `read it with getHistoricalFeatures, or set online: true; online views: ${knownNames(online)}` },
+  )
+}
