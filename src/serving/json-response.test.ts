@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest'
+import { scalarMap, typedValue, ValueType, zonedTimestamp } from '../core/index.js'
+import { jsonValue, toJsonResponse } from './json-response.js'
+
+describe('toJsonResponse', () => {
+  it('renames to snake case and writes timestamps as RFC 3339 in UTC', () => {
+    const json = toJsonResponse({
+      metadata: { featureNames: ['driver_id', 'conv_rate'] },
+      results: [
+        { values: [1001], statuses: ['PRESENT'], eventTimestamps: [0] },
+        { values: [0.5], statuses: ['OUTSIDE_MAX_AGE'], eventTimestamps: [1_767_225_600_123_456] },
+      ],
+    })
+    expect(JSON.stringify(json)).toBe(
+      '{"metadata":{"feature_names":["driver_id","conv_rate"]},"results":[' +
+        '{"values":[1001],"statuses":["PRESENT"],"event_timestamps":["1970-01-01T00:00:00Z"]},' +
+        '{"values":[0.5],"statuses":["OUTSIDE_MAX_AGE"],"event_timestamps":["2026-01-01T00:00:00.123456Z"]}]}',
+    )
+  })
+})
+
+describe('jsonValue', () => {
+  it('keeps int64 exact: a number while safe, a string beyond 2^53', () => {
+    expect(jsonValue(2 ** 53 - 1)).toBe(9007199254740991)
+    expect(jsonValue(2n ** 53n + 1n)).toBe('9007199254740993')
+    expect(jsonValue(-(2n ** 63n))).toBe('-9223372036854775808')
+  })
+
+  it('writes bytes as base64, sets as arrays, maps as objects and non-finite numbers as strings', () => {
+    expect(jsonValue(Uint8Array.of(0, 1, 255))).toBe('AAH/')
+    expect(jsonValue(new Set(['a', 'b']))).toEqual(['a', 'b'])
+    expect(jsonValue({ a: 1, b: [2n ** 60n, null], c: { d: true } })).toEqual({
+      a: 1,
+      b: ['1152921504606846976', null],
+      c: { d: true },
+    })
+    expect(jsonValue(scalarMap([[typedValue(ValueType.INT64, 7), 'seven']]))).toEqual({ 7: 'seven' })
+    expect([Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY].map(jsonValue)).toEqual([
+      'NaN',
+      'Infinity',
+      '-Infinity',
+    ])
+  })
+
+  it('writes a zoned timestamp as local time with its offset', () => {
+    expect(jsonValue(zonedTimestamp(1_767_225_600, 'Europe/Paris'))).toBe('2026-01-01T01:00:00+01:00')
+    expect(jsonValue(zonedTimestamp(1_782_864_000, 'Europe/Paris'))).toBe('2026-07-01T02:00:00+02:00')
+    expect(jsonValue(zonedTimestamp(1_767_225_600, '-05:30'))).toBe('2025-12-31T18:30:00-05:30')
+    expect(jsonValue(zonedTimestamp(1_767_225_600))).toBe('2026-01-01T00:00:00+00:00')
+  })
+})
