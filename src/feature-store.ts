@@ -9,13 +9,6 @@ import {
   nowMicros,
 } from './core/index.js'
 import {
-  createOfflineStore,
-  type HistoricalRequest,
-  type OfflineStore,
-  type RetrievalJob,
-  resolveFeatureRefs,
-} from './offline/index.js'
-import {
   type MaterializeIncrementalRequest,
   type MaterializeOptions,
   type MaterializeRequest,
@@ -23,6 +16,13 @@ import {
   materialize,
   materializeIncremental,
 } from './materialize/index.js'
+import {
+  createOfflineStore,
+  type HistoricalRequest,
+  type OfflineStore,
+  type RetrievalJob,
+  resolveFeatureRefs,
+} from './offline/index.js'
 import { createOnlineStore } from './online/loader.js'
 import { type InfraPlan, type OnlineStore, viewRef } from './online/online-store.js'
 import {
@@ -227,14 +227,70 @@ export class FeatureStore {
   async getHistoricalFeatures(
     request: GetHistoricalFeaturesOptions,
     options: Abortable = {},
-  ): Promise<RetrievalJob> {
+  ): Promise<TrainingJob> {
     const catalog = await this.catalog(options)
     const { features: refs, featureService, ...rest } = request
     const service =
       typeof featureService === 'string' ? catalog.featureService(featureService) : featureService
     const selections = resolveFeatureRefs(service ?? refs ?? [], catalog.featureViews)
     const offline = await this.offline()
-    return offline.getHistoricalFeatures({ ...rest, features: selections }, options)
+    const job = await offline.getHistoricalFeatures({ ...rest, features: selections }, options)
+    const joinKeys = new Set(
+      selections.flatMap((s) => s.projection.view.joinKeys.map((k) => s.projection.joinKeyMap[k] ?? k)),
+    )
+    return new TrainingJob(job, {
+      features: selections.flatMap((s) => s.features.map((f) => `${s.projection.nameToUse}:${f}`)),
+      joinKeys: [...joinKeys],
+      fullFeatureNames: Boolean(request.fullFeatureNames),
+      featureServiceName: service?.name ?? '',
+    })
+  }
+
+  /**
+   * Writes a retrieval's rows to a Parquet file and registers them as a saved dataset (Feast's
+   * `SavedDataset`), so that `larder list saved-datasets` and the UI show where training data came from.
+   * Returns the registered dataset and the number of rows written.
+   */
+  async createSavedDataset(
+    job: TrainingJob,
+    options: SaveDatasetOptions,
+  ): Promise<SavedDatasetInfo & { readonly rows: number }> {
+    checkName('saved dataset', options.name)
+    const existing = await this.catalog({ allowCache: false, signal: options.signal })
+    if (existing.savedDatasets.has(options.name) && !options.allowOverwrite) {
+      throw new LarderError(
+        'ALREADY_EXISTS',
+        `saved dataset "${options.name}" already exists in project "${this.project}"`,
+        {
+          hint: 'choose another name, or pass allowOverwrite: true to replace it',
+        },
+      )
+    }
+    const path = resolve(this.config.repoPath, options.path)
+    const { rows } = await job.toParquet(path, options)
+    const info: SavedDatasetInfo = {
+      ...job.request,
+      name: options.name,
+      path,
+      description: options.description ?? '',
+      tags: { ...options.tags },
+      createdAt: undefined,
+    }
+    await updateRegistry(
+      this.registry,
+      (draft) => {
+        const previous = draft.savedDatasets.find(
+          (d) => d.spec?.project === this.project && d.spec.name === info.name,
+        )
+        const createdAt = microsFromTimestamp(previous?.meta?.createdTimestamp)
+        draft.savedDatasets = [
+          ...draft.savedDatasets.filter((d) => d !== previous),
+          savedDatasetToProto({ ...info, createdAt }, this.project, nowMicros()),
+        ]
+      },
+      options,
+    )
+    return { ...(await this.catalog({ allowCache: false })).savedDataset(info.name), rows }
   }
 
   /**

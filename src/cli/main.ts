@@ -3,6 +3,7 @@ import { isLarderError } from '../core/index.js'
 import { registerApply } from './commands/apply.js'
 import { registerConfigSchema } from './commands/config-schema.js'
 import { registerDescribe } from './commands/describe.js'
+import { registerGetHistoricalFeatures } from './commands/get-historical-features.js'
 import { registerInit } from './commands/init.js'
 import { registerList } from './commands/list.js'
 import { registerPlan } from './commands/plan.js'
@@ -34,6 +35,7 @@ export async function runCli(argv: readonly string[], output: Output = processOu
     registerTeardown,
     registerList,
     registerDescribe,
+    registerGetHistoricalFeatures,
     registerRegistryDump,
     registerConfigSchema,
     registerVersion,

@@ -10,6 +10,7 @@ export type {
   SourceColumn,
   TimeRange,
   WriteInput,
+  WriteResult,
 } from './offline-store.js'
 export { type PullColumns, pullColumns } from './pit/plan.js'
 export { resolveFeatureRefs, type ViewLookup } from './resolve-feature-refs.js'

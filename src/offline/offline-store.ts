@@ -71,6 +71,12 @@ export interface SourceColumn {
 /** Rows to append to a view's offline source. */
 export type WriteInput = readonly Row[] | Table | RecordBatch
 
+/** What writing a result to a file did. */
+export interface WriteResult {
+  /** Rows written. */
+  readonly rows: number
+}
+
 /**
  * A historical retrieval that has been planned but not run. Nothing is read until one of the
  * methods is called, and each call runs the join again. Large results never become JS objects unless
@@ -85,9 +91,9 @@ export interface RetrievalJob {
   /** The whole result as an Arrow table. Timestamps keep microseconds. */
   toArrow(opts?: Abortable): Promise<Table>
   /** Writes the result to a Parquet file, atomically (a temporary file renamed into place). */
-  toParquet(path: string, opts?: Abortable): Promise<void>
+  toParquet(path: string, opts?: Abortable): Promise<WriteResult>
   /** Writes the result to a CSV file with a header, atomically. */
-  toCsv(path: string, opts?: Abortable): Promise<void>
+  toCsv(path: string, opts?: Abortable): Promise<WriteResult>
   /**
    * The first `limit` rows (all when omitted) as objects. Timestamps are RFC 3339 strings in UTC with
    * microseconds; 64-bit integers are numbers when they fit, else bigints.

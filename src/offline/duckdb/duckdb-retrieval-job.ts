@@ -1,7 +1,7 @@
 import type { DuckDBValue } from '@duckdb/node-api'
 import { type RecordBatch, type Schema, Table } from 'apache-arrow'
 import { type Abortable, LarderError } from '../../core/index.js'
-import type { RetrievalJob, Row } from '../offline-store.js'
+import type { RetrievalJob, Row, WriteResult } from '../offline-store.js'
 import { ENTITY_TS, type PitView } from '../pit/spec.js'
 import { buildPitQuery, type JoinStrategy } from '../pit/sql.js'
 import { arrowSchema, rowValue, toRecordBatch } from './duckdb-arrow.js'
@@ -67,11 +67,11 @@ export class DuckDBRetrievalJob implements RetrievalJob {
     }
   }
 
-  toParquet(path: string, opts: Abortable = {}): Promise<void> {
+  toParquet(path: string, opts: Abortable = {}): Promise<WriteResult> {
     return this.#copy(path, 'parquet', opts)
   }
 
-  toCsv(path: string, opts: Abortable = {}): Promise<void> {
+  toCsv(path: string, opts: Abortable = {}): Promise<WriteResult> {
     return this.#copy(path, 'csv', opts)
   }
 
@@ -97,13 +97,16 @@ export class DuckDBRetrievalJob implements RetrievalJob {
     }
   }
 
-  async #copy(path: string, format: 'parquet' | 'csv', opts: Abortable): Promise<void> {
+  async #copy(path: string, format: 'parquet' | 'csv', opts: Abortable): Promise<WriteResult> {
     const session = await this.#open(opts.signal)
     try {
       const sql = await this.#query(session)
+      let rows = 0
       await writeAtomically(path, async (tmp) => {
-        await session.run(`COPY (${sql}) TO ${sqlString(tmp)} ${copyOptions(format)}`, FAILED)
+        const result = await session.run(`COPY (${sql}) TO ${sqlString(tmp)} ${copyOptions(format)}`, FAILED)
+        rows = Number((await result.getRows())[0]?.[0] ?? 0)
       })
+      return { rows }
     } finally {
       session.close()
     }

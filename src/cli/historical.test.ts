@@ -1,0 +1,141 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { FeatureStore } from '../feature-store.js'
+import { initRepo } from './commands/init.js'
+import { runCli } from './main.js'
+import type { Output } from './output.js'
+
+async function larder(...argv: string[]) {
+  let stdout = ''
+  let stderr = ''
+  const output: Output = {
+    out: (t) => {
+      stdout += `${t}\n`
+    },
+    err: (t) => {
+      stderr += `${t}\n`
+    },
+    color: false,
+    isTTY: false,
+  }
+  return { code: await runCli(argv, output), stdout, stderr }
+}
+
+describe('larder get-historical-features', () => {
+  it('writes point-in-time training data and registers it as a saved dataset', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'larder-hist-'))
+    const repo = join(root, 'demo')
+    const now = new Date('2026-11-20T12:30:00Z')
+    await initRepo(repo, 'local', now)
+    expect((await larder('-c', repo, 'apply')).code).toBe(0)
+    const entities = join(root, 'entities.csv')
+    writeFileSync(
+      entities,
+      [
+        'driver_id,event_timestamp',
+        '1001,2026-11-20T10:15:00Z',
+        '1002,2026-11-20T11:00:00Z',
+        '9999,2026-11-20T11:00:00Z',
+        '1001,2000-01-01T00:00:00Z',
+      ].join('\n'),
+    )
+    const out = join(root, 'training.parquet')
+    const result = await larder(
+      '-c',
+      repo,
+      'get-historical-features',
+      '--entities',
+      entities,
+      '--features',
+      'driver_hourly_stats:conv_rate,driver_hourly_stats:avg_daily_trips',
+      '--out',
+      out,
+      '--save-as',
+      'training_v1',
+    )
+    expect(result.stderr).not.toContain('error')
+    expect(result.stdout).toContain('Wrote 4 rows (4 columns)')
+    const listed = JSON.parse((await larder('-c', repo, 'list', 'saved-datasets', '--json')).stdout)
+    expect(listed).toEqual([
+      expect.objectContaining({
+        name: 'training_v1',
+        features: ['driver_hourly_stats:conv_rate', 'driver_hourly_stats:avg_daily_trips'],
+        joinKeys: ['driver_id'],
+        path: out,
+      }),
+    ])
+    // The same rows through the SDK: a known driver gets the 10:00 value, unknown and too-early rows get nulls.
+    const store = await FeatureStore.open(repo)
+    try {
+      const rows = await (
+        await store.getHistoricalFeatures({ entities, features: ['driver_hourly_stats:avg_daily_trips'] })
+      ).toRows()
+      expect(rows.map((r) => r.avg_daily_trips === null)).toEqual([false, false, true, true])
+    } finally {
+      await store.close()
+    }
+    const again = await larder(
+      '-c',
+      repo,
+      'get-historical-features',
+      '--entities',
+      entities,
+      '--feature-service',
+      'driver_activity_v1',
+      '--out',
+      out,
+      '--save-as',
+      'training_v1',
+    )
+    expect(again.code).toBe(1)
+    expect(again.stderr).toContain('already exists')
+    const csv = join(root, 'training.csv')
+    const fromService = await larder(
+      '-c',
+      repo,
+      'get-historical-features',
+      '--entities',
+      entities,
+      '--feature-service',
+      'driver_activity_v1',
+      '--full-feature-names',
+      '--out',
+      csv,
+    )
+    expect(fromService.code).toBe(0)
+    expect(readFileSync(csv, 'utf8').split('\n')[0]).toBe(
+      'driver_id,event_timestamp,driver_hourly_stats__conv_rate,driver_hourly_stats__avg_daily_trips',
+    )
+  })
+
+  it('names what is missing', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'larder-hist-'))
+    const repo = join(root, 'demo')
+    await initRepo(repo, 'local')
+    await larder('-c', repo, 'apply')
+    const noFeatures = await larder(
+      '-c',
+      repo,
+      'get-historical-features',
+      '--entities',
+      'x.csv',
+      '--out',
+      'y.parquet',
+    )
+    expect(noFeatures.stderr).toContain('--features or --feature-service')
+    const badView = await larder(
+      '-c',
+      repo,
+      'get-historical-features',
+      '--entities',
+      'x.csv',
+      '--features',
+      'nope:x',
+      '--out',
+      join(root, 'y.parquet'),
+    )
+    expect(badView.stderr).toContain('driver_hourly_stats')
+  })
+})
