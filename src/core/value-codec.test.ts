@@ -270,6 +270,8 @@ const mapKey: fc.Arbitrary<TypedValue> = fc.oneof(
 /** One arbitrary per value type: the declared type and values of its JS representation. */
 const CASES: readonly [string, FeastType | number, fc.Arbitrary<unknown>][] = [
   ['BYTES', VT.BYTES, blob],
+  ['PDF_BYTES (in bytes_val)', VT.PDF_BYTES, blob],
+  ['IMAGE_BYTES (in bytes_val)', VT.IMAGE_BYTES, blob],
   ['STRING', VT.STRING, str],
   ['INT32', Int32, int32],
   ['INT64', Int64, int64],

@@ -7,7 +7,7 @@
  * | Value case | JS value |
  * | --- | --- |
  * | none (zero bytes), `null_val` | `null` |
- * | `bytes_val` | `Uint8Array` (a copy) |
+ * | `bytes_val` (also PDF_BYTES and IMAGE_BYTES) | `Uint8Array` (a copy) |
  * | `string_val`, `json_val` (the JSON text, never parsed), `uuid_val`, `time_uuid_val`, `decimal_val` | `string` |
  * | `int32_val` | `number` |
  * | `int64_val` | `number` when within ±(2^53 − 1), else `bigint`, so every int64 is exact |
@@ -363,7 +363,9 @@ export function encodeValue(type: FeastType | number, value: unknown): Uint8Arra
   return W.finish()
 }
 
-function writeValue(vt: number, ft: FeastType | undefined, v: unknown): void {
+function writeValue(type: number, ft: FeastType | undefined, v: unknown): void {
+  // PDF and image bytes have their own ValueType numbers but travel in bytes_val
+  const vt = type === VT.PDF_BYTES || type === VT.IMAGE_BYTES ? VT.BYTES : type
   if (v === null || v === undefined) {
     if (vt === VT.UNIX_TIMESTAMP) {
       W.tag(VT.UNIX_TIMESTAMP, VARINT)
