@@ -9,7 +9,7 @@ describe('createOnlineStore', () => {
     await expect(createOnlineStore(config('online_store:\n  type: dynamodb\n'))).rejects.toMatchObject({
       code: 'INVALID_CONFIG',
       message: 'feature_store.yaml: unknown online store type "dynamodb"',
-      hint: 'known types: memory',
+      hint: 'known types: memory, sqlite',
     })
   })
 
@@ -21,6 +21,13 @@ describe('createOnlineStore', () => {
   })
 
   it("lists the backend's known keys for an unknown option", async () => {
+    await expect(
+      createOnlineStore(config('online_store:\n  type: sqlite\n  pth: x.db\n')),
+    ).rejects.toMatchObject({
+      code: 'INVALID_CONFIG',
+      message: 'feature_store.yaml: unknown key "pth" in online_store (type sqlite)',
+      hint: 'known keys: path, type',
+    })
     await expect(
       createOnlineStore(config('online_store:\n  type: memory\n  size: 1\n')),
     ).rejects.toMatchObject({

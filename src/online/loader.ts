@@ -13,6 +13,11 @@ export interface OnlineStoreBackend {
 
 /** The online store backends by `online_store.type`. Each is imported only when a config selects it. */
 export const ONLINE_STORE_BACKENDS: Readonly<Record<string, OnlineStoreBackend>> = Object.freeze({
+  sqlite: {
+    config: () => import('./sqlite/sqlite-config.js'),
+    store: () => import('./sqlite/index.js'),
+    packages: ['better-sqlite3'],
+  },
   memory: {
     config: () => import('./memory/memory-config.js'),
     store: () => import('./memory/index.js'),
