@@ -9,7 +9,7 @@ describe('createOnlineStore', () => {
     await expect(createOnlineStore(config('online_store:\n  type: dynamodb\n'))).rejects.toMatchObject({
       code: 'INVALID_CONFIG',
       message: 'feature_store.yaml: unknown online store type "dynamodb"',
-      hint: 'known types: memory, sqlite',
+      hint: 'known types: memory, redis, sqlite',
     })
   })
 
@@ -32,6 +32,22 @@ describe('createOnlineStore', () => {
       createOnlineStore(config('online_store:\n  type: memory\n  size: 1\n')),
     ).rejects.toMatchObject({
       hint: 'known keys: type',
+    })
+  })
+
+  it('names the option and the problem for a wrong value', async () => {
+    await expect(
+      createOnlineStore(config('online_store:\n  type: redis\n  redis_type: sentinel\n')),
+    ).rejects.toMatchObject({
+      code: 'INVALID_CONFIG',
+      message: expect.stringMatching(
+        /^feature_store.yaml: online_store.redis_type \(type redis\): .*"redis"\|"redis_cluster"/,
+      ),
+    })
+    await expect(
+      createOnlineStore(config('online_store:\n  type: redis\n  key_ttl_seconds: -1\n')),
+    ).rejects.toMatchObject({
+      message: expect.stringContaining('online_store.key_ttl_seconds'),
     })
   })
 

@@ -18,6 +18,11 @@ export const ONLINE_STORE_BACKENDS: Readonly<Record<string, OnlineStoreBackend>>
     store: () => import('./sqlite/index.js'),
     packages: ['better-sqlite3'],
   },
+  redis: {
+    config: () => import('./redis/redis-config.js'),
+    store: () => import('./redis/index.js'),
+    packages: ['redis'],
+  },
   memory: {
     config: () => import('./memory/memory-config.js'),
     store: () => import('./memory/index.js'),

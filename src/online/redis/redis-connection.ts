@@ -1,0 +1,147 @@
+/** The part of node-redis the Redis online store uses, the same for one server and for a cluster. */
+import { createHash } from 'node:crypto'
+import { createClient, createCluster, RESP_TYPES, type RedisArgument } from 'redis'
+import { unreachable } from '../store-support.js'
+import type { RedisConnectionOptions } from './redis-config.js'
+
+/** A command and the key that routes it to its node in a cluster. */
+export interface RedisCommand {
+  readonly key: Buffer
+  readonly args: RedisArgument[]
+}
+
+export interface RedisConnection {
+  /** `host:port[,…]`, for messages. */
+  readonly where: string
+  /**
+   * Sends the commands pipelined and returns their replies in order (bulk strings as Buffers). A
+   * failed command rejects with its error reply.
+   */
+  pipeline(commands: readonly RedisCommand[], readonly: boolean): Promise<unknown[]>
+  /** Loads a Lua script on every master and returns its SHA1. */
+  loadScript(script: string): Promise<string>
+  /** Batches of keys matching a glob pattern, from every master. */
+  scan(pattern: Buffer): AsyncIterable<Buffer[]>
+  close(): Promise<void>
+}
+
+const BUFFERS = { [RESP_TYPES.BLOB_STRING]: Buffer } as const
+
+/**
+ * Connects to one Redis server or a Redis Cluster. A server that is down fails within the connect
+ * timeout with BACKEND_UNAVAILABLE naming host and port; once connected, lost connections are
+ * retried with backoff.
+ */
+export async function connectRedis(
+  options: RedisConnectionOptions,
+  cluster: boolean,
+): Promise<RedisConnection> {
+  const where = options.nodes.map((n) => `${n.host}:${n.port}`).join(',')
+  let connected = false
+  const socket = {
+    connectTimeout: options.connectTimeoutMs,
+    // fail the first connect at once; after that, reconnect with backoff
+    reconnectStrategy: (retries: number, cause: Error) =>
+      connected ? Math.min(50 * 2 ** retries, 2000) : cause,
+    ...(options.ssl ? { tls: true as const } : {}),
+  }
+  const auth = { username: options.username, password: options.password }
+  const fail = (cause: unknown) =>
+    unreachable(
+      cluster ? 'the Redis Cluster' : 'Redis',
+      where,
+      cause,
+      `start Redis or fix online_store.connection_string in feature_store.yaml (it names ${where})`,
+    )
+  if (!cluster) {
+    const node = options.nodes[0]!
+    const client = createClient({
+      ...auth,
+      database: options.db,
+      socket: { ...socket, host: node.host, port: node.port },
+    })
+    client.on('error', () => {})
+    try {
+      await client.connect()
+    } catch (cause) {
+      throw fail(cause)
+    }
+    connected = true
+    const buffers = client.withTypeMapping(BUFFERS)
+    return {
+      where,
+      async pipeline(commands) {
+        if (commands.length === 0) return []
+        const multi = buffers.multi()
+        for (const c of commands) multi.addCommand(c.args)
+        try {
+          return await multi.execAsPipeline()
+        } catch (e) {
+          throw firstError(e)
+        }
+      },
+      async loadScript(script) {
+        return String(await client.sendCommand(['SCRIPT', 'LOAD', script]))
+      },
+      scan: (pattern) => scanNode(buffers, pattern),
+      close: () => client.close(),
+    }
+  }
+  const redisCluster = createCluster({
+    rootNodes: options.nodes.map((n) => ({ socket: { host: n.host, port: n.port } })),
+    defaults: { ...auth, socket },
+  })
+  redisCluster.on('error', () => {})
+  try {
+    await redisCluster.connect()
+  } catch (cause) {
+    throw fail(cause)
+  }
+  connected = true
+  return {
+    where,
+    // one command per key: node-redis routes each (following MOVED/ASK) and batches the writes per node
+    pipeline: (commands, readonly) =>
+      Promise.all(
+        commands.map((c) => redisCluster.sendCommand(c.key, readonly, c.args, { typeMapping: BUFFERS })),
+      ),
+    async loadScript(script) {
+      await Promise.all(
+        redisCluster.masters.map(async (master) =>
+          (await redisCluster.nodeClient(master)).sendCommand(['SCRIPT', 'LOAD', script]),
+        ),
+      )
+      return createHash('sha1').update(script).digest('hex')
+    },
+    async *scan(pattern) {
+      for (const master of redisCluster.masters) {
+        const client = await redisCluster.nodeClient(master)
+        yield* scanNode(client.withTypeMapping(BUFFERS), pattern)
+      }
+    },
+    close: () => redisCluster.close(),
+  }
+}
+
+/** The first error reply of a failed pipeline (node-redis wraps them in a MultiErrorReply). */
+function firstError(e: unknown): unknown {
+  const multi = e as { errors?: () => Iterable<unknown> }
+  if (typeof multi?.errors === 'function') for (const error of multi.errors()) return error
+  return e
+}
+
+interface Sender {
+  sendCommand(args: RedisArgument[]): Promise<unknown>
+}
+
+async function* scanNode(client: Sender, pattern: Buffer): AsyncIterable<Buffer[]> {
+  let cursor = '0'
+  do {
+    const [next, keys] = (await client.sendCommand(['SCAN', cursor, 'MATCH', pattern, 'COUNT', '1000'])) as [
+      Buffer,
+      Buffer[],
+    ]
+    cursor = next.toString()
+    if (keys.length > 0) yield keys
+  } while (cursor !== '0')
+}

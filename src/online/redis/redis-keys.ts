@@ -1,0 +1,78 @@
+/** Feast's Redis layout: keys, hash fields and SCAN patterns. */
+import {
+  DUMMY_ENTITY_ID,
+  type EntityKeySerializationVersion,
+  entityKeyPrefix,
+  redisFeatureField,
+} from '../../core/index.js'
+import type { ViewRef } from '../online-store.js'
+import { asBuffer } from '../store-support.js'
+
+/** The Redis key of an entity: the serialized entity key followed by the project name, no separator. */
+export function redisKey(entityKey: Uint8Array, project: Buffer): Buffer {
+  const key = Buffer.allocUnsafe(entityKey.length + project.length)
+  key.set(entityKey, 0)
+  key.set(project, entityKey.length)
+  return key
+}
+
+/** Hash fields of features (murmur3 of `"<view>:<feature>"`, 4 bytes LE) and of `_ts:<view>`, computed once. */
+export class FieldNames {
+  readonly #fields = new Map<string, Buffer>()
+
+  feature(view: string, feature: string): Buffer {
+    const id = `${view}:${feature}`
+    let field = this.#fields.get(id)
+    if (!field) {
+      field = asBuffer(redisFeatureField(view, feature))
+      this.#fields.set(id, field)
+    }
+    return field
+  }
+
+  timestamp(view: string): Buffer {
+    const id = `_ts:${view}`
+    let field = this.#fields.get(id)
+    if (!field) {
+      field = Buffer.from(id, 'utf8')
+      this.#fields.set(id, field)
+    }
+    return field
+  }
+}
+
+/** Which keys belong to views over the same join keys in a project, and how to find them with SCAN. */
+export interface KeySpace {
+  /** A SCAN MATCH pattern: the key prefix, anything, then the project. */
+  readonly pattern: Buffer
+  /** True when a scanned key is exactly an entity key over these join keys plus the project (not a longer project name). */
+  matches(key: Buffer): boolean
+}
+
+export function keySpace(view: ViewRef, version: EntityKeySerializationVersion): KeySpace {
+  const joinKeys = view.joinKeys.length === 0 ? [DUMMY_ENTITY_ID] : view.joinKeys.map((k) => k.name)
+  const prefix = asBuffer(entityKeyPrefix(joinKeys, version))
+  const project = Buffer.from(view.project, 'utf8')
+  return {
+    pattern: Buffer.concat([globEscape(prefix), Buffer.from('*'), globEscape(project)]),
+    matches(key) {
+      if (!key.subarray(0, prefix.length).equals(prefix)) return false
+      let pos = prefix.length
+      for (let i = 0; i < joinKeys.length; i++) {
+        if (pos + 8 > key.length) return false
+        pos += 8 + key.readUInt32LE(pos + 4)
+      }
+      return pos <= key.length && key.subarray(pos).equals(project)
+    },
+  }
+}
+
+/** Escapes the bytes Redis glob patterns treat specially (`* ? [ ] \`). */
+function globEscape(bytes: Buffer): Buffer {
+  const out: number[] = []
+  for (const b of bytes) {
+    if (b === 0x2a || b === 0x3f || b === 0x5b || b === 0x5d || b === 0x5c) out.push(0x5c)
+    out.push(b)
+  }
+  return Buffer.from(out)
+}
