@@ -9,7 +9,7 @@ describe('createOnlineStore', () => {
     await expect(createOnlineStore(config('online_store:\n  type: dynamodb\n'))).rejects.toMatchObject({
       code: 'INVALID_CONFIG',
       message: 'feature_store.yaml: unknown online store type "dynamodb"',
-      hint: 'known types: memory, redis, sqlite',
+      hint: 'known types: memory, postgres, redis, sqlite',
     })
   })
 

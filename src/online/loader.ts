@@ -23,6 +23,11 @@ export const ONLINE_STORE_BACKENDS: Readonly<Record<string, OnlineStoreBackend>>
     store: () => import('./redis/index.js'),
     packages: ['redis'],
   },
+  postgres: {
+    config: () => import('./postgres/postgres-config.js'),
+    store: () => import('./postgres/index.js'),
+    packages: ['pg', 'pg-copy-streams'],
+  },
   memory: {
     config: () => import('./memory/memory-config.js'),
     store: () => import('./memory/index.js'),
