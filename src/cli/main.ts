@@ -3,9 +3,12 @@ import { isLarderError } from '../core/index.js'
 import { registerApply } from './commands/apply.js'
 import { registerConfigSchema } from './commands/config-schema.js'
 import { registerDescribe } from './commands/describe.js'
+import { registerGet } from './commands/get.js'
 import { registerGetHistoricalFeatures } from './commands/get-historical-features.js'
 import { registerInit } from './commands/init.js'
 import { registerList } from './commands/list.js'
+import { registerMaterialize } from './commands/materialize.js'
+import { registerMaterializeIncremental } from './commands/materialize-incremental.js'
 import { registerPlan } from './commands/plan.js'
 import { registerRegistryDump } from './commands/registry-dump.js'
 import { registerTeardown } from './commands/teardown.js'
@@ -33,6 +36,9 @@ export async function runCli(argv: readonly string[], output: Output = processOu
     registerPlan,
     registerApply,
     registerTeardown,
+    registerMaterialize,
+    registerMaterializeIncremental,
+    registerGet,
     registerList,
     registerDescribe,
     registerGetHistoricalFeatures,

@@ -5,16 +5,20 @@ import { jsonValue, toJsonResponse } from './json-response.js'
 describe('toJsonResponse', () => {
   it('renames to snake case and writes timestamps as RFC 3339 in UTC', () => {
     const json = toJsonResponse({
-      metadata: { featureNames: ['driver_id', 'conv_rate'] },
+      metadata: { featureNames: ['driver_id', 'conv_rate'], valueTypes: [ValueType.INT64, ValueType.FLOAT] },
       results: [
         { values: [1001], statuses: ['PRESENT'], eventTimestamps: [0] },
-        { values: [0.5], statuses: ['OUTSIDE_MAX_AGE'], eventTimestamps: [1_767_225_600_123_456] },
+        {
+          values: [Math.fround(0.0758)],
+          statuses: ['OUTSIDE_MAX_AGE'],
+          eventTimestamps: [1_767_225_600_123_456],
+        },
       ],
     })
     expect(JSON.stringify(json)).toBe(
       '{"metadata":{"feature_names":["driver_id","conv_rate"]},"results":[' +
         '{"values":[1001],"statuses":["PRESENT"],"event_timestamps":["1970-01-01T00:00:00Z"]},' +
-        '{"values":[0.5],"statuses":["OUTSIDE_MAX_AGE"],"event_timestamps":["2026-01-01T00:00:00.123456Z"]}]}',
+        '{"values":[0.0758],"statuses":["OUTSIDE_MAX_AGE"],"event_timestamps":["2026-01-01T00:00:00.123456Z"]}]}',
     )
   })
 })
@@ -40,6 +44,22 @@ describe('jsonValue', () => {
       'Infinity',
       '-Infinity',
     ])
+  })
+
+  it('writes float32 with the fewest digits that read back as the same float32', () => {
+    const floats = [0.1, 1234567, 3.4028234663852886e38, 1e-45, 16777216, 0.333333343267]
+    for (const f of floats) {
+      const written = jsonValue(Math.fround(f), ValueType.FLOAT) as number
+      expect(Math.fround(written)).toBe(Math.fround(f))
+      expect(
+        String(written)
+          .replace(/^0\.|e.*$|\./g, '')
+          .replace(/^0+/, '').length,
+      ).toBeLessThanOrEqual(9)
+    }
+    expect(jsonValue(Math.fround(0.1), ValueType.FLOAT)).toBe(0.1)
+    expect(jsonValue([Math.fround(0.2), Math.fround(2.5)], ValueType.FLOAT_LIST)).toEqual([0.2, 2.5])
+    expect(jsonValue(Math.fround(0.1), ValueType.DOUBLE)).toBe(Math.fround(0.1))
   })
 
   it('writes a zoned timestamp as local time with its offset', () => {

@@ -5,6 +5,7 @@ import {
   type ScalarMapValue,
   specialKind,
   type TypedValue,
+  ValueType,
   type ZonedTimestampValue,
 } from '../core/index.js'
 import type { FieldStatus, OnlineFeaturesResponse } from './online-features.js'
@@ -26,6 +27,8 @@ export interface FeastJsonResponse {
  *   values not found carry the epoch, `1970-01-01T00:00:00Z`.
  * - int64 values are JSON numbers while exact (within ±(2^53 − 1)), as Feast writes them, and decimal
  *   strings beyond, because a JSON number that large loses digits in JavaScript and most parsers.
+ * - float32 values are written with the fewest digits that read back as the same float32 (`0.0758`,
+ *   not `0.07580000162124634`), as protobuf's JSON printer does.
  * - Bytes are base64; lists and sets are arrays; maps and structs are objects (a scalar map's keys as
  *   text); a zoned timestamp is ISO-8601 with its offset; NaN and infinities are the strings `"NaN"`,
  *   `"Infinity"` and `"-Infinity"` (protobuf's JSON mapping); a value of a type this version does not
@@ -36,16 +39,24 @@ export interface FeastJsonResponse {
 export function toJsonResponse(response: OnlineFeaturesResponse): FeastJsonResponse {
   return {
     metadata: { feature_names: [...response.metadata.featureNames] },
-    results: response.results.map((r) => ({
-      values: r.values.map(jsonValue),
+    results: response.results.map((r, i) => ({
+      values: r.values.map((v) => jsonValue(v, response.metadata.valueTypes[i])),
       statuses: [...r.statuses],
       event_timestamps: r.eventTimestamps.map(formatMicros),
     })),
   }
 }
 
-/** One value as Feast's feature server writes it in JSON (see {@link toJsonResponse}). */
-export function jsonValue(value: FeastValue): JsonValue {
+/**
+ * One value as Feast's feature server writes it in JSON (see {@link toJsonResponse}); `valueType`, when
+ * given, lets FLOAT values and their lists and sets be written as float32.
+ */
+export function jsonValue(value: FeastValue, valueType?: number): JsonValue {
+  if (FLOAT32_TYPES.has(valueType ?? -1)) {
+    if (typeof value === 'number') return Number.isFinite(value) ? shortestFloat32(value) : String(value)
+    if (Array.isArray(value) || value instanceof Set)
+      return Array.from(value, (v) => jsonValue(v, ValueType.FLOAT))
+  }
   switch (typeof value) {
     case 'number':
       return Number.isFinite(value) ? value : String(value)
@@ -75,6 +86,21 @@ export function jsonValue(value: FeastValue): JsonValue {
   const out: Record<string, JsonValue> = {}
   for (const key of Object.keys(record)) out[key] = jsonValue(record[key]!)
   return out
+}
+
+const FLOAT32_TYPES: ReadonlySet<number> = new Set([
+  ValueType.FLOAT,
+  ValueType.FLOAT_LIST,
+  ValueType.FLOAT_SET,
+])
+
+/** The number with the fewest significant digits that rounds to the same float32 as `v`. */
+function shortestFloat32(v: number): number {
+  for (let digits = 6; digits < 9; digits++) {
+    const candidate = Number(v.toPrecision(digits))
+    if (Math.fround(candidate) === v) return candidate
+  }
+  return Number(v.toPrecision(9))
 }
 
 const OFFSET = /^([+-])(\d{2}):?(\d{2})$/

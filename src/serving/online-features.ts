@@ -50,7 +50,14 @@ export interface FeatureVector {
 
 /** Feast's columnar `GetOnlineFeaturesResponse`: `results[i]` is the column named `featureNames[i]`. */
 export interface OnlineFeaturesResponse {
-  readonly metadata: { readonly featureNames: readonly string[] }
+  readonly metadata: {
+    readonly featureNames: readonly string[]
+    /**
+     * The ValueType of each column (Larder's addition to Feast's metadata), so that a writer can
+     * format values by type, as {@link toJsonResponse} does with float32.
+     */
+    readonly valueTypes: readonly number[]
+  }
   readonly results: readonly FeatureVector[]
 }
 
@@ -115,7 +122,10 @@ export async function getOnlineFeatures(
     })
   })
   return {
-    metadata: { featureNames: [...table.columns, ...plan.featureColumns] },
+    metadata: {
+      featureNames: [...table.columns, ...plan.featureColumns],
+      valueTypes: [...table.columns.map((c) => plan.joinKeys.get(c)!.valueType), ...plan.featureTypes],
+    },
     results: [...results, ...features],
   }
 }

@@ -51,6 +51,8 @@ export interface KeyGroup {
 export interface OnlinePlan {
   /** Output names of the features, in response order (grouped by view). */
   readonly featureColumns: readonly string[]
+  /** The ValueType of each feature column. */
+  readonly featureTypes: readonly number[]
   /** Each request column a read needs, with its value type and the first view needing it. */
   readonly joinKeys: ReadonlyMap<string, { readonly valueType: number; readonly view: string }>
   readonly reads: readonly ViewRead[]
@@ -115,6 +117,7 @@ function buildPlan(
   const selections = resolveFeatureRefs(service ?? features ?? [], catalog.featureViews)
   const full = Boolean(request.fullFeatureNames)
   const featureColumns: string[] = []
+  const featureTypes: number[] = []
   const owners = new Map<string, string>()
   const joinKeys = new Map<string, { valueType: number; view: string }>()
   const keyGroups: KeyGroup[] = []
@@ -140,6 +143,7 @@ function buildPlan(
       }
       owners.set(column, name)
       featureColumns.push(column)
+      featureTypes.push(view.feature(feature).dtype.valueType)
       return featureColumns.length - 1
     })
     return {
@@ -159,7 +163,7 @@ function buildPlan(
       maxAgeMicros: Math.round(view.maxAge * 1_000_000),
     }
   })
-  return { featureColumns, joinKeys, reads, keyGroups }
+  return { featureColumns, featureTypes, joinKeys, reads, keyGroups }
 }
 
 function keyGroupOf(

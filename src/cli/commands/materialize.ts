@@ -1,0 +1,19 @@
+import type { Command } from 'commander'
+import type { CommandContext } from '../context.js'
+import { type MaterializeCommandOptions, materializeOptions, runMaterialize } from './materialize-progress.js'
+
+export function registerMaterialize(program: Command, ctx: CommandContext): void {
+  materializeOptions(
+    program
+      .command('materialize')
+      .description(
+        'load the latest feature values in [START, END] from the offline store into the online store',
+      )
+      .argument('<start>', 'start of the window, inclusive (ISO-8601; no offset means UTC)')
+      .argument('<end>', 'end of the window, inclusive (ISO-8601; no offset means UTC)'),
+  ).action(async (start: string, end: string, opts: MaterializeCommandOptions) => {
+    await runMaterialize(ctx, opts, (store, onProgress) =>
+      store.materialize({ start, end, views: opts.views }, { onProgress }),
+    )
+  })
+}
