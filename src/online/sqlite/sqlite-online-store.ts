@@ -188,6 +188,9 @@ export class SqliteOnlineStore implements OnlineStore {
         ? []
         : [...featureAt.keys()]
     const found = new Map<string, MutableRow>()
+    // SQLite returns the rows of one key together: compare with the previous key before hashing
+    let lastKey: Buffer | undefined
+    let row: MutableRow | undefined
     try {
       for (let start = 0; start < unique.length; start += MAX_KEYS) {
         const chunk = unique.slice(start, start + MAX_KEYS)
@@ -202,11 +205,15 @@ export class SqliteOnlineStore implements OnlineStore {
           const [entityKey, featureName, value, eventTs] = (
             select.arrays ? raw : Object.values(raw as object)
           ) as [Uint8Array, string, Uint8Array | null, unknown]
-          const id = bytesId(entityKey)
-          let row = found.get(id)
-          if (!row) {
-            row = { eventTs: Number.NEGATIVE_INFINITY, values: new Array(features.length).fill(undefined) }
-            found.set(id, row)
+          const key = asBuffer(entityKey)
+          if (row === undefined || !key.equals(lastKey!)) {
+            const id = bytesId(key)
+            row = found.get(id)
+            if (!row) {
+              row = { eventTs: Number.NEGATIVE_INFINITY, values: new Array(features.length).fill(undefined) }
+              found.set(id, row)
+            }
+            lastKey = key
           }
           const at = featureAt.get(featureName)
           if (at) for (const i of at) row.values[i] = value ?? EMPTY
@@ -217,7 +224,7 @@ export class SqliteOnlineStore implements OnlineStore {
     } catch (e) {
       throw this.#translate(e, view)
     }
-    for (const [id, row] of found) for (const i of keyAt.get(id)!) result[i] = row
+    for (const [id, stored] of found) for (const i of keyAt.get(id)!) result[i] = stored
     return result
   }
 
