@@ -1,0 +1,228 @@
+// Online store reads, 100 entity rows x 50 features over 5 views, against the raw driver reading the
+// same keys and fields in the same run: a pipelined HMGET per entity (Redis), and a prepared
+// `entity_key IN (...)` query per view in raw mode (better-sqlite3). Both sides return Value bytes;
+// neither decodes them. Prints one JSON line per figure.
+//
+// Env: BENCH_ONLINE_SAMPLES (default 2000 per side), BENCH_ONLINE_ENTITIES (default 10000),
+// LARDER_TEST_REDIS (default 127.0.0.1:6379).
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import Database from 'better-sqlite3'
+import { createClient, RESP_TYPES } from 'redis'
+import { parseRepoConfig, type RepoConfig } from '../src/config/index.js'
+import {
+  type FeastType,
+  Float64,
+  Int64,
+  redisFeatureField,
+  String as Str,
+  ValueType,
+} from '../src/core/index.js'
+import { createOnlineStore } from '../src/online/loader.js'
+import {
+  encodeWriteRow,
+  entityKeyEncoder,
+  type OnlineReadRequest,
+  type OnlineStore,
+  type ViewRef,
+} from '../src/online/online-store.js'
+
+const SAMPLES = Number(process.env.BENCH_ONLINE_SAMPLES ?? 2000)
+const ENTITIES = Number(process.env.BENCH_ONLINE_ENTITIES ?? 10_000)
+const KEYS_PER_READ = 100
+const VIEWS = 5
+const FEATURES_PER_VIEW = 10
+const WARMUP = 200
+const REDIS = process.env.LARDER_TEST_REDIS ?? '127.0.0.1:6379'
+
+const project = `bench_${process.pid}_${Date.now().toString(36)}`
+const featureTypes: FeastType[] = [
+  Float64,
+  Float64,
+  Float64,
+  Float64,
+  Float64,
+  Float64,
+  Float64,
+  Int64,
+  Int64,
+  Str,
+]
+const views: ViewRef[] = Array.from({ length: VIEWS }, (_, v) => ({
+  project,
+  name: `driver_stats_${v}`,
+  joinKeys: [{ name: 'driver_id', valueType: ValueType.INT64 }],
+  features: featureTypes.map((type, f) => ({ name: `f_${f}`, type })),
+  storageTtl: 0,
+}))
+const encodeKey = entityKeyEncoder(views[0]!, 3)
+const entityKeys = Array.from({ length: ENTITIES }, (_, i) => encodeKey([i]))
+
+/** The same pseudo-random key sets, in the same order, for the store and the reference. */
+function keySets(count: number): Uint8Array[][] {
+  let seed = 42
+  const next = () => {
+    seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31
+    return seed
+  }
+  return Array.from({ length: count }, () =>
+    Array.from({ length: KEYS_PER_READ }, () => entityKeys[next() % ENTITIES]!),
+  )
+}
+
+async function load(store: OnlineStore): Promise<void> {
+  await store.update({ keep: views, drop: [] })
+  for (const view of views) {
+    for (let start = 0; start < ENTITIES; start += 1000) {
+      const rows = entityKeys.slice(start, start + 1000).map((entityKey, i) =>
+        encodeWriteRow(view, {
+          entityKey,
+          values: Object.fromEntries(
+            view.features.map((f, j) => [
+              f.name,
+              f.type === Str ? `s${start + i}` : f.type === Int64 ? start + i : (start + i) / (j + 1),
+            ]),
+          ),
+          eventTs: 1_767_225_600_000_000 + (start + i) * 1_000_000,
+        }),
+      )
+      await store.write(view, rows)
+    }
+  }
+}
+
+interface Figures {
+  p50: number
+  p99: number
+}
+
+/** Times `fn` on each key set, alternating the two sides in blocks so drift hits both. */
+async function compare(
+  ours: (keys: Uint8Array[]) => Promise<unknown> | unknown,
+  reference: (keys: Uint8Array[]) => Promise<unknown> | unknown,
+): Promise<{ ours: Figures; reference: Figures }> {
+  const sets = keySets(SAMPLES + WARMUP)
+  for (let i = 0; i < WARMUP; i++) {
+    await ours(sets[i]!)
+    await reference(sets[i]!)
+  }
+  const a: number[] = []
+  const b: number[] = []
+  for (let start = WARMUP; start < sets.length; start += 50) {
+    for (const [fn, out] of [
+      [ours, a],
+      [reference, b],
+    ] as const) {
+      for (let i = start; i < Math.min(start + 50, sets.length); i++) {
+        const t = process.hrtime.bigint()
+        await fn(sets[i]!)
+        out.push(Number(process.hrtime.bigint() - t) / 1000)
+      }
+    }
+  }
+  return { ours: percentiles(a), reference: percentiles(b) }
+}
+
+function percentiles(samples: number[]): Figures {
+  samples.sort((x, y) => x - y)
+  const at = (q: number) => samples[Math.min(samples.length - 1, Math.floor(q * samples.length))]!
+  return { p50: at(0.5), p99: at(0.99) }
+}
+
+function report(bench: string, r: { ours: Figures; reference: Figures }): void {
+  const round = (n: number) => Math.round(n)
+  console.log(
+    JSON.stringify({
+      bench,
+      p50_us: round(r.ours.p50),
+      p99_us: round(r.ours.p99),
+      reference_p50_us: round(r.reference.p50),
+      reference_p99_us: round(r.reference.p99),
+      ratio: Math.round((r.ours.p50 / r.reference.p50) * 100) / 100,
+      samples: SAMPLES,
+      entities: ENTITIES,
+    }),
+  )
+}
+
+const requests = (keys: Uint8Array[]): OnlineReadRequest[] =>
+  views.map((view) => ({ view, keys, features: view.features.map((f) => f.name) }))
+
+function config(block: string): RepoConfig {
+  return parseRepoConfig(`project: ${project}\nonline_store:\n${block}`, tmpdir())
+}
+
+async function benchRedis(): Promise<void> {
+  const [host, port] = REDIS.split(':') as [string, string]
+  let store: OnlineStore
+  try {
+    store = await createOnlineStore(config(`  type: redis\n  connection_string: ${REDIS}\n`))
+  } catch (e) {
+    console.log(JSON.stringify({ bench: 'online_redis_100x50', skipped: (e as Error).message }))
+    return
+  }
+  const raw = createClient({ socket: { host, port: Number(port) } }).withTypeMapping({
+    [RESP_TYPES.BLOB_STRING]: Buffer,
+  })
+  await raw.connect()
+  try {
+    await load(store)
+    const projectBytes = Buffer.from(project)
+    const fields = views.flatMap((v) => [
+      ...v.features.map((f) => Buffer.from(redisFeatureField(v.name, f.name))),
+      Buffer.from(`_ts:${v.name}`),
+    ])
+    const figures = await compare(
+      (keys) => store.readMany(requests(keys)),
+      (keys) => {
+        const multi = raw.multi()
+        for (const k of keys) {
+          const key = Buffer.concat([k, projectBytes])
+          multi.addCommand(['HMGET', key, ...fields])
+        }
+        return multi.execAsPipeline()
+      },
+    )
+    report('online_redis_100x50', figures)
+  } finally {
+    await store.teardown({ keep: views, drop: [] })
+    await store.close()
+    await raw.close()
+  }
+}
+
+async function benchSqlite(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'larder-bench-online-'))
+  const path = join(dir, 'online.db')
+  const store = await createOnlineStore(config(`  type: sqlite\n  path: ${path}\n`))
+  const raw = new Database(path, { readonly: true })
+  try {
+    await load(store)
+    const marks = new Array(KEYS_PER_READ).fill('?').join(', ')
+    const statements = views.map((v) =>
+      raw
+        .prepare(
+          `SELECT entity_key, feature_name, value, event_ts FROM "${project}_${v.name}" WHERE entity_key IN (${marks})`,
+        )
+        .raw(true),
+    )
+    const figures = await compare(
+      (keys) => store.readMany(requests(keys)),
+      (keys) =>
+        statements.map((s) => s.all(...keys.map((k) => Buffer.from(k.buffer, k.byteOffset, k.length)))),
+    )
+    report('online_sqlite_100x50', figures)
+  } finally {
+    raw.close()
+    await store.close()
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+async function main(): Promise<void> {
+  await benchRedis()
+  await benchSqlite()
+}
+
+await main()
