@@ -19,8 +19,10 @@ export interface TestRepoOptions {
   readonly project?: string
   /** Absolute path of the module whose exports the repo's features.ts re-exports. */
   readonly definitions?: string
-  /** Rows to write to each view's source before apply, keyed by view name. */
-  readonly data: ReadonlyMap<FeatureView, readonly Row[]>
+  /** Rows to write to each view's source before apply. */
+  readonly data?: ReadonlyMap<FeatureView, readonly Row[]>
+  /** Writes more source files before apply, given the repo directory. */
+  readonly prepare?: (dir: string) => Promise<void>
 }
 
 export interface TestRepo {
@@ -65,10 +67,11 @@ export async function createTestRepo(options: TestRepoOptions): Promise<TestRepo
   )
   const offline = await createOfflineStore(parseRepoConfig(yaml, dir))
   try {
-    for (const [view, rows] of options.data) await offline.writeRows(view, rows)
+    for (const [view, rows] of options.data ?? []) await offline.writeRows(view, rows)
   } finally {
     await offline.close()
   }
+  await options.prepare?.(dir)
   const store = await FeatureStore.open(dir)
   await store.apply()
   const opened: FeatureStore[] = [store]
