@@ -1,3 +1,4 @@
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { DUMMY_ENTITY_ID, DUMMY_ENTITY_VALUE } from './entity.js'
 import {
@@ -151,5 +152,34 @@ describe('deserializeEntityKey', () => {
   it('rejects bytes that are not a v3 key', () => {
     expect(errorOf(() => deserializeEntityKey(serializeEntityKey(driver, 2))).code).toBe('INVALID_ARGUMENT')
     expect(errorOf(() => deserializeEntityKey(Uint8Array.of(1, 0, 0))).message).toMatch(/not a v3 entity key/)
+  })
+})
+
+describe('entity key round trip (fast-check)', () => {
+  const safe = (v: bigint) =>
+    v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v
+  const int64 = fc.oneof(fc.maxSafeInteger(), fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }).map(safe))
+  const entry = fc.oneof(
+    fc.string({ unit: 'binary' }).map((value) => ({ valueType: ValueType.STRING, value })),
+    fc.uint8Array({ maxLength: 16 }).map((value) => ({ valueType: ValueType.BYTES, value })),
+    fc.integer().map((value) => ({ valueType: ValueType.INT32, value })),
+    int64.map((value) => ({ valueType: ValueType.INT64, value })),
+    int64.map((value) => ({ valueType: ValueType.UNIX_TIMESTAMP, value })),
+  )
+
+  it('deserializeEntityKey(serializeEntityKey(entries)) gives the entries sorted by join key', () => {
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(fc.tuple(fc.stringMatching(/^[a-z_]{1,8}$/), entry), {
+          selector: ([k]) => k,
+          maxLength: 4,
+        }),
+        (pairs) => {
+          const entries = pairs.map(([joinKey, e]) => ({ joinKey, ...e }))
+          const sorted = [...entries].sort((a, b) => (a.joinKey < b.joinKey ? -1 : 1))
+          expect(deserializeEntityKey(serializeEntityKey(entries))).toEqual(sorted)
+        },
+      ),
+    )
   })
 })

@@ -33,6 +33,7 @@ export interface EntityKeyEntry {
 }
 
 const UTF8 = new TextEncoder()
+const { BYTES, STRING, INT32, INT64, UNIX_TIMESTAMP } = ValueType
 const UTF8_DECODER = new TextDecoder()
 
 function compareBytes(a: Uint8Array, b: Uint8Array): number {
@@ -47,7 +48,7 @@ function compareBytes(a: Uint8Array, b: Uint8Array): number {
  * and Go's order; the returned function is the fast path for materialization and online reads.
  *
  * @example
- * const key = entityKeySerializer([{ name: 'driver_id', valueType: ValueType.INT64 }])
+ * const key = entityKeySerializer([{ name: 'driver_id', valueType: INT64 }])
  * key([1001]) // 01000000 02000000 09000000 6472697665725f6964 04000000 08000000 e903000000000000
  */
 export function entityKeySerializer(
@@ -86,23 +87,36 @@ export function entityKeySerializer(
         `an entity key of ${keyNames.join(', ') || '(no join keys)'} needs ${joinKeys.length} values, got ${values.length}`,
       )
     }
-    const encoded: Uint8Array[] = new Array(order.length)
+    // first pass: check the values and size the key; second pass: write it
+    const parts: (Uint8Array | number)[] = new Array(order.length)
     let size = header.length
     for (let j = 0; j < order.length; j++) {
-      const bytes = valueBytes(keyNames[j]!, types[j]!, values[order[j]!], version)
-      encoded[j] = bytes
-      size += 8 + bytes.length
+      const part = payload(keyNames[j]!, types[j]!, values[order[j]!], version)
+      parts[j] = part
+      size += 8 + (typeof part === 'number' ? part : part.length)
     }
     const out = new Uint8Array(size)
-    const view = new DataView(out.buffer)
     out.set(header, 0)
     let pos = header.length
-    for (let j = 0; j < encoded.length; j++) {
-      const bytes = encoded[j]!
-      view.setUint32(pos, types[j]!, true)
-      view.setUint32(pos + 4, bytes.length, true)
-      out.set(bytes, pos + 8)
-      pos += 8 + bytes.length
+    for (let j = 0; j < parts.length; j++) {
+      const part = parts[j]!
+      const value = values[order[j]!]
+      writeUint32(out, pos, types[j]!)
+      if (typeof part !== 'number') {
+        writeUint32(out, pos + 4, part.length)
+        out.set(part, pos + 8)
+        pos += 8 + part.length
+        continue
+      }
+      writeUint32(out, pos + 4, part)
+      if (part === 4) writeUint32(out, pos + 8, Number(value) >>> 0)
+      else if (typeof value === 'bigint') new DataView(out.buffer).setBigInt64(pos + 8, value, true)
+      else {
+        const hi = Math.floor((value as number) / 4294967296)
+        writeUint32(out, pos + 8, (value as number) - hi * 4294967296)
+        writeUint32(out, pos + 12, hi >>> 0)
+      }
+      pos += 8 + part
     }
     return out
   }
@@ -112,7 +126,7 @@ export function entityKeySerializer(
  * Serializes an entity key: Feast's `serialize_entity_key(EntityKey, version)`. Entries may come in
  * any order; they are sorted by join key.
  *
- * @example serializeEntityKey([{ joinKey: 'driver_id', valueType: ValueType.INT64, value: 1001 }])
+ * @example serializeEntityKey([{ joinKey: 'driver_id', valueType: INT64, value: 1001 }])
  */
 export function serializeEntityKey(
   entries: readonly EntityKeyEntry[],
@@ -150,7 +164,7 @@ function keyHeader(names: readonly Uint8Array[], version: EntityKeySerialization
     pos = 4
   }
   for (const n of names) {
-    view.setUint32(pos, ValueType.STRING, true)
+    view.setUint32(pos, STRING, true)
     pos += 4
     if (withLengths) {
       view.setUint32(pos, n.length, true)
@@ -162,41 +176,43 @@ function keyHeader(names: readonly Uint8Array[], version: EntityKeySerialization
   return out
 }
 
-function valueBytes(joinKey: string, type: number, value: unknown, version: number): Uint8Array {
+/**
+ * Checks a key value against its type: the bytes of a STRING or BYTES value, or the byte width of an
+ * integer (4 or 8), which the caller writes in place.
+ */
+function payload(joinKey: string, type: number, value: unknown, version: number): Uint8Array | number {
   switch (type) {
-    case ValueType.STRING:
-      if (typeof value === 'string') return UTF8.encode(value)
+    case STRING:
+      if (typeof value === 'string') return utf8(value)
       break
-    case ValueType.BYTES:
+    case BYTES:
       if (value instanceof Uint8Array) return value
       break
-    case ValueType.INT32:
+    case INT32:
       if (
         typeof value === 'number' &&
         Number.isInteger(value) &&
         value >= -2147483648 &&
         value <= 2147483647
       ) {
-        return int32Bytes(value)
+        return 4
       }
       break
-    case ValueType.INT64:
-    case ValueType.UNIX_TIMESTAMP: {
-      const big = toBigInt(value)
-      if (big === undefined) break
-      if (version === 1 && type === ValueType.INT64) {
-        if (big < -2147483648n || big > 2147483647n) {
-          throw new LarderError(
-            'INVALID_ARGUMENT',
-            `join key "${joinKey}" = ${big} does not fit entity key serialization v1 (INT64 written as 4 bytes)`,
-            { hint: 'set entity_key_serialization_version: 3 in feature_store.yaml (and re-materialize)' },
-          )
-        }
-        return int32Bytes(Number(big))
+    case INT64:
+    case UNIX_TIMESTAMP: {
+      const ok =
+        (typeof value === 'number' && Number.isSafeInteger(value)) ||
+        (typeof value === 'bigint' && value >= -(2n ** 63n) && value < 2n ** 63n)
+      if (!ok) break
+      if (version !== 1 || type !== INT64) return 8
+      if (Number(value) < -2147483648 || Number(value) > 2147483647) {
+        throw new LarderError(
+          'INVALID_ARGUMENT',
+          `join key "${joinKey}" = ${value} does not fit entity key serialization v1 (INT64 written as 4 bytes)`,
+          { hint: 'set entity_key_serialization_version: 3 in feature_store.yaml (and re-materialize)' },
+        )
       }
-      const out = new Uint8Array(8)
-      new DataView(out.buffer).setBigInt64(0, big, true)
-      return out
+      return 4
     }
   }
   throw new LarderError(
@@ -207,22 +223,28 @@ function valueBytes(joinKey: string, type: number, value: unknown, version: numb
 }
 
 const HINTS: Readonly<Record<number, string>> = {
-  [ValueType.STRING]: 'pass the key as a string',
-  [ValueType.BYTES]: 'pass the key as a Uint8Array',
-  [ValueType.INT32]: 'pass an integer from -2^31 to 2^31-1',
-  [ValueType.INT64]: 'pass an integer (a bigint beyond ±2^53)',
-  [ValueType.UNIX_TIMESTAMP]: 'pass epoch seconds as an integer',
+  [STRING]: 'pass the key as a string',
+  [BYTES]: 'pass the key as a Uint8Array',
+  [INT32]: 'pass an integer from -2^31 to 2^31-1',
+  [INT64]: 'pass an integer (a bigint beyond ±2^53)',
+  [UNIX_TIMESTAMP]: 'pass epoch seconds as an integer',
 }
 
-function toBigInt(value: unknown): bigint | undefined {
-  if (typeof value === 'number' && Number.isSafeInteger(value)) return BigInt(value)
-  if (typeof value === 'bigint' && value >= -(2n ** 63n) && value < 2n ** 63n) return value
-  return undefined
+function writeUint32(out: Uint8Array, pos: number, v: number): void {
+  out[pos] = v & 0xff
+  out[pos + 1] = (v >>> 8) & 0xff
+  out[pos + 2] = (v >>> 16) & 0xff
+  out[pos + 3] = v >>> 24
 }
 
-function int32Bytes(value: number): Uint8Array {
-  const out = new Uint8Array(4)
-  new DataView(out.buffer).setInt32(0, value, true)
+/** UTF-8 bytes of a string; ASCII, the usual case for keys, without TextEncoder's call overhead. */
+function utf8(s: string): Uint8Array {
+  const out = new Uint8Array(s.length)
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    if (c >= 0x80) return UTF8.encode(s)
+    out[i] = c
+  }
   return out
 }
 
@@ -266,7 +288,7 @@ export function deserializeEntityKey(bytes: Uint8Array): EntityKeyEntry[] {
   if (count > bytes.length / 8) throw notAKey(0)
   const keys: string[] = []
   for (let i = 0; i < count; i++) {
-    if (u32() !== ValueType.STRING) throw notAKey(pos - 4)
+    if (u32() !== STRING) throw notAKey(pos - 4)
     keys.push(UTF8_DECODER.decode(take(u32())).replace(/\0+$/, ''))
   }
   const entries: EntityKeyEntry[] = []
@@ -275,10 +297,10 @@ export function deserializeEntityKey(bytes: Uint8Array): EntityKeyEntry[] {
     const raw = take(u32())
     const rawView = new DataView(raw.buffer, raw.byteOffset, raw.byteLength)
     let value: EntityKeyValue
-    if (type === ValueType.STRING) value = UTF8_DECODER.decode(raw)
-    else if (type === ValueType.BYTES) value = new Uint8Array(raw)
-    else if (type === ValueType.INT32 && raw.length === 4) value = rawView.getInt32(0, true)
-    else if ((type === ValueType.INT64 || type === ValueType.UNIX_TIMESTAMP) && raw.length === 8) {
+    if (type === STRING) value = UTF8_DECODER.decode(raw)
+    else if (type === BYTES) value = new Uint8Array(raw)
+    else if (type === INT32 && raw.length === 4) value = rawView.getInt32(0, true)
+    else if ((type === INT64 || type === UNIX_TIMESTAMP) && raw.length === 8) {
       const big = rawView.getBigInt64(0, true)
       value =
         big >= BigInt(Number.MIN_SAFE_INTEGER) && big <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(big) : big
