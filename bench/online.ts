@@ -32,7 +32,6 @@ const SAMPLES = Number(process.env.BENCH_ONLINE_SAMPLES ?? 2000)
 const ENTITIES = Number(process.env.BENCH_ONLINE_ENTITIES ?? 10_000)
 const KEYS_PER_READ = 100
 const VIEWS = 5
-const FEATURES_PER_VIEW = 10
 const WARMUP = 200
 const REDIS = process.env.LARDER_TEST_REDIS ?? '127.0.0.1:6379'
 
