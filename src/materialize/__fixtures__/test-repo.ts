@@ -19,6 +19,8 @@ export interface TestRepoOptions {
   readonly project?: string
   /** Absolute path of the module whose exports the repo's features.ts re-exports. */
   readonly definitions?: string
+  /** The whole text of features.ts, instead of re-exporting `definitions`. */
+  readonly featuresFile?: string
   /** Rows to write to each view's source before apply. */
   readonly data?: ReadonlyMap<FeatureView, readonly Row[]>
   /** Writes more source files before apply, given the repo directory. */
@@ -61,10 +63,8 @@ export async function createTestRepo(options: TestRepoOptions): Promise<TestRepo
   mkdirSync(join(dir, 'data'))
   const yaml = configText(project, options.onlineStore)
   writeFileSync(join(dir, 'feature_store.yaml'), yaml)
-  writeFileSync(
-    join(dir, 'features.ts'),
-    `export * from ${JSON.stringify(options.definitions ?? DRIVER_FEATURES)}\n`,
-  )
+  const reexport = `export * from ${JSON.stringify(options.definitions ?? DRIVER_FEATURES)}\n`
+  writeFileSync(join(dir, 'features.ts'), options.featuresFile ?? reexport)
   const offline = await createOfflineStore(parseRepoConfig(yaml, dir))
   try {
     for (const [view, rows] of options.data ?? []) await offline.writeRows(view, rows)
