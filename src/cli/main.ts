@@ -11,6 +11,7 @@ import { registerMaterialize } from './commands/materialize.js'
 import { registerMaterializeIncremental } from './commands/materialize-incremental.js'
 import { registerPlan } from './commands/plan.js'
 import { registerRegistryDump } from './commands/registry-dump.js'
+import { registerServe } from './commands/serve.js'
 import { registerTeardown } from './commands/teardown.js'
 import { larderVersion, registerVersion } from './commands/version.js'
 import { createContext, type GlobalOptions } from './context.js'
@@ -44,6 +45,7 @@ export async function runCli(argv: readonly string[], output: Output = processOu
     registerGetHistoricalFeatures,
     registerRegistryDump,
     registerConfigSchema,
+    registerServe,
     registerVersion,
   ]) {
     register(program, ctx)

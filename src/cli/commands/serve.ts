@@ -1,0 +1,106 @@
+import { type Command, InvalidArgumentError } from 'commander'
+import { type Level, pino } from 'pino'
+import { isLarderError } from '../../core/index.js'
+import { DEFAULT_MAX_BODY_BYTES, FeatureServer, listen } from '../../server/index.js'
+import type { CommandContext } from '../context.js'
+
+interface Options {
+  host: string
+  port: number
+  tlsKey?: string
+  tlsCert?: string
+  metricsPort?: number
+  maxBodyBytes: number
+  readTimeoutMs: number
+  logLevel: Level
+}
+
+const LEVELS: readonly Level[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace']
+
+/**
+ * `larder serve`: the feature server on `--port` (Feast's REST routes, the registry REST API, metrics,
+ * OpenAPI). Logs are JSON lines on stdout, the first one `feature server listening` with the URLs. It
+ * runs until SIGTERM or SIGINT, then stops accepting, lets in-flight requests finish and closes the
+ * stores.
+ */
+export function registerServe(program: Command, ctx: CommandContext): void {
+  program
+    .command('serve')
+    .description('serve features over HTTP: the Feast REST API, the registry REST API and Prometheus metrics')
+    .option('--host <host>', 'interface to bind', '127.0.0.1')
+    .option('-p, --port <port>', 'HTTP port (0: any free port)', port, 6566)
+    .option('--tls-key <file>', 'PEM private key; with --tls-cert the server speaks HTTPS')
+    .option('--tls-cert <file>', 'PEM certificate chain')
+    .option('--metrics-port <port>', 'also serve GET /metrics on this port', port)
+    .option(
+      '--max-body-bytes <n>',
+      'largest request body; larger ones answer 413',
+      positive,
+      DEFAULT_MAX_BODY_BYTES,
+    )
+    .option('--read-timeout-ms <n>', 'an online read slower than this answers 503', positive, 1000)
+    .option('--log-level <level>', `log level: ${LEVELS.join(', ')}`, level, 'info' as Level)
+    .action(async (opts: Options) => {
+      const store = await ctx.openStore()
+      const logger = pino(
+        { level: opts.logLevel, base: { service: 'larder' } },
+        { write: (line: string) => ctx.output.out(line) },
+      )
+      const server = new FeatureServer(store, {
+        logger,
+        maxBodyBytes: opts.maxBodyBytes,
+        readTimeoutMs: opts.readTimeoutMs,
+      })
+      await server.registry.load()
+      await server.target.online().catch((err: unknown) => {
+        if (!(isLarderError(err) && err.code === 'BACKEND_UNAVAILABLE')) throw err
+        logger.warn(
+          { err: err.message },
+          'the online store is unavailable; reads answer 503 until it is back',
+        )
+      })
+      const http = await listen(server, {
+        host: opts.host,
+        port: opts.port,
+        tlsKey: opts.tlsKey,
+        tlsCert: opts.tlsCert,
+        metricsPort: opts.metricsPort,
+      }).catch(async (e: unknown) => {
+        await server.close()
+        throw e
+      })
+      logger.info(
+        { url: http.url, metricsUrl: http.metricsUrl, project: store.project },
+        'feature server listening',
+      )
+      const signal = await new Promise<NodeJS.Signals>((resolve) => {
+        const stop = (s: NodeJS.Signals) => {
+          process.off('SIGTERM', stop).off('SIGINT', stop)
+          resolve(s)
+        }
+        process.on('SIGTERM', stop).on('SIGINT', stop)
+      })
+      logger.info({ signal }, 'shutting down: finishing in-flight requests')
+      await http.close()
+      logger.info('stopped')
+    })
+}
+
+function port(text: string): number {
+  const n = Number(text)
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
+    throw new InvalidArgumentError('a port is an integer from 0 to 65535')
+  return n
+}
+
+function positive(text: string): number {
+  const n = Number(text)
+  if (!Number.isSafeInteger(n) || n <= 0) throw new InvalidArgumentError('give a positive integer')
+  return n
+}
+
+function level(text: string): Level {
+  if (!(LEVELS as readonly string[]).includes(text))
+    throw new InvalidArgumentError(`one of ${LEVELS.join(', ')}`)
+  return text as Level
+}

@@ -1,0 +1,120 @@
+// Test helpers: a fresh `larder init` repo applied to its registry, and `larder serve` run as a child
+// process (the built CLI in dist/, as a user runs it), read through its JSON log lines.
+import { type ChildProcess, spawn } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { initRepo } from '../../cli/commands/init.js'
+import { FeatureStore } from '../../feature-store.js'
+
+const BIN = resolve(fileURLToPath(new URL('../../../bin/larder.js', import.meta.url)))
+
+export interface AppliedRepo {
+  readonly dir: string
+  readonly project: string
+  /** Deletes the repo's files. */
+  remove(): void
+}
+
+/**
+ * `larder init` in a temporary directory (sample data ending at `now`'s hour), with the online store
+ * block replaced when given (YAML lines without indentation), then applied.
+ */
+export async function appliedRepo(options: { onlineStore?: string; now?: Date } = {}): Promise<AppliedRepo> {
+  const root = mkdtempSync(join(tmpdir(), 'larder-serve-'))
+  const dir = join(root, 'demo')
+  const project = await initRepo(dir, 'local', options.now)
+  if (options.onlineStore !== undefined) {
+    const path = join(dir, 'feature_store.yaml')
+    const block = options.onlineStore
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .map((l) => `  ${l}`)
+      .join('\n')
+    const text = readFileSync(path, 'utf8').replace(
+      /online_store:\n(?: {2}.*\n)+/,
+      `online_store:\n${block}\n`,
+    )
+    writeFileSync(path, text)
+  }
+  const store = await FeatureStore.open(dir)
+  try {
+    await store.apply()
+  } finally {
+    await store.close()
+  }
+  return { dir, project, remove: () => rmSync(root, { recursive: true, force: true }) }
+}
+
+export interface ServeProcess {
+  readonly process: ChildProcess
+  readonly url: string
+  readonly metricsUrl: string | undefined
+  readonly grpcUrl: string | undefined
+  /** Every line the server wrote to stdout so far, parsed (non-JSON lines as `{ text }`). */
+  logs(): Record<string, unknown>[]
+  /** Everything written to stderr so far. */
+  stderr(): string
+  /** Sends the signal and resolves with the exit code once the process ended. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>
+}
+
+/** Starts `larder -c <repo> serve --port 0 <args>` and resolves once it logs that it listens. */
+export function startServe(
+  repo: string,
+  args: readonly string[] = [],
+  timeoutMs = 20_000,
+): Promise<ServeProcess> {
+  const child = spawn(process.execPath, [BIN, '-c', repo, 'serve', '--port', '0', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, NO_COLOR: '1' },
+  })
+  const lines: Record<string, unknown>[] = []
+  let stderr = ''
+  let partial = ''
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)))
+  return new Promise((resolvePromise, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(new Error(`larder serve did not start within ${timeoutMs} ms; stderr: ${stderr}`))
+    }, timeoutMs)
+    child.stderr!.on('data', (d: Buffer) => {
+      stderr += d.toString()
+    })
+    child.once('exit', (code) => {
+      clearTimeout(timer)
+      reject(new Error(`larder serve exited with ${code} before listening; stderr: ${stderr}`))
+    })
+    child.stdout!.on('data', (d: Buffer) => {
+      partial += d.toString()
+      const parts = partial.split('\n')
+      partial = parts.pop()!
+      for (const line of parts) {
+        if (line.trim() === '') continue
+        let entry: Record<string, unknown>
+        try {
+          entry = JSON.parse(line)
+        } catch {
+          entry = { text: line }
+        }
+        lines.push(entry)
+        if (entry.msg === 'feature server listening') {
+          clearTimeout(timer)
+          resolvePromise({
+            process: child,
+            url: entry.url as string,
+            metricsUrl: entry.metricsUrl as string | undefined,
+            grpcUrl: entry.grpcUrl as string | undefined,
+            logs: () => lines,
+            stderr: () => stderr,
+            stop(signal = 'SIGTERM') {
+              if (child.exitCode === null && child.signalCode === null) child.kill(signal)
+              return exited
+            },
+          })
+        }
+      }
+    })
+  })
+}

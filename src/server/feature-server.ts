@@ -1,0 +1,490 @@
+import { randomUUID } from 'node:crypto'
+import { OpenAPIHono, type z } from '@hono/zod-openapi'
+import type { Context } from 'hono'
+import { bodyLimit } from 'hono/body-limit'
+import { cors } from 'hono/cors'
+import { routePath } from 'hono/route'
+import type { Logger } from 'pino'
+import { type Abortable, formatMicros, LarderError, nowMicros } from '../core/index.js'
+import type { FeatureStore } from '../feature-store.js'
+import {
+  type MaterializeProgress,
+  type MaterializeResult,
+  type MaterializeTarget,
+  materialize,
+  materializeIncremental,
+} from '../materialize/index.js'
+import { type OnlineReadRequest, type OnlineStore, viewRef } from '../online/online-store.js'
+import { getOnlineFeatures, type ServingTarget, toJsonResponse } from '../serving/index.js'
+import { BackgroundRegistry } from './background-registry.js'
+import { errorResponse } from './errors.js'
+import { type JobKind, type JobState, MaterializationJobs } from './jobs.js'
+import { parseJsonBody, validateBody } from './json-body.js'
+import { ServerMetrics } from './metrics.js'
+import { registerRegistryApi } from './registry-api.js'
+import { projectsList } from './registry-json.js'
+import * as schemas from './schemas.js'
+
+export interface FeatureServerOptions {
+  /** Largest request body accepted, in bytes; a larger one answers 413 (default 10 MiB). */
+  readonly maxBodyBytes?: number
+  /** How long one online store read may take before the request answers 503 (default 1000 ms). */
+  readonly readTimeoutMs?: number
+  /**
+   * Seconds between background registry reloads (default: the repo's `cache_ttl_seconds`, or 1 when
+   * that is 0, which means "always current" in the config).
+   */
+  readonly registryRefreshSeconds?: number
+  /** Where structured logs go; one line per request with its request id. */
+  readonly logger: Logger
+}
+
+export const DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
+const DEFAULT_READ_TIMEOUT_MS = 1000
+const REGISTRY_PATH = '/api/v1'
+const REQUEST_ID = /^[\w.:@/+=-]{1,128}$/
+
+type Env = { Variables: { requestId: string } }
+
+/**
+ * Larder's HTTP feature server: Feast's feature server routes (`/get-online-features`,
+ * `/materialize`, `/materialize-incremental`, `/health`), Feast's REST registry API under `/api/v1`
+ * with `/projects-list.json` for web UIs, plus `/jobs/{id}`, `/metrics` (Prometheus),
+ * `/openapi.json` and `POST /registry/refresh`. Handlers only translate HTTP to calls of `serving/`,
+ * `ingest/` and `materialize/` and back; every error answers one JSON body (see `errors.ts`).
+ *
+ * Reads use the registry loaded last (reloaded in the background, never waiting for a reload), and
+ * an online read that takes longer than `readTimeoutMs` answers 503, so a backend that hangs does not
+ * hold requests. The store stays the caller's: `close()` stops the server's own work, not the store.
+ *
+ * @example
+ * const server = new FeatureServer(store, { logger: pino() })
+ * serve({ fetch: server.fetch, port: 6566 })
+ */
+export class FeatureServer {
+  readonly app: OpenAPIHono<Env>
+  readonly metrics: ServerMetrics
+  readonly registry: BackgroundRegistry
+  /** What serving, ingestion and materialization run against: the store with the server's registry and a timed online store. */
+  readonly target: ServingTarget & MaterializeTarget
+  readonly #store: FeatureStore
+  readonly #logger: Logger
+  readonly #readTimeoutMs: number
+  readonly #jobs = new MaterializationJobs<MaterializeResult>()
+  readonly #timed = new WeakMap<OnlineStore, OnlineStore>()
+  #openapi: unknown
+
+  constructor(store: FeatureStore, options: FeatureServerOptions) {
+    this.#store = store
+    this.#logger = options.logger
+    this.#readTimeoutMs = options.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS
+    const ttl = store.config.registry.cacheTtlSeconds
+    this.registry = new BackgroundRegistry(store.registry, {
+      intervalSeconds: options.registryRefreshSeconds ?? (ttl > 0 ? ttl : 1),
+      onError: (err) => this.#logger.warn({ err }, 'registry reload failed; serving the previous registry'),
+    })
+    this.metrics = new ServerMetrics(() => this.#freshness())
+    this.target = {
+      config: store.config,
+      registry: this.registry,
+      online: async (opts?: Abortable) => this.#timedStore(await store.online(opts)),
+      offline: () => store.offline(),
+    }
+    this.app = new OpenAPIHono<Env>()
+    this.#middleware(options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES)
+    this.#routes()
+  }
+
+  /** The fetch handler to serve (`@hono/node-server`'s `serve({ fetch })`, or `app.request` in tests). */
+  readonly fetch = (request: Request, env?: unknown): Response | Promise<Response> =>
+    this.app.fetch(request, env)
+
+  /** Aborts running materialization jobs and stops the registry reloads. The store stays open. */
+  async close(): Promise<void> {
+    await this.#jobs.abortAll()
+    await this.registry.close()
+  }
+
+  #middleware(maxBodyBytes: number): void {
+    const app = this.app
+    app.use('*', async (c, next) => {
+      const started = performance.now()
+      const given = c.req.header('x-request-id')
+      const requestId = given !== undefined && REQUEST_ID.test(given) ? given : randomUUID()
+      c.set('requestId', requestId)
+      await next()
+      c.res.headers.set('x-request-id', requestId)
+      const seconds = (performance.now() - started) / 1000
+      const route = routePath(c, -1)
+      this.metrics.request(route, c.req.method, c.res.status, seconds)
+      this.#logger.info(
+        {
+          reqId: requestId,
+          method: c.req.method,
+          path: c.req.path,
+          route,
+          status: c.res.status,
+          ms: seconds * 1000,
+        },
+        'request',
+      )
+    })
+    app.use('*', bodyLimit({ maxSize: maxBodyBytes, onError: () => tooLarge(maxBodyBytes) }))
+    app.use(`${REGISTRY_PATH}/*`, cors())
+    app.use('/projects-list.json', cors())
+    app.onError((err, c) => {
+      const { status, body } = errorResponse(err, c.get('requestId'))
+      if (status >= 500) this.#logger.error({ reqId: c.get('requestId'), err }, 'request failed')
+      // the rest of an oversized body is never read: tell the client not to reuse the connection
+      if (status === 413) c.header('connection', 'close')
+      return c.json(body, status)
+    })
+    app.notFound((c) => {
+      const { status, body } = errorResponse(
+        new LarderError('NOT_FOUND', `no route ${c.req.method} ${c.req.path}`, {
+          hint: 'GET /openapi.json lists the routes',
+        }),
+        c.get('requestId'),
+      )
+      return c.json(body, status)
+    })
+  }
+
+  #routes(): void {
+    const app = this.app
+    const doc = (
+      method: 'get' | 'post',
+      path: string,
+      summary: string,
+      body?: z.ZodType,
+      response?: z.ZodType,
+      query?: z.ZodObject,
+    ) =>
+      app.openAPIRegistry.registerPath({
+        method,
+        path,
+        summary,
+        request: {
+          ...(body ? { body: { content: { 'application/json': { schema: body } }, required: true } } : {}),
+          ...(query ? { query } : {}),
+        },
+        responses: {
+          200: response
+            ? { description: 'OK', content: { 'application/json': { schema: response } } }
+            : { description: 'OK' },
+          default: { description: 'Error', content: { 'application/json': { schema: schemas.ErrorBody } } },
+        },
+      })
+
+    doc(
+      'post',
+      '/get-online-features',
+      'Latest feature values of entity rows (Feast columnar response)',
+      schemas.GetOnlineFeaturesRequest,
+      schemas.GetOnlineFeaturesResponse,
+    )
+    app.post('/get-online-features', async (c) => {
+      const body = await readBody(c, schemas.GetOnlineFeaturesRequest)
+      const entities = body.request_context ? { ...body.entities, ...body.request_context } : body.entities
+      const response = await getOnlineFeatures(
+        this.target,
+        {
+          features: body.features,
+          featureService: body.feature_service,
+          entities,
+          fullFeatureNames: body.full_feature_names,
+        },
+        { signal: c.req.raw.signal },
+      )
+      this.metrics.statuses(response, Object.keys(entities).length)
+      return c.json(toJsonResponse(response))
+    })
+
+    doc(
+      'post',
+      '/materialize',
+      'Load [start_ts, end_ts] from the offline store into the online store; ?async=true answers 202 with a job id',
+      schemas.MaterializeRequest,
+      schemas.MaterializeResponse,
+      schemas.AsyncQuery,
+    )
+    app.post('/materialize', async (c) => {
+      const body = await readBody(c, schemas.MaterializeRequest)
+      if (body.disable_event_timestamp) {
+        throw new LarderError('UNSUPPORTED', 'disable_event_timestamp is not supported', {
+          hint: 'leave it out: rows are loaded by their event timestamps',
+          details: { field: 'body.disable_event_timestamp' },
+        })
+      }
+      const views = body.feature_views ?? undefined
+      return this.#materialization(c, 'materialize', views, (options) =>
+        materialize(this.target, { start: body.start_ts, end: body.end_ts, views }, options),
+      )
+    })
+
+    doc(
+      'post',
+      '/materialize-incremental',
+      'Load each view from where its last materialization ended up to end_ts; ?async=true answers 202',
+      schemas.MaterializeIncrementalRequest,
+      schemas.MaterializeResponse,
+      schemas.AsyncQuery,
+    )
+    app.post('/materialize-incremental', async (c) => {
+      const body = await readBody(c, schemas.MaterializeIncrementalRequest)
+      const views = body.feature_views ?? undefined
+      return this.#materialization(c, 'materialize-incremental', views, (options) =>
+        materializeIncremental(this.target, { end: body.end_ts, views }, options),
+      )
+    })
+
+    doc(
+      'get',
+      '/jobs/{id}',
+      'The state of a materialization started with ?async=true',
+      undefined,
+      schemas.Job,
+    )
+    app.get('/jobs/:id', (c) => c.json(jobJson(this.#jobs.get(c.req.param('id')))))
+
+    doc(
+      'get',
+      '/health',
+      '200 when the registry and the online store answer, else 503 naming which failed',
+      undefined,
+      schemas.Health,
+    )
+    app.get('/health', async (c) => {
+      const checks = {
+        registry: await check(() => this.#store.registry.load()),
+        online_store: await check(() => this.#probeOnlineStore()),
+      }
+      const ok = checks.registry.ok && checks.online_store.ok
+      return c.json({ status: ok ? 'ok' : 'unavailable', checks }, ok ? 200 : 503)
+    })
+
+    doc('get', '/metrics', 'Prometheus metrics')
+    app.get('/metrics', async (c) => {
+      const { contentType, text } = await this.metrics.render()
+      return c.body(text, 200, { 'content-type': contentType })
+    })
+
+    app.get('/openapi.json', (c) => {
+      this.#openapi ??= app.getOpenAPI31Document({
+        openapi: '3.1.0',
+        info: { title: 'Larder feature server', version: '1' },
+      })
+      return c.json(this.#openapi as object)
+    })
+
+    for (const path of ['/registry/refresh', `${REGISTRY_PATH}/registry/refresh`]) {
+      doc('post', path, 'Reload the registry now (reads keep using the previous one until it is loaded)')
+      app.post(path, async (c) => {
+        const state = await this.registry.refresh()
+        return c.json({ status: 'refreshed', version: state.version })
+      })
+    }
+
+    doc('get', '/projects-list.json', "Feast UI's project list")
+    app.get('/projects-list.json', async (c) =>
+      c.json(projectsList(await this.registry.load(), this.#store.project, REGISTRY_PATH)),
+    )
+    registerRegistryApi(app, REGISTRY_PATH, () => this.registry.load())
+    for (const kind of [
+      'projects',
+      'entities',
+      'data_sources',
+      'feature_views',
+      'features',
+      'feature_services',
+      'saved_datasets',
+      'label_views',
+      'permissions',
+    ]) {
+      doc(
+        'get',
+        `${REGISTRY_PATH}/${kind}`,
+        `Feast REST registry API: ${kind.replaceAll('_', ' ')} (also /all and /{name})`,
+      )
+    }
+  }
+
+  /** Runs a materialization as a job: synchronously (200 with the result) or with ?async=true (202 with the job id). */
+  async #materialization(
+    c: Context<Env>,
+    kind: JobKind,
+    views: readonly string[] | undefined,
+    run: (options: {
+      signal: AbortSignal
+      onProgress: (p: MaterializeProgress) => void
+    }) => Promise<MaterializeResult>,
+  ): Promise<Response> {
+    const force = c.req.query('force') === 'true'
+    const background = c.req.query('async') === 'true'
+    const { state, done } = this.#jobs.start(kind, views, force, (signal) => this.#measured(run, signal))
+    if (background) {
+      done.then((s) => {
+        if (s.status === 'failed')
+          this.#logger.warn({ job: s.id, err: s.error }, 'materialization job failed')
+      })
+      return c.json({ status: 'accepted', feature_views: state.featureViews, job_id: state.id }, 202)
+    }
+    const finished = await done
+    if (finished.status === 'failed') throw finished.error
+    return c.json(materializeJson(finished.result!))
+  }
+
+  /** Runs a materialization, recording rows and duration per view in the metrics. */
+  async #measured(
+    run: (options: {
+      signal: AbortSignal
+      onProgress: (p: MaterializeProgress) => void
+    }) => Promise<MaterializeResult>,
+    signal: AbortSignal,
+  ): Promise<MaterializeResult> {
+    let current: MaterializeProgress | undefined
+    try {
+      return await run({
+        signal,
+        onProgress: (p) => {
+          current = p
+          if (p.phase === 'done') this.metrics.materialization(p.view, 'succeeded', p.rows, p.elapsedSeconds)
+        },
+      })
+    } catch (e) {
+      if (current && current.phase !== 'done') {
+        this.metrics.materialization(current.view, 'failed', current.rows, current.elapsedSeconds)
+      }
+      throw e
+    }
+  }
+
+  /** Reads one key of the first online view (or only opens the store when there is none); a missing table still counts as an answer. */
+  async #probeOnlineStore(): Promise<void> {
+    const online = await this.target.online()
+    const catalog = (await this.registry.load()).catalog(this.#store.project)
+    const view = [...catalog.featureViews.values()].find((v) => v.online && v.features.length > 0)
+    if (!view) return
+    const ref = viewRef(this.#store.project, view)
+    try {
+      await online.readMany([{ view: ref, keys: [new Uint8Array(0)], features: [ref.features[0]!.name] }])
+    } catch (e) {
+      if (!(e instanceof LarderError && e.code === 'NOT_FOUND')) throw e
+    }
+  }
+
+  /** The online store with each read timed (by store type) and bounded by the read timeout. */
+  #timedStore(store: OnlineStore): OnlineStore {
+    let timed = this.#timed.get(store)
+    if (timed) return timed
+    const limit = this.#readTimeoutMs
+    const metrics = this.metrics
+    const deadline = <T>(
+      work: (signal: AbortSignal) => Promise<T>,
+      outer: AbortSignal | undefined,
+    ): Promise<T> => {
+      const abort = new AbortController()
+      const onOuter = () => abort.abort(outer?.reason)
+      outer?.addEventListener('abort', onOuter, { once: true })
+      return new Promise<T>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          reject(
+            new LarderError(
+              'BACKEND_UNAVAILABLE',
+              `the online store (${store.type}) did not answer within ${limit} ms`,
+              { hint: 'check that the online store is up and reachable; the request can be retried' },
+            ),
+          )
+          abort.abort()
+        }, limit)
+        work(abort.signal)
+          .then(resolve, reject)
+          .finally(() => {
+            clearTimeout(timer)
+            outer?.removeEventListener('abort', onOuter)
+          })
+      })
+    }
+    timed = {
+      type: store.type,
+      capabilities: store.capabilities,
+      update: (plan, opts) => store.update(plan, opts),
+      write: (view, rows, opts) => store.write(view, rows, opts),
+      read: (view, keys, features, opts) =>
+        deadline((signal) => store.read(view, keys, features, { signal }), opts?.signal),
+      async readMany(requests: readonly OnlineReadRequest[], opts?: Abortable) {
+        const started = performance.now()
+        const result = await deadline((signal) => store.readMany(requests, { signal }), opts?.signal)
+        metrics.onlineRead(store.type, (performance.now() - started) / 1000)
+        return result
+      },
+      teardown: (plan, opts) => store.teardown(plan, opts),
+      close: () => store.close(),
+    }
+    this.#timed.set(store, timed)
+    return timed
+  }
+
+  /** Seconds since the end of each view's last materialized window, from the served registry. */
+  #freshness(): Map<string, number> {
+    const out = new Map<string, number>()
+    const state = this.registry.current
+    if (!state) return out
+    const catalog = state.catalog(this.#store.project)
+    const now = nowMicros()
+    for (const name of catalog.featureViews.keys()) {
+      const intervals = catalog.materializationIntervals(name)
+      if (intervals.length === 0) continue
+      const end = Math.max(...intervals.map((i) => i.end))
+      out.set(name, (now - end) / 1_000_000)
+    }
+    return out
+  }
+}
+
+async function readBody<S extends z.ZodType>(c: Context<Env>, schema: S): Promise<z.output<S>> {
+  return validateBody(schema, parseJsonBody(await c.req.text()))
+}
+
+function tooLarge(maxBodyBytes: number): never {
+  throw Object.assign(new Error(`the request body is larger than the limit of ${maxBodyBytes} bytes`), {
+    status: 413,
+  })
+}
+
+async function check(probe: () => Promise<unknown>): Promise<{ ok: boolean; error?: string }> {
+  try {
+    await probe()
+    return { ok: true }
+  } catch (e) {
+    return { ok: false, error: e instanceof Error ? e.message : String(e) }
+  }
+}
+
+function materializeJson(result: MaterializeResult) {
+  return {
+    feature_views: result.views.map((v) => ({
+      name: v.view,
+      start: formatMicros(v.start),
+      end: formatMicros(v.end),
+      rows: v.rows,
+      written: v.written,
+      skipped: v.skipped,
+      seconds: v.seconds,
+    })),
+  }
+}
+
+function jobJson(job: JobState<MaterializeResult>) {
+  const error = job.error === undefined ? undefined : errorResponse(job.error, undefined).body
+  return {
+    id: job.id,
+    kind: job.kind,
+    status: job.status,
+    feature_views: job.featureViews,
+    started_at: job.startedAt.toISOString(),
+    ...(job.finishedAt ? { finished_at: job.finishedAt.toISOString() } : {}),
+    ...(job.result ? { result: materializeJson(job.result) } : {}),
+    ...(error ? { error: { error_type: error.error_type, detail: error.detail } } : {}),
+  }
+}

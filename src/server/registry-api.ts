@@ -1,0 +1,238 @@
+import type { Context, Env, Hono } from 'hono'
+import { LarderError } from '../core/index.js'
+import type { RegistryState } from '../registry/index.js'
+import {
+  type JsonObject,
+  objectRelations,
+  type PageQuery,
+  paginate,
+  REST_KINDS,
+  type RestKind,
+  type RestObject,
+  restFeature,
+  restObject,
+  restObjects,
+} from './registry-json.js'
+
+/** Where the REST routes read the registry: the served state, without waiting for a reload. */
+export type RegistryReader = () => Promise<RegistryState>
+
+/** Kinds with a `/all` list across projects (Feast has none for permissions and projects). */
+const WITH_ALL: readonly RestKind[] = [
+  'entities',
+  'data_sources',
+  'feature_views',
+  'features',
+  'feature_services',
+  'saved_datasets',
+  'label_views',
+]
+
+/**
+ * Registers Feast's REST registry API (read side) on `app` under `prefix` (Feast's is `/api/v1`):
+ * `GET /projects[/{name}]`, and for entities, data sources, feature views, features, feature
+ * services, saved datasets, label views and permissions a per-project list (`?project=`), an `/all`
+ * list across projects where Feast has one, and `/{name}` (`/features/{feature_view}/{name}`).
+ * Query parameters: `project`, `include_relationships`, `page`, `limit` (1 to 100), `sort_by`,
+ * `sort_order`, `tags=key:value` (repeatable), and for feature views `entity`, `feature`,
+ * `data_source` and `feature_service`. Shapes: see `registry-json.ts`.
+ */
+export function registerRegistryApi<E extends Env>(app: Hono<E>, prefix: string, read: RegistryReader): void {
+  app.get(`${prefix}/projects`, async (c) => {
+    const state = await read()
+    const { items, pagination } = paginate(
+      json(restObjects(state, 'projects', undefined)),
+      pageQuery(c),
+      'project',
+    )
+    return c.json({ projects: items, pagination })
+  })
+  app.get(`${prefix}/projects/:name`, async (c) => {
+    const state = await read()
+    return c.json(restObject(state, 'projects', c.req.param('name'), c.req.param('name')).json)
+  })
+  for (const kind of Object.keys(REST_KINDS) as RestKind[]) {
+    if (kind === 'projects') continue
+    const { key, relationType } = REST_KINDS[kind]
+    app.get(`${prefix}/${kind}`, async (c) => {
+      const project = requiredProject(c)
+      const state = await read()
+      const objects = filtered(state, kind, project, c)
+      const { items, pagination } = paginate(json(objects), pageQuery(c), 'project')
+      const body: JsonObject = { [key]: items, pagination }
+      if (flag(c, 'include_relationships')) {
+        body.relationships = relationMap(state, project, relationType, objects)
+      }
+      return c.json(body)
+    })
+    if (WITH_ALL.includes(kind)) {
+      app.get(`${prefix}/${kind}/all`, async (c) => {
+        const state = await read()
+        const objects = filtered(state, kind, undefined, c)
+        const { items, pagination } = paginate(
+          objects.map((o) => ({ ...o.json, project: o.project })),
+          pageQuery(c),
+          'all',
+        )
+        const body: JsonObject = { [key]: items, pagination }
+        if (flag(c, 'include_relationships')) {
+          const relationships: JsonObject = {}
+          for (const o of objects)
+            relationships[o.name] = objectRelations(state, o.project, relationType, o.name)
+          body.relationships = relationships
+        }
+        return c.json(body)
+      })
+    }
+    if (kind === 'features') {
+      app.get(`${prefix}/features/:feature_view/:name`, async (c) => {
+        const project = requiredProject(c)
+        const state = await read()
+        const feature = restFeature(state, project, c.req.param('feature_view'), c.req.param('name'))
+        const body: JsonObject = { ...feature.json }
+        if (flag(c, 'include_relationships')) body.relationships = []
+        return c.json(body)
+      })
+      continue
+    }
+    app.get(`${prefix}/${kind}/:name`, async (c) => {
+      const project = requiredProject(c)
+      const name = c.req.param('name')
+      const state = await read()
+      const body: JsonObject = { ...restObject(state, kind, project, name).json }
+      // Feast adds the data sources that are targets of the entity's relationships; an entity is
+      // only ever a source, so the list is always empty there too.
+      if (kind === 'entities') body.dataSources = []
+      if (flag(c, 'include_relationships'))
+        body.relationships = objectRelations(state, project, relationType, name)
+      return c.json(body)
+    })
+  }
+}
+
+function json(objects: readonly RestObject[]): JsonObject[] {
+  return objects.map((o) => o.json)
+}
+
+function relationMap(
+  state: RegistryState,
+  project: string,
+  relationType: string | undefined,
+  objects: readonly RestObject[],
+): JsonObject {
+  const out: JsonObject = {}
+  for (const o of objects) out[o.name] = objectRelations(state, project, relationType, o.name)
+  return out
+}
+
+/** The kind's objects after the `tags` filter, and for feature views the entity, feature, source and service filters. */
+function filtered(
+  state: RegistryState,
+  kind: RestKind,
+  project: string | undefined,
+  c: Context,
+): readonly RestObject[] {
+  let objects = restObjects(state, kind, project)
+  const tags = c.req.queries('tags') ?? []
+  for (const tag of tags) {
+    const at = tag.indexOf(':')
+    if (at < 0) continue
+    const [k, v] = [tag.slice(0, at), tag.slice(at + 1)]
+    objects = objects.filter((o) => specOf(o).tags?.[k] === v)
+  }
+  if (kind !== 'feature_views') {
+    if (kind === 'features') {
+      const view = c.req.query('feature_view')
+      const name = c.req.query('name')
+      if (view) objects = objects.filter((o) => o.json.featureView === view)
+      if (name) objects = objects.filter((o) => o.name === name)
+    }
+    return objects
+  }
+  const entity = c.req.query('entity')
+  const feature = c.req.query('feature')
+  const source = c.req.query('data_source')
+  const service = c.req.query('feature_service')
+  if (entity) objects = objects.filter((o) => (specOf(o).entities ?? []).includes(entity))
+  if (feature) objects = objects.filter((o) => (specOf(o).features ?? []).some((f) => f.name === feature))
+  if (source) {
+    objects = objects.filter((o) => {
+      const spec = specOf(o)
+      return spec.batchSource?.name === source || spec.streamSource?.name === source
+    })
+  }
+  if (service && project !== undefined) {
+    const found = restObjects(state, 'feature_services', project).find((s) => s.name === service)
+    const views = new Set(
+      (
+        (specOf(found ?? { name: '', project: '', json: {} }).features ?? []) as {
+          featureViewName?: string
+        }[]
+      ).map((p) => p.featureViewName),
+    )
+    objects = objects.filter((o) => views.has(o.name))
+  }
+  return objects
+}
+
+interface SpecJson {
+  tags?: Record<string, string>
+  entities?: string[]
+  features?: { name?: string; featureViewName?: string }[]
+  batchSource?: { name?: string }
+  streamSource?: { name?: string }
+}
+
+function specOf(o: RestObject): SpecJson {
+  return ((o.json.spec as SpecJson | undefined) ?? (o.json as SpecJson)) as SpecJson
+}
+
+function requiredProject(c: Context): string {
+  const project = c.req.query('project')
+  if (!project) {
+    throw new LarderError('INVALID_ARGUMENT', 'the query parameter "project" is required', {
+      hint: `e.g. ${c.req.path}?project=my_project; GET /api/v1/projects lists the projects`,
+      details: { field: 'query.project' },
+    })
+  }
+  return project
+}
+
+function flag(c: Context, name: string): boolean {
+  const v = c.req.query(name)
+  return v === 'true' || v === '1'
+}
+
+function pageQuery(c: Context): PageQuery {
+  const int = (name: string, min: number, max: number): number | undefined => {
+    const text = c.req.query(name)
+    if (text === undefined || text === '') return undefined
+    const n = Number(text)
+    if (!Number.isInteger(n) || n < min || n > max) {
+      throw new LarderError(
+        'INVALID_ARGUMENT',
+        `the query parameter "${name}" must be an integer from ${min} to ${max}, got ${JSON.stringify(text)}`,
+        {
+          details: { field: `query.${name}` },
+        },
+      )
+    }
+    return n
+  }
+  const order = c.req.query('sort_order') ?? 'asc'
+  if (order !== 'asc' && order !== 'desc') {
+    throw new LarderError(
+      'INVALID_ARGUMENT',
+      `the query parameter "sort_order" must be asc or desc, got ${JSON.stringify(order)}`,
+      {
+        details: { field: 'query.sort_order' },
+      },
+    )
+  }
+  return {
+    page: int('page', 1, Number.MAX_SAFE_INTEGER),
+    limit: int('limit', 1, 100),
+    sortBy: c.req.query('sort_by') || undefined,
+    sortOrder: order,
+  }
+}

@@ -1,0 +1,160 @@
+import { z } from '@hono/zod-openapi'
+
+/**
+ * Request and response bodies of the feature server, in Feast's field names. Request schemas are
+ * strict: a misspelt field is a 422 naming it rather than silently ignored. Fields Feast clients send
+ * that Larder does not use (`allow_registry_cache`, `transform_on_write`,
+ * `include_feature_view_version_metadata`) are accepted.
+ */
+
+const Column = z.array(z.unknown()).openapi({ description: 'One value per row', example: [1001, 1002] })
+
+/** Columnar rows: `{column: [values]}`, every column as long as the others. */
+export const Columns = z.record(z.string(), Column).openapi('Columns', {
+  description: 'Columnar rows: each key a column, each value the list of its values, one per row',
+  example: { driver_id: [1001, 1002] },
+})
+
+export const GetOnlineFeaturesRequest = z
+  .object({
+    features: z
+      .array(z.string())
+      .optional()
+      .openapi({
+        description: 'Feature references `view:feature`',
+        example: ['driver_hourly_stats:conv_rate'],
+      }),
+    feature_service: z
+      .string()
+      .optional()
+      .openapi({ description: 'A feature service, instead of `features`' }),
+    entities: Columns.openapi({
+      description: 'Join key columns (and request data fields), one value per entity row',
+    }),
+    full_feature_names: z
+      .boolean()
+      .optional()
+      .openapi({ description: 'Name feature columns `view__feature` (default false)' }),
+    request_context: Columns.optional().openapi({
+      description: 'Request data fields (as the Go server); merged into the entity columns',
+    }),
+    include_feature_view_version_metadata: z.boolean().optional(),
+  })
+  .strict()
+  .openapi('GetOnlineFeaturesRequest')
+
+const Status = z.enum(['PRESENT', 'NULL_VALUE', 'NOT_FOUND', 'OUTSIDE_MAX_AGE']).openapi('FieldStatus')
+
+export const GetOnlineFeaturesResponse = z
+  .object({
+    metadata: z.object({ feature_names: z.array(z.string()) }),
+    results: z.array(
+      z.object({
+        values: z.array(z.unknown()),
+        statuses: z.array(Status),
+        event_timestamps: z.array(z.string()),
+      }),
+    ),
+  })
+  .openapi('GetOnlineFeaturesResponse', {
+    description:
+      'Columnar: results[i] is the column named metadata.feature_names[i], one entry per entity row; join keys first',
+  })
+
+const Views = z
+  .array(z.string())
+  .nullable()
+  .optional()
+  .openapi({ description: 'Feature views to load; null or absent: every online view with a batch source' })
+
+const Timestamp = z
+  .string()
+  .openapi({ description: 'ISO-8601; without an offset it is UTC', example: '2026-11-22T00:00:00Z' })
+
+export const MaterializeRequest = z
+  .object({
+    start_ts: Timestamp,
+    end_ts: Timestamp,
+    feature_views: Views,
+    disable_event_timestamp: z.boolean().optional(),
+    full_feature_names: z.boolean().optional(),
+    version: z.string().optional(),
+  })
+  .strict()
+  .openapi('MaterializeRequest')
+
+export const MaterializeIncrementalRequest = z
+  .object({
+    end_ts: Timestamp,
+    feature_views: Views,
+    full_feature_names: z.boolean().optional(),
+    version: z.string().optional(),
+  })
+  .strict()
+  .openapi('MaterializeIncrementalRequest')
+
+export const MaterializeResponse = z
+  .object({
+    feature_views: z.array(
+      z.object({
+        name: z.string(),
+        start: z.string(),
+        end: z.string(),
+        rows: z.number(),
+        written: z.number(),
+        skipped: z.number(),
+        seconds: z.number(),
+      }),
+    ),
+  })
+  .openapi('MaterializeResponse')
+
+export const JobAccepted = z
+  .object({
+    status: z.literal('accepted'),
+    feature_views: z.array(z.string()).nullable(),
+    job_id: z.string(),
+  })
+  .openapi('JobAccepted')
+
+export const Job = z
+  .object({
+    id: z.string(),
+    kind: z.enum(['materialize', 'materialize-incremental']),
+    status: z.enum(['running', 'succeeded', 'failed']),
+    feature_views: z.array(z.string()).nullable(),
+    started_at: z.string(),
+    finished_at: z.string().optional(),
+    result: MaterializeResponse.optional(),
+    error: z.object({ error_type: z.string(), detail: z.string() }).optional(),
+  })
+  .openapi('Job')
+
+export const AsyncQuery = z.object({
+  async: z
+    .enum(['true', 'false'])
+    .optional()
+    .openapi({ description: 'Run in the background: 202 with a job id' }),
+  force: z
+    .enum(['true', 'false'])
+    .optional()
+    .openapi({ description: 'Start even when the same views are materializing (else 409)' }),
+})
+
+export const Health = z
+  .object({
+    status: z.enum(['ok', 'unavailable']),
+    checks: z.record(z.string(), z.object({ ok: z.boolean(), error: z.string().optional() })),
+  })
+  .openapi('Health')
+
+export const ErrorBody = z
+  .object({
+    status_code: z.number(),
+    error_type: z.string(),
+    detail: z.string(),
+    hint: z.string().optional(),
+    details: z.record(z.string(), z.unknown()).optional(),
+    request_id: z.string().optional(),
+  })
+  .openapi('Error')
