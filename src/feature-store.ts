@@ -9,6 +9,13 @@ import {
   nowMicros,
 } from './core/index.js'
 import {
+  type IngestResult,
+  type PushRequest,
+  push,
+  type WriteToOnlineStoreRequest,
+  writeToOnlineStore,
+} from './ingest/index.js'
+import {
   type MaterializeIncrementalRequest,
   type MaterializeOptions,
   type MaterializeRequest,
@@ -328,6 +335,26 @@ export class FeatureStore {
     options: GetOnlineFeaturesOptions = {},
   ): Promise<OnlineFeaturesResponse> {
     return getOnlineFeatures(this, request, options)
+  }
+
+  /**
+   * Pushes rows to every feature view fed by a push source: online, offline (appended to its batch
+   * source) or both. See {@link push}.
+   *
+   * @example await store.push({ pushSourceName: 'driver_stats_push_source', df, to: 'online_and_offline' })
+   */
+  push(request: PushRequest, options: Abortable = {}): Promise<IngestResult> {
+    return push(this, request, options)
+  }
+
+  /**
+   * Writes rows to one feature view's online storage; the store keeps the newer value per entity.
+   * See {@link writeToOnlineStore}.
+   *
+   * @example await store.writeToOnlineStore({ featureViewName: 'driver_hourly_stats', df })
+   */
+  writeToOnlineStore(request: WriteToOnlineStoreRequest, options: Abortable = {}): Promise<IngestResult> {
+    return writeToOnlineStore(this, request, options)
   }
 
   #infra(keep: readonly FeatureView[], drop: readonly FeatureView[]): InfraPlan {

@@ -7,6 +7,7 @@ import { routePath } from 'hono/route'
 import type { Logger } from 'pino'
 import { type Abortable, formatMicros, LarderError, nowMicros } from '../core/index.js'
 import type { FeatureStore } from '../feature-store.js'
+import { type IngestResult, push, writeToOnlineStore } from '../ingest/index.js'
 import {
   type MaterializeProgress,
   type MaterializeResult,
@@ -47,8 +48,8 @@ const REQUEST_ID = /^[\w.:@/+=-]{1,128}$/
 type Env = { Variables: { requestId: string } }
 
 /**
- * Larder's HTTP feature server: Feast's feature server routes (`/get-online-features`,
- * `/materialize`, `/materialize-incremental`, `/health`), Feast's REST registry API under `/api/v1`
+ * Larder's HTTP feature server: Feast's feature server routes (`/get-online-features`, `/push`,
+ * `/write-to-online-store`, `/materialize`, `/materialize-incremental`, `/health`), Feast's REST registry API under `/api/v1`
  * with `/projects-list.json` for web UIs, plus `/jobs/{id}`, `/metrics` (Prometheus),
  * `/openapi.json` and `POST /registry/refresh`. Handlers only translate HTTP to calls of `serving/`,
  * `ingest/` and `materialize/` and back; every error answers one JSON body (see `errors.ts`).
@@ -198,6 +199,44 @@ export class FeatureServer {
       )
       this.metrics.statuses(response, Object.keys(entities).length)
       return c.json(toJsonResponse(response))
+    })
+
+    doc(
+      'post',
+      '/push',
+      'Write rows to every feature view of a push source: online, offline or both',
+      schemas.PushRequest,
+      schemas.IngestResponse,
+    )
+    app.post('/push', async (c) => {
+      const body = await readBody(c, schemas.PushRequest)
+      const to = body.to ?? 'online'
+      const result = await push(
+        this.target,
+        { pushSourceName: body.push_source_name, df: body.df, to },
+        {
+          signal: c.req.raw.signal,
+        },
+      )
+      this.metrics.pushRows(body.push_source_name, to, result.views[0]?.rows ?? 0)
+      return c.json(ingestJson(result))
+    })
+
+    doc(
+      'post',
+      '/write-to-online-store',
+      "Write rows to one feature view's online storage",
+      schemas.WriteToOnlineStoreRequest,
+      schemas.IngestResponse,
+    )
+    app.post('/write-to-online-store', async (c) => {
+      const body = await readBody(c, schemas.WriteToOnlineStoreRequest)
+      const result = await writeToOnlineStore(
+        this.target,
+        { featureViewName: body.feature_view_name, df: body.df },
+        { signal: c.req.raw.signal },
+      )
+      return c.json(ingestJson(result))
     })
 
     doc(
@@ -471,6 +510,18 @@ function materializeJson(result: MaterializeResult) {
       written: v.written,
       skipped: v.skipped,
       seconds: v.seconds,
+    })),
+  }
+}
+
+function ingestJson(result: IngestResult) {
+  return {
+    feature_views: result.views.map((v) => ({
+      name: v.view,
+      rows: v.rows,
+      online_written: v.onlineWritten,
+      online_skipped: v.onlineSkipped,
+      offline_rows: v.offlineRows,
     })),
   }
 }

@@ -141,6 +141,44 @@ export const AsyncQuery = z.object({
     .openapi({ description: 'Start even when the same views are materializing (else 409)' }),
 })
 
+export const PushRequest = z
+  .object({
+    push_source_name: z.string(),
+    df: Columns,
+    to: z
+      .enum(['online', 'offline', 'online_and_offline'])
+      .optional()
+      .openapi({ description: 'Default online' }),
+    allow_registry_cache: z.boolean().optional(),
+    transform_on_write: z.boolean().optional(),
+  })
+  .strict()
+  .openapi('PushRequest')
+
+export const WriteToOnlineStoreRequest = z
+  .object({
+    feature_view_name: z.string(),
+    df: Columns,
+    allow_registry_cache: z.boolean().optional(),
+    transform_on_write: z.boolean().optional(),
+  })
+  .strict()
+  .openapi('WriteToOnlineStoreRequest')
+
+export const IngestResponse = z
+  .object({
+    feature_views: z.array(
+      z.object({
+        name: z.string(),
+        rows: z.number(),
+        online_written: z.number(),
+        online_skipped: z.number(),
+        offline_rows: z.number(),
+      }),
+    ),
+  })
+  .openapi('IngestResponse')
+
 export const Health = z
   .object({
     status: z.enum(['ok', 'unavailable']),

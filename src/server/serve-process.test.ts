@@ -133,6 +133,49 @@ describe('larder serve (child process, real HTTP)', () => {
     expect(server.logs().some((l) => l.reqId === 'req-42' && l.route === '/get-online-features')).toBe(true)
   })
 
+  it('pushes to the views of a push source and writes to one view online', async () => {
+    const at = new Date(now.getTime() - 60_000).toISOString()
+    const df = {
+      driver_id: [5001],
+      event_timestamp: [at],
+      created: [at],
+      conv_rate: [0.5],
+      acc_rate: [0.25],
+      avg_daily_trips: [9],
+    }
+    const pushed = await post('/push', { push_source_name: 'driver_stats_push_source', df, to: 'online' })
+    expect(pushed.status, pushed.text).toBe(200)
+    expect(JSON.parse(pushed.text)).toEqual({
+      feature_views: [
+        { name: 'driver_hourly_stats_fresh', rows: 1, online_written: 1, online_skipped: 0, offline_rows: 0 },
+      ],
+    })
+    const written = await post('/write-to-online-store', { feature_view_name: 'driver_hourly_stats', df })
+    expect(written.status, written.text).toBe(200)
+    const read = await post('/get-online-features', {
+      features: ['driver_hourly_stats_fresh:avg_daily_trips', 'driver_hourly_stats:acc_rate'],
+      entities: { driver_id: [5001] },
+    })
+    expect(
+      JSON.parse(read.text)
+        .results.slice(1)
+        .map((r: { values: unknown[] }) => r.values[0]),
+    ).toEqual([9, 0.25])
+
+    const unknown = await post('/push', { push_source_name: 'nope', df })
+    expect(unknown.status).toBe(404)
+    expect(JSON.parse(unknown.text).hint).toContain('driver_stats_push_source')
+    const missing = await post('/push', {
+      push_source_name: 'driver_stats_push_source',
+      df: { driver_id: [1] },
+    })
+    expect(missing.status).toBe(422)
+    expect(JSON.parse(missing.text).details.column).toBe('conv_rate')
+    const badMode = await post('/push', { push_source_name: 'driver_stats_push_source', df, to: 'both' })
+    expect(badMode.status).toBe(422)
+    expect(JSON.parse(badMode.text).details.field).toBe('body.to')
+  })
+
   it('materializes in the background: 202 with a job id, then the job succeeds', async () => {
     const res = await post('/materialize?async=true', {
       start_ts: new Date(now.getTime() - 2 * 3_600_000).toISOString(),
@@ -163,6 +206,7 @@ describe('larder serve (child process, real HTTP)', () => {
     expect(main).toMatch(/larder_online_read_duration_seconds_count\{store="sqlite"\} [1-9]/)
     expect(main).toMatch(/larder_online_feature_statuses_total\{status="NOT_FOUND"\} [1-9]/)
     expect(main).toMatch(/larder_materialized_rows_total\{feature_view="driver_hourly_stats"\} [1-9]/)
+    expect(main).toContain('larder_push_rows_total{push_source="driver_stats_push_source",to="online"} 1')
     expect(main).toMatch(/larder_feature_freshness_seconds\{feature_view="driver_hourly_stats"\} \d/)
     const separate = await (await fetch(server.metricsUrl!)).text()
     expect(separate).toContain('larder_http_requests_total')
