@@ -17,7 +17,12 @@ interface Run {
 
 function larderProcess(repo: string): Run {
   const child = spawn(process.execPath, [BIN, '-c', repo, 'apply'], { stdio: ['ignore', 'pipe', 'pipe'] })
-  const run: Run = { child, stdout: '', stderr: '', exit: new Promise((r) => child.on('exit', (code) => r(code ?? -1))) }
+  const run: Run = {
+    child,
+    stdout: '',
+    stderr: '',
+    exit: new Promise((r) => child.on('exit', (code) => r(code ?? -1))),
+  }
   child.stdout!.on('data', (d) => {
     run.stdout += d
   })
@@ -46,14 +51,28 @@ describe('two processes applying at once', () => {
       cpSync(a, b, { recursive: true })
       const registryPath = join(a, 'data', 'registry.db')
       // Same project and registry; B's repo defines one more feature service.
-      writeFileSync(join(b, 'feature_store.yaml'), readFileSync(join(a, 'feature_store.yaml'), 'utf8').replace('registry: data/registry.db', `registry: ${registryPath}`))
+      writeFileSync(
+        join(b, 'feature_store.yaml'),
+        readFileSync(join(a, 'feature_store.yaml'), 'utf8').replace(
+          'registry: data/registry.db',
+          `registry: ${registryPath}`,
+        ),
+      )
       writeFileSync(
         join(b, 'features.ts'),
         `${readFileSync(join(b, 'features.ts'), 'utf8')}\nexport const onlyInB = new FeatureService({ name: 'only_in_b', features: [driverHourlyStats] })\n`,
       )
       // Hold the registry's lock so that both processes plan against the same (empty) registry first.
       const lock = `${registryPath}.lock`
-      writeFileSync(lock, JSON.stringify({ pid: process.pid, host: hostname(), token: 'test', since: new Date().toISOString() }))
+      writeFileSync(
+        lock,
+        JSON.stringify({
+          pid: process.pid,
+          host: hostname(),
+          token: 'test',
+          since: new Date().toISOString(),
+        }),
+      )
       const runs = [larderProcess(a), larderProcess(b)]
       try {
         await until(() => runs.every((r) => r.stdout.includes('Plan for project')), 'both plans')
@@ -65,7 +84,9 @@ describe('two processes applying at once', () => {
       const loser = runs[codes.indexOf(1)]!
       expect(loser.stderr).toContain('changed since it was read')
       expect(loser.stderr).toContain('hint:')
-      const catalog = (await new FileRegistry({ path: registryPath, cacheTtlSeconds: 0 }).load()).catalog('demo')
+      const catalog = (await new FileRegistry({ path: registryPath, cacheTtlSeconds: 0 }).load()).catalog(
+        'demo',
+      )
       const winnerIsB = codes[1] === 0
       expect(catalog.featureViews.size).toBe(2)
       expect(catalog.featureServices.has('only_in_b')).toBe(winnerIsB)

@@ -115,10 +115,10 @@ export const PdfBytes = scalar({
   valueType: ValueType.PDF_BYTES,
   primitiveName: 'PDF_BYTES',
 })
-/** Bytes holding an image; stored as BYTES, as in Feast. */
+/** Bytes holding an image: ValueType IMAGE_BYTES, values in `bytes_val`, as in Feast. */
 export const ImageBytes = scalar({
   name: 'ImageBytes',
-  valueType: ValueType.BYTES,
+  valueType: ValueType.IMAGE_BYTES,
   primitiveName: 'IMAGE_BYTES',
 })
 export const String = scalar({
