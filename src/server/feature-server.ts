@@ -100,6 +100,14 @@ export class FeatureServer {
   readonly fetch = (request: Request, env?: unknown): Response | Promise<Response> =>
     this.app.fetch(request, env)
 
+  /**
+   * Serves `handler` for `POST path` behind the server's middleware (request id, logs, metrics, body
+   * limit); for RPC handlers such as the Connect protocol's `/feast.serving.ServingService/*`.
+   */
+  mount(path: string, handler: (request: Request) => Promise<Response>): void {
+    this.app.post(path, (c) => handler(c.req.raw))
+  }
+
   /** Aborts running materialization jobs and stops the registry reloads. The store stays open. */
   async close(): Promise<void> {
     await this.#jobs.abortAll()

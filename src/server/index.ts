@@ -1,5 +1,5 @@
 export { BackgroundRegistry, type BackgroundRegistryOptions } from './background-registry.js'
 export { type ErrorBody, errorResponse } from './errors.js'
 export { DEFAULT_MAX_BODY_BYTES, FeatureServer, type FeatureServerOptions } from './feature-server.js'
-export { type Listening, type ListenOptions, listen } from './listen.js'
+export { type Listening, type ListenOptions, listen, readTls } from './listen.js'
 export { ServerMetrics } from './metrics.js'

@@ -42,7 +42,7 @@ export interface Listening {
  */
 export async function listen(server: FeatureServer, options: ListenOptions = {}): Promise<Listening> {
   const host = options.host ?? '127.0.0.1'
-  const tls = tlsOptions(options)
+  const tls = readTls(options.tlsKey, options.tlsCert)
   const http = createAdaptorServer({
     fetch: server.fetch,
     hostname: host,
@@ -91,9 +91,16 @@ export async function listen(server: FeatureServer, options: ListenOptions = {})
   }
 }
 
-function tlsOptions(options: ListenOptions): { key: Buffer; cert: Buffer } | undefined {
-  if (options.tlsKey === undefined && options.tlsCert === undefined) return undefined
-  if (options.tlsKey === undefined || options.tlsCert === undefined) {
+/**
+ * Reads a PEM key and certificate, or undefined when neither is given. Throws INVALID_ARGUMENT when
+ * only one is given or a file cannot be read.
+ */
+export function readTls(
+  keyPath: string | undefined,
+  certPath: string | undefined,
+): { key: Buffer; cert: Buffer } | undefined {
+  if (keyPath === undefined && certPath === undefined) return undefined
+  if (keyPath === undefined || certPath === undefined) {
     throw new LarderError('INVALID_ARGUMENT', 'TLS needs both a key and a certificate', {
       hint: 'give --tls-key and --tls-cert together',
     })
@@ -111,7 +118,7 @@ function tlsOptions(options: ListenOptions): { key: Buffer; cert: Buffer } | und
       )
     }
   }
-  return { key: read(options.tlsKey, 'key'), cert: read(options.tlsCert, 'certificate') }
+  return { key: read(keyPath, 'key'), cert: read(certPath, 'certificate') }
 }
 
 function bind(server: Server, host: string, port: number): Promise<number> {

@@ -1,8 +1,10 @@
 import { type Command, InvalidArgumentError } from 'commander'
 import { type Level, pino } from 'pino'
 import { isLarderError } from '../../core/index.js'
-import { DEFAULT_MAX_BODY_BYTES, FeatureServer, listen } from '../../server/index.js'
+import { type GrpcListening, listenGrpc, servingFetchHandlers, servingRoutes } from '../../grpc/index.js'
+import { DEFAULT_MAX_BODY_BYTES, FeatureServer, listen, readTls } from '../../server/index.js'
 import type { CommandContext } from '../context.js'
+import { larderVersion } from './version.js'
 
 interface Options {
   host: string
@@ -10,6 +12,7 @@ interface Options {
   tlsKey?: string
   tlsCert?: string
   metricsPort?: number
+  grpcPort?: number
   maxBodyBytes: number
   readTimeoutMs: number
   logLevel: Level
@@ -19,8 +22,9 @@ const LEVELS: readonly Level[] = ['fatal', 'error', 'warn', 'info', 'debug', 'tr
 
 /**
  * `larder serve`: the feature server on `--port` (Feast's REST routes, the registry REST API, metrics,
- * OpenAPI). Logs are JSON lines on stdout, the first one `feature server listening` with the URLs. It
- * runs until SIGTERM or SIGINT, then stops accepting, lets in-flight requests finish and closes the
+ * OpenAPI, and Feast's ServingService in the Connect protocol for Larder's client), and with
+ * `--grpc-port` the ServingService over gRPC. Logs are JSON lines on stdout, the first one
+ * `feature server listening` with the URLs. It runs until SIGTERM or SIGINT, then stops accepting, lets in-flight requests finish and closes the
  * stores.
  */
 export function registerServe(program: Command, ctx: CommandContext): void {
@@ -32,6 +36,7 @@ export function registerServe(program: Command, ctx: CommandContext): void {
     .option('--tls-key <file>', 'PEM private key; with --tls-cert the server speaks HTTPS')
     .option('--tls-cert <file>', 'PEM certificate chain')
     .option('--metrics-port <port>', 'also serve GET /metrics on this port', port)
+    .option('--grpc-port <port>', "also serve Feast's ServingService over gRPC (HTTP/2) on this port", port)
     .option(
       '--max-body-bytes <n>',
       'largest request body; larger ones answer 413',
@@ -51,6 +56,7 @@ export function registerServe(program: Command, ctx: CommandContext): void {
         maxBodyBytes: opts.maxBodyBytes,
         readTimeoutMs: opts.readTimeoutMs,
       })
+      for (const h of servingFetchHandlers(server.target, larderVersion())) server.mount(h.path, h.fetch)
       await server.registry.load()
       await server.target.online().catch((err: unknown) => {
         if (!(isLarderError(err) && err.code === 'BACKEND_UNAVAILABLE')) throw err
@@ -69,8 +75,19 @@ export function registerServe(program: Command, ctx: CommandContext): void {
         await server.close()
         throw e
       })
+      let grpc: GrpcListening | undefined
+      if (opts.grpcPort !== undefined) {
+        grpc = await listenGrpc(servingRoutes(server.target, larderVersion()), {
+          host: opts.host,
+          port: opts.grpcPort,
+          tls: readTls(opts.tlsKey, opts.tlsCert),
+        }).catch(async (e: unknown) => {
+          await http.close()
+          throw e
+        })
+      }
       logger.info(
-        { url: http.url, metricsUrl: http.metricsUrl, project: store.project },
+        { url: http.url, metricsUrl: http.metricsUrl, grpcUrl: grpc?.url, project: store.project },
         'feature server listening',
       )
       const signal = await new Promise<NodeJS.Signals>((resolve) => {
@@ -81,7 +98,7 @@ export function registerServe(program: Command, ctx: CommandContext): void {
         process.on('SIGTERM', stop).on('SIGINT', stop)
       })
       logger.info({ signal }, 'shutting down: finishing in-flight requests')
-      await http.close()
+      await Promise.all([http.close(), grpc?.close()])
       logger.info('stopped')
     })
 }

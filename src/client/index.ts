@@ -1,0 +1,8 @@
+export type {
+  EntityRows,
+  FeatureVector,
+  FieldStatus,
+  OnlineFeaturesRequest,
+  OnlineFeaturesResponse,
+} from '../serving/online-features.js'
+export { LarderClient, type LarderClientOptions } from './larder-client.js'

@@ -1,0 +1,17 @@
+export { type GrpcListening, type GrpcListenOptions, listenGrpc } from './grpc-server.js'
+export {
+  ERROR_CODE_HEADER,
+  ERROR_HINT_HEADER,
+  messageValue,
+  requestFromMessage,
+  requestMessage,
+  responseFromMessage,
+  responseMessage,
+  VALUE_TYPES_HEADER,
+  valueMessage,
+} from './serving-messages.js'
+export {
+  servingFetchHandlers,
+  servingRoutes,
+  servingService,
+} from './serving-service.js'
