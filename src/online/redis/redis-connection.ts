@@ -1,6 +1,19 @@
 /** The part of node-redis the Redis online store uses, the same for one server and for a cluster. */
 import { createHash } from 'node:crypto'
-import { createClient, createCluster, RESP_TYPES, type RedisArgument } from 'redis'
+import {
+  ClientClosedError,
+  ClientOfflineError,
+  ConnectionTimeoutError,
+  createClient,
+  createCluster,
+  RESP_TYPES,
+  ReconnectStrategyError,
+  type RedisArgument,
+  RootNodesUnavailableError,
+  SocketClosedUnexpectedlyError,
+  SocketTimeoutError,
+} from 'redis'
+import type { LarderError } from '../../core/index.js'
 import { unreachable } from '../store-support.js'
 import type { RedisConnectionOptions } from './redis-config.js'
 
@@ -30,7 +43,9 @@ const BUFFERS = { [RESP_TYPES.BLOB_STRING]: Buffer } as const
 /**
  * Connects to one Redis server or a Redis Cluster. A server that is down fails within the connect
  * timeout with BACKEND_UNAVAILABLE naming host and port; once connected, lost connections are
- * retried with backoff.
+ * retried with backoff, and a command that meets a lost connection (in flight when it dropped, or
+ * sent to a single server while it reconnects) fails at once with BACKEND_UNAVAILABLE too, so a
+ * server answers 503 rather than 500 and queues nothing for the outage.
  */
 export async function connectRedis(
   options: RedisConnectionOptions,
@@ -46,18 +61,36 @@ export async function connectRedis(
     ...(options.ssl ? { tls: true as const } : {}),
   }
   const auth = { username: options.username, password: options.password }
+  const service = cluster ? 'the Redis Cluster' : 'Redis'
   const fail = (cause: unknown) =>
     unreachable(
-      cluster ? 'the Redis Cluster' : 'Redis',
+      service,
       where,
       cause,
       `start Redis or fix online_store.connection_string in feature_store.yaml (it names ${where})`,
     )
+  // after the first connect: the driver reconnects by itself, so the request can simply be retried
+  const lost = (cause: unknown): LarderError =>
+    unreachable(
+      service,
+      where,
+      cause,
+      `the connection is retried in the background; check that Redis runs at ${where}, then retry the request`,
+    )
+  const guard = async <T>(work: () => Promise<T>): Promise<T> => {
+    try {
+      return await work()
+    } catch (e) {
+      throw connectionFailed(e) ? lost(e) : e
+    }
+  }
   if (!cluster) {
     const node = options.nodes[0]!
     const client = createClient({
       ...auth,
       database: options.db,
+      // while reconnecting, commands fail instead of waiting in an unbounded queue for Redis to return
+      disableOfflineQueue: true,
       socket: { ...socket, host: node.host, port: node.port },
     })
     client.on('error', () => {})
@@ -72,18 +105,20 @@ export async function connectRedis(
       where,
       async pipeline(commands) {
         if (commands.length === 0) return []
+        // node-redis queues pipelines while reconnecting even with disableOfflineQueue
+        if (!client.isReady) throw lost(new ClientOfflineError())
         const multi = buffers.multi()
         for (const c of commands) multi.addCommand(c.args)
-        try {
-          return await multi.execAsPipeline()
-        } catch (e) {
-          throw firstError(e)
-        }
+        return guard(async () => {
+          try {
+            return await multi.execAsPipeline()
+          } catch (e) {
+            throw firstError(e)
+          }
+        })
       },
-      async loadScript(script) {
-        return String(await client.sendCommand(['SCRIPT', 'LOAD', script]))
-      },
-      scan: (pattern) => scanNode(buffers, pattern),
+      loadScript: (script) => guard(async () => String(await client.sendCommand(['SCRIPT', 'LOAD', script]))),
+      scan: (pattern) => scanNode({ sendCommand: (args) => guard(() => buffers.sendCommand(args)) }, pattern),
       close: () => client.close(),
     }
   }
@@ -102,25 +137,47 @@ export async function connectRedis(
     where,
     // one command per key: node-redis routes each (following MOVED/ASK) and batches the writes per node
     pipeline: (commands, readonly) =>
-      Promise.all(
-        commands.map((c) => redisCluster.sendCommand(c.key, readonly, c.args, { typeMapping: BUFFERS })),
+      guard(() =>
+        Promise.all(
+          commands.map((c) => redisCluster.sendCommand(c.key, readonly, c.args, { typeMapping: BUFFERS })),
+        ),
       ),
     async loadScript(script) {
-      await Promise.all(
-        redisCluster.masters.map(async (master) =>
-          (await redisCluster.nodeClient(master)).sendCommand(['SCRIPT', 'LOAD', script]),
+      await guard(() =>
+        Promise.all(
+          redisCluster.masters.map(async (master) =>
+            (await redisCluster.nodeClient(master)).sendCommand(['SCRIPT', 'LOAD', script]),
+          ),
         ),
       )
       return createHash('sha1').update(script).digest('hex')
     },
     async *scan(pattern) {
       for (const master of redisCluster.masters) {
-        const client = await redisCluster.nodeClient(master)
-        yield* scanNode(client.withTypeMapping(BUFFERS), pattern)
+        const client = (await guard(() => redisCluster.nodeClient(master))).withTypeMapping(BUFFERS)
+        yield* scanNode({ sendCommand: (args) => guard(() => client.sendCommand(args)) }, pattern)
       }
     },
     close: () => redisCluster.close(),
   }
+}
+
+/**
+ * Whether a command failed because the connection did (refused, reset, timed out, closed, or not
+ * reconnected yet), rather than with an error reply of the server.
+ */
+function connectionFailed(e: unknown): boolean {
+  return (
+    e instanceof ClientOfflineError ||
+    e instanceof ClientClosedError ||
+    e instanceof SocketClosedUnexpectedlyError ||
+    e instanceof ConnectionTimeoutError ||
+    e instanceof SocketTimeoutError ||
+    e instanceof ReconnectStrategyError ||
+    e instanceof RootNodesUnavailableError ||
+    // a socket error of Node (ECONNRESET, EPIPE, ECONNREFUSED…) rejects the commands in flight
+    (e instanceof Error && typeof (e as NodeJS.ErrnoException).syscall === 'string')
+  )
 }
 
 /** The first error reply of a failed pipeline (node-redis wraps them in a MultiErrorReply). */
