@@ -1,0 +1,392 @@
+// Materialization, Parquet (DuckDB offline store) into the online store.
+//
+// materialize_sqlite_1m, materialize_redis_1m: rows/s materializing 1M rows (1M drivers, one row each) of
+// a 10-feature view (70% float, 20% int, 10% string, 1% nulls), against the raw driver writing the same
+// rows, pre-encoded outside the timing, in the same run: Feast's upsert statement in transactions of
+// 10,000 rows through better-sqlite3, and one pipelined HSET of Feast's key and fields per entity
+// through node-redis, 10,000 entities per pipeline. Medians of interleaved runs.
+//
+// materialize_10m_peak_rss: peak RSS (the OS high-water mark) of a fresh process materializing 10M rows
+// (1M drivers x 10 hourly rows; 1M latest rows written) into SQLite, next to the peak RSS of a fresh
+// process that only reads the same window from the offline store (DuckDB's latest-row query), which
+// is the floor. DuckDB runs with BENCH_DUCKDB_MEMORY (default 1GB: its DISTINCT ON fails below that here).
+//
+// Env: BENCH_SCALE (default 1) scales the drivers, BENCH_RUNS (default 3), LARDER_TEST_REDIS
+// (default 127.0.0.1:6379). Data is generated once into bench/.data/.
+import { spawn } from 'node:child_process'
+import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { DuckDBInstance } from '@duckdb/node-api'
+import Database from 'better-sqlite3'
+import { createClient, RESP_TYPES } from 'redis'
+import { encodeTimestamp, redisFeatureField } from '../src/core/index.js'
+import { FeatureStore } from '../src/feature-store.js'
+import { writeRowEncoder } from '../src/materialize/index.js'
+import { pullColumns } from '../src/offline/index.js'
+import { type OnlineWriteRow, viewRef } from '../src/online/online-store.js'
+import { valueText } from '../src/online/store-support.js'
+
+const here = dirname(fileURLToPath(import.meta.url))
+const SCALE = Number(process.env.BENCH_SCALE ?? 1)
+const RUNS = Number(process.env.BENCH_RUNS ?? 3)
+const REDIS = process.env.LARDER_TEST_REDIS ?? '127.0.0.1:6379'
+const DRIVERS = Math.round(1_000_000 * SCALE)
+const GOAL_MB = 512
+const DUCKDB_MEMORY = process.env.BENCH_DUCKDB_MEMORY ?? '1GB'
+const BATCH = 10_000
+const START = '2025-12-31T00:00:00Z'
+const END = '2026-01-02T00:00:00Z'
+const CHILD_FLAG = '--peak-rss-child'
+const JITI_REGISTER = join(
+  dirname(createRequire(import.meta.url).resolve('jiti/package.json')),
+  'lib',
+  'jiti-register.mjs',
+)
+
+function size(n: number): string {
+  return n >= 1_000_000 ? `${n / 1_000_000}m` : `${n / 1000}k`
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.floor(s.length / 2)]!
+}
+
+const FEATURES = ['conv_rate', 'acc_rate', 'avg_daily_trips', 'f_0', 'f_1', 'f_2', 'f_3', 'f_4', 'f_5', 'f_6']
+
+/** Driver-stats shaped rows, `hours` per driver from 2026-01-01, values from hashes (same file every time). */
+async function generate(dir: string, drivers: number, hours: number): Promise<void> {
+  const file = join(dir, 'data', 'driver_stats.parquet')
+  if (existsSync(file)) return
+  mkdirSync(join(dir, 'data'), { recursive: true })
+  process.stderr.write(`materialize: generating ${size(drivers * hours)} rows in ${file}\n`)
+  const instance = await DuckDBInstance.create(':memory:')
+  const db = await instance.connect()
+  const value = (expr: string, salt: number) =>
+    `CASE WHEN hash(d, h, ${salt}, 'null') % 100 = 0 THEN NULL ELSE ${expr} END`
+  const columns = [
+    `${value('(hash(d, h, 1) % 1000) / 1000.0', 1)}::DOUBLE AS conv_rate`,
+    `${value('(hash(d, h, 2) % 1000) / 1000.0', 2)}::DOUBLE AS acc_rate`,
+    `${value('hash(d, h, 3) % 100', 3)}::BIGINT AS avg_daily_trips`,
+    ...[0, 1, 2, 3].map(
+      (i) => `${value(`(hash(d, h, ${10 + i}) % 100000) / 7.0`, 10 + i)}::DOUBLE AS f_${i}`,
+    ),
+    `${value('hash(d, h, 14) % 1000', 14)}::BIGINT AS f_4`,
+    `${value('(hash(d, h, 15) % 1000) / 3.0', 15)}::DOUBLE AS f_5`,
+    `${value(`'v' || (hash(d, h, 16) % 500)`, 16)} AS f_6`,
+  ]
+  await db.run(
+    `COPY (SELECT d AS driver_id, TIMESTAMPTZ '2026-01-01 00:00:00+00' + INTERVAL (h) HOUR AS event_timestamp,
+       TIMESTAMPTZ '2026-01-01 00:00:00+00' + INTERVAL (h) HOUR + INTERVAL (hash(d, h) % 3600) SECOND AS created,
+       ${columns.join(', ')}
+     FROM range(${drivers}) r1(d), range(${hours}) r2(h)) TO '${file}.tmp' (FORMAT parquet)`,
+  )
+  db.closeSync()
+  instance.closeSync()
+  renameSync(`${file}.tmp`, file)
+}
+
+/** A repo over the generated data with the given online store block (YAML lines). */
+function writeRepo(
+  dir: string,
+  project: string,
+  onlineStore: string,
+  offlineStore: readonly string[] = [],
+): void {
+  writeFileSync(
+    join(dir, 'feature_store.yaml'),
+    [
+      `project: ${project}`,
+      'registry: data/registry.db',
+      'online_store:',
+      ...onlineStore.split('\n').map((l) => `  ${l}`),
+      'offline_store:',
+      '  type: duckdb',
+      ...offlineStore.map((l) => `  ${l}`),
+      'entity_key_serialization_version: 3',
+      '',
+    ].join('\n'),
+  )
+  writeFileSync(
+    join(dir, 'features.ts'),
+    `import { Entity, FeatureView, Field, FileSource, Float64, Int64, String } from 'larderjs'
+export const driver = new Entity({ name: 'driver', joinKeys: ['driver_id'], valueType: Int64 })
+export const driverStats = new FeatureView({
+  name: 'driver_stats',
+  entities: [driver],
+  schema: ${JSON.stringify(FEATURES)}.map((name) =>
+    new Field({ name, dtype: name === 'f_6' ? String : /trips|f_4/.test(name) ? Int64 : Float64 })),
+  source: new FileSource({ name: 'driver_stats_source', path: 'data/driver_stats.parquet',
+    timestampField: 'event_timestamp', createdTimestampColumn: 'created' }),
+})
+`,
+  )
+}
+
+/** Opens the repo with an empty online store and applies it; the caller times what follows. */
+async function freshStore(dir: string, clear: () => Promise<void>): Promise<FeatureStore> {
+  await clear()
+  const store = await FeatureStore.open(dir)
+  await store.apply()
+  return store
+}
+
+/** The window's rows, pre-encoded as the store receives them, batch by batch (not timed). */
+async function* encodedBatches(store: FeatureStore): AsyncGenerator<OnlineWriteRow[]> {
+  const view = (await store.catalog()).featureView('driver_stats')
+  const encode = writeRowEncoder(
+    viewRef(store.project, view),
+    pullColumns(view),
+    store.config.entityKeySerializationVersion,
+  )
+  const offline = await store.offline()
+  for await (const batch of offline.pullLatest(view, { start: START, end: END }, { batchSize: BATCH })) {
+    yield encode(batch)
+  }
+}
+
+interface Side {
+  /** Seconds to materialize with Larder (whole run: offline read, encode, write). */
+  ours(): Promise<number>
+  /** Seconds the raw driver spends writing the same rows. */
+  reference(): Promise<number>
+  close(): Promise<void>
+}
+
+function sqliteSide(dir: string, project: string): Side {
+  const online = join(dir, 'data', 'online.db')
+  const clear = async () => {
+    for (const suffix of ['', '-wal', '-shm']) rmSync(online + suffix, { force: true })
+  }
+  return {
+    async ours() {
+      const store = await freshStore(dir, clear)
+      try {
+        const t = performance.now()
+        await store.materialize({ start: START, end: END })
+        return (performance.now() - t) / 1000
+      } finally {
+        await store.close()
+      }
+    },
+    async reference() {
+      const store = await freshStore(dir, clear)
+      const path = join(dir, 'data', 'reference.db')
+      for (const suffix of ['', '-wal', '-shm']) rmSync(path + suffix, { force: true })
+      const db = new Database(path)
+      try {
+        db.pragma('journal_mode = WAL')
+        db.pragma('synchronous = NORMAL')
+        const table = `"${project}_driver_stats"`
+        db.exec(
+          `CREATE TABLE ${table} (entity_key BLOB, feature_name TEXT, value BLOB, value_text TEXT, vector_value BLOB, ` +
+            'event_ts timestamp, created_ts timestamp, PRIMARY KEY(entity_key, feature_name))',
+        )
+        db.exec(`CREATE INDEX "${project}_driver_stats_ek" ON ${table} (entity_key)`)
+        const upsert = db.prepare(
+          `INSERT INTO ${table} (entity_key, feature_name, value, value_text, event_ts, created_ts) VALUES (?, ?, ?, ?, ?, ?) ` +
+            'ON CONFLICT(entity_key, feature_name) DO UPDATE SET value = excluded.value, value_text = excluded.value_text, ' +
+            'event_ts = excluded.event_ts, created_ts = excluded.created_ts',
+        )
+        let seconds = 0
+        for await (const rows of encodedBatches(store)) {
+          const prepared = rows.map((r) => ({
+            key: Buffer.from(r.entityKey),
+            values: r.values.map((v) => Buffer.from(v)),
+            texts: r.values.map(valueText),
+            eventTs: Math.trunc(r.eventTs / 1_000_000),
+            createdTs: r.createdTs === undefined ? null : Math.trunc(r.createdTs / 1_000_000),
+          }))
+          const t = performance.now()
+          db.transaction(() => {
+            for (const r of prepared) {
+              for (let i = 0; i < FEATURES.length; i++) {
+                upsert.run(r.key, FEATURES[i], r.values[i], r.texts[i], r.eventTs, r.createdTs)
+              }
+            }
+          })()
+          seconds += (performance.now() - t) / 1000
+        }
+        return seconds
+      } finally {
+        db.close()
+        await store.close()
+      }
+    },
+    async close() {
+      await clear()
+    },
+  }
+}
+
+async function redisSide(dir: string, project: string): Promise<Side> {
+  const [host, port] = REDIS.split(':') as [string, string]
+  const raw = createClient({ socket: { host, port: Number(port) } }).withTypeMapping({
+    [RESP_TYPES.BLOB_STRING]: Buffer,
+  })
+  await raw.connect()
+  const projectBytes = Buffer.from(project)
+  const clear = async () => {
+    for await (const keys of raw.scanIterator({ MATCH: `*${project}`, COUNT: 10_000 })) {
+      if (keys.length > 0) await raw.unlink(keys)
+    }
+  }
+  return {
+    async ours() {
+      const store = await freshStore(dir, clear)
+      try {
+        const t = performance.now()
+        await store.materialize({ start: START, end: END })
+        return (performance.now() - t) / 1000
+      } finally {
+        await store.close()
+      }
+    },
+    async reference() {
+      const store = await freshStore(dir, clear)
+      const fields = FEATURES.map((f) => Buffer.from(redisFeatureField('driver_stats', f)))
+      const tsField = Buffer.from('_ts:driver_stats')
+      let seconds = 0
+      try {
+        for await (const rows of encodedBatches(store)) {
+          const commands = rows.map((r) => {
+            const args: (string | Buffer)[] = ['HSET', Buffer.concat([r.entityKey, projectBytes])]
+            args.push(tsField, Buffer.from(encodeTimestamp(r.eventTs)))
+            for (let i = 0; i < fields.length; i++) args.push(fields[i]!, Buffer.from(r.values[i]!))
+            return args
+          })
+          const t = performance.now()
+          const multi = raw.multi()
+          for (const args of commands) multi.addCommand(args)
+          await multi.execAsPipeline()
+          seconds += (performance.now() - t) / 1000
+        }
+        return seconds
+      } finally {
+        await store.close()
+      }
+    },
+    async close() {
+      await clear()
+      raw.destroy()
+    },
+  }
+}
+
+/** Interleaved runs of both sides; prints the figure. */
+async function throughput(bench: string, side: Side, rows: number): Promise<void> {
+  const ours: number[] = []
+  const theirs: number[] = []
+  try {
+    for (let i = 0; i < RUNS; i++) {
+      ours.push(await side.ours())
+      theirs.push(await side.reference())
+      process.stderr.write(
+        `${bench}: run ${i + 1}: ${ours.at(-1)!.toFixed(1)} s, reference ${theirs.at(-1)!.toFixed(1)} s\n`,
+      )
+    }
+  } finally {
+    await side.close()
+  }
+  const rowsPerS = rows / median(ours)
+  const referenceRowsPerS = rows / median(theirs)
+  process.stdout.write(
+    `${JSON.stringify({
+      bench,
+      rows_per_s: Math.round(rowsPerS),
+      reference_rows_per_s: Math.round(referenceRowsPerS),
+      ratio: Math.round((rowsPerS / referenceRowsPerS) * 100) / 100,
+    })}\n`,
+  )
+}
+
+type ChildMode = 'materialize' | 'pull'
+
+/**
+ * In a fresh process: materializes the 10M-row window into SQLite (`materialize`), or only reads it
+ * from the offline store (`pull`), and reports the OS peak RSS.
+ */
+async function peakRssChild(dir: string, mode: ChildMode): Promise<void> {
+  const store = await FeatureStore.open(dir)
+  try {
+    await store.apply()
+    let rows = 0
+    if (mode === 'pull') {
+      const view = (await store.catalog()).featureView('driver_stats')
+      const offline = await store.offline()
+      for await (const batch of offline.pullLatest(view, { start: START, end: END }, { batchSize: BATCH })) {
+        rows += batch.numRows
+      }
+    } else {
+      const result = await store.materialize({ start: START, end: END })
+      rows = result.views.reduce((n, v) => n + v.rows, 0)
+    }
+    process.stdout.write(`${JSON.stringify({ rows, peak_rss_kb: process.resourceUsage().maxRSS })}\n`)
+  } finally {
+    await store.close()
+  }
+}
+
+function runChild(dir: string, mode: ChildMode): Promise<{ rows: number; peak_rss_kb: number }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      ['--import', JITI_REGISTER, fileURLToPath(import.meta.url), CHILD_FLAG, dir, mode],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    )
+    let out = ''
+    child.stdout.setEncoding('utf8').on('data', (c: string) => {
+      out += c
+    })
+    child.on('error', reject)
+    child.on('exit', (code) => {
+      const line = out.trim().split('\n').at(-1) ?? ''
+      if (code === 0 && line.startsWith('{')) resolve(JSON.parse(line))
+      else reject(new Error(`the peak RSS run (${mode}) failed (exit ${code}): ${out}`))
+    })
+  })
+}
+
+async function main(): Promise<void> {
+  const project = `bench_mat_${process.pid}`
+  const oneRow = join(here, '.data', `materialize-${SCALE}`)
+  await generate(oneRow, DRIVERS, 1)
+  rmSync(join(oneRow, 'data', 'registry.db'), { force: true })
+  writeRepo(oneRow, project, 'type: sqlite\npath: data/online.db')
+  await throughput(`materialize_sqlite_${size(DRIVERS)}`, sqliteSide(oneRow, project), DRIVERS)
+  rmSync(join(oneRow, 'data', 'registry.db'), { force: true })
+  writeRepo(oneRow, project, `type: redis\nconnection_string: ${REDIS}`)
+  await throughput(`materialize_redis_${size(DRIVERS)}`, await redisSide(oneRow, project), DRIVERS)
+  rmSync(join(oneRow, 'data', 'registry.db'), { force: true })
+
+  const tenRows = join(here, '.data', `materialize-${SCALE}-x10`)
+  await generate(tenRows, DRIVERS, 10)
+  for (const f of ['registry.db', 'online.db', 'online.db-wal', 'online.db-shm']) {
+    rmSync(join(tenRows, 'data', f), { force: true })
+  }
+  writeRepo(tenRows, project, 'type: sqlite\npath: data/online.db', [
+    `memory_limit: '${DUCKDB_MEMORY}'`,
+    'temp_directory: data/duckdb-tmp',
+  ])
+  const pull = await runChild(tenRows, 'pull')
+  const t = performance.now()
+  const { rows, peak_rss_kb } = await runChild(tenRows, 'materialize')
+  process.stderr.write(
+    `materialize: ${size(DRIVERS * 10)} rows -> ${rows} online rows in ${((performance.now() - t) / 1000).toFixed(1)} s\n`,
+  )
+  process.stdout.write(
+    `${JSON.stringify({
+      bench: `materialize_${size(DRIVERS * 10)}_peak_rss`,
+      peak_rss_mb: Math.round(peak_rss_kb / 1024),
+      goal_mb: GOAL_MB,
+      offline_pull_only_peak_rss_mb: Math.round(pull.peak_rss_kb / 1024),
+      duckdb_memory_limit: DUCKDB_MEMORY,
+    })}\n`,
+  )
+}
+
+const childAt = process.argv.indexOf(CHILD_FLAG)
+if (childAt >= 0) await peakRssChild(process.argv[childAt + 1]!, process.argv[childAt + 2] as ChildMode)
+else await main()
