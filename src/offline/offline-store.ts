@@ -56,6 +56,11 @@ export interface TimeRange {
 export interface PullOptions extends Abortable {
   /** Rows per yielded record batch (default 65,536). */
   readonly batchSize?: number
+  /**
+   * Asks for the number of rows the pull will yield, which costs the engine an extra scan of the
+   * window's keys: called once, before the first batch.
+   */
+  readonly onRowCount?: (rows: number) => void
 }
 
 /** A column of a source as the engine sees it. */

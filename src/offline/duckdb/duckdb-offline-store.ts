@@ -24,7 +24,12 @@ import type {
 } from '../offline-store.js'
 import { type PlannedView, planEntity, planLatest, planViews, rangeEntityKeys } from '../pit/plan.js'
 import { EVENT_TIMESTAMP, type MicrosRange, type PitView } from '../pit/spec.js'
-import { buildLatestQuery, buildRangeEntityQuery, type JoinStrategy } from '../pit/sql.js'
+import {
+  buildLatestCountQuery,
+  buildLatestQuery,
+  buildRangeEntityQuery,
+  type JoinStrategy,
+} from '../pit/sql.js'
 import { duckdbDialect, sqlString } from './duckdb-dialect.js'
 import { describeEntities, ENTITY_TABLE } from './duckdb-entities.js'
 import {
@@ -165,6 +170,10 @@ export class DuckDBOfflineStore implements OfflineStore {
             hint: 'check its source',
           },
         )
+      if (opts.onRowCount) {
+        const counted = await session.run(buildLatestCountQuery(v, span, duckdbDialect), fail)
+        opts.onRowCount(Number((await counted.getRows())[0]![0]))
+      }
       const { batches } = await readBatches(session, sql, batchSize, fail)
       yield* batches
     } finally {

@@ -192,12 +192,7 @@ export function buildLatestQuery(
     ...(v.created === undefined ? [] : [`${q(v.created)} AS ${q('__cr')}`]),
     ...v.features.map((f, j) => `${q(f.source)} AS ${q(`__f${j}`)}`),
   ]
-  const where = [
-    `${q(v.timestamp)} >= ${d.timestamp(range.start)}`,
-    `${q(v.timestamp)} <= ${d.timestamp(range.end)}`,
-    ...v.keys.map((k) => `${q(k.source)} IS NOT NULL`),
-  ]
-  const rows = `SELECT ${inner.join(', ')} FROM ${v.relation} WHERE ${where.join(' AND ')}`
+  const rows = `SELECT ${inner.join(', ')} FROM ${v.relation} WHERE ${latestWhere(v, range, d)}`
   const order = [q('__ts') + ' DESC', ...(v.created === undefined ? [] : [`${q('__cr')} DESC NULLS LAST`])]
   const keyCols = v.keys.map((_, j) => q(`__k${j}`))
   const latest =
@@ -214,4 +209,27 @@ export function buildLatestQuery(
       : [`${d.utcInstant(q('__cr'))} AS ${q(names.createdTimestamp ?? v.created)}`]),
   ]
   return `SELECT ${out.join(', ')} FROM (${latest}) AS ${q('__larder_l')}`
+}
+
+/**
+ * The number of rows {@link buildLatestQuery} yields for the same view and range (one per distinct
+ * join-key tuple), as the column `n`: cheaper than the latest rows themselves, for progress totals.
+ */
+export function buildLatestCountQuery(v: PitView, range: MicrosRange, d: SqlDialect): string {
+  const q = d.ident.bind(d)
+  const where = latestWhere(v, range, d)
+  return v.keys.length === 0
+    ? `SELECT least(count(*), 1) AS n FROM ${v.relation} WHERE ${where}`
+    : `SELECT count(*) AS n FROM (SELECT DISTINCT ${v.keys.map((k) => q(k.source)).join(', ')} ` +
+        `FROM ${v.relation} WHERE ${where}) AS ${q('__larder_k')}`
+}
+
+/** Rows of the range with every join key set. */
+function latestWhere(v: PitView, range: MicrosRange, d: SqlDialect): string {
+  const q = d.ident.bind(d)
+  return [
+    `${q(v.timestamp)} >= ${d.timestamp(range.start)}`,
+    `${q(v.timestamp)} <= ${d.timestamp(range.end)}`,
+    ...v.keys.map((k) => `${q(k.source)} IS NOT NULL`),
+  ].join(' AND ')
 }
