@@ -17,7 +17,8 @@ export type Row = Record<string, unknown>
  * - an array of row objects (timestamps as `Date`, ISO strings or epoch milliseconds; naive means UTC);
  * - an Arrow table;
  * - the path of a Parquet or CSV file (relative paths resolve against the current directory);
- * - `{ sql }`: a query the engine runs to produce the rows.
+ * - a query the engine runs to produce the rows: text opening with `SELECT`, `WITH`, `FROM` or
+ *   `VALUES` (as Feast's string `entity_df`), or `{ sql }` for any other query text.
  */
 export type EntityInput = readonly Row[] | Table | string | { readonly sql: string }
 

@@ -40,10 +40,16 @@ export interface EntityTable {
 
 const q = duckdbDialect.ident
 const RAW_TS = '__larder_raw_ts'
+/** Text that opens as a query is one, as Feast reads a string entity_df; anything else is a path. */
+const SQL_TEXT = /^\s*\(*\s*(?:select|with|from|values)\s/i
 
 /** Describes the entity input: JS rows and Arrow tables are converted (and checked) here, in JS. */
 export async function describeEntities(session: Session, input: EntityInput): Promise<EntityTable> {
-  if (typeof input === 'string') return describeRelation(session, locateEntityFile(input))
+  if (typeof input === 'string') {
+    return SQL_TEXT.test(input)
+      ? describeQuery(session, input)
+      : describeRelation(session, locateEntityFile(input))
+  }
   if (isArrowTable(input))
     return inMemory(describeArrow(input), (ts) => arrowToColumns(input as Table, ts, 'entity table'))
   if (Array.isArray(input)) {

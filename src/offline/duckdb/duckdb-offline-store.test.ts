@@ -326,7 +326,7 @@ describe('point-in-time joins', () => {
       customer_id: ['c1', 'c1'],
       event_timestamp: ['2026-01-01T00:00:00.000001Z', '2026-01-01T00:00:01.000003Z'],
     })
-    for (const entities of [arrow, parquet, csv, { sql: values }]) {
+    for (const entities of [arrow, parquet, csv, { sql: values }, `\n  ${values}`]) {
       expect(await bothWays({ entities, features: [select(orders, ['amount'])] })).toEqual(expected)
     }
   })
