@@ -46,7 +46,6 @@ export const LARDER_TAGS = {
   maxAge: 'larder.dev/max-age-seconds',
   storageTtl: 'larder.dev/storage-ttl-seconds',
   fileFormat: 'larder.dev/file-format',
-  schemaInferred: 'larder.dev/schema-inferred',
 } as const
 
 const LARDER_TAG_PREFIX = 'larder.dev/'

@@ -1,4 +1,5 @@
 import { readdirSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { dirname, join, relative, resolve, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createJiti } from 'jiti'
@@ -73,12 +74,37 @@ export function findDefinitionFiles(repoPath: string): string[] {
  */
 export async function loadRepoDefinitions(repoPath: string): Promise<RepoDefinitions> {
   const files = findDefinitionFiles(repoPath)
+  // The module cache makes a file imported by another one the same module instance as when it is
+  // loaded itself (so `import { driver } from './features'` is the same Entity); the repo's entries
+  // are dropped before and after, so every load reads the files as they are now.
+  forgetRepoModules(repoPath)
   const jiti = createJiti(import.meta.url, {
     alias: selfAlias(),
-    moduleCache: false,
+    moduleCache: true,
     fsCache: false,
     interopDefault: true,
   })
+  try {
+    return await collectDefinitions(repoPath, files, jiti)
+  } finally {
+    forgetRepoModules(repoPath)
+  }
+}
+
+/** Drops the repo's own files (not its dependencies) from Node's module cache. */
+function forgetRepoModules(repoPath: string): void {
+  const root = resolve(repoPath) + sep
+  const cache = createRequire(import.meta.url).cache
+  for (const id of Object.keys(cache)) {
+    if (id.startsWith(root) && !id.slice(root.length).split(sep).includes('node_modules')) delete cache[id]
+  }
+}
+
+async function collectDefinitions(
+  repoPath: string,
+  files: readonly string[],
+  jiti: ReturnType<typeof createJiti>,
+): Promise<RepoDefinitions> {
   const found = new Map<string, { value: object; file: string }>()
   const origins = new Map<object, string>()
   const add = (value: object, file: string) => {
