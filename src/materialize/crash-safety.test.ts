@@ -8,8 +8,7 @@ import { writeBulkData } from './__fixtures__/bulk-data.js'
 import { createTestRepo, type TestRepo } from './__fixtures__/test-repo.js'
 
 const BULK_FEATURES = fileURLToPath(new URL('./__fixtures__/bulk-features.ts', import.meta.url))
-const CHILD = fileURLToPath(new URL('./__fixtures__/materialize-child.ts', import.meta.url))
-const JITI_REGISTER = import.meta.resolve('jiti/register')
+const CHILD = fileURLToPath(new URL('./__fixtures__/materialize-child.mjs', import.meta.url))
 const DRIVERS = 100_000
 const START = '2025-12-31T00:00:00Z'
 const END = '2026-01-02T00:00:00Z'
@@ -34,7 +33,7 @@ function killMidWrite(
   after: number,
 ): Promise<{ signal: string | null; rows: number; out: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', JITI_REGISTER, CHILD, repo.dir, START, END, '1000'], {
+    const child = spawn(process.execPath, [CHILD, repo.dir, START, END, '1000'], {
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     let out = ''

@@ -1,12 +1,13 @@
 // Run as a child process: materializes [start, end] of a repo and prints each progress event as a JSON
-// line on stdout, then "done". Usage: node --import jiti/register materialize-child.ts REPO START END BATCH
-import { FeatureStore } from '../../feature-store.js'
+// line on stdout, then "done". Usage: node materialize-child.mjs REPO START END BATCH
+// It runs the built package (dist/), as a user's process would, with no TypeScript loader in between.
+import { FeatureStore } from '../../../dist/feature-store.js'
 
 const [repo, start, end, batch] = process.argv.slice(2)
 const store = await FeatureStore.open(repo)
 try {
   await store.materialize(
-    { start: start!, end: end! },
+    { start, end },
     {
       batchSize: Number(batch),
       onProgress: (e) =>
