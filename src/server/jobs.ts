@@ -35,13 +35,15 @@ export class MaterializationJobs<R> {
   /**
    * Starts `run` as a job and returns its state at once; `done` settles when it finishes (it never
    * rejects: the outcome is in the state). Throws CONFLICT when a running job shares a view, unless
-   * `force`.
+   * `force`. With `keep` false (a run whose id no one is given, such as a synchronous request), the
+   * job is forgotten once it finishes, so its views and error are not held for `get`.
    */
   start(
     kind: JobKind,
     views: readonly string[] | undefined,
     force: boolean,
     run: (signal: AbortSignal) => Promise<R>,
+    keep = true,
   ): { state: JobState<R>; done: Promise<JobState<R>> } {
     const featureViews = views === undefined || views.length === 0 ? null : [...new Set(views)]
     if (!force) this.#checkConflict(featureViews)
@@ -53,7 +55,7 @@ export class MaterializationJobs<R> {
       startedAt: new Date(),
     }
     const abort = new AbortController()
-    this.#remember(state)
+    if (keep) this.#remember(state)
     this.#running.set(state, abort)
     const done = run(abort.signal).then(
       (result) => {

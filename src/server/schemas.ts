@@ -41,6 +41,11 @@ export const GetOnlineFeaturesRequest = z
     include_feature_view_version_metadata: z.boolean().optional(),
   })
   .strict()
+  // checked here as well as in serving, whose plan cache (keyed by the service) would skip the check
+  .refine((b) => (b.features === undefined) !== (b.feature_service === undefined), {
+    message: 'give either features or feature_service, not both and not neither',
+    path: ['features'],
+  })
   .openapi('GetOnlineFeaturesRequest')
 
 const Status = z.enum(['PRESENT', 'NULL_VALUE', 'NOT_FOUND', 'OUTSIDE_MAX_AGE']).openapi('FieldStatus')
