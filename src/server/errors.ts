@@ -30,6 +30,7 @@ const STATUS: Readonly<Record<LarderErrorCode, ContentfulStatusCode>> = {
   REPO_LOAD_FAILED: 500,
   DATA_SOURCE: 500,
   MISSING_DEPENDENCY: 500,
+  TRANSFORMATION_FAILED: 500,
   INTERNAL: 500,
 }
 

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { OpenAPIHono, type z } from '@hono/zod-openapi'
-import type { Context } from 'hono'
+import type { Context, MiddlewareHandler } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
 import { cors } from 'hono/cors'
 import { routePath } from 'hono/route'
@@ -20,7 +20,7 @@ import { getOnlineFeatures, type ServingTarget, toJsonResponse } from '../servin
 import { BackgroundRegistry } from './background-registry.js'
 import { errorResponse } from './errors.js'
 import { type JobKind, type JobState, MaterializationJobs } from './jobs.js'
-import { parseJsonBody, validateBody } from './json-body.js'
+import { decodeBody, parseJsonBody, validateBody } from './json-body.js'
 import { ServerMetrics } from './metrics.js'
 import { registerRegistryApi } from './registry-api.js'
 import { projectsList } from './registry-json.js'
@@ -90,6 +90,7 @@ export class FeatureServer {
       registry: this.registry,
       online: async (opts?: Abortable) => this.#timedStore(await store.online(opts)),
       offline: () => store.offline(),
+      onDemandViews: () => store.onDemandViews(),
     }
     this.app = new OpenAPIHono<Env>()
     this.#middleware(options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES)
@@ -138,14 +139,15 @@ export class FeatureServer {
         'request',
       )
     })
-    app.use('*', bodyLimit({ maxSize: maxBodyBytes, onError: () => tooLarge(maxBodyBytes) }))
+    app.use('*', declaredBodyLimit(maxBodyBytes))
     app.use(`${REGISTRY_PATH}/*`, cors())
     app.use('/projects-list.json', cors())
     app.onError((err, c) => {
       const { status, body } = errorResponse(err, c.get('requestId'))
       if (status >= 500) this.#logger.error({ reqId: c.get('requestId'), err }, 'request failed')
-      // the rest of an oversized body is never read: tell the client not to reuse the connection
-      if (status === 413) c.header('connection', 'close')
+      // no `connection: close` on a 413: closing at once, with the client still sending the rest of
+      // its body, resets the connection and the client often loses the answer; @hono/node-server
+      // reads and drops the rest (bounded in bytes and time) before it closes
       return c.json(body, status)
     })
     app.notFound((c) => {
@@ -368,7 +370,13 @@ export class FeatureServer {
   ): Promise<Response> {
     const force = c.req.query('force') === 'true'
     const background = c.req.query('async') === 'true'
-    const { state, done } = this.#jobs.start(kind, views, force, (signal) => this.#measured(run, signal))
+    const { state, done } = this.#jobs.start(
+      kind,
+      views,
+      force,
+      (signal) => this.#measured(run, signal),
+      background,
+    )
     if (background) {
       done.then((s) => {
         if (s.status === 'failed')
@@ -490,7 +498,30 @@ export class FeatureServer {
 }
 
 async function readBody<S extends z.ZodType>(c: Context<Env>, schema: S): Promise<z.output<S>> {
-  return validateBody(schema, parseJsonBody(await c.req.text()))
+  return validateBody(schema, parseJsonBody(decodeBody(await c.req.arrayBuffer())))
+}
+
+/** Methods @hono/node-server gives no body, so Hono's `bodyLimit` lets them through whatever they declare. */
+const BODILESS_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'TRACE'])
+
+/**
+ * Hono's `bodyLimit`, answering from `content-length` without touching the body when the request
+ * declares it (as Hono's does). Hono's reads `c.req.raw.body` first, which makes @hono/node-server
+ * build a web `Request` and stream around every request and then read the body through them instead
+ * of its direct path: most of the cost of a small POST. Chunked bodies still go through Hono's.
+ */
+function declaredBodyLimit(maxBodyBytes: number): MiddlewareHandler {
+  const counting = bodyLimit({ maxSize: maxBodyBytes, onError: () => tooLarge(maxBodyBytes) })
+  return async (c, next) => {
+    const length = c.req.header('content-length')
+    const declared =
+      length !== undefined &&
+      c.req.header('transfer-encoding') === undefined &&
+      !BODILESS_METHODS.has(c.req.method)
+    if (!declared) return counting(c, next)
+    if (Number.parseInt(length, 10) > maxBodyBytes) tooLarge(maxBodyBytes)
+    await next()
+  }
 }
 
 function tooLarge(maxBodyBytes: number): never {

@@ -37,12 +37,23 @@ export interface FeastJsonResponse {
  * @example JSON.stringify(toJsonResponse(await store.getOnlineFeatures(request)))
  */
 export function toJsonResponse(response: OnlineFeaturesResponse): FeastJsonResponse {
+  // A response repeats few instants (the epoch, and one per view and entity across that view's
+  // features), and formatting one builds a Date: format each once.
+  const formatted = new Map<number, string>()
+  const timestamp = (micros: number) => {
+    let text = formatted.get(micros)
+    if (text === undefined) {
+      text = formatMicros(micros)
+      formatted.set(micros, text)
+    }
+    return text
+  }
   return {
     metadata: { feature_names: [...response.metadata.featureNames] },
     results: response.results.map((r, i) => ({
       values: r.values.map((v) => jsonValue(v, response.metadata.valueTypes[i])),
       statuses: [...r.statuses],
-      event_timestamps: r.eventTimestamps.map(formatMicros),
+      event_timestamps: r.eventTimestamps.map(timestamp),
     })),
   }
 }
