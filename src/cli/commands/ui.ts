@@ -1,0 +1,92 @@
+import { spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { type Command, InvalidArgumentError } from 'commander'
+import { type Level, pino } from 'pino'
+import { isLarderError } from '../../core/index.js'
+import { FeatureServer, listen, serveStaticUi } from '../../server/index.js'
+import type { CommandContext } from '../context.js'
+import { paint } from '../output.js'
+
+interface Options {
+  host: string
+  port: number
+  open?: boolean
+  uiDir?: string
+  logLevel: Level
+}
+
+const LEVELS: readonly Level[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace']
+
+/** Where `npm run build` puts the UI: dist/ui beside dist/cli. */
+const BUILT_UI = fileURLToPath(new URL('../../ui/', import.meta.url))
+
+/**
+ * `larder ui`: the web UI of the repo, served with the registry REST API (`/api/v1`) and the online
+ * routes of the feature server on one origin (default http://127.0.0.1:8888). Prints the URL; opens a
+ * browser only with `--open`. Logs (JSON) go to stderr at `--log-level` (default warn). Runs until
+ * SIGTERM or SIGINT.
+ */
+export function registerUi(program: Command, ctx: CommandContext): void {
+  program
+    .command('ui')
+    .description('serve the web UI: browse the registry, lineage, freshness, and try features online')
+    .option('--host <host>', 'interface to bind', '127.0.0.1')
+    .option('-p, --port <port>', 'HTTP port (0: any free port)', port, 8888)
+    .option('--open', 'open the UI in the default browser')
+    .option('--ui-dir <dir>', 'serve this UI build instead of the bundled one')
+    .option('--log-level <level>', `log level on stderr: ${LEVELS.join(', ')}`, level, 'warn' as Level)
+    .action(async (opts: Options) => {
+      const store = await ctx.openStore()
+      const logger = pino({ level: opts.logLevel, base: { service: 'larder-ui' } }, pino.destination(2))
+      const server = new FeatureServer(store, { logger })
+      await serveStaticUi(server, opts.uiDir ?? BUILT_UI)
+      await server.registry.load()
+      await server.target.online().catch((err: unknown) => {
+        if (!(isLarderError(err) && err.code === 'BACKEND_UNAVAILABLE')) throw err
+        ctx.output.err(
+          `warning: the online store is unavailable (${err.message}); "Try it" answers 503 until it is back`,
+        )
+      })
+      const http = await listen(server, { host: opts.host, port: opts.port }).catch(async (e: unknown) => {
+        await server.close()
+        throw e
+      })
+      ctx.output.out(`Larder UI for project ${store.project}: ${paint(ctx.output, 'bold', http.url)}`)
+      ctx.output.out('registry API under /api/v1, online features at /get-online-features; Ctrl-C stops')
+      if (opts.open) openBrowser(http.url)
+      await new Promise<void>((resolve) => {
+        const stop = () => {
+          process.off('SIGTERM', stop).off('SIGINT', stop)
+          resolve()
+        }
+        process.on('SIGTERM', stop).on('SIGINT', stop)
+      })
+      await http.close()
+    })
+}
+
+/** Best effort: the platform's opener, detached; a failure only means the user opens the URL. */
+function openBrowser(url: string): void {
+  const command =
+    process.platform === 'darwin' ? 'open' : process.platform === 'win32' ? 'explorer' : 'xdg-open'
+  try {
+    const child = spawn(command, [url], { stdio: 'ignore', detached: true })
+    child.on('error', () => undefined)
+    child.unref()
+  } catch {
+    // the URL is printed above
+  }
+}
+
+function port(text: string): number {
+  const n = Number(text)
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
+    throw new InvalidArgumentError('a port is an integer from 0 to 65535')
+  return n
+}
+
+function level(text: string): Level {
+  if (!(LEVELS as readonly string[]).includes(text))
+    throw new InvalidArgumentError(`one of ${LEVELS.join(', ')}`)
+  return text as Level
+}
