@@ -3,9 +3,12 @@
 // `entity_key IN (...)` query per view in raw mode (better-sqlite3). Both sides return Value bytes;
 // neither decodes them. Prints one JSON line per figure.
 //
+// odfv_row_100: the time a row-mode on-demand view of 2 outputs adds to getOnlineFeatures on 100
+// entity rows (SQLite, in-process), against the same read without it in the same run.
+//
 // Env: BENCH_ONLINE_SAMPLES (default 2000 per side), BENCH_ONLINE_ENTITIES (default 10000),
 // LARDER_TEST_REDIS (default 127.0.0.1:6379).
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
@@ -19,6 +22,7 @@ import {
   String as Str,
   ValueType,
 } from '../src/core/index.js'
+import { FeatureStore } from '../src/feature-store.js'
 import { createOnlineStore } from '../src/online/loader.js'
 import {
   encodeWriteRow,
@@ -26,6 +30,7 @@ import {
   type OnlineReadRequest,
   type OnlineStore,
   type ViewRef,
+  viewRef,
 } from '../src/online/online-store.js'
 
 const SAMPLES = Number(process.env.BENCH_ONLINE_SAMPLES ?? 2000)
@@ -97,11 +102,11 @@ interface Figures {
 }
 
 /** Times `fn` on each key set, alternating the two sides in blocks so drift hits both. */
-async function compare(
-  ours: (keys: Uint8Array[]) => Promise<unknown> | unknown,
-  reference: (keys: Uint8Array[]) => Promise<unknown> | unknown,
+async function compare<T = Uint8Array[]>(
+  ours: (keys: T) => Promise<unknown> | unknown,
+  reference: (keys: T) => Promise<unknown> | unknown,
+  sets: T[] = keySets(SAMPLES + WARMUP) as T[],
 ): Promise<{ ours: Figures; reference: Figures }> {
-  const sets = keySets(SAMPLES + WARMUP)
   for (let i = 0; i < WARMUP; i++) {
     await ours(sets[i]!)
     await reference(sets[i]!)
@@ -219,9 +224,99 @@ async function benchSqlite(): Promise<void> {
   }
 }
 
+const ODFV_FEATURES = `import { Entity, FeatureView, Field, Float32, Float64, Int64, OnDemandFeatureView, PushSource, RequestSource } from 'larderjs'
+export const driver = new Entity({ name: 'driver', joinKeys: ['driver_id'], valueType: Int64 })
+export const stats = new FeatureView({
+  name: 'stats',
+  entities: [driver],
+  schema: [new Field({ name: 'conv_rate', dtype: Float32 })],
+  source: new PushSource({ name: 'stats_push' }),
+})
+export const vals = new RequestSource({
+  name: 'vals',
+  schema: [new Field({ name: 'val_to_add', dtype: Int64 }), new Field({ name: 'val_to_add_2', dtype: Int64 })],
+})
+export const plus = new OnDemandFeatureView({
+  name: 'plus',
+  sources: [stats, vals],
+  schema: [new Field({ name: 'plus1', dtype: Float64 }), new Field({ name: 'plus2', dtype: Float64 })],
+  transform: (r) => ({
+    plus1: r.conv_rate === null ? null : (r.conv_rate as number) + (r.val_to_add as number),
+    plus2: r.conv_rate === null ? null : (r.conv_rate as number) + (r.val_to_add_2 as number),
+  }),
+})
+`
+
+/** The same pseudo-random driver ids, 100 per read, for both sides. */
+function idSets(count: number): number[][] {
+  let seed = 7
+  const next = () => {
+    seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31
+    return seed
+  }
+  return Array.from({ length: count }, () => Array.from({ length: KEYS_PER_READ }, () => next() % ENTITIES))
+}
+
+async function benchOnDemand(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'larder-bench-odfv-'))
+  writeFileSync(
+    join(dir, 'feature_store.yaml'),
+    `project: ${project}_odfv\nregistry: registry.db\nonline_store:\n  type: sqlite\n  path: online.db\n`,
+  )
+  writeFileSync(join(dir, 'features.ts'), ODFV_FEATURES)
+  const store = await FeatureStore.open(dir)
+  try {
+    await store.apply()
+    // Rows go straight to the online store: the view's push source has no batch source to time them.
+    const view = viewRef(store.project, (await store.catalog()).featureView('stats'))
+    const encode = entityKeyEncoder(view, 3)
+    const online = await store.online()
+    await online.write(
+      view,
+      Array.from({ length: ENTITIES }, (_, i) =>
+        encodeWriteRow(view, {
+          entityKey: encode([i]),
+          values: { conv_rate: i / ENTITIES },
+          eventTs: Date.now() * 1000,
+        }),
+      ),
+    )
+    const vals = Array.from({ length: KEYS_PER_READ }, (_, i) => i)
+    const figures = await compare<number[]>(
+      (driverIds) =>
+        store.getOnlineFeatures({
+          entities: { driver_id: driverIds, val_to_add: vals, val_to_add_2: vals },
+          features: ['stats:conv_rate', 'plus:plus1', 'plus:plus2'],
+        }),
+      (driverIds) =>
+        store.getOnlineFeatures({ entities: { driver_id: driverIds }, features: ['stats:conv_rate'] }),
+      idSets(SAMPLES + WARMUP),
+    )
+    const round = (n: number) => Math.round(n)
+    console.log(
+      JSON.stringify({
+        bench: 'odfv_row_100',
+        added_p50_us: round(figures.ours.p50 - figures.reference.p50),
+        p50_us: round(figures.ours.p50),
+        p99_us: round(figures.ours.p99),
+        reference_p50_us: round(figures.reference.p50),
+        reference_p99_us: round(figures.reference.p99),
+        ratio: Math.round((figures.ours.p50 / figures.reference.p50) * 100) / 100,
+        samples: SAMPLES,
+        entities: ENTITIES,
+      }),
+    )
+  } finally {
+    await store.teardown()
+    await store.close()
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
 async function main(): Promise<void> {
   await benchRedis()
   await benchSqlite()
+  await benchOnDemand()
 }
 
 await main()

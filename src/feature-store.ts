@@ -3,10 +3,13 @@ import { loadRepoConfig, type RepoConfig } from './config/index.js'
 import {
   type Abortable,
   checkName,
+  type DeployedOnDemandViews,
   type FeatureService,
   type FeatureView,
   LarderError,
   nowMicros,
+  type OnDemandFeatureView,
+  outputColumnName,
 } from './core/index.js'
 import {
   type IngestResult,
@@ -28,7 +31,6 @@ import {
   type HistoricalRequest,
   type OfflineStore,
   type RetrievalJob,
-  resolveFeatureRefs,
 } from './offline/index.js'
 import { createOnlineStore } from './online/loader.js'
 import { type InfraPlan, type OnlineStore, viewRef } from './online/online-store.js'
@@ -55,6 +57,7 @@ import {
   type OnlineFeaturesRequest,
   type OnlineFeaturesResponse,
 } from './serving/index.js'
+import { historicalOnDemandPlan, onDemandResultTransform } from './serving/on-demand-offline.js'
 
 export interface OpenOptions {
   /** The config file name inside the repo (default `feature_store.yaml`). */
@@ -135,6 +138,7 @@ export class FeatureStore {
   readonly registry: Registry
   #offline: Promise<OfflineStore> | undefined
   #online: Promise<OnlineStore> | undefined
+  #onDemandViews: Promise<DeployedOnDemandViews> | undefined
 
   private constructor(config: RepoConfig, registry: Registry) {
     this.config = config
@@ -176,6 +180,22 @@ export class FeatureStore {
   }
 
   /**
+   * The on-demand views of the repo's definition files, loaded once on first use: the transformations
+   * online and historical reads run. The registry's copy of a view only describes its code, and a read
+   * refuses to run a view whose deployed code differs from the registered code.
+   */
+  onDemandViews(): Promise<DeployedOnDemandViews> {
+    this.#onDemandViews ??= loadRepoDefinitions(this.config.repoPath).then(
+      (defs) => new Map(defs.onDemandFeatureViews.map((v) => [v.name, v])),
+      (e) => {
+        this.#onDemandViews = undefined
+        throw e
+      },
+    )
+    return this.#onDemandViews
+  }
+
+  /**
    * Loads the repo's definition files, checks them against their data (inferring what was omitted)
    * and compares them with the registry. Writes nothing.
    */
@@ -196,10 +216,16 @@ export class FeatureStore {
    */
   async apply(plan?: Plan, options: Abortable = {}): Promise<Plan> {
     const p = plan ?? (await this.plan(options))
-    const keep = p.contents.featureViews.filter((v) => v.online)
+    const keep = [
+      ...p.contents.featureViews.filter((v) => v.online),
+      ...storedViews(p.contents.onDemandFeatureViews),
+    ]
     const keptNames = new Set(keep.map((v) => v.name))
     const before = p.base.catalog(this.project)
-    const drop = [...before.featureViews.values()].filter((v) => v.online && !keptNames.has(v.name))
+    const drop = [
+      ...[...before.featureViews.values()].filter((v) => v.online),
+      ...storedViews([...before.onDemandFeatureViews.values()]),
+    ].filter((v) => !keptNames.has(v.name))
     if (this.config.onlineStore) {
       const online = await this.online(options)
       await online.update(this.#infra(keep, []), options)
@@ -217,7 +243,11 @@ export class FeatureStore {
   /** Removes the project's online tables and every object of the project from the registry. */
   async teardown(options: Abortable = {}): Promise<void> {
     const state = await this.registry.load({ allowCache: false, signal: options.signal })
-    const views = [...state.catalog(this.project).featureViews.values()].filter((v) => v.online)
+    const catalog = state.catalog(this.project)
+    const views = [
+      ...[...catalog.featureViews.values()].filter((v) => v.online),
+      ...storedViews([...catalog.onDemandFeatureViews.values()]),
+    ]
     if (this.config.onlineStore && views.length) {
       const online = await this.online(options)
       await online.teardown(this.#infra([], views), options)
@@ -239,14 +269,25 @@ export class FeatureStore {
     const { features: refs, featureService, ...rest } = request
     const service =
       typeof featureService === 'string' ? catalog.featureService(featureService) : featureService
-    const selections = resolveFeatureRefs(service ?? refs ?? [], catalog.featureViews)
+    const full = Boolean(request.fullFeatureNames)
+    const odfv = historicalOnDemandPlan(catalog, service ?? refs ?? [], full)
+    const selections = odfv.selections
+    const transform =
+      odfv.wanted.length > 0 ? onDemandResultTransform(odfv, await this.onDemandViews(), full) : undefined
     const offline = await this.offline()
-    const job = await offline.getHistoricalFeatures({ ...rest, features: selections }, options)
+    const job = await offline.getHistoricalFeatures({ ...rest, features: selections, transform }, options)
     const joinKeys = new Set(
       selections.flatMap((s) => s.projection.view.joinKeys.map((k) => s.projection.joinKeyMap[k] ?? k)),
     )
     return new TrainingJob(job, {
-      features: selections.flatMap((s) => s.features.map((f) => `${s.projection.nameToUse}:${f}`)),
+      features: [
+        ...selections.flatMap((s) =>
+          s.features
+            .filter((f) => !odfv.hidden.has(outputColumnName(s.projection.nameToUse, f, full)))
+            .map((f) => `${s.projection.nameToUse}:${f}`),
+        ),
+        ...odfv.wanted.flatMap((w) => w.features.map((f) => `${w.name}:${f}`)),
+      ],
       joinKeys: [...joinKeys],
       fullFeatureNames: Boolean(request.fullFeatureNames),
       featureServiceName: service?.name ?? '',
@@ -370,4 +411,9 @@ export class FeatureStore {
     await Promise.all(stores.flatMap((s) => (s.status === 'fulfilled' && s.value ? [s.value.close()] : [])))
     await this.registry.close()
   }
+}
+
+/** The feature views that on-demand views computed at write time are stored as online. */
+function storedViews(views: readonly OnDemandFeatureView[] = []): FeatureView[] {
+  return views.flatMap((v) => (v.storageView ? [v.storageView] : []))
 }

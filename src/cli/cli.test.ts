@@ -77,6 +77,18 @@ describe('larder init, apply, list', () => {
     expect(services.map((s: { name: string }) => s.name).sort()).toEqual([
       'driver_activity_v1',
       'driver_activity_v2',
+      'driver_activity_v3',
+    ])
+    const odfvs = JSON.parse((await larder('-c', repo, 'list', 'on-demand-feature-views', '--json')).stdout)
+    expect(odfvs).toEqual([
+      {
+        name: 'transformed_conv_rate',
+        sources: ['driver_hourly_stats', 'vals_to_add'],
+        features: ['conv_rate_plus_val1', 'conv_rate_plus_val2'],
+        mode: 'typescript-row',
+        writeToOnlineStore: false,
+        tags: {},
+      },
     ])
     const entities = JSON.parse((await larder('-c', repo, 'list', 'entities', '--json')).stdout)
     expect(entities).toEqual([
@@ -86,6 +98,7 @@ describe('larder init, apply, list', () => {
     expect(sources.map((s: { name: string }) => s.name).sort()).toEqual([
       'driver_hourly_stats_source',
       'driver_stats_push_source',
+      'vals_to_add',
     ])
     expect(JSON.parse((await larder('-c', repo, 'list', 'projects', '--json')).stdout)).toEqual([
       { name: 'demo' },
@@ -104,6 +117,11 @@ describe('larder init, apply, list', () => {
     )
     expect(described.spec.name).toBe('driver_hourly_stats')
     expect(described.spec.ttl).toBe('86400s')
+    const odfv = JSON.parse(
+      (await larder('-c', repo, 'describe', 'on-demand-feature-view', 'transformed_conv_rate', '--json'))
+        .stdout,
+    )
+    expect(odfv.spec.featureTransformation.userDefinedFunction.bodyText).toContain('conv_rate_plus_val1')
     const missing = await larder('-c', repo, 'describe', 'feature-view', 'nope')
     expect(missing.code).toBe(1)
     expect(missing.stderr).toContain('driver_hourly_stats')
@@ -140,7 +158,54 @@ describe('larder init, apply, list', () => {
     ])
     expect((await larder('-c', edited, 'apply')).code).toBe(0)
     const services = JSON.parse((await larder('-c', edited, 'list', 'feature-services', '--json')).stdout)
-    expect(services.map((s: { name: string }) => s.name)).toEqual(['driver_activity_v1'])
+    expect(services.map((s: { name: string }) => s.name)).toEqual([
+      'driver_activity_v1',
+      'driver_activity_v3',
+    ])
+  })
+
+  it('plans a change of transformation code, and refuses to serve code that was not applied', async () => {
+    const edited = await appliedRepo()
+    const features = join(edited, 'features.ts')
+    writeFileSync(
+      features,
+      readFileSync(features, 'utf8').replace(
+        '(conv_rate as number) + (val_to_add as number)',
+        '(conv_rate as number) + 2 * (val_to_add as number)',
+      ),
+    )
+    const plan = JSON.parse((await larder('-c', edited, 'plan', '--json')).stdout)
+    const changed = plan.changes.filter((c: { action: string }) => c.action !== 'unchanged')
+    expect(changed).toEqual([
+      {
+        kind: 'on demand feature view',
+        name: 'transformed_conv_rate',
+        action: 'update',
+        changedFields: [expect.stringMatching(/^transformation code [0-9a-f]{12} -> [0-9a-f]{12}$/)],
+      },
+    ])
+    const drifted = await larder(
+      '-c',
+      edited,
+      'get',
+      'driver_id=1001,val_to_add=1,val_to_add_2=2',
+      '--features',
+      'transformed_conv_rate:conv_rate_plus_val1',
+    )
+    expect(drifted.code).not.toBe(0)
+    expect(drifted.stderr).toContain(
+      'the deployed transformation of on-demand feature view "transformed_conv_rate" differs from the registered one',
+    )
+    expect((await larder('-c', edited, 'apply')).code).toBe(0)
+    const served = await larder(
+      '-c',
+      edited,
+      'get',
+      'driver_id=1001,val_to_add=1,val_to_add_2=2',
+      '--features',
+      'transformed_conv_rate:conv_rate_plus_val1',
+    )
+    expect(served.code).toBe(0)
   })
 
   it('tears the project down', async () => {

@@ -108,6 +108,31 @@ describe('larder get-historical-features', () => {
     expect(readFileSync(csv, 'utf8').split('\n')[0]).toBe(
       'driver_id,event_timestamp,driver_hourly_stats__conv_rate,driver_hourly_stats__avg_daily_trips',
     )
+    const withRequest = join(root, 'with-request.csv')
+    writeFileSync(
+      withRequest,
+      'driver_id,event_timestamp,val_to_add,val_to_add_2\n1001,2026-11-20T10:15:00Z,1,10\n',
+    )
+    const odfvCsv = join(root, 'odfv.csv')
+    const odfv = await larder(
+      '-c',
+      repo,
+      'get-historical-features',
+      '--entities',
+      withRequest,
+      '--feature-service',
+      'driver_activity_v3',
+      '--out',
+      odfvCsv,
+    )
+    expect(odfv.code).toBe(0)
+    const [header, line] = readFileSync(odfvCsv, 'utf8').split('\n')
+    expect(header).toBe(
+      'driver_id,event_timestamp,val_to_add,val_to_add_2,conv_rate,conv_rate_plus_val1,conv_rate_plus_val2',
+    )
+    const [, , , , conv, plus1, plus2] = line!.split(',').map(Number)
+    expect(plus1).toBeCloseTo(conv! + 1, 6)
+    expect(plus2).toBeCloseTo(conv! + 10, 6)
   })
 
   it('names what is missing', async () => {

@@ -13,6 +13,7 @@ import { registerPlan } from './commands/plan.js'
 import { registerRegistryDump } from './commands/registry-dump.js'
 import { registerServe } from './commands/serve.js'
 import { registerTeardown } from './commands/teardown.js'
+import { registerUi } from './commands/ui.js'
 import { larderVersion, registerVersion } from './commands/version.js'
 import { createContext, type GlobalOptions } from './context.js'
 import { type Output, paint, processOutput } from './output.js'
@@ -46,6 +47,7 @@ export async function runCli(argv: readonly string[], output: Output = processOu
     registerRegistryDump,
     registerConfigSchema,
     registerServe,
+    registerUi,
     registerVersion,
   ]) {
     register(program, ctx)

@@ -81,6 +81,39 @@ describe('a new repo materializes and serves out of the box (SQLite)', () => {
     expect(typeof json.results[1].values[0]).toBe('number')
     expect(json.results[2].event_timestamps[0]).toMatch(/^\d{4}-\d\d-\d\dT\d\d:00:00Z$/)
 
+    // an on-demand view: request values travel in the entity row, typed by their request source
+    const odfv = JSON.parse(
+      (
+        await larder(
+          '-c',
+          repo,
+          'get',
+          'driver_id=1001,val_to_add=1,val_to_add_2=2',
+          '--feature-service',
+          'driver_activity_v3',
+          '--json',
+        )
+      ).stdout,
+    )
+    expect(odfv.metadata.feature_names).toEqual([
+      'driver_id',
+      'conv_rate',
+      'conv_rate_plus_val1',
+      'conv_rate_plus_val2',
+    ])
+    const conv = Math.fround(odfv.results[1].values[0])
+    expect(odfv.results[2].values).toEqual([conv + 1])
+    expect(odfv.results[3].values).toEqual([conv + 2])
+    const table = await larder(
+      '-c',
+      repo,
+      'get',
+      'driver_id=1001,val_to_add=1,val_to_add_2=2',
+      '-s',
+      'driver_activity_v3',
+    )
+    expect(table.stdout).toMatch(/conv_rate_plus_val2\s*│\s*[\d.]+\s*│\s*PRESENT/)
+
     const again = await larder('-c', repo, 'materialize-incremental', now, '--json')
     expect(JSON.parse(again.stdout).map((v: { start: string; end: string }) => v.start === v.end)).toEqual([
       true,

@@ -15,6 +15,7 @@ export type DefinitionKind =
   | 'PostgreSQLSource'
   | 'Project'
   | 'FeatureViewProjection'
+  | 'OnDemandProjection'
 
 export interface Branded<K extends DefinitionKind = DefinitionKind> {
   readonly [definitionKind]: K

@@ -1,10 +1,15 @@
 import { type Branded, definitionKind, isKind, kindOf } from './brand.js'
 import { LarderError } from './errors.js'
 import type { FeatureView, FeatureViewProjection } from './feature-view.js'
+import type { OnDemandFeatureView, OnDemandProjection } from './on-demand-feature-view.js'
 import { checkKnownKeys, checkName, checkTags, optionalString } from './validate.js'
 
-/** What a feature service can list: whole views or projections of them. */
-export type FeatureServiceItem = FeatureView | FeatureViewProjection
+/** What a feature service can list: whole views (feature views or on-demand views) or projections of them. */
+export type FeatureServiceItem =
+  | FeatureView
+  | FeatureViewProjection
+  | OnDemandFeatureView
+  | OnDemandProjection
 
 export interface FeatureServiceOptions {
   name: string
@@ -22,7 +27,10 @@ export interface FeatureServiceOptions {
 export class FeatureService implements Branded<'FeatureService'> {
   readonly [definitionKind] = 'FeatureService' as const
   readonly name: string
+  /** The feature views it reads, in listed order. */
   readonly projections: readonly FeatureViewProjection[]
+  /** The on-demand views it reads, in listed order; their features come after the feature views'. */
+  readonly onDemandProjections: readonly OnDemandProjection[]
   readonly description: string
   readonly tags: Readonly<Record<string, string>>
   readonly owner: string
@@ -36,18 +44,26 @@ export class FeatureService implements Branded<'FeatureService'> {
         hint: 'pass features: [view, otherView.select([...])]',
       })
     }
-    this.projections = Object.freeze(
-      options.features.map((item, i) => {
-        if (isKind(item, 'FeatureView')) return (item as FeatureView).projection
-        if (isKind(item, 'FeatureViewProjection')) return item as FeatureViewProjection
+    const projections: FeatureViewProjection[] = []
+    const onDemand: OnDemandProjection[] = []
+    options.features.forEach((item, i) => {
+      if (isKind(item, 'FeatureView')) projections.push((item as FeatureView).projection)
+      else if (isKind(item, 'FeatureViewProjection')) projections.push(item as FeatureViewProjection)
+      else if (isKind(item, 'OnDemandFeatureView')) onDemand.push((item as OnDemandFeatureView).projection)
+      else if (isKind(item, 'OnDemandProjection')) onDemand.push(item as OnDemandProjection)
+      else {
         throw new LarderError(
           'INVALID_DEFINITION',
-          `${where}: features[${i}] is ${kindOf(item) ?? typeof item}, not a feature view or projection`,
-          { hint: 'list feature views, or view.select([...]) / view.withName(...) projections' },
+          `${where}: features[${i}] is ${kindOf(item) ?? typeof item}, not a feature view, on-demand view or projection`,
+          {
+            hint: 'list feature views, on-demand views, or view.select([...]) / view.withName(...) projections',
+          },
         )
-      }),
-    )
-    const names = this.projections.map((p) => p.nameToUse)
+      }
+    })
+    this.projections = Object.freeze(projections)
+    this.onDemandProjections = Object.freeze(onDemand)
+    const names = [...this.projections, ...this.onDemandProjections].map((p) => p.nameToUse)
     const clash = names.find((n, i) => names.indexOf(n) !== i)
     if (clash) {
       throw new LarderError('INVALID_DEFINITION', `${where} lists "${clash}" twice`, {
@@ -62,6 +78,8 @@ export class FeatureService implements Branded<'FeatureService'> {
 
   /** Feature references `"<view or alias>:<feature>"` in service order. */
   get featureRefs(): string[] {
-    return this.projections.flatMap((p) => p.features.map((f) => `${p.nameToUse}:${f.name}`))
+    return [...this.projections, ...this.onDemandProjections].flatMap((p) =>
+      p.features.map((f) => `${p.nameToUse}:${f.name}`),
+    )
   }
 }

@@ -42,6 +42,25 @@ export {
 } from './feature-view.js'
 export { Field, type FieldOptions } from './field.js'
 export * from './murmur3.js'
+export {
+  type BatchTransform,
+  OnDemandFeatureView,
+  type OnDemandFeatureViewOptions,
+  type OnDemandInput,
+  OnDemandProjection,
+  type OnDemandSource,
+  type RowTransform,
+  TRANSFORMATION_MODES,
+  type Transformation,
+} from './on-demand-feature-view.js'
+export {
+  type DeployedOnDemandViews,
+  type OnDemandColumns,
+  onDemandWriteRows,
+  requestValue,
+  runTransformation,
+  transformOf,
+} from './on-demand-run.js'
 export { checkProjectName, Project, type ProjectOptions } from './project.js'
 export {
   formatMicros,

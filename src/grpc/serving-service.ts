@@ -31,6 +31,7 @@ const CODES: Readonly<Record<LarderErrorCode, Code>> = {
   REPO_LOAD_FAILED: Code.Internal,
   DATA_SOURCE: Code.Internal,
   MISSING_DEPENDENCY: Code.Internal,
+  TRANSFORMATION_FAILED: Code.Internal,
   INTERNAL: Code.Internal,
 }
 

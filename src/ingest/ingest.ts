@@ -1,6 +1,7 @@
 import type { RepoConfig } from '../config/index.js'
 import {
   type Abortable,
+  type DeployedOnDemandViews,
   type EntityKeyValue,
   encodeValue,
   type FeastType,
@@ -10,8 +11,10 @@ import {
   knownNames,
   LarderError,
   type Micros,
+  onDemandWriteRows,
   type PushSource,
   toMicros,
+  transformOf,
   ValueType,
 } from '../core/index.js'
 import type { OfflineStore, Row } from '../offline/index.js'
@@ -32,6 +35,8 @@ export interface IngestTarget {
   readonly registry: Registry
   offline(): Promise<OfflineStore>
   online(options?: Abortable): Promise<OnlineStore>
+  /** The deployed on-demand views, for views computed at write time (`writeToOnlineStore`). */
+  onDemandViews?(): Promise<DeployedOnDemandViews>
 }
 
 /** Where pushed rows go, as Feast's `PushMode`. */
@@ -132,6 +137,7 @@ export async function push(
     )
   }
   const encoded = online.map((v) => ({ view: v, ...encodeOnline(target.config, v, frame) }))
+  encoded.push(...(await onDemandRows(target, catalog, encoded)))
   const offlineRows = offline.length > 0 ? offlineBatch(offline, frame) : undefined
   const written = await writeOnline(target, encoded, options)
   if (offlineRows) {
@@ -165,7 +171,9 @@ export async function writeToOnlineStore(
   const catalog = await catalogOf(target, options)
   const view = catalog.featureView(request.featureViewName)
   const frame = toFrame(request.df)
-  const written = await writeOnline(target, [{ view, ...encodeOnline(target.config, view, frame) }], options)
+  const encoded = [{ view, ...encodeOnline(target.config, view, frame) }]
+  encoded.push(...(await onDemandRows(target, catalog, encoded)))
+  const written = await writeOnline(target, encoded, options)
   return {
     views: [
       {
@@ -218,6 +226,35 @@ function timestampColumns(view: FeatureView): { event: string; created: string |
 }
 
 /** Encodes every row of the frame for a view's online storage; throws naming the view, column and row of the first bad value. */
+/**
+ * The rows of the on-demand views stored at write time that read the written views: their
+ * transformations run over the values just encoded (decoded again, so they see what an online read
+ * would), and the outputs are keyed and timed as the source rows.
+ */
+async function onDemandRows(
+  target: IngestTarget,
+  catalog: ProjectCatalog,
+  written: readonly { view: FeatureView; ref: ViewRef; rows: OnlineWriteRow[] }[],
+): Promise<{ view: FeatureView; ref: ViewRef; rows: OnlineWriteRow[] }[]> {
+  const stored = [...catalog.onDemandFeatureViews.values()].filter((o) => o.writeToOnlineStore)
+  if (stored.length === 0) return []
+  const deployed = await target.onDemandViews?.()
+  return stored.flatMap((odfv) => {
+    const source = written.find((w) => w.view.name === odfv.sourceProjections[0]!.view.name)
+    if (!source) return []
+    const view = odfv.storageView!
+    const ref = viewRef(target.config.project, view)
+    const rows = onDemandWriteRows(
+      odfv,
+      transformOf(odfv, deployed),
+      source.ref.features.map((f) => f.name),
+      source.rows,
+      (r) => `row ${r} written to feature view "${source.view.name}"`,
+    )
+    return [{ view, ref, rows }]
+  })
+}
+
 function encodeOnline(
   config: RepoConfig,
   view: FeatureView,

@@ -1,6 +1,7 @@
 import type { RepoConfig } from '../config/index.js'
 import {
   type Abortable,
+  type DeployedOnDemandViews,
   type FeatureView,
   formatMicros,
   knownNames,
@@ -13,6 +14,7 @@ import {
 import { type OfflineStore, type PullColumns, pullColumns } from '../offline/index.js'
 import { type OnlineStore, viewRef } from '../online/online-store.js'
 import type { ProjectCatalog, Registry } from '../registry/index.js'
+import { type OnDemandWriter, onDemandWriters } from './on-demand-writes.js'
 import { recordInterval } from './record-interval.js'
 import { writeRowEncoder } from './row-encoder.js'
 
@@ -22,6 +24,8 @@ export interface MaterializeTarget {
   readonly registry: Registry
   offline(): Promise<OfflineStore>
   online(options?: Abortable): Promise<OnlineStore>
+  /** The deployed on-demand views, for views computed at write time (`writeToOnlineStore`). */
+  onDemandViews?(): Promise<DeployedOnDemandViews>
 }
 
 export interface MaterializeRequest {
@@ -234,10 +238,14 @@ async function run(
   if (windows.length === 0) return { views: [] }
   const offline = await target.offline()
   const online = await target.online(options)
+  const catalog = await freshCatalog(target, options)
+  const stored = [...catalog.onDemandFeatureViews.values()].some((o) => o.writeToOnlineStore)
+  const deployed = stored ? await target.onDemandViews?.() : undefined
   const views: ViewMaterialization[] = []
   for (const w of windows) {
     throwIfAborted(options.signal)
-    views.push(await materializeView(target, offline, online, w, batchSize, options))
+    const writers = onDemandWriters(catalog, w.view, deployed)
+    views.push(await materializeView(target, offline, online, w, batchSize, options, writers))
   }
   return { views }
 }
@@ -249,6 +257,7 @@ async function materializeView(
   w: Window,
   batchSize: number,
   options: MaterializeOptions,
+  writers: readonly OnDemandWriter[],
 ): Promise<ViewMaterialization> {
   const { project, entityKeySerializationVersion } = target.config
   const ref = viewRef(project, w.view)
@@ -302,7 +311,11 @@ async function materializeView(
       next = batches.next()
       next.catch(() => undefined)
       throwIfAborted(options.signal)
-      const stats = await online.write(ref, encode(batch), { signal: options.signal })
+      const encoded = encode(batch)
+      const stats = await online.write(ref, encoded, { signal: options.signal })
+      for (const writer of writers) {
+        await online.write(writer.ref, writer.rows(encoded), { signal: options.signal })
+      }
       rows += batch.numRows
       written += stats.written
       skipped += stats.skipped

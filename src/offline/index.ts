@@ -5,6 +5,7 @@ export type {
   HistoricalRequest,
   OfflineStore,
   PullOptions,
+  ResultTransform,
   RetrievalJob,
   Row,
   SourceColumn,

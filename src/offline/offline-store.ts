@@ -45,6 +45,19 @@ export interface HistoricalRequest {
   readonly asOfKnownTime?: boolean
   readonly startDate?: TimestampInput
   readonly endDate?: TimestampInput
+  /**
+   * Rewrites each record batch of the join's result before it leaves the job (on-demand views
+   * append their outputs this way). Files are still written by the engine, from the rewritten batches.
+   */
+  readonly transform?: ResultTransform
+}
+
+/** A batch-by-batch rewrite of a retrieval's result; it must keep the rows and their order. */
+export interface ResultTransform {
+  /** The output column names, given the join's. */
+  columns(joined: readonly string[]): string[]
+  /** One batch of the join's result, rewritten. */
+  apply(batch: RecordBatch): RecordBatch
 }
 
 /** An inclusive time range: `start <= event timestamp <= end`. */

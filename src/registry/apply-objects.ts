@@ -9,11 +9,23 @@ import {
 } from '@bufbuild/protobuf'
 import type { GenMessage } from '@bufbuild/protobuf/codegenv2'
 import type { Timestamp } from '@bufbuild/protobuf/wkt'
-import type { DataSource, Entity, FeatureService, FeatureView, Micros, Project } from '../core/index.js'
+import type {
+  DataSource,
+  Entity,
+  FeatureService,
+  FeatureView,
+  Micros,
+  OnDemandFeatureView,
+  Project,
+} from '../core/index.js'
 import { type DataSource as DataSourceProto, DataSourceSchema } from '../gen/feast/core/DataSource_pb.js'
 import { EntityMetaSchema, EntitySpecV2Schema } from '../gen/feast/core/Entity_pb.js'
 import { FeatureServiceMetaSchema, FeatureServiceSpecSchema } from '../gen/feast/core/FeatureService_pb.js'
 import { FeatureViewMetaSchema, FeatureViewSpecSchema } from '../gen/feast/core/FeatureView_pb.js'
+import {
+  OnDemandFeatureViewMetaSchema,
+  OnDemandFeatureViewSpecSchema,
+} from '../gen/feast/core/OnDemandFeatureView_pb.js'
 import { ProjectMetaSchema, ProjectSpecSchema } from '../gen/feast/core/Project_pb.js'
 import type { Registry as RegistryProto } from '../gen/feast/core/Registry_pb.js'
 import type { ObjectKind } from './catalog.js'
@@ -22,6 +34,8 @@ import {
   entityToProto,
   featureServiceToProto,
   featureViewToProto,
+  LARDER_TAGS,
+  onDemandFeatureViewToProto,
   projectToProto,
   timestampFromMicros,
 } from './proto-mapping.js'
@@ -32,6 +46,8 @@ export interface RepoContents {
   readonly entities: readonly Entity[]
   readonly dataSources: readonly DataSource[]
   readonly featureViews: readonly FeatureView[]
+  /** Absent means none. */
+  readonly onDemandFeatureViews?: readonly OnDemandFeatureView[]
   readonly featureServices: readonly FeatureService[]
 }
 
@@ -59,6 +75,8 @@ interface KindTable<P> {
   replace(registry: RegistryProto, project: string, next: P[]): void
   /** Carries the registry's bookkeeping from the old message to its replacement. */
   carryMeta(previous: P | undefined, next: P, now: Micros, changed: boolean): void
+  /** Rewrites the changed spec field names a plan shows, when raw proto names would hide what changed. */
+  explain?(fields: string[], before: P, after: P): string[]
 }
 
 type Meta = { createdTimestamp?: Timestamp; lastUpdatedTimestamp?: Timestamp }
@@ -128,6 +146,38 @@ const featureServices: KindTable<ReturnType<typeof featureServiceToProto>> = {
   carryMeta: metaCarrier(FeatureServiceMetaSchema),
 }
 
+const onDemandFeatureViews: KindTable<ReturnType<typeof onDemandFeatureViewToProto>> = {
+  kind: 'on demand feature view',
+  schema: OnDemandFeatureViewSpecSchema,
+  existing: (r, project) => r.onDemandFeatureViews.filter((v) => v.spec?.project === project),
+  desired: (c) => (c.onDemandFeatureViews ?? []).map((v) => onDemandFeatureViewToProto(v, c.project.name)),
+  nameOf: (p) => p.spec!.name,
+  specOf: (p) => p.spec!,
+  replace: (r, project, next) => {
+    r.onDemandFeatureViews = [...r.onDemandFeatureViews.filter((v) => v.spec?.project !== project), ...next]
+  },
+  carryMeta: metaCarrier(OnDemandFeatureViewMetaSchema),
+  // A code change shows as the transformation's hashes, not as the proto fields that hold the text.
+  explain: (fields, before, after) => {
+    const hash = (p: typeof before) => (p.spec!.tags[LARDER_TAGS.transformationHash] ?? '').slice(0, 12)
+    const codeChanged = fields.includes('featureTransformation')
+    const userTagsChanged = (() => {
+      const strip = (t: Record<string, string>) =>
+        JSON.stringify(
+          Object.entries(t)
+            .filter(([k]) => k !== LARDER_TAGS.transformationHash)
+            .sort(),
+        )
+      return strip(before.spec!.tags) !== strip(after.spec!.tags)
+    })()
+    const rest = fields.filter(
+      (f) =>
+        f !== 'featureTransformation' && (f !== 'tags' || userTagsChanged) && (f !== 'mode' || !codeChanged),
+    )
+    return codeChanged ? [`transformation code ${hash(before) || '?'} -> ${hash(after)}`, ...rest] : rest
+  },
+}
+
 const projects: KindTable<ReturnType<typeof projectToProto>> = {
   kind: 'project',
   schema: ProjectSpecSchema,
@@ -142,7 +192,14 @@ const projects: KindTable<ReturnType<typeof projectToProto>> = {
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: the tables differ only in their message type
-const KINDS: readonly KindTable<any>[] = [projects, entities, dataSources, featureViews, featureServices]
+const KINDS: readonly KindTable<any>[] = [
+  projects,
+  entities,
+  dataSources,
+  featureViews,
+  onDemandFeatureViews,
+  featureServices,
+]
 
 function changedFields(
   schema: DescMessage,
@@ -174,7 +231,8 @@ export function diffContents(registry: RegistryProto, contents: RepoContents): O
         changes.push({ kind: table.kind, name, action: 'create', changedFields: [] })
         continue
       }
-      const fields = changedFields(table.schema, table.specOf(old), table.specOf(p))
+      const raw = changedFields(table.schema, table.specOf(old), table.specOf(p))
+      const fields = table.explain ? table.explain(raw, old, p) : raw
       changes.push({
         kind: table.kind,
         name,

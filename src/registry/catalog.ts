@@ -1,4 +1,12 @@
-import type { DataSource, Entity, FeatureService, FeatureView, Micros, Project } from '../core/index.js'
+import type {
+  DataSource,
+  Entity,
+  FeatureService,
+  FeatureView,
+  Micros,
+  OnDemandFeatureView,
+  Project,
+} from '../core/index.js'
 import { knownNames, LarderError } from '../core/index.js'
 import type { Registry as RegistryProto } from '../gen/feast/core/Registry_pb.js'
 import {
@@ -7,6 +15,7 @@ import {
   featureServiceFromProto,
   featureViewFromProto,
   microsFromTimestamp,
+  onDemandFeatureViewFromProto,
   projectFromProto,
   UnsupportedObject,
 } from './proto-mapping.js'
@@ -33,6 +42,7 @@ export const OBJECT_KINDS = [
   'entity',
   'data source',
   'feature view',
+  'on demand feature view',
   'feature service',
   'project',
   'saved dataset',
@@ -56,6 +66,8 @@ export class ProjectCatalog {
   readonly entities: ReadonlyMap<string, Entity>
   readonly dataSources: ReadonlyMap<string, DataSource>
   readonly featureViews: ReadonlyMap<string, FeatureView>
+  /** On-demand views, known by their transformation's source text (the function comes from the deployed repo). */
+  readonly onDemandFeatureViews: ReadonlyMap<string, OnDemandFeatureView>
   readonly featureServices: ReadonlyMap<string, FeatureService>
   readonly savedDatasets: ReadonlyMap<string, SavedDatasetInfo>
   readonly projectObject: Project | undefined
@@ -99,8 +111,11 @@ export class ProjectCatalog {
     this.featureViews = load('feature view', proto.featureViews, (p) =>
       featureViewFromProto(p, this.entities),
     )
+    this.onDemandFeatureViews = load('on demand feature view', proto.onDemandFeatureViews, (p) =>
+      onDemandFeatureViewFromProto(p, this.featureViews),
+    )
     this.featureServices = load('feature service', proto.featureServices, (p) =>
-      featureServiceFromProto(p, this.featureViews),
+      featureServiceFromProto(p, this.featureViews, this.onDemandFeatureViews),
     )
     this.savedDatasets = new Map(
       proto.savedDatasets
@@ -116,8 +131,12 @@ export class ProjectCatalog {
   /** True when the registry holds nothing for this project. */
   get isEmpty(): boolean {
     return (
-      this.entities.size + this.dataSources.size + this.featureViews.size + this.featureServices.size === 0 &&
-      this.skipped.length === 0
+      this.entities.size +
+        this.dataSources.size +
+        this.featureViews.size +
+        this.onDemandFeatureViews.size +
+        this.featureServices.size ===
+        0 && this.skipped.length === 0
     )
   }
 
@@ -131,6 +150,14 @@ export class ProjectCatalog {
 
   featureView(name: string): FeatureView {
     return this.#get('feature view', this.featureViews, name)
+  }
+
+  /**
+   * The on-demand view with this name. One that Feast wrote with a Python transformation is returned
+   * (its `transformation.mode` says so); serving refuses to run it.
+   */
+  onDemandFeatureView(name: string): OnDemandFeatureView {
+    return this.#get('on demand feature view', this.onDemandFeatureViews, name)
   }
 
   featureService(name: string): FeatureService {

@@ -4,6 +4,7 @@ import { DataSourceSchema } from '../gen/feast/core/DataSource_pb.js'
 import { EntitySchema } from '../gen/feast/core/Entity_pb.js'
 import { FeatureServiceSchema } from '../gen/feast/core/FeatureService_pb.js'
 import { FeatureViewSchema } from '../gen/feast/core/FeatureView_pb.js'
+import { OnDemandFeatureViewSchema } from '../gen/feast/core/OnDemandFeatureView_pb.js'
 import { ProjectSchema } from '../gen/feast/core/Project_pb.js'
 import type { Registry as RegistryProto } from '../gen/feast/core/Registry_pb.js'
 import { SavedDatasetSchema } from '../gen/feast/core/SavedDataset_pb.js'
@@ -39,6 +40,8 @@ function namesOf(registry: RegistryProto, project: string, kind: ObjectKind): st
       return registry.entities.filter((m) => m.spec?.project === project).map((m) => m.spec!.name)
     case 'feature view':
       return registry.featureViews.filter((m) => m.spec?.project === project).map((m) => m.spec!.name)
+    case 'on demand feature view':
+      return registry.onDemandFeatureViews.filter((m) => m.spec?.project === project).map((m) => m.spec!.name)
     case 'feature service':
       return registry.featureServices.filter((m) => m.spec?.project === project).map((m) => m.spec!.name)
     case 'project':
@@ -69,6 +72,8 @@ export function findObjectMessage(
       return bySpec(EntitySchema, registry.entities)
     case 'feature view':
       return bySpec(FeatureViewSchema, registry.featureViews)
+    case 'on demand feature view':
+      return bySpec(OnDemandFeatureViewSchema, registry.onDemandFeatureViews)
     case 'feature service':
       return bySpec(FeatureServiceSchema, registry.featureServices)
     case 'project':

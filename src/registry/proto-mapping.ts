@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { create } from '@bufbuild/protobuf'
 import { type Duration, DurationSchema, type Timestamp, TimestampSchema } from '@bufbuild/protobuf/wkt'
 import {
@@ -12,6 +13,9 @@ import {
   FileSource,
   isKind,
   type Micros,
+  OnDemandFeatureView,
+  type OnDemandProjection,
+  type OnDemandSource,
   PostgreSQLSource,
   Project,
   PushSource,
@@ -36,6 +40,12 @@ import {
   FeatureViewProjectionSchema,
   type FeatureViewProjection as ProjectionProto,
 } from '../gen/feast/core/FeatureViewProjection_pb.js'
+import {
+  type OnDemandFeatureView as OnDemandFeatureViewProto,
+  OnDemandFeatureViewSchema,
+  type OnDemandSource as OnDemandSourceProto,
+  OnDemandSourceSchema,
+} from '../gen/feast/core/OnDemandFeatureView_pb.js'
 import { type Project as ProjectProto, ProjectSchema } from '../gen/feast/core/Project_pb.js'
 
 /**
@@ -46,6 +56,8 @@ export const LARDER_TAGS = {
   maxAge: 'larder.dev/max-age-seconds',
   storageTtl: 'larder.dev/storage-ttl-seconds',
   fileFormat: 'larder.dev/file-format',
+  /** sha256 (hex) of an on-demand view's `body_text`, so drift shows without comparing whole texts. */
+  transformationHash: 'larder.dev/transformation-sha256',
 } as const
 
 const LARDER_TAG_PREFIX = 'larder.dev/'
@@ -310,12 +322,12 @@ export function featureViewFromProto(
 
 // ---- feature services ----
 
-export function projectionToProto(p: FeatureViewProjection): ProjectionProto {
+export function projectionToProto(p: FeatureViewProjection | OnDemandProjection): ProjectionProto {
   return create(FeatureViewProjectionSchema, {
     featureViewName: p.view.name,
     featureViewNameAlias: p.alias,
     featureColumns: p.features.map(fieldToProto),
-    joinKeyMap: { ...p.joinKeyMap },
+    joinKeyMap: 'joinKeyMap' in p ? { ...p.joinKeyMap } : {},
   })
 }
 
@@ -324,7 +336,7 @@ export function featureServiceToProto(service: FeatureService, project: string):
     spec: {
       name: service.name,
       project,
-      features: service.projections.map(projectionToProto),
+      features: [...service.projections, ...service.onDemandProjections].map(projectionToProto),
       tags: { ...service.tags },
       description: service.description,
       owner: service.owner,
@@ -335,24 +347,25 @@ export function featureServiceToProto(service: FeatureService, project: string):
 export function featureServiceFromProto(
   proto: FeatureServiceProto,
   views: ReadonlyMap<string, FeatureView>,
+  onDemandViews: ReadonlyMap<string, OnDemandFeatureView> = new Map(),
 ): FeatureService {
   const spec = proto.spec!
   const where = `feature service "${spec.name}"`
   const features = spec.features.map((p) => {
+    const odfv = onDemandViews.get(p.featureViewName)
+    if (odfv) {
+      let projection = odfv.projection
+      if (p.featureViewNameAlias) projection = projection.withName(p.featureViewNameAlias)
+      const selected = p.featureColumns.map((c) => c.name)
+      if (selected.length && selected.length !== odfv.schema.length) projection = projection.select(selected)
+      return projection
+    }
     const view = views.get(p.featureViewName)
     if (!view)
       throw new UnsupportedObject(
         `${where} uses "${p.featureViewName}", which is not a feature view Larder can load`,
       )
-    let projection = view.projection
-    if (p.featureViewNameAlias) projection = projection.withName(p.featureViewNameAlias)
-    if (Object.keys(p.joinKeyMap).length) projection = projection.withJoinKeyMap({ ...p.joinKeyMap })
-    const selected = p.featureColumns.map((c) => c.name)
-    const all = view.features.map((f) => f.name)
-    if (selected.length && (selected.length !== all.length || selected.some((n, i) => n !== all[i]))) {
-      projection = projection.select(selected)
-    }
-    return projection
+    return projectionFromProto(p, view)
   })
   return new FeatureService({
     name: spec.name,
@@ -361,6 +374,125 @@ export function featureServiceFromProto(
     tags: { ...spec.tags },
     owner: spec.owner,
   })
+}
+
+function projectionFromProto(p: ProjectionProto, view: FeatureView): FeatureViewProjection {
+  let projection = view.projection
+  if (p.featureViewNameAlias) projection = projection.withName(p.featureViewNameAlias)
+  if (Object.keys(p.joinKeyMap).length) projection = projection.withJoinKeyMap({ ...p.joinKeyMap })
+  const selected = p.featureColumns.map((c) => c.name)
+  const all = view.features.map((f) => f.name)
+  if (selected.length && (selected.length !== all.length || selected.some((n, i) => n !== all[i]))) {
+    projection = projection.select(selected)
+  }
+  return projection
+}
+
+// ---- on-demand feature views ----
+
+/** sha256 (hex) of a transformation's source text. */
+export function transformationHash(bodyText: string): string {
+  return createHash('sha256').update(bodyText).digest('hex')
+}
+
+/**
+ * Feast's `OnDemandFeatureView` message: the outputs, the sources (projections and request sources,
+ * keyed by the name they are used under), and the transformation as `UserDefinedFunctionV2` with the
+ * function's source text in `body_text`, no pickled `body`, and mode `typescript-row`/`typescript-batch`.
+ */
+export function onDemandFeatureViewToProto(
+  view: OnDemandFeatureView,
+  project: string,
+): OnDemandFeatureViewProto {
+  const { mode, bodyText } = view.transformation
+  const sources: Record<string, OnDemandSourceProto> = {}
+  for (const p of view.sourceProjections) {
+    sources[p.nameToUse] = create(OnDemandSourceSchema, {
+      source: { case: 'featureViewProjection', value: projectionToProto(p) },
+    })
+  }
+  for (const r of view.requestSources) {
+    sources[r.name] = create(OnDemandSourceSchema, {
+      source: { case: 'requestDataSource', value: dataSourceToProto(r, project) },
+    })
+  }
+  return create(OnDemandFeatureViewSchema, {
+    spec: {
+      name: view.name,
+      project,
+      features: view.schema.map(fieldToProto),
+      sources,
+      featureTransformation: {
+        transformation: { case: 'userDefinedFunction', value: { name: view.name, bodyText, mode } },
+      },
+      description: view.description,
+      tags: { ...view.tags, [LARDER_TAGS.transformationHash]: transformationHash(bodyText) },
+      owner: view.owner,
+      mode,
+      writeToOnlineStore: view.writeToOnlineStore,
+      entities: view.writeToOnlineStore ? view.entities.map((e) => e.name) : [],
+      entityColumns: view.writeToOnlineStore
+        ? view.sourceProjections[0]!.view.entityColumns.map(fieldToProto)
+        : [],
+    },
+  })
+}
+
+/**
+ * An on-demand view from its registry message, known by its source text only: the function to run
+ * comes from the deployed definitions. A view Feast wrote with a Python transformation loads too (its
+ * mode says so, and serving it fails with a message saying so); one whose sources Larder cannot load is
+ * unsupported.
+ */
+export function onDemandFeatureViewFromProto(
+  proto: OnDemandFeatureViewProto,
+  views: ReadonlyMap<string, FeatureView>,
+): OnDemandFeatureView {
+  const spec = proto.spec!
+  const where = `on-demand feature view "${spec.name}"`
+  const sources: OnDemandSource[] = Object.entries(spec.sources).map(([key, s]) => {
+    switch (s.source.case) {
+      case 'featureViewProjection': {
+        const view = views.get(s.source.value.featureViewName)
+        if (!view)
+          throw new UnsupportedObject(
+            `${where} reads "${s.source.value.featureViewName}", which is not a feature view Larder can load`,
+          )
+        return projectionFromProto(s.source.value, view)
+      }
+      case 'featureView': {
+        const name = s.source.value.spec?.name ?? key
+        const view = views.get(name)
+        if (!view)
+          throw new UnsupportedObject(`${where} reads "${name}", which is not a feature view Larder can load`)
+        return view
+      }
+      case 'requestDataSource':
+        return dataSourceFromProto(s.source.value) as RequestSource
+      default:
+        throw new UnsupportedObject(`${where} has the source "${key}" of no known kind`)
+    }
+  })
+  const transformation = spec.featureTransformation?.transformation
+  const udf = transformation?.case === 'userDefinedFunction' ? transformation.value : undefined
+  if (transformation?.case === 'substraitTransformation') {
+    throw new UnsupportedObject(`${where} has a Substrait transformation, which Larder cannot run`)
+  }
+  const mode = spec.mode || udf?.mode || 'pandas'
+  const bodyText = udf?.bodyText || spec.userDefinedFunction?.bodyText || ''
+  return new OnDemandFeatureView(
+    {
+      name: spec.name,
+      sources,
+      schema: spec.features.map((f) => fieldFromProto(f, where)),
+      transform: undefined as never,
+      writeToOnlineStore: spec.writeToOnlineStore,
+      description: spec.description,
+      tags: userTags(spec.tags),
+      owner: spec.owner,
+    },
+    { mode, bodyText },
+  )
 }
 
 // ---- projects ----

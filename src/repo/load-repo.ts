@@ -11,6 +11,7 @@ import {
   isLarderError,
   kindOf,
   LarderError,
+  type OnDemandFeatureView,
   type Project,
 } from '../core/index.js'
 import { loadIgnore } from './ignore-file.js'
@@ -25,12 +26,19 @@ export interface RepoDefinitions {
   readonly entities: readonly Entity[]
   readonly dataSources: readonly DataSource[]
   readonly featureViews: readonly FeatureView[]
+  readonly onDemandFeatureViews: readonly OnDemandFeatureView[]
   readonly featureServices: readonly FeatureService[]
   /** Where each definition object was first found, relative to the repo. */
   readonly origins: ReadonlyMap<object, string>
 }
 
-type Family = 'entity' | 'data source' | 'feature view' | 'feature service' | 'project'
+type Family =
+  | 'entity'
+  | 'data source'
+  | 'feature view'
+  | 'on demand feature view'
+  | 'feature service'
+  | 'project'
 const FAMILY: Record<string, Family | undefined> = {
   Entity: 'entity',
   FileSource: 'data source',
@@ -38,6 +46,7 @@ const FAMILY: Record<string, Family | undefined> = {
   PushSource: 'data source',
   RequestSource: 'data source',
   FeatureView: 'feature view',
+  OnDemandFeatureView: 'on demand feature view',
   FeatureService: 'feature service',
   Project: 'project',
 }
@@ -151,6 +160,7 @@ async function collectDefinitions(
     entities: of<Entity>('entity'),
     dataSources: of<DataSource>('data source'),
     featureViews: of<FeatureView>('feature view'),
+    onDemandFeatureViews: of<OnDemandFeatureView>('on demand feature view'),
     featureServices: of<FeatureService>('feature service'),
     origins,
   }
@@ -169,8 +179,20 @@ function references(value: object): object[] {
       const batch = (value as { batchSource?: object }).batchSource
       return batch ? [batch] : []
     }
-    case 'FeatureService':
-      return (value as FeatureService).projections.flatMap((p) => [p.view, ...references(p.view)])
+    case 'OnDemandFeatureView': {
+      const view = value as OnDemandFeatureView
+      return [
+        ...view.sourceProjections.flatMap((p) => [p.view, ...references(p.view)]),
+        ...view.requestSources,
+      ]
+    }
+    case 'FeatureService': {
+      const service = value as FeatureService
+      return [
+        ...service.projections.flatMap((p) => [p.view, ...references(p.view)]),
+        ...service.onDemandProjections.flatMap((p) => [p.view, ...references(p.view)]),
+      ]
+    }
     default:
       return []
   }

@@ -8,8 +8,10 @@ import {
   Field,
   FileSource,
   isKind,
+  isLarderError,
   knownNames,
   LarderError,
+  type OnDemandFeatureView,
   PostgreSQLSource,
   Project,
   PushSource,
@@ -115,6 +117,20 @@ export async function resolveRepoContents(
       : requireSchema(view, viewEntities)
     views.set(view, view.with({ source, entities: viewEntities, schema }))
   }
+  // 4. On-demand views: re-check their source selections against the completed views, so a source
+  // feature that does not exist fails here, at apply, rather than on the first request.
+  const onDemand = new Map<OnDemandFeatureView, OnDemandFeatureView>()
+  for (const odfv of defs.onDemandFeatureViews) {
+    try {
+      onDemand.set(odfv, odfv.over(views))
+    } catch (cause) {
+      if (!isLarderError(cause)) throw cause
+      throw new LarderError('INVALID_DEFINITION', `on-demand feature view "${odfv.name}": ${cause.message}`, {
+        cause,
+        hint: cause.hint,
+      })
+    }
+  }
   const services = defs.featureServices.map(
     (s) =>
       new FeatureService({
@@ -122,7 +138,10 @@ export async function resolveRepoContents(
         description: s.description,
         tags: { ...s.tags },
         owner: s.owner,
-        features: s.projections.map((p) => p.over(views.get(p.view) ?? p.view)),
+        features: [
+          ...s.projections.map((p) => p.over(views.get(p.view) ?? p.view)),
+          ...s.onDemandProjections.map((p) => p.over(onDemand.get(p.view) ?? p.view)),
+        ],
       }),
   )
   return {
@@ -130,6 +149,7 @@ export async function resolveRepoContents(
     entities: [...entities.values()],
     dataSources: [...sources.values()],
     featureViews: [...views.values()],
+    onDemandFeatureViews: [...onDemand.values()],
     featureServices: services,
   }
 }

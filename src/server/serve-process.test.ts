@@ -86,6 +86,38 @@ describe('larder serve (child process, real HTTP)', () => {
     })
   })
 
+  it('computes on-demand features from request_context, and names a missing request field', async () => {
+    const res = await post('/get-online-features', {
+      feature_service: 'driver_activity_v3',
+      entities: { driver_id: [1002, 4242] },
+      request_context: { val_to_add: [1, 2], val_to_add_2: [10, 20] },
+    })
+    expect(res.status).toBe(200)
+    const body = JSON.parse(res.text)
+    expect(body.metadata.feature_names).toEqual([
+      'driver_id',
+      'conv_rate',
+      'conv_rate_plus_val1',
+      'conv_rate_plus_val2',
+    ])
+    const conv = body.results[1].values[0] as number
+    expect(body.results[2]).toEqual({
+      values: [Math.fround(conv) + 1, null],
+      statuses: ['PRESENT', 'NULL_VALUE'],
+      event_timestamps: [EPOCH, EPOCH],
+    })
+    expect(body.results[3].values[0]).toBe(Math.fround(conv) + 10)
+
+    const missing = await post('/get-online-features', {
+      feature_service: 'driver_activity_v3',
+      entities: { driver_id: [1002], val_to_add: [1] },
+    })
+    expect(missing.status).toBe(422)
+    expect(JSON.parse(missing.text).detail).toBe(
+      'the request lacks the field "val_to_add_2" that on-demand feature view "transformed_conv_rate" needs',
+    )
+  })
+
   it('answers 404 naming the known views, 422 with the field path, 413 above the body limit', async () => {
     const unknown = await post('/get-online-features', { features: ['nope:x'], entities: { driver_id: [1] } })
     expect(unknown.status).toBe(404)
@@ -239,7 +271,21 @@ describe('larder serve (child process, real HTTP)', () => {
     ).toEqual([
       ['featureView', 'driver_hourly_stats'],
       ['featureView', 'driver_hourly_stats_fresh'],
+      ['onDemandFeatureView', 'transformed_conv_rate'],
     ])
+    // Feast's relationship shapes name every kind of view "featureView"
+    expect(views.relationships.transformed_conv_rate).toEqual(
+      expect.arrayContaining([
+        {
+          source: { type: 'dataSource', name: 'vals_to_add' },
+          target: { type: 'featureView', name: 'transformed_conv_rate' },
+        },
+        {
+          source: { type: 'featureView', name: 'transformed_conv_rate' },
+          target: { type: 'featureService', name: 'driver_activity_v3' },
+        },
+      ]),
+    )
     expect(views.relationships.driver_hourly_stats).toEqual(
       expect.arrayContaining([
         {
@@ -260,7 +306,7 @@ describe('larder serve (child process, real HTTP)', () => {
     const all = (await get('/api/v1/feature_views/all?limit=1')).body
     expect(all.featureViews).toHaveLength(1)
     expect(all.featureViews[0].project).toBe(repo.project)
-    expect(all.pagination).toEqual({ page: 1, limit: 1, totalCount: 2, totalPages: 2, hasNext: true })
+    expect(all.pagination).toEqual({ page: 1, limit: 1, totalCount: 3, totalPages: 3, hasNext: true })
 
     const features = (await get(`/api/v1/features?project=${repo.project}&feature_view=driver_hourly_stats`))
       .body
@@ -276,12 +322,28 @@ describe('larder serve (child process, real HTTP)', () => {
     expect(services.featureServices.map((s: { spec: { name: string } }) => s.spec.name).sort()).toEqual([
       'driver_activity_v1',
       'driver_activity_v2',
+      'driver_activity_v3',
     ])
     const sources = (await get(`/api/v1/data_sources?project=${repo.project}`)).body
     expect(sources.dataSources.map((s: { name: string }) => s.name).sort()).toEqual([
       'driver_hourly_stats_source',
       'driver_stats_push_source',
+      'vals_to_add',
     ])
+    // Feast's REST API lists on-demand views among the feature views, with their own type
+    const odfv = (await get(`/api/v1/feature_views/transformed_conv_rate?project=${repo.project}`)).body
+    expect(odfv.type).toBe('onDemandFeatureView')
+    expect(odfv.spec).toMatchObject({
+      name: 'transformed_conv_rate',
+      mode: 'typescript-row',
+      features: [
+        { name: 'conv_rate_plus_val1', valueType: 'DOUBLE' },
+        { name: 'conv_rate_plus_val2', valueType: 'DOUBLE' },
+      ],
+      featureTransformation: {
+        userDefinedFunction: { name: 'transformed_conv_rate', mode: 'typescript-row' },
+      },
+    })
     for (const [kind, key] of [
       ['saved_datasets', 'savedDatasets'],
       ['label_views', 'featureViews'],

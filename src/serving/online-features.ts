@@ -1,5 +1,6 @@
 import {
   type Abortable,
+  type DeployedOnDemandViews,
   decodeValue,
   type EntityKeyValue,
   type FeastValue,
@@ -7,8 +8,12 @@ import {
   LarderError,
   type Micros,
   nowMicros,
+  type OnDemandColumns,
+  requestValue,
+  runTransformation,
   type TimestampInput,
   toMicros,
+  transformOf,
 } from '../core/index.js'
 import type { OnlineReadResult, OnlineStore } from '../online/online-store.js'
 import { joinKeyValue } from './entity-values.js'
@@ -64,6 +69,11 @@ export interface OnlineFeaturesResponse {
 /** What an online read needs from a feature store (`FeatureStore` is one). */
 export interface ServingTarget extends PlanTarget {
   online(options?: Abortable): Promise<OnlineStore>
+  /**
+   * The deployed definitions' on-demand views, which run the transformations the registry only
+   * describes. Without it, only on-demand views defined in this process (passed as objects) can run.
+   */
+  onDemandViews?(options?: Abortable): Promise<DeployedOnDemandViews>
 }
 
 interface EntityTable {
@@ -113,18 +123,59 @@ export async function getOnlineFeatures(
     plan.reads.map((r) => ({ view: r.ref, keys: groups[r.keyGroup]!.keys, features: r.features })),
     { signal: options.signal },
   )
-  const results: FeatureVector[] = table.columns.map((column) => joinKeyColumn(plan, table, column))
+  const keyColumns = table.columns.filter((c) => plan.joinKeys.has(c))
+  const results: FeatureVector[] = keyColumns.map((column) => joinKeyColumn(plan, table, column))
   const features: FeatureVector[] = new Array(plan.featureColumns.length)
-  plan.reads.forEach((r, i) => {
+  const readVectors = plan.reads.map((r, i) => {
     const rowKey = groups[r.keyGroup]!.rowKey
-    r.features.forEach((_, f) => {
-      features[r.outputs[f]!] = featureColumn(read[i]!, f, rowKey, r.maxAgeMicros, now)
+    return r.features.map((_, f) => {
+      const vector = featureColumn(read[i]!, f, rowKey, r.maxAgeMicros, now)
+      if (r.outputs[f]! >= 0) features[r.outputs[f]!] = vector
+      return vector
     })
   })
+  if (plan.onDemand.length > 0) {
+    const deployed = await target.onDemandViews?.(options)
+    const rowLabel = (r: number) =>
+      keyColumns.length === 0
+        ? `entity row ${r}`
+        : `entity row ${r} (${keyColumns.map((c) => `${c}=${String(table.values.get(c)![r])}`).join(', ')})`
+    const requests = new Map<string, FeastValue[]>()
+    for (const [field, { dtype }] of plan.requestFields) {
+      const raw = table.values.get(field)!
+      requests.set(
+        field,
+        Array.from({ length: table.rows }, (_, r) => requestValue(field, dtype, raw[r], r)),
+      )
+    }
+    for (const odfv of plan.onDemand) {
+      const inputs: Record<string, readonly unknown[]> = {}
+      for (const input of odfv.inputs) {
+        inputs[input.name] =
+          'request' in input ? requests.get(input.request)! : readVectors[input.read]![input.feature]!.values
+      }
+      const columns = runTransformation(
+        odfv.view,
+        transformOf(odfv.view, deployed),
+        inputs as OnDemandColumns,
+        table.rows,
+        rowLabel,
+      )
+      odfv.outputs.forEach((at, j) => {
+        if (at < 0) return
+        const values = columns[j]!
+        features[at] = {
+          values,
+          statuses: values.map((v) => (v === null ? 'NULL_VALUE' : 'PRESENT')),
+          eventTimestamps: new Array<Micros>(table.rows).fill(0),
+        }
+      })
+    }
+  }
   return {
     metadata: {
-      featureNames: [...table.columns, ...plan.featureColumns],
-      valueTypes: [...table.columns.map((c) => plan.joinKeys.get(c)!.valueType), ...plan.featureTypes],
+      featureNames: [...keyColumns, ...plan.featureColumns],
+      valueTypes: [...keyColumns.map((c) => plan.joinKeys.get(c)!.valueType), ...plan.featureTypes],
     },
     results: [...results, ...features],
   }
@@ -178,12 +229,27 @@ function entityTable(entities: EntityRows): EntityTable {
 }
 
 function checkColumns(plan: OnlinePlan, table: EntityTable): void {
+  for (const [field, { view }] of plan.requestFields) {
+    if (!table.values.has(field)) {
+      throw new LarderError(
+        'INVALID_ARGUMENT',
+        `the request lacks the field "${field}" that on-demand feature view "${view}" needs`,
+        {
+          hint: `send it with the entities (or request_context), one value per row, e.g. { ${field}: [...] }`,
+          details: { field, view },
+        },
+      )
+    }
+  }
   for (const column of table.columns) {
-    if (!plan.joinKeys.has(column)) {
+    if (!plan.joinKeys.has(column) && !plan.requestFields.has(column)) {
       throw new LarderError(
         'INVALID_ARGUMENT',
         `entity column "${column}" is not a join key of the requested feature views`,
-        { hint: `their join keys: ${knownNames(plan.joinKeys.keys())}`, details: { joinKey: column } },
+        {
+          hint: `their join keys: ${knownNames(plan.joinKeys.keys())}; request fields: ${knownNames(plan.requestFields.keys())}`,
+          details: { joinKey: column },
+        },
       )
     }
   }
@@ -293,7 +359,8 @@ function featureColumn(
 
 /**
  * The entity columns a read of these features needs, with the value type of each (after projections'
- * join-key maps), in the order the views need them. For callers that parse entity values from text.
+ * join-key maps), in the order the views need them, then the request fields of on-demand views. For
+ * callers that parse entity values from text.
  *
  * @example await onlineJoinKeys(store, { features: ['driver_hourly_stats:conv_rate'] }) // driver_id → INT64
  */
@@ -304,5 +371,8 @@ export async function onlineJoinKeys(
 ): Promise<ReadonlyMap<string, number>> {
   const state = await target.registry.load({ signal: options.signal })
   const plan = onlinePlan(target, state, request)
-  return new Map([...plan.joinKeys].map(([column, { valueType }]) => [column, valueType]))
+  return new Map([
+    ...[...plan.joinKeys].map(([column, { valueType }]) => [column, valueType] as const),
+    ...[...plan.requestFields].map(([field, { dtype }]) => [field, dtype.valueType] as const),
+  ])
 }

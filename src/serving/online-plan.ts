@@ -2,13 +2,16 @@ import type { RepoConfig } from '../config/index.js'
 import {
   type EntityKeySerializationVersion,
   type EntityKeyValue,
+  type FeastType,
   type FeatureService,
   type FeatureView,
   knownNames,
   LarderError,
+  type OnDemandFeatureView,
   outputColumnName,
+  parseFeatureRef,
 } from '../core/index.js'
-import { resolveFeatureRefs } from '../offline/index.js'
+import { type FeatureSelection, resolveFeatureRefs } from '../offline/index.js'
 import { entityKeyEncoder, type ViewRef, viewRef } from '../online/online-store.js'
 import type { ProjectCatalog, Registry, RegistryState } from '../registry/index.js'
 
@@ -32,7 +35,7 @@ export interface ViewRead {
   /** Index into `OnlinePlan.keyGroups`. */
   readonly keyGroup: number
   readonly features: readonly string[]
-  /** Index of each feature's column among the plan's feature columns. */
+  /** Index of each feature's column among the plan's feature columns; -1 for a feature read only as an on-demand input. */
   readonly outputs: readonly number[]
   /** Microseconds after which a value is OUTSIDE_MAX_AGE; 0 disables the check. */
   readonly maxAgeMicros: number
@@ -47,6 +50,19 @@ export interface KeyGroup {
   readonly encode: (values: readonly EntityKeyValue[]) => Uint8Array
 }
 
+/** Where one input of a transformation comes from: a feature of a read, or a request field. */
+export type OnDemandInputSource =
+  | { readonly name: string; readonly read: number; readonly feature: number }
+  | { readonly name: string; readonly request: string; readonly dtype: FeastType }
+
+/** An on-demand view computed on read: its inputs, and the output column of each schema field (-1: not requested). */
+export interface OnDemandRead {
+  /** The registered view (its transformation is bound to the deployed function at read time). */
+  readonly view: OnDemandFeatureView
+  readonly inputs: readonly OnDemandInputSource[]
+  readonly outputs: readonly number[]
+}
+
 /** A resolved online request: everything a read needs from the registry, computed once per version. */
 export interface OnlinePlan {
   /** Output names of the features, in response order (grouped by view). */
@@ -57,6 +73,10 @@ export interface OnlinePlan {
   readonly joinKeys: ReadonlyMap<string, { readonly valueType: number; readonly view: string }>
   readonly reads: readonly ViewRead[]
   readonly keyGroups: readonly KeyGroup[]
+  /** On-demand views computed after the reads; their columns follow the reads' columns. */
+  readonly onDemand: readonly OnDemandRead[]
+  /** Request fields the on-demand views need, taken from the request's entity columns. */
+  readonly requestFields: ReadonlyMap<string, { readonly dtype: FeastType; readonly view: string }>
 }
 
 /** What serving needs from a feature store: its config and registry (`FeatureStore` is one). */
@@ -114,7 +134,11 @@ function buildPlan(
     })
   }
   const service = typeof featureService === 'string' ? catalog.featureService(featureService) : featureService
-  const selections = resolveFeatureRefs(service ?? features ?? [], catalog.featureViews)
+  const wanted = onDemandRequested(catalog, service, features ?? [])
+  const refs =
+    service ?? (features ?? []).filter((r) => !catalog.onDemandFeatureViews.has(parseFeatureRef(r).view))
+  const selections = resolveFeatureRefs(refs, catalog.featureViews)
+  const hidden = addOnDemandSources(catalog, selections, wanted, true)
   const full = Boolean(request.fullFeatureNames)
   const featureColumns: string[] = []
   const featureTypes: number[] = []
@@ -132,6 +156,7 @@ function buildPlan(
       if (!joinKeys.has(column)) joinKeys.set(column, { valueType: ref.joinKeys[j]!.valueType, view: name })
     })
     const outputs = names.map((feature) => {
+      if (hidden.has(`${name}\0${feature}`)) return -1
       const column = outputColumnName(name, feature, full)
       const owner = owners.get(column)
       if (owner !== undefined) {
@@ -163,7 +188,121 @@ function buildPlan(
       maxAgeMicros: Math.round(view.maxAge * 1_000_000),
     }
   })
-  return { featureColumns, featureTypes, joinKeys, reads, keyGroups }
+  const requestFields = new Map<string, { dtype: FeastType; view: string }>()
+  const onDemand = wanted.map(({ name, view: registered, features: names }): OnDemandRead => {
+    // A view stored at write time is read like a feature view, above; nothing runs on read.
+    const inputs = registered.inputs.map((input): OnDemandInputSource => {
+      if (input.projection === undefined) {
+        if (!requestFields.has(input.name)) requestFields.set(input.name, { dtype: input.dtype, view: name })
+        return { name: input.name, request: input.name, dtype: input.dtype }
+      }
+      const read = reads.findIndex((r) => r.name === input.projection!.nameToUse)
+      return { name: input.name, read, feature: reads[read]!.features.indexOf(input.name) }
+    })
+    const outputs = registered.schema.map((f) => {
+      if (!names.includes(f.name)) return -1
+      const column = outputColumnName(name, f.name, full)
+      const owner = owners.get(column)
+      if (owner !== undefined) {
+        throw new LarderError(
+          'INVALID_ARGUMENT',
+          `feature "${f.name}" is requested from both "${owner}" and "${name}", so both would be named "${column}"`,
+          { hint: 'set fullFeatureNames (--full-feature-names) to name columns <view>__<feature>' },
+        )
+      }
+      owners.set(column, name)
+      featureColumns.push(column)
+      featureTypes.push(f.dtype.valueType)
+      return featureColumns.length - 1
+    })
+    return { view: registered, inputs, outputs }
+  })
+  return { featureColumns, featureTypes, joinKeys, reads, keyGroups, onDemand, requestFields }
+}
+
+/** An on-demand view a request asks for, under the name it is reported as, with the outputs asked for. */
+export interface OnDemandWanted {
+  readonly name: string
+  readonly view: OnDemandFeatureView
+  readonly features: readonly string[]
+}
+
+/**
+ * The on-demand views a request names, through the service's on-demand projections or references
+ * to them, grouped by view in order of first appearance. A view stored at write time is returned as a
+ * feature selection instead (see `addOnDemandSources`).
+ */
+export function onDemandRequested(
+  catalog: ProjectCatalog,
+  service: FeatureService | undefined,
+  refs: readonly string[],
+): OnDemandWanted[] {
+  if (service) {
+    return service.onDemandProjections.map((p) => {
+      const view = catalog.onDemandFeatureView(p.view.name)
+      return { name: p.nameToUse, view, features: p.features.map((f) => f.name) }
+    })
+  }
+  const byView = new Map<string, { name: string; view: OnDemandFeatureView; features: string[] }>()
+  for (const ref of refs) {
+    const { view: name, feature } = parseFeatureRef(ref)
+    const view = catalog.onDemandFeatureViews.get(name)
+    if (!view) continue
+    view.feature(feature)
+    let entry = byView.get(name)
+    if (!entry) {
+      entry = { name, view, features: [] }
+      byView.set(name, entry)
+    }
+    if (entry.features.includes(feature)) {
+      throw new LarderError('INVALID_ARGUMENT', `feature reference "${ref}" is given twice`, {
+        hint: 'list each feature once',
+      })
+    }
+    entry.features.push(feature)
+  }
+  return [...byView.values()]
+}
+
+/**
+ * Adds what the on-demand views need to the feature selections: for a view computed on read, its
+ * source features (reported hidden unless requested too); with `readStored`, for a view stored at
+ * write time, a read of its stored outputs, which then moves from `wanted` to the selections. Returns
+ * the hidden `name\0feature` pairs.
+ */
+export function addOnDemandSources(
+  catalog: ProjectCatalog,
+  selections: FeatureSelection[],
+  wanted: OnDemandWanted[],
+  readStored: boolean,
+): Set<string> {
+  const hidden = new Set<string>()
+  for (let i = 0; i < wanted.length; i++) {
+    const { name, view, features } = wanted[i]!
+    const stored = readStored ? view.storageView : undefined
+    if (stored) {
+      const projection = name === view.name ? stored.projection : stored.projection.withName(name)
+      selections.push({ projection, features })
+      wanted.splice(i--, 1)
+      continue
+    }
+    for (const source of view.sourceProjections) {
+      const projection = source.over(catalog.featureView(source.view.name))
+      const names = projection.features.map((f) => f.name)
+      let selection = selections.find((s) => s.projection.nameToUse === projection.nameToUse)
+      if (!selection) {
+        selection = { projection, features: [] }
+        selections.push(selection)
+      }
+      const missing = names.filter((n) => !selection!.features.includes(n))
+      for (const n of missing) hidden.add(`${projection.nameToUse}\0${n}`)
+      if (missing.length) {
+        const at = selections.indexOf(selection)
+        selections[at] = { projection: selection.projection, features: [...selection.features, ...missing] }
+      }
+    }
+  }
+  return hidden
 }
 
 function keyGroupOf(

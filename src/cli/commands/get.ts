@@ -61,8 +61,11 @@ export function registerGet(program: Command, ctx: CommandContext): void {
         ctx.output.out(JSON.stringify(toJsonResponse(response), null, 2))
         return
       }
-      // The response lists the request's join-key columns first, then the features.
-      const keyCount = Object.keys(rows[0] ?? {}).length
+      // The response lists the request's join-key columns first, then the features; request fields
+      // of on-demand views are read but not returned.
+      const keyCount = Object.keys(rows[0] ?? {}).filter((k) =>
+        response.metadata.featureNames.includes(k),
+      ).length
       printRows(
         ctx.output,
         table(ctx.output, response, args, keyCount, toMicros(asked)),

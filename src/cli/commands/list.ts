@@ -41,6 +41,15 @@ const LISTERS: Record<string, Lister> = {
         tags: v.tags,
       }
     }),
+  'on-demand-feature-views': (c) =>
+    [...c.onDemandFeatureViews.values()].map((v) => ({
+      name: v.name,
+      sources: [...v.sourceProjections.map((p) => p.nameToUse), ...v.requestSources.map((r) => r.name)],
+      features: v.schema.map((f) => f.name),
+      mode: v.transformation.mode,
+      writeToOnlineStore: v.writeToOnlineStore,
+      tags: v.tags,
+    })),
   'feature-services': (c) =>
     [...c.featureServices.values()].map((s) => ({
       name: s.name,

@@ -244,6 +244,15 @@ export async function createTable(
   await conn.run(
     `CREATE OR REPLACE TEMP TABLE ${q(name)} (${columns.map((c) => `${q(c.name)} ${c.type}`).join(', ')})`,
   )
+  await appendTable(conn, name, columns)
+}
+
+/** Appends the columns to a temporary table made by `createTable` with the same columns, in vector-sized chunks. */
+export async function appendTable(
+  conn: DuckDBConnection,
+  name: string,
+  columns: readonly ColumnBuffer[],
+): Promise<void> {
   const length = columns[0]?.values.length ?? 0
   const appender = await conn.createAppender(name, null, 'temp')
   try {

@@ -110,6 +110,7 @@ export class DuckDBOfflineStore implements OfflineStore {
       for (const p of planned) views.push(await this.#viewRelation(session, p))
       const base = {
         views,
+        transform: req.transform,
         asOfKnownTime: req.asOfKnownTime ?? false,
         strategy: this.#options.pointInTimeJoin ?? 'auto',
       }

@@ -1,13 +1,22 @@
 import type { DuckDBValue } from '@duckdb/node-api'
-import { type RecordBatch, type Schema, Table } from 'apache-arrow'
-import { type Abortable, LarderError } from '../../core/index.js'
-import type { RetrievalJob, Row, WriteResult } from '../offline-store.js'
+import {
+  type Data,
+  DataType,
+  type RecordBatch,
+  type Schema,
+  Table,
+  type Timestamp,
+  TimeUnit,
+} from 'apache-arrow'
+import { type Abortable, formatMicros, LarderError } from '../../core/index.js'
+import type { ResultTransform, RetrievalJob, Row, WriteResult } from '../offline-store.js'
 import { ENTITY_TS, type PitView } from '../pit/spec.js'
 import { buildPitQuery, type JoinStrategy } from '../pit/sql.js'
 import { arrowSchema, rowValue, toRecordBatch } from './duckdb-arrow.js'
 import { duckdbDialect, sqlString } from './duckdb-dialect.js'
 import { ENTITY_TABLE } from './duckdb-entities.js'
 import { copyOptions, writeAtomically } from './duckdb-files.js'
+import { appendTable, arrowToColumns, createTable } from './duckdb-load.js'
 import type { Session } from './duckdb-session.js'
 
 /** Rows per Arrow record batch yielded by `stream()` and `pullLatest`. */
@@ -23,7 +32,11 @@ export interface PlannedRetrieval {
   readonly asOfKnownTime: boolean
   readonly strategy: JoinStrategy
   readonly notices: readonly string[]
+  /** Rewrites each result batch (on-demand views); files are then written from the rewritten batches. */
+  readonly transform?: ResultTransform | undefined
 }
+
+const TRANSFORMED_TABLE = '__larder_transformed'
 
 /** Opens a DuckDB session of the store that created the job. */
 export type OpenSession = (signal: AbortSignal | undefined) => Promise<Session>
@@ -43,14 +56,17 @@ export class DuckDBRetrievalJob implements RetrievalJob {
   constructor(open: OpenSession, plan: PlannedRetrieval) {
     this.#open = open
     this.#plan = plan
-    this.columns = Object.freeze([
-      ...plan.entityColumns,
-      ...plan.views.flatMap((v) => v.features.map((f) => f.output)),
-    ])
+    const joined = [...plan.entityColumns, ...plan.views.flatMap((v) => v.features.map((f) => f.output))]
+    this.columns = Object.freeze(plan.transform ? plan.transform.columns(joined) : joined)
     this.notices = Object.freeze([...plan.notices])
   }
 
   async toArrow(opts: Abortable = {}): Promise<Table> {
+    if (this.#plan.transform) {
+      const all: RecordBatch[] = []
+      for await (const b of this.stream(opts)) all.push(b)
+      if (all.length > 0) return new Table(all)
+    }
     const session = await this.#open(opts.signal)
     try {
       const { schema, batches } = await readBatches(
@@ -76,6 +92,7 @@ export class DuckDBRetrievalJob implements RetrievalJob {
   }
 
   async toRows(limit?: number, opts: Abortable = {}): Promise<Row[]> {
+    if (this.#plan.transform) return transformedRows(this.stream(opts), limit)
     const session = await this.#open(opts.signal)
     try {
       const result = await session.run(await this.#query(session, limit), FAILED)
@@ -91,13 +108,16 @@ export class DuckDBRetrievalJob implements RetrievalJob {
     const session = await this.#open(opts.signal)
     try {
       const { batches } = await readBatches(session, await this.#query(session), DEFAULT_BATCH_ROWS, FAILED)
-      yield* batches
+      const transform = this.#plan.transform
+      if (!transform) yield* batches
+      else for await (const b of batches) yield transform.apply(b)
     } finally {
       session.close()
     }
   }
 
   async #copy(path: string, format: 'parquet' | 'csv', opts: Abortable): Promise<WriteResult> {
+    if (this.#plan.transform) return this.#copyTransformed(path, format, opts)
     const session = await this.#open(opts.signal)
     try {
       const sql = await this.#query(session)
@@ -109,6 +129,35 @@ export class DuckDBRetrievalJob implements RetrievalJob {
       return { rows }
     } finally {
       session.close()
+    }
+  }
+
+  /**
+   * Writes rewritten batches through a temporary DuckDB table, so DuckDB still writes the file (same
+   * types and CSV formatting as without a transform) and JS holds one batch at a time, as columns.
+   */
+  async #copyTransformed(path: string, format: 'parquet' | 'csv', opts: Abortable): Promise<WriteResult> {
+    const sink = await this.#open(opts.signal)
+    try {
+      let rows = 0
+      let created = false
+      for await (const batch of this.stream(opts)) {
+        const columns = arrowToColumns(new Table([batch]), new Set(), 'on-demand result')
+        if (created) await appendTable(sink.connection, TRANSFORMED_TABLE, columns)
+        else await createTable(sink.connection, TRANSFORMED_TABLE, columns)
+        created = true
+        rows += batch.numRows
+      }
+      const q = duckdbDialect.ident
+      const source = created
+        ? q(TRANSFORMED_TABLE)
+        : `(SELECT ${this.columns.map((c) => `NULL AS ${q(c)}`).join(', ')} LIMIT 0)`
+      await writeAtomically(path, async (tmp) => {
+        await sink.run(`COPY (SELECT * FROM ${source}) TO ${sqlString(tmp)} ${copyOptions(format)}`, FAILED)
+      })
+      return { rows }
+    } finally {
+      sink.close()
     }
   }
 
@@ -170,4 +219,48 @@ export async function readBatches(
     if (types.length > 0 && pending[0]!.length > 0) yield toRecordBatch(schema, types, pending)
   }
   return { schema, batches: batches() }
+}
+
+/**
+ * The first `limit` rows of rewritten batches as objects, in the same forms as `toRows` without a
+ * transform: timestamps as RFC 3339 UTC text with microseconds, 64-bit integers as numbers when exact.
+ */
+async function transformedRows(
+  batches: AsyncIterable<RecordBatch>,
+  limit: number | undefined,
+): Promise<Row[]> {
+  const rows: Row[] = []
+  for await (const batch of batches) {
+    const fields = batch.schema.fields
+    const columns = fields.map((_, j) => batch.getChildAt(j)!)
+    for (let i = 0; i < batch.numRows; i++) {
+      if (limit !== undefined && rows.length >= limit) return rows
+      const row: Row = {}
+      fields.forEach((f, j) => {
+        const column = columns[j]!
+        if (!column.isValid(i)) row[f.name] = null
+        else if (DataType.isTimestamp(f.type)) row[f.name] = timestampText(column.data[0]!, i)
+        else row[f.name] = plain(column.get(i))
+      })
+      rows.push(row)
+    }
+  }
+  return rows
+}
+
+function plain(v: unknown): unknown {
+  if (typeof v === 'bigint') return Number.isSafeInteger(Number(v)) ? Number(v) : v
+  return v ?? null
+}
+
+/** Reads the raw stored value, because `Vector.get` rounds timestamps to milliseconds. */
+function timestampText(data: Data<Timestamp>, i: number): string {
+  const raw = BigInt((data.values as unknown as BigInt64Array)[data.offset + i]!)
+  const scale: Record<number, (v: bigint) => bigint> = {
+    [TimeUnit.SECOND]: (v) => v * 1_000_000n,
+    [TimeUnit.MILLISECOND]: (v) => v * 1000n,
+    [TimeUnit.MICROSECOND]: (v) => v,
+    [TimeUnit.NANOSECOND]: (v) => v / 1000n,
+  }
+  return formatMicros(Number(scale[data.type.unit]!(raw)))
 }
