@@ -16,7 +16,7 @@ import {
   materializeIncremental,
 } from '../materialize/index.js'
 import { type OnlineReadRequest, type OnlineStore, viewRef } from '../online/online-store.js'
-import { getOnlineFeatures, type ServingTarget, toJsonResponse } from '../serving/index.js'
+import { getOnlineFeatures, jsonResponseText, type ServingTarget } from '../serving/index.js'
 import { BackgroundRegistry } from './background-registry.js'
 import { errorResponse } from './errors.js'
 import { type JobKind, type JobState, MaterializationJobs } from './jobs.js'
@@ -208,7 +208,7 @@ export class FeatureServer {
         { signal: c.req.raw.signal },
       )
       this.metrics.statuses(response, Object.keys(entities).length)
-      return c.json(toJsonResponse(response))
+      return c.body(jsonResponseText(response), 200, { 'content-type': 'application/json' })
     })
 
     doc(
@@ -434,14 +434,10 @@ export class FeatureServer {
     if (timed) return timed
     const limit = this.#readTimeoutMs
     const metrics = this.metrics
-    const deadline = <T>(
-      work: (signal: AbortSignal) => Promise<T>,
-      outer: AbortSignal | undefined,
-    ): Promise<T> => {
-      const abort = new AbortController()
-      const onOuter = () => abort.abort(outer?.reason)
-      outer?.addEventListener('abort', onOuter, { once: true })
-      return new Promise<T>((resolve, reject) => {
+    // Reads check their signal when they start, so the caller's is passed through as it is; the
+    // timer only stops the wait, which is what holds the request.
+    const deadline = <T>(work: Promise<T>): Promise<T> =>
+      new Promise<T>((resolve, reject) => {
         const timer = setTimeout(() => {
           reject(
             new LarderError(
@@ -450,26 +446,27 @@ export class FeatureServer {
               { hint: 'check that the online store is up and reachable; the request can be retried' },
             ),
           )
-          abort.abort()
         }, limit)
-        work(abort.signal)
-          .then(resolve, reject)
-          .finally(() => {
+        work.then(
+          (value) => {
             clearTimeout(timer)
-            outer?.removeEventListener('abort', onOuter)
-          })
+            resolve(value)
+          },
+          (err) => {
+            clearTimeout(timer)
+            reject(err)
+          },
+        )
       })
-    }
     timed = {
       type: store.type,
       capabilities: store.capabilities,
       update: (plan, opts) => store.update(plan, opts),
       write: (view, rows, opts) => store.write(view, rows, opts),
-      read: (view, keys, features, opts) =>
-        deadline((signal) => store.read(view, keys, features, { signal }), opts?.signal),
+      read: (view, keys, features, opts) => deadline(store.read(view, keys, features, opts)),
       async readMany(requests: readonly OnlineReadRequest[], opts?: Abortable) {
         const started = performance.now()
-        const result = await deadline((signal) => store.readMany(requests, { signal }), opts?.signal)
+        const result = await deadline(store.readMany(requests, opts))
         metrics.onlineRead(store.type, (performance.now() - started) / 1000)
         return result
       },

@@ -1,5 +1,11 @@
 export { joinKeyValue, parseJoinKeyText } from './entity-values.js'
-export { type FeastJsonResponse, type JsonValue, jsonValue, toJsonResponse } from './json-response.js'
+export {
+  type FeastJsonResponse,
+  type JsonValue,
+  jsonResponseText,
+  jsonValue,
+  toJsonResponse,
+} from './json-response.js'
 export {
   type EntityRows,
   type FeatureVector,

@@ -1,6 +1,8 @@
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { scalarMap, typedValue, ValueType, zonedTimestamp } from '../core/index.js'
-import { jsonValue, toJsonResponse } from './json-response.js'
+import { type FeastValue, scalarMap, typedValue, ValueType, zonedTimestamp } from '../core/index.js'
+import { jsonResponseText, jsonValue, toJsonResponse } from './json-response.js'
+import type { FieldStatus, OnlineFeaturesResponse } from './online-features.js'
 
 describe('toJsonResponse', () => {
   it('renames to snake case and writes timestamps as RFC 3339 in UTC', () => {
@@ -19,6 +21,68 @@ describe('toJsonResponse', () => {
       '{"metadata":{"feature_names":["driver_id","conv_rate"]},"results":[' +
         '{"values":[1001],"statuses":["PRESENT"],"event_timestamps":["1970-01-01T00:00:00Z"]},' +
         '{"values":[0.0758],"statuses":["OUTSIDE_MAX_AGE"],"event_timestamps":["2026-01-01T00:00:00.123456Z"]}]}',
+    )
+  })
+})
+
+describe('jsonResponseText', () => {
+  const scalar: fc.Arbitrary<FeastValue> = fc.oneof(
+    fc.double(),
+    fc.float().map(Math.fround),
+    fc.integer(),
+    fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }),
+    fc.string({ unit: 'binary' }),
+    fc.boolean(),
+    fc.constant(null),
+    fc.uint8Array({ maxLength: 8 }),
+  )
+  const value: fc.Arbitrary<FeastValue> = fc.oneof(
+    { weight: 4, arbitrary: scalar },
+    fc.array(scalar, { maxLength: 3 }),
+    fc.array(scalar, { maxLength: 3 }).map((xs) => new Set(xs)),
+    fc.dictionary(fc.string(), scalar, { maxKeys: 3 }),
+  )
+  const status = fc.constantFrom<FieldStatus>('PRESENT', 'NULL_VALUE', 'NOT_FOUND', 'OUTSIDE_MAX_AGE')
+  const response: fc.Arbitrary<OnlineFeaturesResponse> = fc
+    .tuple(fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 4 }))
+    .chain(([rows, columns]) =>
+      fc.record({
+        metadata: fc.record({
+          featureNames: fc.array(fc.string({ unit: 'binary' }), { minLength: columns, maxLength: columns }),
+          valueTypes: fc.array(
+            fc.constantFrom(
+              ValueType.FLOAT,
+              ValueType.DOUBLE,
+              ValueType.INT64,
+              ValueType.STRING,
+              ValueType.FLOAT_LIST,
+            ),
+            {
+              minLength: columns,
+              maxLength: columns,
+            },
+          ),
+        }),
+        results: fc.array(
+          fc.record({
+            values: fc.array(value, { minLength: rows, maxLength: rows }),
+            statuses: fc.array(status, { minLength: rows, maxLength: rows }),
+            eventTimestamps: fc.array(fc.maxSafeNat(), {
+              minLength: rows,
+              maxLength: rows,
+            }),
+          }),
+          { minLength: columns, maxLength: columns },
+        ),
+      }),
+    )
+
+  it('writes the same text as JSON.stringify(toJsonResponse(...)) for any response', () => {
+    fc.assert(
+      fc.property(response, (r) => {
+        expect(jsonResponseText(r)).toBe(JSON.stringify(toJsonResponse(r)))
+      }),
+      { numRuns: 500 },
     )
   })
 })

@@ -221,6 +221,27 @@ for (const { name, config: onlineStore, unavailable } of STORES) {
       expect(service.code).toBe('NOT_FOUND')
     })
 
+    it('rejects features and a feature service together, even once the service is cached', async () => {
+      const entities = { driver_id: [1001], other_driver_id: [1003] }
+      await repo.store.getOnlineFeatures({
+        entities,
+        featureService: 'driver_activity',
+        fullFeatureNames: true,
+      })
+      const both = await rejection(
+        repo.store.getOnlineFeatures({
+          entities,
+          featureService: 'driver_activity',
+          fullFeatureNames: true,
+          features: ['driver_stats:trips'],
+        }),
+      )
+      expect(both.code).toBe('INVALID_ARGUMENT')
+      expect(both.message).toBe('give either features or a featureService')
+      const neither = await rejection(repo.store.getOnlineFeatures({ entities }))
+      expect(neither.code).toBe('INVALID_ARGUMENT')
+    })
+
     it("writes Feast's JSON body", async () => {
       const res = await repo.store.getOnlineFeatures(
         {

@@ -99,6 +99,12 @@ export function onlinePlan(
   state: RegistryState,
   request: FeatureSelectionRequest,
 ): OnlinePlan {
+  // checked before the cache, whose key holds only one of them
+  if ((request.featureService === undefined) === (request.features === undefined)) {
+    throw new LarderError('INVALID_ARGUMENT', 'give either features or a featureService', {
+      hint: "e.g. features: ['driver_hourly_stats:conv_rate']",
+    })
+  }
   const key = cacheKey(target.config, request)
   if (key === undefined) return buildPlan(target.config, state.catalog(target.config.project), request)
   let entry = plans.get(target.registry)
@@ -128,11 +134,6 @@ function buildPlan(
   request: FeatureSelectionRequest,
 ): OnlinePlan {
   const { featureService, features } = request
-  if ((featureService === undefined) === (features === undefined)) {
-    throw new LarderError('INVALID_ARGUMENT', 'give either features or a featureService', {
-      hint: "e.g. features: ['driver_hourly_stats:conv_rate']",
-    })
-  }
   const service = typeof featureService === 'string' ? catalog.featureService(featureService) : featureService
   const wanted = onDemandRequested(catalog, service, features ?? [])
   const refs =

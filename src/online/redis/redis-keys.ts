@@ -18,26 +18,44 @@ export function redisKey(entityKey: Uint8Array, project: Buffer): Buffer {
 
 /** Hash fields of features (murmur3 of `"<view>:<feature>"`, 4 bytes LE) and of `_ts:<view>`, computed once. */
 export class FieldNames {
-  readonly #fields = new Map<string, Buffer>()
+  readonly #features = new Map<string, Map<string, Buffer>>()
+  readonly #timestamps = new Map<string, Buffer>()
+  readonly #reads = new WeakMap<readonly string[], { view: string; fields: readonly Buffer[] }>()
 
   feature(view: string, feature: string): Buffer {
-    const id = `${view}:${feature}`
-    let field = this.#fields.get(id)
+    let ofView = this.#features.get(view)
+    if (!ofView) {
+      ofView = new Map()
+      this.#features.set(view, ofView)
+    }
+    let field = ofView.get(feature)
     if (!field) {
       field = asBuffer(redisFeatureField(view, feature))
-      this.#fields.set(id, field)
+      ofView.set(feature, field)
     }
     return field
   }
 
   timestamp(view: string): Buffer {
-    const id = `_ts:${view}`
-    let field = this.#fields.get(id)
+    let field = this.#timestamps.get(view)
     if (!field) {
-      field = Buffer.from(id, 'utf8')
-      this.#fields.set(id, field)
+      field = Buffer.from(`_ts:${view}`, 'utf8')
+      this.#timestamps.set(view, field)
     }
     return field
+  }
+
+  /**
+   * The fields a read of `features` of `view` asks for: the features' fields, then `_ts:<view>`. The
+   * list is kept for as long as the `features` array lives, so a read plan reused across requests
+   * builds it once.
+   */
+  read(view: string, features: readonly string[]): readonly Buffer[] {
+    const kept = this.#reads.get(features)
+    if (kept?.view === view) return kept.fields
+    const fields = [...features.map((f) => this.feature(view, f)), this.timestamp(view)]
+    this.#reads.set(features, { view, fields })
+    return fields
   }
 }
 

@@ -185,8 +185,7 @@ export class RedisOnlineStore implements OnlineStore {
     const order: ReadGroup[] = []
     const slots = requests.map((request) => {
       const project = Buffer.from(request.view.project, 'utf8')
-      const fields = request.features.map((f) => this.#fields.feature(request.view.name, f))
-      fields.push(this.#fields.timestamp(request.view.name))
+      const fields = this.#fields.read(request.view.name, request.features)
       const offsets = new Map<ReadGroup, number>()
       return request.keys.map((entityKey) => {
         const key = redisKey(entityKey, project)
