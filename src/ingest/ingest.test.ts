@@ -141,6 +141,18 @@ describe('push', () => {
     ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('event_timestamp') })
     expect((await freshConvRate(7006)).status).toBe('NOT_FOUND')
   })
+
+  it('refuses a wrongly typed value pushed offline only, naming it, and appends nothing', async () => {
+    const at = new Date(Date.now() - 4_000).toISOString()
+    const bad = { ...frame(7007, at, 1), avg_daily_trips: ['seven'] }
+    await expect(store.push({ pushSourceName: PUSH, df: bad, to: 'offline' })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      message: expect.stringMatching(
+        /column "avg_daily_trips", row 0, for feature view "driver_hourly_stats_fresh"/,
+      ),
+    })
+    expect(await offlineRows(7007, at)).toBe(0)
+  })
 })
 
 describe('writeToOnlineStore', () => {

@@ -137,6 +137,9 @@ export async function push(
     )
   }
   const encoded = online.map((v) => ({ view: v, ...encodeOnline(target.config, v, frame) }))
+  // offline-only views' cells are checked as an online write checks them, so that a bad value is
+  // refused naming its column and row before the file is touched
+  for (const v of offline) if (!online.includes(v)) encodeOnline(target.config, v, frame)
   encoded.push(...(await onDemandRows(target, catalog, encoded)))
   const offlineRows = offline.length > 0 ? offlineBatch(offline, frame) : undefined
   const written = await writeOnline(target, encoded, options)
