@@ -1,9 +1,9 @@
 // End to end: `larder ui` as a child process on a `larder init` repo with materialized data, driven
 // by Debian's Chromium through playwright-core. Screenshots of every page go to test-artifacts/ui/.
 import { execFileSync } from 'node:child_process'
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { delimiter, join } from 'node:path'
 import type { BrowserContext, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type AppliedRepo, appliedRepo } from '../server/__fixtures__/serve-process.js'
@@ -23,6 +23,25 @@ const now = new Date()
 const end = new Date(Math.floor(now.getTime() / 1000) * 1000)
 const endText = end.toISOString().replace('T', ' ').replace('.000Z', 'Z')
 
+/**
+ * An `xdg-open` (and macOS `open`) first on the PATH that writes the URL it is given to `opened`, so a
+ * test sees what `larder ui --open` would have opened.
+ */
+function fakeOpener(): { dir: string; opened: string; env: NodeJS.ProcessEnv } {
+  const dir = mkdtempSync(join(tmpdir(), 'larder-opener-'))
+  const opened = join(dir, 'opened.txt')
+  for (const name of ['xdg-open', 'open']) {
+    writeFileSync(
+      join(dir, name),
+      `#!/bin/sh\nprintf '%s\\n' "$1" > "${opened}.tmp" && mv "${opened}.tmp" "${opened}"\n`,
+      {
+        mode: 0o755,
+      },
+    )
+  }
+  return { dir, opened, env: { PATH: `${dir}${delimiter}${process.env.PATH ?? ''}` } }
+}
+
 function larder(...args: string[]): string {
   return execFileSync(process.execPath, [BIN, ...args], {
     encoding: 'utf8',
@@ -37,13 +56,31 @@ async function shot(page: Page, name: string): Promise<void> {
 describe('larder ui serving (no browser)', () => {
   let repo: AppliedRepo
   let ui: UiProcess
+  let opener: { dir: string; opened: string; env: NodeJS.ProcessEnv }
   beforeAll(async () => {
     repo = await appliedRepo({ now })
-    ui = await startUi(repo.dir)
+    opener = fakeOpener()
+    ui = await startUi(repo.dir, { env: opener.env })
   })
   afterAll(async () => {
     await ui?.stop()
     repo?.remove()
+    if (opener) rmSync(opener.dir, { recursive: true, force: true })
+  })
+
+  it('opens the browser with --open, and only then', async () => {
+    const opened = await startUi(repo.dir, { args: ['--open'], env: opener.env })
+    try {
+      for (let waited = 0; !existsSync(opener.opened) && waited < 10_000; waited += 50) {
+        await new Promise((r) => setTimeout(r, 50))
+      }
+      expect(readFileSync(opener.opened, 'utf8').trim()).toBe(opened.url)
+    } finally {
+      await opened.stop()
+    }
+    rmSync(opener.opened)
+    // the server started without --open (beforeAll) has been up all along and opened nothing
+    expect(existsSync(opener.opened)).toBe(false)
   })
 
   it('answers index.html for deep links, assets as files, and keeps JSON errors for API paths', async () => {

@@ -24,11 +24,21 @@ export interface UiProcess {
   stop(): Promise<void>
 }
 
-/** Starts `larder -c <repo> ui --port 0` and resolves with the URL it prints. */
-export function startUi(repo: string, timeoutMs = 20_000): Promise<UiProcess> {
-  const child = spawn(process.execPath, [BIN, '-c', repo, 'ui', '--port', '0'], {
+/**
+ * Starts `larder -c <repo> ui --port 0` (plus `args`, with `env` added to the environment) and resolves
+ * with the URL it prints.
+ */
+export function startUi(
+  repo: string,
+  {
+    args = [],
+    env = {},
+    timeoutMs = 20_000,
+  }: { args?: string[]; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+): Promise<UiProcess> {
+  const child = spawn(process.execPath, [BIN, '-c', repo, 'ui', '--port', '0', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, NO_COLOR: '1' },
+    env: { ...process.env, NO_COLOR: '1', ...env },
   })
   let out = ''
   let err = ''
