@@ -9,6 +9,7 @@ export const duckdbDialect: SqlDialect = {
   timestamp: (micros: Micros) => `TIMESTAMP '${formatMicros(micros).replace('T', ' ').replace('Z', '')}'`,
   minusMicros: (expr, micros) => `(${expr} - INTERVAL '${micros} microseconds')`,
   utcInstant: (expr) => `CAST(${expr} AS TIMESTAMPTZ)`,
+  keyBucket: (keys, parts) => `(hash(${keys.join(', ')}) % ${parts})`,
   asof: {
     // event ts in the high 64 bits, created ts (offset to be unsigned; null = 0) in the low 64 bits
     featureKey: (ts, created) =>

@@ -27,6 +27,7 @@ import { EVENT_TIMESTAMP, type MicrosRange, type PitView } from '../pit/spec.js'
 import {
   buildLatestCountQuery,
   buildLatestQuery,
+  buildRangeCountQuery,
   buildRangeEntityQuery,
   type JoinStrategy,
 } from '../pit/sql.js'
@@ -63,9 +64,17 @@ export interface DuckDBOfflineStoreOptions {
   readonly tempDirectory?: string
   /** `window` forces the range-join form everywhere (for cross-checks); default `auto`. */
   readonly pointInTimeJoin?: JoinStrategy
+  /**
+   * The most source rows one pass of a latest-row read (materialization) takes in, default 1,000,000:
+   * DuckDB holds a pass's rows to find their latest (about 100 bytes a row for ten features), so a
+   * larger window is read in passes over disjoint parts of its keys, which bounds the memory of
+   * materializing whatever the window's size.
+   */
+  readonly latestRowsPerPass?: number
 }
 
 const q = duckdbDialect.ident
+const LATEST_ROWS_PER_PASS = 1_000_000
 const WRITE_TABLE = '__larder_write'
 
 /**
@@ -162,7 +171,6 @@ export class DuckDBOfflineStore implements OfflineStore {
     const session = await this.#session(opts.signal)
     try {
       const v = await this.#viewRelation(session, planned)
-      const sql = buildLatestQuery(v, span, columns, duckdbDialect)
       const fail = (message: string) =>
         new LarderError(
           'DATA_SOURCE',
@@ -171,12 +179,24 @@ export class DuckDBOfflineStore implements OfflineStore {
             hint: 'check its source',
           },
         )
-      if (opts.onRowCount) {
-        const counted = await session.run(buildLatestCountQuery(v, span, duckdbDialect), fail)
-        opts.onRowCount(Number((await counted.getRows())[0]![0]))
+      const count = async (sql: string) => Number((await (await session.run(sql, fail)).getRows())[0]![0])
+      if (opts.onRowCount) opts.onRowCount(await count(buildLatestCountQuery(v, span, duckdbDialect)))
+      const passes =
+        v.keys.length === 0
+          ? 1
+          : Math.max(
+              1,
+              Math.ceil(
+                (await count(buildRangeCountQuery(v, span, duckdbDialect))) /
+                  (this.#options.latestRowsPerPass ?? LATEST_ROWS_PER_PASS),
+              ),
+            )
+      for (let index = 0; index < passes; index++) {
+        const part = passes > 1 ? { index, of: passes } : undefined
+        const sql = buildLatestQuery(v, span, columns, duckdbDialect, part)
+        const { batches } = await readBatches(session, sql, batchSize, fail)
+        yield* batches
       }
-      const { batches } = await readBatches(session, sql, batchSize, fail)
-      yield* batches
     } finally {
       this.#release(session)
     }

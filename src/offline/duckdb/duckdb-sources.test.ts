@@ -234,6 +234,24 @@ describe('pullLatest', () => {
     expect(byKey.get(10n)!.value).toBe(3010)
     expect(byKey.get(10n)!.created).toBeNull()
     expect(byKey.has(null)).toBe(false)
+
+    // a window larger than one pass is read in passes over parts of the keys, with the same rows
+    const inPasses = new DuckDBOfflineStore({ repoPath: dir, threads: 2, latestRowsPerPass: 700 })
+    try {
+      const passed = await collect(
+        inPasses.pullLatest(
+          view,
+          { start: '2026-01-01T00:01:00Z', end: '2026-01-01T00:03:00Z' },
+          { batchSize: 300 },
+        ),
+      )
+      expect(passed.sizes.length).toBeGreaterThanOrEqual(5)
+      const order = (xs: Record<string, unknown>[]) =>
+        [...xs].sort((a, b) => Number(a.driver_id as bigint) - Number(b.driver_id as bigint))
+      expect(order(passed.rows)).toEqual(order(rows))
+    } finally {
+      await inPasses.close()
+    }
   })
 })
 

@@ -7,6 +7,7 @@ const plain: SqlDialect = {
   timestamp: (m) => `TS(${m})`,
   minusMicros: (e, m) => `(${e} - ${m})`,
   utcInstant: (e) => `UTC(${e})`,
+  keyBucket: (keys, parts) => `BUCKET(${keys.join(', ')}; ${parts})`,
 }
 const withAsof: SqlDialect = {
   ...plain,
@@ -103,5 +104,25 @@ describe('range and latest queries', () => {
     )
     expect(keyless).toContain('LIMIT 1')
     expect(keyless).not.toContain('"created"')
+  })
+
+  it('keeps one part of the keys when given one, and ignores it without keys', () => {
+    const names = { eventTimestamp: 'event_timestamp', createdTimestamp: undefined }
+    const part = buildLatestQuery(view('a', undefined), { start: 1, end: 2 }, names, plain, {
+      index: 2,
+      of: 3,
+    })
+    expect(part).toContain('"id" IS NOT NULL AND BUCKET("id"; 3) = 2')
+    const keyless = buildLatestQuery(
+      { ...view('a', undefined), keys: [] },
+      { start: 1, end: 2 },
+      names,
+      plain,
+      {
+        index: 2,
+        of: 3,
+      },
+    )
+    expect(keyless).not.toContain('BUCKET')
   })
 })

@@ -14,6 +14,8 @@ export interface SqlDialect {
   minusMicros(expr: string, micros: number): string
   /** A naive-UTC timestamp turned into the engine's time-zone-aware instant type, for output. */
   utcInstant(expr: string): string
+  /** Which of `parts` buckets the row with these key expressions falls in: a number from 0 to parts − 1. */
+  keyBucket(keys: readonly string[], parts: number): string
   /** Present when the engine has an exact `ASOF LEFT JOIN`; otherwise every view uses the window form. */
   readonly asof?: AsofHooks
 }
@@ -175,15 +177,26 @@ export function buildRangeEntityQuery(
 }
 
 /**
+ * One of `of` disjoint parts of a view's join-key tuples: the latest rows of every part together are
+ * the latest rows of the view, and each part's query holds only its own rows.
+ */
+export interface KeyPart {
+  readonly index: number
+  readonly of: number
+}
+
+/**
  * The latest row per join-key tuple among the view's rows in the range (ties on the event timestamp go to
- * the greatest created timestamp), skipping rows with a null key. Columns: keys and features under
- * their output names, then the event and created timestamps as UTC instants under the given names.
+ * the greatest created timestamp), skipping rows with a null key; with `part`, only the tuples of that
+ * part. Columns: keys and features under their output names, then the event and created timestamps as
+ * UTC instants under the given names.
  */
 export function buildLatestQuery(
   v: PitView,
   range: MicrosRange,
   names: { readonly eventTimestamp: string; readonly createdTimestamp: string | undefined },
   d: SqlDialect,
+  part?: KeyPart,
 ): string {
   const q = d.ident.bind(d)
   const inner = [
@@ -192,7 +205,14 @@ export function buildLatestQuery(
     ...(v.created === undefined ? [] : [`${q(v.created)} AS ${q('__cr')}`]),
     ...v.features.map((f, j) => `${q(f.source)} AS ${q(`__f${j}`)}`),
   ]
-  const rows = `SELECT ${inner.join(', ')} FROM ${v.relation} WHERE ${latestWhere(v, range, d)}`
+  const inPart =
+    part === undefined || v.keys.length === 0
+      ? ''
+      : ` AND ${d.keyBucket(
+          v.keys.map((k) => q(k.source)),
+          part.of,
+        )} = ${part.index}`
+  const rows = `SELECT ${inner.join(', ')} FROM ${v.relation} WHERE ${latestWhere(v, range, d)}${inPart}`
   const order = [q('__ts') + ' DESC', ...(v.created === undefined ? [] : [`${q('__cr')} DESC NULLS LAST`])]
   const keyCols = v.keys.map((_, j) => q(`__k${j}`))
   const latest =
@@ -222,6 +242,11 @@ export function buildLatestCountQuery(v: PitView, range: MicrosRange, d: SqlDial
     ? `SELECT least(count(*), 1) AS n FROM ${v.relation} WHERE ${where}`
     : `SELECT count(*) AS n FROM (SELECT DISTINCT ${v.keys.map((k) => q(k.source)).join(', ')} ` +
         `FROM ${v.relation} WHERE ${where}) AS ${q('__larder_k')}`
+}
+
+/** The number of the view's rows in the range with every join key set, as the column `n`. */
+export function buildRangeCountQuery(v: PitView, range: MicrosRange, d: SqlDialect): string {
+  return `SELECT count(*) AS n FROM ${v.relation} WHERE ${latestWhere(v, range, d)}`
 }
 
 /** Rows of the range with every join key set. */
