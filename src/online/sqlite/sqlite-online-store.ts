@@ -32,6 +32,8 @@ const EMPTY = new Uint8Array(0)
 interface Select {
   readonly statement: SqliteStatement
   readonly arrays: boolean
+  /** Whether the rows start with their entity key (queries of more than one key). */
+  readonly keyed: boolean
 }
 
 interface Insert {
@@ -201,11 +203,14 @@ export class SqliteOnlineStore implements OnlineStore {
         )
         const params: unknown[] = pad(chunk, bucket(chunk.length))
         if (filter.length > 0) params.push(...pad(filter, bucket(filter.length)))
+        // a one-key query does not select the key (copying it out of every row costs as much as the read)
+        const first = select.keyed ? 1 : 0
         for (const raw of select.statement.all(...params)) {
-          const [entityKey, featureName, value, eventTs] = (
-            select.arrays ? raw : Object.values(raw as object)
-          ) as [Uint8Array, string, Uint8Array | null, unknown]
-          const key = asBuffer(entityKey)
+          const columns = (select.arrays ? raw : Object.values(raw as object)) as unknown[]
+          const key = select.keyed ? asBuffer(columns[0] as Uint8Array) : chunk[0]!
+          const featureName = columns[first] as string
+          const value = columns[first + 1] as Uint8Array | null
+          const eventTs = columns[first + 2]
           if (row === undefined || !key.equals(lastKey!)) {
             const id = bytesId(key)
             row = found.get(id)
@@ -230,15 +235,18 @@ export class SqliteOnlineStore implements OnlineStore {
 
   #select(view: ViewRef, keyCount: number, featureCount: number): Select {
     const table = quoteIdent(tableName(view))
+    const keyed = keyCount > 1
     const sql =
-      `SELECT entity_key, feature_name, value, event_ts FROM ${table} WHERE entity_key IN (${marks(keyCount)})` +
+      (keyed
+        ? `SELECT entity_key, feature_name, value, event_ts FROM ${table} WHERE entity_key IN (${marks(keyCount)})`
+        : `SELECT feature_name, value, event_ts FROM ${table} WHERE entity_key = ?`) +
       (featureCount > 0 ? ` AND feature_name IN (${marks(featureCount)})` : '')
     let select = this.#selects.get(sql)
     if (!select) {
       const statement = this.#prepare(sql, view)
       const arrays = typeof statement.raw === 'function'
       if (arrays) statement.raw!(true)
-      select = { statement, arrays }
+      select = { statement, arrays, keyed }
       this.#selects.set(sql, select)
     }
     return select
