@@ -21,7 +21,10 @@ export function repoPath(globals: GlobalOptions): string {
   return resolve(globals.chdir ?? process.env.LARDER_REPO_PATH ?? '.')
 }
 
-/** Makes a context whose store is opened at most once and closed by `close()`. */
+/**
+ * Makes a context whose store is opened at most once and closed by `close()`. The config's warnings
+ * (Feast keys Larder accepts without acting on them) are printed once, on stderr, when it opens.
+ */
 export function createContext(
   output: Output,
   globals: () => GlobalOptions,
@@ -32,7 +35,10 @@ export function createContext(
     globals,
     openStore() {
       const g = globals()
-      store ??= FeatureStore.open(repoPath(g), { configFile: g.featureStoreYaml })
+      store ??= FeatureStore.open(repoPath(g), { configFile: g.featureStoreYaml }).then((opened) => {
+        for (const warning of opened.config.warnings) output.err(`warning: ${warning}`)
+        return opened
+      })
       return store
     },
     async close() {

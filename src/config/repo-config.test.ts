@@ -17,7 +17,11 @@ describe('feature_store.yaml', () => {
   it("applies Feast's defaults", () => {
     const c = parseRepoConfig('project: demo\n', '/repo')
     expect(c.project).toBe('demo')
-    expect(c.registry).toEqual({ path: '/repo/data/registry.db', registryType: 'file', cacheTtlSeconds: 600 })
+    expect(c.registry).toMatchObject({
+      path: '/repo/data/registry.db',
+      registryType: 'file',
+      cacheTtlSeconds: 600,
+    })
     expect(c.onlineStore).toEqual({ type: 'sqlite', options: {} })
     expect(c.offlineStore).toEqual({ type: 'duckdb', options: {} })
     expect(c.entityKeySerializationVersion).toBe(3)
@@ -61,6 +65,105 @@ describe('feature_store.yaml', () => {
     expect(fail('registry: r.db\n').message).toContain('project')
     expect(fail('project: _bad\n').message).toContain('"_bad"')
     expect(fail('project: [unclosed\n').message).toContain('not valid YAML')
+  })
+})
+
+describe('errors list the allowed values', () => {
+  it('entity_key_serialization_version lists 1, 2, 3', () => {
+    const e = fail('project: demo\nentity_key_serialization_version: three\n')
+    expect(e.message).toContain('entity_key_serialization_version: "three" is not allowed; allowed: 1, 2, 3')
+  })
+
+  it('registry names the path string and the object keys', () => {
+    const e = fail('project: demo\nregistry: 5\n')
+    expect(e.message).toContain('registry: 5 is not a string or an object')
+    expect(e.hint).toContain('path string')
+    expect(e.hint).toContain('an object with the keys path, registry_type, ')
+    expect(e.hint).toContain('cache_mode')
+  })
+
+  it('provider lists the allowed providers', () => {
+    const e = fail('project: demo\nprovider: gcp\n')
+    expect(e.message).toContain('provider: "gcp" is not allowed; allowed: local')
+    expect(e.hint).toContain('online_store and offline_store')
+  })
+
+  it('an auth type lists the allowed types', () => {
+    expect(fail('project: demo\nauth:\n  type: saml\n').message).toContain(
+      'allowed: no_auth, kubernetes, oidc',
+    )
+  })
+
+  it('online_store of the wrong shape shows the block to write', () => {
+    const e = fail('project: demo\nonline_store: 3\n')
+    expect(e.message).toContain('online_store: 3 is not an object, null or a string')
+    expect(e.hint).toContain('`online_store: { type: sqlite }`')
+  })
+})
+
+describe("Feast's forms", () => {
+  it('defaults a store block without type as Feast does', () => {
+    const c = parseRepoConfig('project: demo\nonline_store:\n  path: o.db\noffline_store: {}\n', '/repo')
+    expect(c.onlineStore).toEqual({ type: 'sqlite', options: { path: 'o.db' } })
+    expect(c.offlineStore).toEqual({ type: 'duckdb', options: {} })
+  })
+
+  it('disables the online store with the strings None and null', () => {
+    for (const v of ['None', 'null', '"null"']) {
+      expect(parseRepoConfig(`project: demo\nonline_store: ${v}\n`, '/repo').onlineStore).toBeUndefined()
+    }
+  })
+
+  it('warns once per key Larder does not act on, and not for what it implements', () => {
+    const quiet = parseRepoConfig(
+      'project: demo\nauth:\n  type: no_auth\nbatch_engine: local\ncoerce_tz_aware: true\nrepo_path: .\n',
+      '/repo',
+    )
+    expect(quiet.warnings).toEqual([])
+    const c = parseRepoConfig(
+      [
+        'project: demo',
+        'registry:',
+        '  path: r.db',
+        '  purge_feast_metadata: true',
+        'auth:',
+        '  type: oidc',
+        '  client_id: x',
+        'batch_engine_config:',
+        '  type: local',
+        '  backend: polars',
+        'mlflow:',
+        '  enabled: true',
+      ].join('\n'),
+      '/repo',
+    )
+    expect(c.warnings).toEqual([
+      "feature_store.yaml: registry.purge_feast_metadata: ignored; Larder's file registry keeps no metadata table",
+      'feature_store.yaml: batch_engine_config: options backend are ignored; Larder materializes in-process',
+      'feature_store.yaml: auth: type "oidc" is not enforced: Larder\'s servers answer requests without checking a token',
+      'feature_store.yaml: mlflow: ignored; the MLflow integration is not available in Larder',
+    ])
+  })
+
+  it('keeps a key neither Feast nor Larder knows an error', () => {
+    const e = fail('project: demo\nbatch_engines: local\n')
+    expect(e.message).toContain('"batch_engines"')
+    expect(e.hint).toContain('batch_engine, batch_engine_config')
+  })
+
+  it('rejects a registry store other than a local file, and object-store paths', () => {
+    const store = fail(
+      'project: demo\nregistry:\n  registry_store_type: PostgreSQLRegistryStore\n  path: r\n',
+    )
+    expect(store.message).toContain('"PostgreSQLRegistryStore"')
+    expect(store.hint).toContain('registry_type: sql')
+    expect(
+      parseRepoConfig('project: demo\nregistry:\n  registry_store_type: FileRegistryStore\n', '/repo')
+        .registry.path,
+    ).toBe('/repo/data/registry.db')
+    for (const url of ['s3://b/r.db', 'gcs://b/r.db', 'az://c/r.db', 'http://h/r.db']) {
+      expect(fail(`project: demo\nregistry: ${url}\n`).message).toContain(`"${url}" is an object-store URL`)
+    }
   })
 })
 

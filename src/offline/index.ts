@@ -1,4 +1,4 @@
-export { createOfflineStore, type OfflineStoreBackend } from './loader.js'
+export { createOfflineStore, type OfflineStoreBackend, validateOfflineStoreConfig } from './loader.js'
 export type {
   EntityInput,
   FeatureSelection,

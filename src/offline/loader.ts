@@ -21,25 +21,44 @@ const BACKENDS: Readonly<Record<string, () => Promise<{ backend: OfflineStoreBac
 }
 
 /**
+ * Checks the `offline_store` block as creating the store would, without opening a database: the type
+ * must be a known backend and the options must pass that backend's schema. Resolves to the parsed
+ * options. Throws a `LarderError` (INVALID_CONFIG) for an unknown type, listing the known ones, and
+ * for unknown or invalid options, listing the backend's keys.
+ *
+ * @example await validateOfflineStoreConfig(loadRepoConfig('./feature_repo'))
+ */
+export async function validateOfflineStoreConfig(config: RepoConfig): Promise<unknown> {
+  return (await resolveOfflineStore(config)).options
+}
+
+/**
  * Creates the offline store named by `config.offlineStore.type`, loading its backend lazily and
- * validating the backend's own options. Throws a `LarderError` (INVALID_CONFIG) for an unknown type,
- * listing the known ones, and for unknown or invalid options, listing the backend's keys.
+ * validating the backend's own options, as {@link validateOfflineStoreConfig} does.
  *
  * @example const store = await createOfflineStore(loadRepoConfig('./feature_repo'))
  */
 export async function createOfflineStore(config: RepoConfig): Promise<OfflineStore> {
+  const { backend, options } = await resolveOfflineStore(config)
+  return backend.create(config, options)
+}
+
+async function resolveOfflineStore(
+  config: RepoConfig,
+): Promise<{ backend: OfflineStoreBackend<unknown>; options: unknown }> {
   const { type, options } = config.offlineStore
+  const known = `known types: ${knownNames(Object.keys(BACKENDS))}`
   const load = Object.hasOwn(BACKENDS, type) ? BACKENDS[type] : undefined
   if (load === undefined) {
     throw new LarderError('INVALID_CONFIG', `feature_store.yaml: unknown offline_store type "${type}"`, {
-      hint: `known types: ${knownNames(Object.keys(BACKENDS))}`,
+      hint: known,
       details: { type },
     })
   }
   const { backend } = await load()
   const parsed = backend.optionsSchema.safeParse(options)
   if (!parsed.success) throw optionsError(type, parsed.error, backend.optionsSchema)
-  return backend.create(config, parsed.data)
+  return { backend, options: parsed.data }
 }
 
 function optionsError(type: string, error: z.ZodError, schema: z.ZodType): LarderError {

@@ -41,6 +41,21 @@ export interface CreateOnlineStoreOptions extends Abortable {
 }
 
 /**
+ * Checks the `online_store` block as opening it would, without importing a driver or connecting:
+ * the type must be a known backend and the options must pass that backend's schema. Resolves to the
+ * parsed options, or to `undefined` when the file disables the online store (`online_store: null`).
+ * Fails with INVALID_CONFIG naming the key and listing the known types or keys.
+ *
+ * @example await validateOnlineStoreConfig(loadRepoConfig('./feature_repo'))
+ */
+export async function validateOnlineStoreConfig(
+  config: RepoConfig,
+  opts: Pick<CreateOnlineStoreOptions, 'backends'> = {},
+): Promise<unknown> {
+  return (await resolveOnlineStore(config, opts))?.options
+}
+
+/**
  * Opens the online store that `feature_store.yaml` configures: picks the backend by
  * `online_store.type`, imports it, validates its options (unknown keys are errors that list the known
  * ones) and connects. Fails with INVALID_CONFIG for an unknown type or bad options, with
@@ -53,23 +68,13 @@ export async function createOnlineStore(
   config: RepoConfig,
   opts: CreateOnlineStoreOptions = {},
 ): Promise<OnlineStore> {
-  const block = config.onlineStore
-  if (!block) {
+  const resolved = await resolveOnlineStore(config, opts)
+  if (!resolved) {
     throw new LarderError('INVALID_CONFIG', `${CONFIG_FILE} disables the online store (online_store: null)`, {
       hint: 'set online_store, e.g. `online_store: { type: sqlite }`, to serve features online',
     })
   }
-  const backends = opts.backends ?? ONLINE_STORE_BACKENDS
-  const backend = Object.hasOwn(backends, block.type) ? backends[block.type] : undefined
-  if (!backend) {
-    throw new LarderError('INVALID_CONFIG', `${CONFIG_FILE}: unknown online store type "${block.type}"`, {
-      hint: `known types: ${knownNames(Object.keys(backends))}`,
-      details: { type: block.type },
-    })
-  }
-  const { optionsSchema } = await backend.config()
-  const parsed = optionsSchema.safeParse(block.options)
-  if (!parsed.success) throw optionsError(block.type, optionsSchema, parsed.error)
+  const { type, backend, options } = resolved
   let module: OnlineStoreModule
   try {
     module = await backend.store()
@@ -78,12 +83,34 @@ export async function createOnlineStore(
     if (missing === undefined) throw cause
     throw new LarderError(
       'MISSING_DEPENDENCY',
-      `online store "${block.type}" needs the npm package "${missing}", which is not installed`,
+      `online store "${type}" needs the npm package "${missing}", which is not installed`,
       { hint: `npm install ${backend.packages.join(' ')}`, cause },
     )
   }
   opts.signal?.throwIfAborted()
-  return module.openOnlineStore(parsed.data, config, opts)
+  return module.openOnlineStore(options, config, opts)
+}
+
+/** The backend of `online_store` and its parsed options; only the backend's config module is imported. */
+async function resolveOnlineStore(
+  config: RepoConfig,
+  opts: Pick<CreateOnlineStoreOptions, 'backends'>,
+): Promise<{ type: string; backend: OnlineStoreBackend; options: unknown } | undefined> {
+  const block = config.onlineStore
+  if (!block) return undefined
+  const backends = opts.backends ?? ONLINE_STORE_BACKENDS
+  const known = `known types: ${knownNames(Object.keys(backends))}`
+  const backend = Object.hasOwn(backends, block.type) ? backends[block.type] : undefined
+  if (!backend) {
+    throw new LarderError('INVALID_CONFIG', `${CONFIG_FILE}: unknown online store type "${block.type}"`, {
+      hint: known,
+      details: { type: block.type },
+    })
+  }
+  const { optionsSchema } = await backend.config()
+  const parsed = optionsSchema.safeParse(block.options)
+  if (!parsed.success) throw optionsError(block.type, optionsSchema, parsed.error)
+  return { type: block.type, backend, options: parsed.data }
 }
 
 function isMissingPackage(error: unknown, pkg: string): boolean {
