@@ -57,6 +57,22 @@ describe('larder get-historical-features', () => {
     )
     expect(result.stderr).not.toContain('error')
     expect(result.stdout).toContain('Wrote 4 rows (4 columns)')
+    expect(result.stdout).toContain('Registered saved dataset "training_v1"')
+    const described = JSON.parse(
+      (await larder('-c', repo, 'describe', 'saved-dataset', 'training_v1', '--json')).stdout,
+    )
+    expect(described.spec).toMatchObject({
+      name: 'training_v1',
+      project: 'demo',
+      features: ['driver_hourly_stats:conv_rate', 'driver_hourly_stats:avg_daily_trips'],
+      joinKeys: ['driver_id'],
+    })
+    expect(JSON.stringify(described.spec.storage)).toContain(out)
+    const yaml = await larder('-c', repo, 'describe', 'saved-datasets', 'training_v1')
+    expect(yaml.stdout).toContain('name: training_v1')
+    const unknown = await larder('-c', repo, 'describe', 'saved-dataset', 'nope')
+    expect(unknown.code).toBe(1)
+    expect(unknown.stderr).toContain('training_v1')
     const listed = JSON.parse((await larder('-c', repo, 'list', 'saved-datasets', '--json')).stdout)
     expect(listed).toEqual([
       expect.objectContaining({
@@ -126,6 +142,7 @@ describe('larder get-historical-features', () => {
       odfvCsv,
     )
     expect(odfv.code).toBe(0)
+    expect(odfv.stdout).toContain('Wrote 1 row (7 columns)')
     const [header, line] = readFileSync(odfvCsv, 'utf8').split('\n')
     expect(header).toBe(
       'driver_id,event_timestamp,val_to_add,val_to_add_2,conv_rate,conv_rate_plus_val1,conv_rate_plus_val2',
@@ -162,5 +179,23 @@ describe('larder get-historical-features', () => {
       join(root, 'y.parquet'),
     )
     expect(badView.stderr).toContain('driver_hourly_stats')
+    const missing = await larder(
+      '-c',
+      repo,
+      'get-historical-features',
+      '-e',
+      'no-such-entities.parquet',
+      '--features',
+      'driver_hourly_stats:conv_rate',
+      '--out',
+      join(root, 'y.parquet'),
+    )
+    expect(missing.code).toBe(1)
+    expect(missing.stderr).toContain(
+      `entity file ${join(process.cwd(), 'no-such-entities.parquet')}: no such file`,
+    )
+    expect(missing.stderr).toContain(
+      `hint: check the path; a relative path is resolved against the working directory ${process.cwd()}`,
+    )
   })
 })

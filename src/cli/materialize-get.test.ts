@@ -138,6 +138,23 @@ describe('a new repo materializes and serves out of the box (SQLite)', () => {
     const summary = JSON.parse(res.stdout)
     expect(summary).toHaveLength(1)
     expect(summary[0]).toMatchObject({ view: 'driver_hourly_stats', rows: 5 })
+    const hour = new Date(Math.floor(end.getTime() / 3_600_000) * 3_600_000).toISOString()
+    const one = await larder(
+      '-c',
+      repo,
+      'materialize',
+      hour,
+      hour,
+      '-v',
+      'driver_hourly_stats',
+      '-v',
+      'driver_hourly_stats_fresh',
+    )
+    expect(one.code).toBe(0)
+    expect(one.stdout).toMatch(/│ VIEW +│ START +│ END +│ ROWS +│ SKIPPED +│ SECONDS +│ ROWS\/S +│/)
+    expect(one.stdout).toContain('Materialized 10 rows of 2 feature views into the sqlite online store')
+    const single = await larder('-c', repo, 'materialize', hour, hour, '-v', 'driver_hourly_stats')
+    expect(single.stdout).toContain('Materialized 5 rows of 1 feature view into the sqlite online store')
   })
 
   it('reports bad input as one error line with a hint', async () => {

@@ -42,11 +42,19 @@ export function printRows(
   }
   const head = Object.keys(rows[0]!)
   const table = new Table({
-    head: head.map((h) => paint(output, 'bold', h.toUpperCase())),
+    head: head.map((h) => paint(output, 'bold', columnTitle(h))),
     style: { head: [], border: [] },
   })
   for (const row of rows) table.push(head.map((h) => cell(row[h])))
   output.out(table.toString())
+}
+
+/** A column title from a row key: `materializedUntil` and `join_key` become `MATERIALIZED UNTIL`, `JOIN KEY`. */
+function columnTitle(key: string): string {
+  return key
+    .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
+    .replaceAll('_', ' ')
+    .toUpperCase()
 }
 
 function cell(v: unknown): string {

@@ -10,7 +10,7 @@
  * Value bytes: STRING as UTF-8, BYTES raw, INT32 4 bytes, INT64 and UNIX_TIMESTAMP 8 bytes. No other
  * value type can be part of an entity key.
  */
-import { LarderError } from './errors.js'
+import { countOf, LarderError } from './errors.js'
 import { ENTITY_KEY_VALUE_TYPES, ValueType, valueTypeName } from './types.js'
 
 /** Which layout `feature_store.yaml`'s `entity_key_serialization_version` selects. */
@@ -84,7 +84,7 @@ export function entityKeySerializer(
     if (values.length !== joinKeys.length) {
       throw new LarderError(
         'INVALID_ARGUMENT',
-        `an entity key of ${keyNames.join(', ') || '(no join keys)'} needs ${joinKeys.length} values, got ${values.length}`,
+        `an entity key of ${keyNames.join(', ') || '(no join keys)'} needs ${countOf(joinKeys.length, 'value')}, got ${values.length}`,
       )
     }
     // first pass: check the values and size the key; second pass: write it

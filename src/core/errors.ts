@@ -50,6 +50,11 @@ export function isLarderError(value: unknown): value is LarderError {
   )
 }
 
+/** A count with its noun in the right number, for messages: `1 row`, `2 rows`, `0 rows`. */
+export function countOf(n: number, noun: string, plural = `${noun}s`): string {
+  return `${n} ${n === 1 ? noun : plural}`
+}
+
 /** Formats a list of known names for an error message: `a, b, c` or `(none)`. */
 export function knownNames(names: Iterable<string>): string {
   const sorted = [...names].sort()

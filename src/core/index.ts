@@ -26,6 +26,7 @@ export {
 } from './entity.js'
 export * from './entity-key.js'
 export {
+  countOf,
   isLarderError,
   knownNames,
   LarderError,

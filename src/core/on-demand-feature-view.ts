@@ -1,7 +1,7 @@
 import { type Branded, definitionKind, isKind, kindOf } from './brand.js'
 import type { RequestSource } from './data-source.js'
 import type { Entity } from './entity.js'
-import { knownNames, LarderError } from './errors.js'
+import { countOf, knownNames, LarderError } from './errors.js'
 import { FeatureView, type FeatureViewProjection } from './feature-view.js'
 import { Field } from './field.js'
 import type { FeastType } from './types.js'
@@ -163,7 +163,7 @@ export class OnDemandFeatureView implements Branded<'OnDemandFeatureView'> {
     if (this.writeToOnlineStore && (projections.length !== 1 || requests.length > 0)) {
       throw new LarderError(
         'INVALID_DEFINITION',
-        `${where} has writeToOnlineStore but reads ${projections.length} feature views and ${requests.length} request sources`,
+        `${where} has writeToOnlineStore but reads ${countOf(projections.length, 'feature view')} and ${countOf(requests.length, 'request source')}`,
         {
           hint: 'a view computed at write time reads exactly one feature view and no request data; drop writeToOnlineStore to compute it on read',
         },

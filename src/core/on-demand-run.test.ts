@@ -77,7 +77,7 @@ describe('running a transformation', () => {
       transform: () => ({ a: [1] }),
     })
     expect(() => runTransformation(v, v.transformation.fn!, { conv_rate: [1, 2] }, 2, String)).toThrow(
-      'on-demand feature view "batchy" returned 1 values for "a" for a batch of 2 rows',
+      'on-demand feature view "batchy" returned 1 value for "a" for a batch of 2 rows',
     )
   })
 })

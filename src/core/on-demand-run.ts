@@ -1,4 +1,4 @@
-import { isLarderError, knownNames, LarderError } from './errors.js'
+import { countOf, isLarderError, knownNames, LarderError } from './errors.js'
 import {
   type BatchTransform,
   type OnDemandFeatureView,
@@ -90,7 +90,7 @@ export function runTransformation(
     try {
       result = (fn as BatchTransform)(inputs)
     } catch (cause) {
-      throw failed(where, `the batch of ${rows} rows`, cause)
+      throw failed(where, `the batch of ${countOf(rows, 'row')}`, cause)
     }
     const record = checkShape(where, result, fields, 'the batch')
     fields.forEach((f, j) => {
@@ -98,7 +98,7 @@ export function runTransformation(
       if (!Array.isArray(column) || column.length !== rows) {
         throw new LarderError(
           'INVALID_DEFINITION',
-          `${where} returned ${Array.isArray(column) ? `${column.length} values` : typeof column} for "${f.name}" for a batch of ${rows} rows`,
+          `${where} returned ${Array.isArray(column) ? countOf(column.length, 'value') : typeof column} for "${f.name}" for a batch of ${countOf(rows, 'row')}`,
           { hint: 'a batch transformation returns one array per output field, as long as its inputs' },
         )
       }

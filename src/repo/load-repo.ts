@@ -1,6 +1,6 @@
 import { readdirSync } from 'node:fs'
 import { createRequire } from 'node:module'
-import { dirname, join, relative, resolve, sep } from 'node:path'
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createJiti } from 'jiti'
 import {
@@ -142,7 +142,7 @@ async function collectDefinitions(
     try {
       mod = (await jiti.import(file)) as Record<string, unknown>
     } catch (cause) {
-      throw loadError(rel, cause)
+      throw loadError(repoPath, rel, cause)
     }
     for (const value of Object.values(mod ?? {})) {
       if (typeof value === 'object' && value !== null) add(value, rel)
@@ -198,11 +198,23 @@ function references(value: object): object[] {
   }
 }
 
-function loadError(file: string, cause: unknown): LarderError {
+function loadError(repoPath: string, file: string, cause: unknown): LarderError {
+  const parse = cause instanceof Error ? JITI_PARSE_ERROR.exec(cause.message) : null
+  if (parse && Number(parse[3]) > 0) {
+    const [, reason, path, line, column] = parse
+    // Babel counts columns from 0; editors and compilers from 1.
+    const where = `${repoRelative(repoPath, path!)}:${line}:${Number(column) + 1}`
+    return new LarderError('REPO_LOAD_FAILED', `${where}: ${reason!.trim()}`, {
+      cause,
+      details: { file },
+      hint: `fix the syntax at ${where} (definition files are TypeScript or JavaScript modules), or list the file in .larderignore if it holds no definitions`,
+    })
+  }
+  const where = stackLine(repoPath, cause) ?? file
   if (isLarderError(cause)) {
     return new LarderError(
       cause.code === 'INVALID_DEFINITION' ? 'INVALID_DEFINITION' : 'REPO_LOAD_FAILED',
-      `${file}: ${cause.message}`,
+      `${where}: ${cause.message}`,
       {
         cause,
         hint: cause.hint,
@@ -210,8 +222,39 @@ function loadError(file: string, cause: unknown): LarderError {
     )
   }
   const message = cause instanceof Error ? cause.message.split('\n')[0] : String(cause)
-  return new LarderError('REPO_LOAD_FAILED', `${file} failed to load: ${message}`, {
+  return new LarderError('REPO_LOAD_FAILED', `${where}: ${message}`, {
     cause,
-    hint: 'fix the error in that file (run with --verbose for the stack), or list the file in .larderignore',
+    details: { file },
+    hint: `fix the error at ${where} (run with --verbose for the stack), or list ${file} in .larderignore if it holds no definitions`,
   })
+}
+
+/** jiti's message for a file Babel cannot parse: `ParseError: <reason> \n <path>:<line>:<column>`. */
+const JITI_PARSE_ERROR = /^\w+: ([\s\S]*?)\s*\n\s*(\S.*):(\d+):(\d+)\s*$/
+
+/** A stack frame's location: `at fn (/path/file.ts:35:14)` or `at /path/file.ts:35:14`. */
+const STACK_FRAME = /^\s*at (?:.*\()?(.+?):(\d+):\d+\)?$/
+
+/**
+ * `file:line` of the innermost stack frame in one of the repo's own files, or undefined. Columns are
+ * left out: jiti keeps lines when it strips TypeScript, but not columns.
+ */
+function stackLine(repoPath: string, cause: unknown): string | undefined {
+  if (!(cause instanceof Error) || !cause.stack) return undefined
+  const root = resolve(repoPath) + sep
+  for (const text of cause.stack.split('\n').slice(1)) {
+    const frame = STACK_FRAME.exec(text)
+    if (!frame) continue
+    const path = frame[1]!.startsWith('file://') ? fileURLToPath(frame[1]!) : frame[1]!
+    if (path.startsWith(root) && !path.slice(root.length).split(sep).includes('node_modules')) {
+      return `${repoRelative(repoPath, path)}:${frame[2]}`
+    }
+  }
+  return undefined
+}
+
+/** A path relative to the repo with `/` separators, or as it is when it lies outside the repo. */
+function repoRelative(repoPath: string, path: string): string {
+  const rel = relative(repoPath, path)
+  return rel.startsWith('..') || isAbsolute(rel) ? path : rel.split(sep).join('/')
 }

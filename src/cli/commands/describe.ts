@@ -1,8 +1,7 @@
-import { toJson } from '@bufbuild/protobuf'
 import type { Command } from 'commander'
 import { stringify } from 'yaml'
 import { knownNames, LarderError } from '../../core/index.js'
-import { getObjectMessage, type ObjectKind } from '../../registry/index.js'
+import type { ObjectKind } from '../../registry/index.js'
 import type { CommandContext } from '../context.js'
 
 const KINDS: Record<string, ObjectKind> = {
@@ -12,6 +11,7 @@ const KINDS: Record<string, ObjectKind> = {
   'feature-service': 'feature service',
   'data-source': 'data source',
   project: 'project',
+  'saved-dataset': 'saved dataset',
 }
 
 export function registerDescribe(program: Command, ctx: CommandContext): void {
@@ -29,9 +29,7 @@ export function registerDescribe(program: Command, ctx: CommandContext): void {
         })
       }
       const store = await ctx.openStore()
-      const state = await store.registry.load()
-      const found = getObjectMessage(state.proto, store.project, kind, name)
-      const json = toJson(found.schema, found.message)
+      const json = await store.describe(kind, name)
       ctx.output.out(opts.json ? JSON.stringify(json, null, 2) : stringify(json))
     })
 }

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path'
 import type { Command } from 'commander'
-import { LarderError } from '../../core/index.js'
+import { countOf, LarderError } from '../../core/index.js'
+import { instant } from '../arguments.js'
 import type { CommandContext } from '../context.js'
 import { startTicker } from '../progress.js'
 
@@ -25,8 +26,12 @@ export function registerGetHistoricalFeatures(program: Command, ctx: CommandCont
     .option('-s, --feature-service <name>', 'read the features of this feature service')
     .option('--full-feature-names', 'name columns view__feature')
     .option('--as-of-known-time', 'ignore feature rows created after the entity timestamp')
-    .option('--start-date <time>', 'without --entities: every row from this time (ISO-8601, UTC if naive)')
-    .option('--end-date <time>', 'without --entities: every row up to this time')
+    .option(
+      '--start-date <time>',
+      'without --entities: every row from this time (ISO-8601, UTC if naive)',
+      instant('--start-date'),
+    )
+    .option('--end-date <time>', 'without --entities: every row up to this time', instant('--end-date'))
     .requiredOption('-o, --out <file>', 'output file: .parquet or .csv')
     .option('--save-as <name>', 'also register the output as a saved dataset (Parquet only)')
     .action(async (opts: Options) => {
@@ -79,7 +84,7 @@ export function registerGetHistoricalFeatures(program: Command, ctx: CommandCont
             : await job.toParquet(out)
         const seconds = ticker.stop()
         ctx.output.out(
-          `Wrote ${rows} rows (${job.columns.length} columns) to ${out} in ${seconds.toFixed(2)}s`,
+          `Wrote ${countOf(rows, 'row')} (${countOf(job.columns.length, 'column')}) to ${out} in ${seconds.toFixed(2)}s`,
         )
         if (opts.saveAs) ctx.output.out(`Registered saved dataset "${opts.saveAs}"`)
       } finally {

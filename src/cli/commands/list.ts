@@ -124,7 +124,11 @@ export function registerList(program: Command, ctx: CommandContext): void {
         ctx.output,
         rows,
         Boolean(opts.json),
-        `No ${kind.replace('-', ' ')} in project "${store.project}" (run \`larder apply\`)`,
+        `No ${kind.replaceAll('-', ' ')} in project "${store.project}" (${
+          kind === 'saved-datasets'
+            ? 'save one with `larder get-historical-features --save-as NAME`'
+            : 'run `larder apply`'
+        })`,
       )
     })
 }

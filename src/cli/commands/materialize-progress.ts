@@ -1,6 +1,6 @@
 import cliProgress from 'cli-progress'
-import type { Command } from 'commander'
-import { formatMicros, knownNames } from '../../core/index.js'
+import { type Command, Option } from 'commander'
+import { countOf, formatMicros, knownNames } from '../../core/index.js'
 import type { FeatureStore } from '../../feature-store.js'
 import type { MaterializeProgress, MaterializeResult } from '../../materialize/index.js'
 import type { CommandContext } from '../context.js'
@@ -15,17 +15,16 @@ export interface MaterializeCommandOptions {
 /** Adds `-v, --views` (comma-separated, repeatable) and `--json` to a materialize command. */
 export function materializeOptions(command: Command): Command {
   return command
-    .option(
-      '-v, --views <names>',
-      'feature views to load, comma-separated (repeatable); default: every online view',
-      (value: string, previous: string[]) => [
-        ...previous,
-        ...value
-          .split(',')
-          .map((v) => v.trim())
-          .filter(Boolean),
-      ],
-      [],
+    .addOption(
+      new Option('-v, --views <names>', 'feature views to load, comma-separated (repeatable)')
+        .argParser((value: string, previous: string[]) => [
+          ...previous,
+          ...value
+            .split(',')
+            .map((v) => v.trim())
+            .filter(Boolean),
+        ])
+        .default([], 'every online view'),
     )
     .option('--json', 'print the summary as JSON')
 }
@@ -68,7 +67,7 @@ export async function runMaterialize(
     paint(
       ctx.output,
       'green',
-      `Materialized ${rows} rows of ${result.views.length} feature views into the ${where} online store`,
+      `Materialized ${countOf(rows, 'row')} of ${countOf(result.views.length, 'feature view')} into the ${where} online store`,
     ),
   )
 }
@@ -114,7 +113,7 @@ function barReporter(): Reporter {
       bar = '█'.repeat(done) + '░'.repeat(BAR_WIDTH - done)
       eta = rate > 0 ? `${Math.ceil((total - params.value) / rate)}s` : '0s'
     }
-    return `${payload.view.padEnd(nameWidth)} ${bar} ${params.value} rows | ${Math.round(rate)} rows/s | ETA ${eta} | ${elapsed.toFixed(1)}s`
+    return `${payload.view.padEnd(nameWidth)} ${bar} ${countOf(params.value, 'row')} | ${Math.round(rate)} rows/s | ETA ${eta} | ${elapsed.toFixed(1)}s`
   }
   const multibar = new cliProgress.MultiBar({
     stream: process.stderr,
@@ -164,7 +163,9 @@ function lineReporter(output: Output): Reporter {
       last.set(e.view, now)
       const done = e.phase === 'done' ? 'done, ' : ''
       const rate = Math.round(e.rowsPerSecond)
-      output.err(`${e.view}: ${done}${e.rows} rows, ${rate} rows/s, ${e.elapsedSeconds.toFixed(1)}s`)
+      output.err(
+        `${e.view}: ${done}${countOf(e.rows, 'row')}, ${rate} rows/s, ${e.elapsedSeconds.toFixed(1)}s`,
+      )
     },
     stop() {},
   }

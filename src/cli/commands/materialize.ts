@@ -1,4 +1,5 @@
 import type { Command } from 'commander'
+import { instant } from '../arguments.js'
 import type { CommandContext } from '../context.js'
 import { type MaterializeCommandOptions, materializeOptions, runMaterialize } from './materialize-progress.js'
 
@@ -9,8 +10,8 @@ export function registerMaterialize(program: Command, ctx: CommandContext): void
       .description(
         'load the latest feature values in [START, END] from the offline store into the online store',
       )
-      .argument('<start>', 'start of the window, inclusive (ISO-8601; no offset means UTC)')
-      .argument('<end>', 'end of the window, inclusive (ISO-8601; no offset means UTC)'),
+      .argument('<start>', 'start of the window, inclusive (ISO-8601; no offset means UTC)', instant('START'))
+      .argument('<end>', 'end of the window, inclusive (ISO-8601; no offset means UTC)', instant('END')),
   ).action(async (start: string, end: string, opts: MaterializeCommandOptions) => {
     await runMaterialize(ctx, opts, (store, onProgress) =>
       store.materialize({ start, end, views: opts.views }, { onProgress }),
