@@ -10,3 +10,4 @@ export {
   type ViewMaterialization,
 } from './materialize.js'
 export { writeRowEncoder } from './row-encoder.js'
+export { type UnloadedView, type UnloadedViewsTarget, unloadedViews } from './unloaded-views.js'

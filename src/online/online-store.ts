@@ -196,6 +196,13 @@ export interface OnlineStore {
   ): Promise<OnlineReadResult>
   /** Reads several views in as few round trips as the backend allows; one result per request, in order. */
   readMany(requests: readonly OnlineReadRequest[], opts?: Abortable): Promise<OnlineReadResult[]>
+  /**
+   * Whether the store holds at least one row of the view; false when it holds none, also when the
+   * view's storage does not exist. A probe that stops at the first row found (in Redis, where views
+   * share hashes, a SCAN of the project's keys over the view's join keys). Optional for stores written
+   * outside Larder; every built-in store has it.
+   */
+  hasRows?(view: ViewRef, opts?: Abortable): Promise<boolean>
   /** Removes the storage and values of every view in the plan (`keep` and `drop` alike). */
   teardown(plan: InfraPlan, opts?: Abortable): Promise<void>
   close(): Promise<void>

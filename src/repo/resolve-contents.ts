@@ -7,6 +7,7 @@ import {
   type FeatureView,
   Field,
   FileSource,
+  Invalid,
   isKind,
   isLarderError,
   knownNames,
@@ -23,7 +24,10 @@ import type { RepoDefinitions } from './load-repo.js'
 /** A column of a batch source as the offline engine sees it. */
 export interface SourceColumn {
   readonly name: string
+  /** The Feast type the engine maps the column's type to; `Invalid` when it has none. */
   readonly type: FeastType
+  /** The engine's own type name, e.g. `DOUBLE`, for messages. */
+  readonly sourceType?: string
 }
 
 /** Reads a batch source's columns; throws a LarderError naming the path when it cannot. */
@@ -31,8 +35,10 @@ export type DescribeSource = (source: BatchSource) => Promise<readonly SourceCol
 
 /**
  * Completes a repo's definitions against their data, as `feast apply` does: checks every view's source
- * exists and has the columns the view declares, infers a source's timestamp column when it has exactly
- * one, entity key types, and the schema of views that declare none. Returns the objects to register.
+ * exists and has the columns the view declares, and that each declared field's type can be read from
+ * its column (see {@link readsAs}; a field renamed by `fieldMapping` is checked against the column it
+ * maps from), infers a source's timestamp column when it has exactly one, entity key types, and the
+ * schema of views that declare none. Returns the objects to register.
  */
 export async function resolveRepoContents(
   defs: RepoDefinitions,
@@ -184,6 +190,22 @@ async function checkedSchema(
     }
     return c
   }
+  const typed = (field: Field, what: string) => {
+    const column = need(field.name, what)
+    if (readsAs(field.dtype, column)) return
+    const has = column.sourceType ? `${column.sourceType} (${column.type.name})` : column.type.name
+    throw new LarderError(
+      'INVALID_DEFINITION',
+      `${where}: field "${field.name}" is declared ${field.dtype.name}, but column "${column.name}" of source ${sourceName} has type ${has}`,
+      {
+        hint:
+          column.type === Invalid
+            ? `cast the column in the source to a type with a Feast equivalent, e.g. one that reads as ${field.dtype.name}`
+            : `change the field's dtype to ${column.type.name}, or cast the column to ${field.dtype.name} in the source`,
+        details: { view: view.name, field: field.name, declared: field.dtype.name, column: column.name },
+      },
+    )
+  }
   need(batch.timestampField, 'the timestamp field')
   if (batch.createdTimestampColumn) need(batch.createdTimestampColumn, 'the created timestamp column')
   const keyFields = entities.map(
@@ -196,7 +218,11 @@ async function checkedSchema(
   )
   for (const e of entities) need(e.joinKey, `join key of entity "${e.name}"`)
   if (view.schema) {
-    for (const f of view.features) need(f.name, 'a declared feature')
+    for (const e of entities) {
+      const declared = view.schema.find((f) => f.name === e.joinKey)
+      if (declared) typed(declared, `join key of entity "${e.name}"`)
+    }
+    for (const f of view.features) typed(f, 'a declared feature')
     return [...keyFields, ...view.features]
   }
   const mapped = (c: SourceColumn) => batch.fieldMapping[c.name] ?? c.name
@@ -210,6 +236,59 @@ async function checkedSchema(
     .filter((c) => !skip.has(mapped(c)))
     .map((c) => new Field({ name: mapped(c), dtype: c.type }))
   return [...keyFields, ...features]
+}
+
+/**
+ * True when values of a column of type `column` can be served as `declared` without loss: the same type,
+ * a safe widening (Int32 to Int64, Int32 or Float32 to Float64, UnixTimestamp from Int32/Int64 epoch
+ * seconds, and the same inside lists and sets), or a declared type that only narrows the meaning of the
+ * column's (Uuid, TimeUuid or Json over text, Decimal over text or numbers, PdfBytes or ImageBytes over
+ * bytes, a set over a list, a Map over a struct, ZonedTimestamp over a timestamp, Json over any list,
+ * struct or map). Narrowings (Int32 over Int64, Float32 over Float64), Int64 and Float64 over each
+ * other, and numbers, bools or bytes over text are refused. A column
+ * whose type has no Feast equivalent reads as nothing but a ScalarMap over a map with non-string keys.
+ *
+ * @example readsAs(Int64, { name: 'trips', type: Int32 }) // true
+ */
+export function readsAs(declared: FeastType, column: SourceColumn): boolean {
+  if (column.type === Invalid) {
+    return declared.valueType === ValueType.SCALAR_MAP && /^MAP\(/i.test(column.sourceType ?? '')
+  }
+  return fits(declared, column.type)
+}
+
+function fits(d: FeastType, c: FeastType): boolean {
+  if (d.element !== undefined) {
+    // lists and sets: over a list column, element by element
+    return c.element !== undefined && fits(d.element, c.element)
+  }
+  if (d.fields !== undefined) {
+    const fields = c.fields
+    return (
+      fields !== undefined &&
+      Object.entries(d.fields).every(([name, t]) => fields[name] !== undefined && fits(t, fields[name]!))
+    )
+  }
+  if (c.element !== undefined || c.fields !== undefined) {
+    return d.valueType === ValueType.JSON || (d.valueType === ValueType.MAP && c.fields !== undefined)
+  }
+  return d.valueType === c.valueType || (WIDER[d.valueType] ?? []).includes(c.valueType)
+}
+
+/** Scalar column types each declared scalar type may also read, beyond its own. */
+const WIDER: Readonly<Record<number, readonly number[]>> = {
+  [ValueType.INT64]: [ValueType.INT32],
+  [ValueType.DOUBLE]: [ValueType.FLOAT, ValueType.INT32],
+  [ValueType.UNIX_TIMESTAMP]: [ValueType.INT32, ValueType.INT64],
+  [ValueType.ZONED_TIMESTAMP]: [ValueType.UNIX_TIMESTAMP],
+  [ValueType.STRING]: [ValueType.UUID, ValueType.JSON],
+  [ValueType.UUID]: [ValueType.STRING],
+  [ValueType.TIME_UUID]: [ValueType.STRING, ValueType.UUID],
+  [ValueType.JSON]: [ValueType.STRING, ValueType.MAP],
+  [ValueType.DECIMAL]: [ValueType.STRING, ValueType.DOUBLE, ValueType.INT32, ValueType.INT64],
+  [ValueType.PDF_BYTES]: [ValueType.BYTES],
+  [ValueType.IMAGE_BYTES]: [ValueType.BYTES],
+  [ValueType.SCALAR_MAP]: [ValueType.MAP],
 }
 
 function requireSchema(view: FeatureView, entities: readonly Entity[]): Field[] {

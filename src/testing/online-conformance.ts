@@ -372,7 +372,7 @@ export function describeOnlineStoreConformance(
     it("expires rows after the view's storageTtl", async (ctx) => {
       if (!store.capabilities.nativeTtl) {
         ctx.skip(
-          `${store.type} has no native expiry: rows stay until overwritten or torn down (serving enforces maxAge)`,
+          `${store.type} has no native expiry: rows stay until overwritten or torn down (serving reads rows older than storageTtl as NOT_FOUND)`,
         )
       }
       const key = keyOf(expiring)('s-1')
@@ -382,6 +382,27 @@ export function describeOnlineStoreConformance(
       expect(decoded((await store.read(expiring, [key], ['clicks']))[0])).toEqual([3])
       await new Promise((resolve) => setTimeout(resolve, 1100))
       expect(await store.read(expiring, [key], ['clicks'])).toEqual([undefined])
+    })
+
+    it('tells whether it holds rows of a view, apart from the views sharing its keys', async (ctx) => {
+      if (!store.hasRows) ctx.skip(`${store.type} has no hasRows probe`)
+      const probe = view('probe_stats', driver, [['x', Int64]])
+      await store.write(stats, [statsRow(2101, T0, { trips: 1 })])
+      expect(await store.hasRows!(probe)).toBe(false)
+      await store.update({ keep: [probe], drop: [] })
+      try {
+        expect(await store.hasRows!(probe)).toBe(false)
+        expect(await store.hasRows!(stats)).toBe(true)
+        await store.write(probe, [
+          encodeWriteRow(probe, { entityKey: statsKey(2101), values: { x: 1 }, eventTs: T0 }),
+        ])
+        expect(await store.hasRows!(probe)).toBe(true)
+        await store.teardown({ keep: [probe], drop: [] })
+        expect(await store.hasRows!(probe)).toBe(false)
+        expect(await store.hasRows!(stats)).toBe(true)
+      } finally {
+        await store.teardown({ keep: [probe], drop: [] })
+      }
     })
 
     it('writes and reads a batch of 2,500 rows', async () => {

@@ -11,11 +11,17 @@ export const duckdbDialect: SqlDialect = {
   utcInstant: (expr) => `CAST(${expr} AS TIMESTAMPTZ)`,
   keyBucket: (keys, parts) => `(hash(${keys.join(', ')}) % ${parts})`,
   asof: {
-    // event ts in the high 64 bits, created ts (offset to be unsigned; null = 0) in the low 64 bits
-    featureKey: (ts, created) =>
-      `(epoch_us(${ts})::HUGEINT * ${TWO_POW_64} + ` +
-      `coalesce(epoch_us(${created})::HUGEINT + 9223372036854775808::HUGEINT, 0::HUGEINT))`,
-    entityKey: (ts) => `(epoch_us(${ts})::HUGEINT * ${TWO_POW_64} + 18446744073709551615::HUGEINT)`,
+    // Without a created column: event ts in the high 64 bits of a HUGEINT, the source position (a
+    // non-negative BIGINT) in the low 64 bits. With one: a struct, compared field by field, since three
+    // 64-bit values do not fit a HUGEINT; a null created ts becomes -infinity, below every other.
+    featureKey: (ts, created, position) =>
+      created === undefined
+        ? `(epoch_us(${ts})::HUGEINT * ${TWO_POW_64} + ${position}::HUGEINT)`
+        : `struct_pack(t := ${ts}, c := coalesce(${created}, TIMESTAMP '-infinity'), p := ${position}::BIGINT)`,
+    entityKey: (ts, created) =>
+      created
+        ? `struct_pack(t := ${ts}, c := TIMESTAMP 'infinity', p := 9223372036854775807::BIGINT)`
+        : `(epoch_us(${ts})::HUGEINT * ${TWO_POW_64} + 18446744073709551615::HUGEINT)`,
   },
 }
 

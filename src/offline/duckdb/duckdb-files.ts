@@ -3,7 +3,8 @@ import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path'
 import type { DuckDBType } from '@duckdb/node-api'
 import { type FileFormat, type FileSource, LarderError } from '../../core/index.js'
-import { sqlString } from './duckdb-dialect.js'
+import { SOURCE_POSITION } from '../pit/spec.js'
+import { duckdbDialect, sqlString } from './duckdb-dialect.js'
 import type { Session } from './duckdb-session.js'
 
 /** Where a file source's rows are: one file, a directory of files, or a glob. */
@@ -14,6 +15,8 @@ export interface FileLocation {
   readonly format: FileFormat
   /** A short description for messages: `FileSource "x" (/abs/path)`. */
   readonly label: string
+  /** What a relative path was resolved against, for hints: `the feature repo /repo`. */
+  readonly base: string
 }
 
 /** Resolves a file source's path against the repo and tells a file from a directory or glob. */
@@ -24,7 +27,13 @@ export function locateFileSource(source: FileSource, repoPath: string): FileLoca
     : existsSync(path) && statSync(path).isDirectory()
       ? 'dir'
       : 'file'
-  return { path, kind, format: source.fileFormat, label: `FileSource "${source.name}" (${path})` }
+  return {
+    path,
+    kind,
+    format: source.fileFormat,
+    label: `FileSource "${source.name}" (${path})`,
+    base: `the feature repo ${repoPath}`,
+  }
 }
 
 /** Resolves an entity-table path against the current directory; its format follows its extension. */
@@ -32,7 +41,13 @@ export function locateEntityFile(path: string): FileLocation {
   const abs = resolve(path)
   const format: FileFormat = /\.csv(\.gz)?$/i.test(abs) ? 'csv' : 'parquet'
   const kind = /[*?[{]/.test(path) ? 'glob' : existsSync(abs) && statSync(abs).isDirectory() ? 'dir' : 'file'
-  return { path: abs, kind, format, label: `entity file ${abs}` }
+  return {
+    path: abs,
+    kind,
+    format,
+    label: `entity file ${abs}`,
+    base: `the working directory ${process.cwd()}`,
+  }
 }
 
 /** The DuckDB table function reading the location (files of a directory are found recursively). */
@@ -42,6 +57,38 @@ export function readExpression(loc: FileLocation): string {
   return loc.format === 'csv'
     ? `read_csv(${sqlString(pattern)}, header = true${many})`
     : `read_parquet(${sqlString(pattern)}${many})`
+}
+
+/**
+ * The files of a location in source order: full paths in code-point order (DuckDB's own glob lists a
+ * directory's files before those of its subdirectories), so rows are numbered the same way on every run.
+ */
+export async function sourceFiles(session: Session, loc: FileLocation): Promise<string[]> {
+  if (loc.kind === 'file') return [loc.path]
+  const pattern = loc.kind === 'dir' ? join(loc.path, '**', `*.${loc.format}`) : loc.path
+  const rows = await (await session.run(`SELECT file FROM glob(${sqlString(pattern)})`)).getRows()
+  return rows.map((r) => String(r[0])).sort()
+}
+
+/**
+ * The location's rows with the column `SOURCE_POSITION` (see `pit/spec.ts`): files in the order given,
+ * rows in their order in the file. Parquet numbers rows with the reader's `file_index` and
+ * `file_row_number` (so filters still reach the scan); CSV, or a Parquet file with its own column of
+ * one of those names, takes `row_number() OVER ()`, which DuckDB computes in scan order.
+ */
+export function positionedRead(
+  loc: FileLocation,
+  files: readonly string[],
+  columns: readonly string[],
+): string {
+  const list = `[${files.map(sqlString).join(', ')}]`
+  const many = files.length > 1 ? ', union_by_name = true' : ''
+  const read =
+    loc.format === 'csv' ? `read_csv(${list}, header = true${many})` : `read_parquet(${list}${many})`
+  const virtual =
+    loc.format === 'parquet' && !columns.some((c) => c === 'file_index' || c === 'file_row_number')
+  const position = virtual ? '(file_index::BIGINT << 40) + file_row_number' : 'row_number() OVER ()'
+  return `(SELECT *, ${position} AS ${duckdbDialect.ident(SOURCE_POSITION)} FROM ${read})`
 }
 
 /** True when the location holds at least one file to read. */
@@ -64,7 +111,7 @@ export async function describeLocation(
       'DATA_SOURCE',
       `${loc.label}: ${loc.kind === 'dir' ? `no .${loc.format} files in the directory` : 'no such file'}`,
       {
-        hint: 'check the path; a relative source path is resolved against the feature repo',
+        hint: `check the path; a relative path is resolved against ${loc.base}`,
         details: { path: loc.path },
       },
     )
@@ -72,7 +119,7 @@ export async function describeLocation(
   const result = await session.run(`SELECT * FROM ${readExpression(loc)} LIMIT 0`, (message) =>
     message.includes('No files found')
       ? new LarderError('DATA_SOURCE', `${loc.label}: no files match the path`, {
-          hint: 'check the path; a relative source path is resolved against the feature repo',
+          hint: `check the path; a relative path is resolved against ${loc.base}`,
           details: { path: loc.path },
         })
       : new LarderError('DATA_SOURCE', `${loc.label} cannot be read: ${message}`, {
@@ -99,9 +146,16 @@ export async function writeAtomically(path: string, write: (tmp: string) => Prom
   }
 }
 
-/** A new, unique part-file name for appending to a directory source. */
+let lastPartMillis = 0
+
+/**
+ * A new, unique part-file name for appending to a directory source. Names start with the time in
+ * milliseconds, strictly increasing within a process, so a later append sorts after an earlier one and
+ * its rows come later in source order (see `sourceFiles`).
+ */
 export function newPartFile(loc: FileLocation): string {
-  return join(loc.path, `part-${Date.now()}-${randomUUID().slice(0, 8)}.${loc.format}`)
+  lastPartMillis = Math.max(Date.now(), lastPartMillis + 1)
+  return join(loc.path, `part-${lastPartMillis}-${randomUUID().slice(0, 8)}.${loc.format}`)
 }
 
 /** The DuckDB COPY options writing a file of this format. */

@@ -40,7 +40,9 @@ import {
   hasFiles,
   locateFileSource,
   newPartFile,
+  positionedRead,
   readExpression,
+  sourceFiles,
   writeAtomically,
 } from './duckdb-files.js'
 import { arrowToColumns, type ColumnBuffer, createTable, rowsToColumns } from './duckdb-load.js'
@@ -305,7 +307,10 @@ export class DuckDBOfflineStore implements OfflineStore {
     }
   }
 
-  /** The view's source as a relation with naive-UTC timestamps, after checking every column it reads. */
+  /**
+   * The view's source as a relation with naive-UTC timestamps and each row's `SOURCE_POSITION`, after
+   * checking every column it reads.
+   */
   async #viewRelation(session: Session, p: PlannedView): Promise<PitView> {
     const source = fileSourceOf(p.source, p.where)
     const loc = locateFileSource(source, this.#options.repoPath)
@@ -339,7 +344,7 @@ export class DuckDBOfflineStore implements OfflineStore {
       }
       if (normal !== q(column)) replaced.push(`${normal} AS ${q(column)}`)
     }
-    const read = readExpression(loc)
+    const read = positionedRead(loc, await sourceFiles(session, loc), names)
     const relation = replaced.length === 0 ? read : `(SELECT * REPLACE (${replaced.join(', ')}) FROM ${read})`
     return { ...p.view, relation }
   }

@@ -9,8 +9,12 @@ import type { Micros } from '../../core/index.js'
  * timestamp minus the ttl; ties on the event timestamp go to the greatest created timestamp, a null
  * created timestamp ranking below every other. With `asOfKnownTime`, a row whose created timestamp is
  * null or later than the entity timestamp is no candidate (in views that have a created column). No
- * candidate gives nulls. Every entity row is kept, in order, duplicates included. Which of several rows
- * that tie on both timestamps is returned is unspecified, as in Feast.
+ * candidate gives nulls. Every entity row is kept, in order, duplicates included. Rows that tie on the
+ * event timestamp and the created timestamp (or on the event timestamp alone, in a view without a created
+ * column) go to the one that comes last in the source: the greatest `SOURCE_POSITION` (file name, then
+ * row within the file), as Feast's file offline store keeps the last of equal rows. Materialization
+ * (`buildLatestQuery`) follows the same rule, so a value read online after materializing a window
+ * ending at t is the value the join gives at t.
  */
 export interface PitSpec {
   readonly entity: PitEntity
@@ -24,6 +28,11 @@ export const ROW_ID = '__larder_row'
 export const ENTITY_TS = '__larder_ts'
 /** Column names with this prefix are reserved for the join's own columns. */
 export const RESERVED_PREFIX = '__larder'
+/**
+ * Column of every view relation: a number ordering the source's rows as they stand in the source, files
+ * by name and rows by their place in the file (greater = later). Only its order matters.
+ */
+export const SOURCE_POSITION = '__larder_pos'
 /** Feast's name for the entity timestamp column. */
 export const EVENT_TIMESTAMP = 'event_timestamp'
 
@@ -57,7 +66,8 @@ export interface PitView {
   readonly name: string
   /**
    * A table expression for the view's source whose timestamp and created columns hold naive-UTC
-   * timestamps (the engine converts other timestamp types on the way in).
+   * timestamps (the engine converts other timestamp types on the way in), with the column
+   * `SOURCE_POSITION`.
    */
   readonly relation: string
   readonly keys: readonly PitKey[]

@@ -11,7 +11,10 @@ const plain: SqlDialect = {
 }
 const withAsof: SqlDialect = {
   ...plain,
-  asof: { featureKey: (t, c) => `FK(${t}, ${c})`, entityKey: (t) => `EK(${t})` },
+  asof: {
+    featureKey: (t, c, p) => `FK(${t}, ${c ?? '-'}, ${p})`,
+    entityKey: (t, c) => `EK(${t}, ${c ? 'created' : '-'})`,
+  },
 }
 
 const view = (name: string, created: string | undefined, ttlMicros = 0): PitView => ({
@@ -40,8 +43,12 @@ describe('buildPitQuery', () => {
   it('uses one ASOF join per view where exact, and orders by the entity row', () => {
     const sql = buildPitQuery(spec([view('a', 'created', 60), view('b', undefined)]), withAsof)
     expect(count(sql, 'ASOF LEFT JOIN')).toBe(2)
-    expect(sql).toContain('e."__o" >= v0."__o"')
-    expect(sql).toContain('e."__larder_ts" >= v1."__ts"')
+    expect(sql).toContain('EK("__larder_ts", -) AS "__o", EK("__larder_ts", created) AS "__oc"')
+    expect(sql).toContain('FK("ts", "created", "__larder_pos") AS "__o"')
+    expect(sql).toContain('FK("ts", -, "__larder_pos") AS "__o"')
+    expect(sql).toContain('e."__oc" >= v0."__o"')
+    expect(sql).toContain('e."__o" >= v1."__o"')
+    expect(sql).toContain('"id" IS NOT NULL')
     expect(sql).toContain('CASE WHEN v0."__ts" >= (e."__larder_ts" - 60) THEN v0."__f0" END AS "a__f"')
     expect(sql.trimEnd().endsWith('ORDER BY e."__larder_row"')).toBe(true)
   })
@@ -50,7 +57,7 @@ describe('buildPitQuery', () => {
     const sql = buildPitQuery(spec([view('a', 'created'), view('b', undefined)], true), withAsof)
     expect(count(sql, 'ASOF LEFT JOIN')).toBe(1)
     expect(sql).toContain('f."__cr" <= e."__larder_ts"')
-    expect(sql).toContain('ORDER BY f."__ts" DESC, f."__cr" DESC NULLS LAST')
+    expect(sql).toContain('ORDER BY f."__ts" DESC, f."__cr" DESC NULLS LAST, f."__pos" DESC')
   })
 
   it('uses the window form everywhere when asked or when the engine has no ASOF join', () => {
@@ -69,7 +76,7 @@ describe('buildPitQuery', () => {
       entity: { ...spec([]).entity, bounds: { min: 100, max: 200 } },
     }
     const sql = buildPitQuery(s, withAsof, { limit: 3 })
-    expect(sql).toContain('WHERE "ts" <= TS(200) AND "ts" >= TS(90)')
+    expect(sql).toContain('WHERE "id" IS NOT NULL AND "ts" <= TS(200) AND "ts" >= TS(90)')
     expect(sql.endsWith('LIMIT 3')).toBe(true)
   })
 })
@@ -94,7 +101,7 @@ describe('range and latest queries', () => {
     const names = { eventTimestamp: 'event_timestamp', createdTimestamp: 'created' }
     const keyed = buildLatestQuery(view('a', 'created'), { start: 1, end: 2 }, names, plain)
     expect(keyed).toContain('DISTINCT ON ("__k0")')
-    expect(keyed).toContain('ORDER BY "__k0", "__ts" DESC, "__cr" DESC NULLS LAST')
+    expect(keyed).toContain('ORDER BY "__k0", "__ts" DESC, "__cr" DESC NULLS LAST, "__pos" DESC')
     expect(keyed).toContain('"id" IS NOT NULL')
     const keyless = buildLatestQuery(
       { ...view('a', undefined), keys: [] },
@@ -102,7 +109,7 @@ describe('range and latest queries', () => {
       names,
       plain,
     )
-    expect(keyless).toContain('LIMIT 1')
+    expect(keyless).toContain('ORDER BY "__ts" DESC, "__pos" DESC LIMIT 1')
     expect(keyless).not.toContain('"created"')
   })
 

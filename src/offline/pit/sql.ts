@@ -1,5 +1,13 @@
 import type { Micros } from '../../core/index.js'
-import { ENTITY_TS, EVENT_TIMESTAMP, type MicrosRange, type PitSpec, type PitView, ROW_ID } from './spec.js'
+import {
+  ENTITY_TS,
+  EVENT_TIMESTAMP,
+  type MicrosRange,
+  type PitSpec,
+  type PitView,
+  ROW_ID,
+  SOURCE_POSITION,
+} from './spec.js'
 
 /**
  * What differs between SQL engines, kept to a few hooks; the join itself is written once below.
@@ -21,14 +29,21 @@ export interface SqlDialect {
 }
 
 /**
- * ASOF joins on one ordered key. To break event-timestamp ties by the created timestamp inside the join
- * (instead of deduplicating first), the key packs both timestamps into one sortable value.
+ * ASOF joins on one ordered key. To break event-timestamp ties inside the join (instead of deduplicating
+ * first), the key packs the event timestamp, the created timestamp and the source position into one
+ * sortable value.
  */
 export interface AsofHooks {
-  /** A sortable key of a feature row, ordered by (event ts, created ts) with a null created ts lowest. */
-  featureKey(ts: string, created: string): string
-  /** The key of an entity row: at least the key of every feature row whose event ts is `<=` `ts`. */
-  entityKey(ts: string): string
+  /**
+   * A sortable key of a feature row, ordered by event ts, then created ts (a null lowest; `created` is
+   * undefined for a view without a created column), then source position.
+   */
+  featureKey(ts: string, created: string | undefined, position: string): string
+  /**
+   * The key of an entity row, comparable with the feature keys of the same shape (`created`: of views
+   * with a created column): at least the key of every feature row whose event ts is `<=` `ts`.
+   */
+  entityKey(ts: string, created: boolean): string
 }
 
 /**
@@ -47,7 +62,7 @@ export interface PitQueryOptions {
  * Builds the SELECT of a point-in-time join: the entity columns in order, then each view's features,
  * one row per entity row, ordered as the entity table.
  *
- * The ASOF form finds the greatest (event ts, created ts) `<=` the entity ts with one `ASOF LEFT JOIN`
+ * The ASOF form finds the greatest (event ts, created ts, source position) `<=` the entity ts with one `ASOF LEFT JOIN`
  * per view and applies the ttl afterwards, nulling the features of a match older than the ttl: ASOF
  * has no lower bound, and the greatest event ts is older than the ttl only if every candidate is. The
  * window form joins the candidates on a range condition and keeps `row_number() = 1`; it also handles
@@ -58,10 +73,11 @@ export function buildPitQuery(spec: PitSpec, d: SqlDialect, options: PitQueryOpt
   const useAsof = spec.views.map(
     (v) => d.asof !== undefined && options.strategy !== 'window' && !(spec.asOfKnownTime && v.created),
   )
-  const needsEntityKey = spec.views.some((v, i) => useAsof[i] && v.created !== undefined)
+  const entityKeys = [false, true]
+    .filter((created) => spec.views.some((v, i) => useAsof[i] && (v.created !== undefined) === created))
+    .map((created) => `, ${d.asof!.entityKey(q(ENTITY_TS), created)} AS ${q(created ? '__oc' : '__o')}`)
   const ctes: string[] = []
-  const entityKey = needsEntityKey ? `, ${d.asof!.entityKey(q(ENTITY_TS))} AS ${q('__o')}` : ''
-  ctes.push(`${q('__larder_e')} AS (SELECT *${entityKey} FROM ${spec.entity.relation})`)
+  ctes.push(`${q('__larder_e')} AS (SELECT *${entityKeys.join('')} FROM ${spec.entity.relation})`)
   const selects = spec.entity.columns.map((c) => `e.${q(c)}`)
   const joins: string[] = []
   spec.views.forEach((v, i) => {
@@ -70,11 +86,7 @@ export function buildPitQuery(spec: PitSpec, d: SqlDialect, options: PitQueryOpt
     const alias = `v${i}`
     if (useAsof[i]) {
       const on = v.keys.map((k, j) => `e.${q(k.entity)} = ${alias}.${q(`__k${j}`)}`)
-      on.push(
-        v.created === undefined
-          ? `e.${q(ENTITY_TS)} >= ${alias}.${q('__ts')}`
-          : `e.${q('__o')} >= ${alias}.${q('__o')}`,
-      )
+      on.push(`e.${q(v.created === undefined ? '__o' : '__oc')} >= ${alias}.${q('__o')}`)
       joins.push(`ASOF LEFT JOIN ${src} ${alias} ON ${on.join(' AND ')}`)
       const fresh =
         v.ttlMicros > 0 ? `${alias}.${q('__ts')} >= ${d.minusMicros(`e.${q(ENTITY_TS)}`, v.ttlMicros)}` : ''
@@ -96,22 +108,27 @@ export function buildPitQuery(spec: PitSpec, d: SqlDialect, options: PitQueryOpt
   )
 }
 
-/** The view's source rows under internal names, pruned to the entity time span when it is known. */
+/**
+ * The view's source rows with every join key set, under internal names, pruned to the entity time span
+ * when it is known.
+ */
 function sourceSelect(v: PitView, spec: PitSpec, d: SqlDialect, asof: boolean): string {
   const q = d.ident.bind(d)
   const cols = [
     ...v.keys.map((k, j) => `${q(k.source)} AS ${q(`__k${j}`)}`),
     `${q(v.timestamp)} AS ${q('__ts')}`,
-    ...(v.created === undefined
-      ? []
+    ...(asof
+      ? [
+          `${d.asof!.featureKey(q(v.timestamp), v.created === undefined ? undefined : q(v.created), q(SOURCE_POSITION))} AS ${q('__o')}`,
+        ]
       : [
-          asof
-            ? `${d.asof!.featureKey(q(v.timestamp), q(v.created))} AS ${q('__o')}`
-            : `${q(v.created)} AS ${q('__cr')}`,
+          ...(v.created === undefined ? [] : [`${q(v.created)} AS ${q('__cr')}`]),
+          `${q(SOURCE_POSITION)} AS ${q('__pos')}`,
         ]),
     ...v.features.map((f, j) => `${q(f.source)} AS ${q(`__f${j}`)}`),
   ]
-  const where: string[] = []
+  // a null key never equals an entity's key; DuckDB's ASOF join over a struct key would match nulls
+  const where = v.keys.map((k) => `${q(k.source)} IS NOT NULL`)
   const bounds = spec.entity.bounds
   if (bounds) {
     where.push(`${q(v.timestamp)} <= ${d.timestamp(bounds.max)}`)
@@ -131,6 +148,7 @@ function windowSelect(v: PitView, spec: PitSpec, d: SqlDialect, src: string): st
   const order = [
     `f.${q('__ts')} DESC`,
     ...(v.created === undefined ? [] : [`f.${q('__cr')} DESC NULLS LAST`]),
+    `f.${q('__pos')} DESC`,
   ]
   const features = v.features.map((_, j) => q(`__f${j}`))
   return (
@@ -187,7 +205,8 @@ export interface KeyPart {
 
 /**
  * The latest row per join-key tuple among the view's rows in the range (ties on the event timestamp go to
- * the greatest created timestamp), skipping rows with a null key; with `part`, only the tuples of that
+ * the greatest created timestamp, then to the last in the source, as in `buildPitQuery`), skipping rows
+ * with a null key; with `part`, only the tuples of that
  * part. Columns: keys and features under their output names, then the event and created timestamps as
  * UTC instants under the given names.
  */
@@ -203,6 +222,7 @@ export function buildLatestQuery(
     ...v.keys.map((k, j) => `${q(k.source)} AS ${q(`__k${j}`)}`),
     `${q(v.timestamp)} AS ${q('__ts')}`,
     ...(v.created === undefined ? [] : [`${q(v.created)} AS ${q('__cr')}`]),
+    `${q(SOURCE_POSITION)} AS ${q('__pos')}`,
     ...v.features.map((f, j) => `${q(f.source)} AS ${q(`__f${j}`)}`),
   ]
   const inPart =
@@ -213,7 +233,11 @@ export function buildLatestQuery(
           part.of,
         )} = ${part.index}`
   const rows = `SELECT ${inner.join(', ')} FROM ${v.relation} WHERE ${latestWhere(v, range, d)}${inPart}`
-  const order = [q('__ts') + ' DESC', ...(v.created === undefined ? [] : [`${q('__cr')} DESC NULLS LAST`])]
+  const order = [
+    `${q('__ts')} DESC`,
+    ...(v.created === undefined ? [] : [`${q('__cr')} DESC NULLS LAST`]),
+    `${q('__pos')} DESC`,
+  ]
   const keyCols = v.keys.map((_, j) => q(`__k${j}`))
   const latest =
     keyCols.length === 0

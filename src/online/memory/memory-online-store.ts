@@ -87,6 +87,14 @@ export class MemoryOnlineStore implements OnlineStore {
     return Promise.all(requests.map((r) => this.read(r.view, r.keys, r.features, opts)))
   }
 
+  async hasRows(view: ViewRef, opts?: Abortable): Promise<boolean> {
+    checkAborted(opts)
+    const table = this.#tables.get(tableName(view))
+    if (!table) return false
+    for (const id of table.keys()) if (this.#live(table, id)) return true
+    return false
+  }
+
   async teardown(plan: InfraPlan, opts?: Abortable): Promise<void> {
     checkAborted(opts)
     for (const view of [...plan.keep, ...plan.drop]) this.#tables.delete(tableName(view))

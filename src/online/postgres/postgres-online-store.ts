@@ -137,6 +137,17 @@ export class PostgresOnlineStore implements OnlineStore {
     return Promise.all(requests.map((r) => this.#read(r.view, r.keys, r.features)))
   }
 
+  async hasRows(view: ViewRef, opts?: Abortable): Promise<boolean> {
+    checkAborted(opts)
+    try {
+      const { rows } = await this.#pool.query(`SELECT 1 FROM ${this.#qualified(view)} LIMIT 1`)
+      return rows.length > 0
+    } catch (e) {
+      if ((e as { code?: string })?.code === '42P01') return false
+      throw e
+    }
+  }
+
   async teardown(plan: InfraPlan, opts?: Abortable): Promise<void> {
     await this.update({ keep: [], drop: [...plan.keep, ...plan.drop] }, opts)
   }

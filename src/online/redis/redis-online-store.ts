@@ -222,6 +222,27 @@ export class RedisOnlineStore implements OnlineStore {
     })
   }
 
+  /**
+   * Scans the project's keys over the view's join keys and asks each batch whether it holds the view's
+   * `_ts:<view>` field, stopping at the first that does: quick when the view has rows, a full SCAN of
+   * those keys when it has none.
+   */
+  async hasRows(view: ViewRef, opts?: Abortable): Promise<boolean> {
+    checkAborted(opts)
+    const space = keySpace(view, this.#version)
+    const field = this.#fields.timestamp(view.name)
+    for await (const keys of this.#connection.scan(space.pattern)) {
+      checkAborted(opts)
+      const mine = keys.filter((k) => space.matches(k))
+      const replies = await this.#connection.pipeline(
+        mine.map((key) => ({ key, args: ['HEXISTS', key, field] })),
+        true,
+      )
+      if (replies.some((r) => Number(r) === 1)) return true
+    }
+    return false
+  }
+
   /** Finds the views' keys with SCAN and removes their fields, deleting keys no view uses any more. */
   async teardown(plan: InfraPlan, opts?: Abortable): Promise<void> {
     checkAborted(opts)

@@ -152,6 +152,16 @@ export class SqliteOnlineStore implements OnlineStore {
     return requests.map((r) => this.#read(r.view, r.keys, r.features))
   }
 
+  async hasRows(view: ViewRef, opts?: Abortable): Promise<boolean> {
+    checkAborted(opts)
+    try {
+      return this.#db.prepare(`SELECT 1 FROM ${quoteIdent(tableName(view))} LIMIT 1`).get() !== undefined
+    } catch (e) {
+      if (e instanceof Error && /no such table/i.test(e.message)) return false
+      throw e
+    }
+  }
+
   /** Drops the views' tables; unlike Feast, which deletes the whole file, other projects' tables stay. */
   async teardown(plan: InfraPlan, opts?: Abortable): Promise<void> {
     checkAborted(opts)
