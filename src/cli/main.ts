@@ -11,6 +11,7 @@ import { registerMaterialize } from './commands/materialize.js'
 import { registerMaterializeIncremental } from './commands/materialize-incremental.js'
 import { registerPlan } from './commands/plan.js'
 import { registerRegistryDump } from './commands/registry-dump.js'
+import { registerRegistryMigrate } from './commands/registry-migrate.js'
 import { registerServe } from './commands/serve.js'
 import { registerTeardown } from './commands/teardown.js'
 import { registerUi } from './commands/ui.js'
@@ -45,6 +46,7 @@ export async function runCli(argv: readonly string[], output: Output = processOu
     registerDescribe,
     registerGetHistoricalFeatures,
     registerRegistryDump,
+    registerRegistryMigrate,
     registerConfigSchema,
     registerServe,
     registerUi,

@@ -17,7 +17,23 @@ export {
   type SkippedObject,
 } from './catalog.js'
 export { FileRegistry, withFileLock, writeAtomically } from './file/index.js'
+export {
+  createRegistry,
+  type RegistryConfig,
+  redactUrl,
+  registryConfigFor,
+  SQL_DIALECTS,
+  type SqlDialectBackend,
+  sqlDialectFor,
+} from './loader.js'
 export { findObjectMessage, getObjectMessage, type ObjectMessage } from './object-messages.js'
 export { LARDER_TAGS, microsFromTimestamp, timestampFromMicros } from './proto-mapping.js'
 export { type LoadOptions, type Registry, RegistryState, updateRegistry } from './registry.js'
+export {
+  type ChangeStamp,
+  currentActor,
+  OBJECT_TABLES,
+  type ObjectTable,
+  objectChanges,
+} from './registry-objects.js'
 export { type SavedDatasetInfo, savedDatasetFromProto, savedDatasetToProto } from './saved-datasets.js'

@@ -11,11 +11,17 @@ export class RegistryState {
   /** The `version_id` read, or `''` when no registry exists yet. */
   readonly version: string
   readonly proto: RegistryProto
+  /**
+   * The bytes of each object as its store holds them, by `objectKey`, when the store keeps objects
+   * apart (the SQL registry): a commit checks each object it changes against these.
+   */
+  readonly stored: ReadonlyMap<string, Uint8Array> | undefined
   readonly #catalogs = new Map<string, ProjectCatalog>()
 
-  constructor(version: string, proto: RegistryProto) {
+  constructor(version: string, proto: RegistryProto, stored?: ReadonlyMap<string, Uint8Array>) {
     this.version = version
     this.proto = proto
+    this.stored = stored
   }
 
   /** The project's objects as definitions (decoded once per state). */
@@ -37,15 +43,28 @@ export class RegistryState {
 export interface LoadOptions extends Abortable {
   /** Serve a cached copy while it is fresh (`cache_ttl_seconds`). Default true. */
   allowCache?: boolean
+  /**
+   * Ignore the cache's age but keep the cached copy when a cheap check (one row, or the file's stamp)
+   * shows the registry did not change since it was read. For periodic refreshes. Default false.
+   */
+  revalidate?: boolean
 }
 
-/** Where the registry lives. Implementations: the file registry (Feast's protobuf file). */
+/**
+ * Where the registry lives. Implementations: the file registry (Feast's protobuf file) and the SQL
+ * registry (Feast's tables, one row per object); `createRegistry` picks one from the config.
+ */
 export interface Registry {
   /** Reads the registry, from the cache when allowed and fresh. A missing registry reads as empty. */
   load(options?: LoadOptions): Promise<RegistryState>
   /**
-   * Writes `next` if nobody committed since `base` was read; otherwise fails with a CONFLICT error and
-   * writes nothing. The write is atomic: readers see the old registry or the new one, never a mix.
+   * Writes the objects that differ between `base.proto` and `next`, all or nothing. Optimistic
+   * concurrency per object: when another writer committed a change to one of those objects since
+   * `base` was read, the commit fails with CONFLICT naming the object (and who changed it, when
+   * known) and writes nothing; changes to other objects meanwhile are kept, not overwritten. The
+   * exception is bookkeeping: when the other writer only recorded materialization intervals on a
+   * feature view this commit redefines, both are kept. Readers see the old registry or the new one,
+   * never a mix.
    */
   commit(base: RegistryState, next: RegistryProto, options?: Abortable): Promise<RegistryState>
   close(): Promise<void>

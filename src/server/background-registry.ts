@@ -29,6 +29,8 @@ export class BackgroundRegistry implements Registry {
   readonly #inner: Registry
   readonly #onError: ((error: unknown) => void) | undefined
   #state: RegistryState | undefined
+  /** When the served registry was last confirmed current (loaded, committed, or revalidated). */
+  #confirmedAt: number | undefined
   #loading: Promise<RegistryState> | undefined
   #timer: NodeJS.Timeout | undefined
 
@@ -48,6 +50,14 @@ export class BackgroundRegistry implements Registry {
     return this.#state
   }
 
+  /**
+   * Seconds since the served registry was last known to match its source (a load, a commit, or a
+   * refresh whose version check found no change); undefined before the first load.
+   */
+  get ageSeconds(): number | undefined {
+    return this.#confirmedAt === undefined ? undefined : (Date.now() - this.#confirmedAt) / 1000
+  }
+
   load(options: LoadOptions = {}): Promise<RegistryState> {
     if (options.allowCache === false) return this.#inner.load(options).then((s) => this.#serve(s))
     if (this.#state) return Promise.resolve(this.#state)
@@ -55,13 +65,14 @@ export class BackgroundRegistry implements Registry {
   }
 
   /**
-   * Reloads the registry from its source and serves the result once loaded; reads meanwhile get the
-   * previous one. Concurrent calls share one reload. Rejects (and keeps serving the previous
-   * registry) when the source cannot be read.
+   * Brings the served registry up to date and serves the result once loaded; reads meanwhile get the
+   * previous one. Asks the source with a cheap version check first (one row of the SQL registry, the
+   * file's stamp) and reads everything only when it changed. Concurrent calls share one reload.
+   * Rejects (and keeps serving the previous registry) when the source cannot be read.
    */
   refresh(options: Abortable = {}): Promise<RegistryState> {
     this.#loading ??= this.#inner
-      .load({ allowCache: false, signal: options.signal })
+      .load({ revalidate: true, signal: options.signal })
       .then((s) => this.#serve(s))
       .finally(() => {
         this.#loading = undefined
@@ -83,6 +94,7 @@ export class BackgroundRegistry implements Registry {
    * that raced a commit), and returns `state` to its reader.
    */
   #serve(state: RegistryState): RegistryState {
+    this.#confirmedAt = Date.now()
     const served = this.#state
     if (served === undefined || (served.version !== state.version && updatedAt(state) >= updatedAt(served))) {
       this.#state = state

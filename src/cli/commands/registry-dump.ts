@@ -1,8 +1,7 @@
-import { resolve } from 'node:path'
 import { toJson } from '@bufbuild/protobuf'
 import type { Command } from 'commander'
 import { RegistrySchema } from '../../gen/feast/core/Registry_pb.js'
-import { FileRegistry } from '../../registry/index.js'
+import { createRegistry, registryConfigFor } from '../../registry/index.js'
 import type { CommandContext } from '../context.js'
 
 export function registerRegistryDump(program: Command, ctx: CommandContext): void {
@@ -11,12 +10,13 @@ export function registerRegistryDump(program: Command, ctx: CommandContext): voi
     .description(
       'print the whole registry (every project) as proto3 JSON; also reads a registry file Feast wrote',
     )
-    .option('--registry <path>', "a registry file to read instead of the repo's")
+    .option('--registry <path>', "a registry file or SQL registry URL to read instead of the repo's")
     .action(async (opts: { registry?: string }) => {
-      const registry = opts.registry
-        ? new FileRegistry({ path: resolve(opts.registry), cacheTtlSeconds: 0 })
-        : (await ctx.openStore()).registry
-      const state = await registry.load({ allowCache: false })
+      const own = opts.registry
+        ? await createRegistry(registryConfigFor(opts.registry), process.cwd())
+        : undefined
+      const registry = own ?? (await ctx.openStore()).registry
+      const state = await registry.load({ allowCache: false }).finally(() => own?.close())
       ctx.output.out(JSON.stringify(toJson(RegistrySchema, state.proto), null, 2))
     })
 }

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fromBinary } from '@bufbuild/protobuf'
@@ -11,16 +11,23 @@ import {
   FileSource,
   Float32,
   Int64,
-  LarderError,
   Project,
   PushSource,
   RequestSource,
 } from '../../core/index.js'
 import { RegistrySchema } from '../../gen/feast/core/Registry_pb.js'
-import { applyContents, diffContents, type RepoContents } from '../apply-objects.js'
-import { timestampFromMicros } from '../proto-mapping.js'
-import { updateRegistry } from '../registry.js'
+import { describeRegistryConformance } from '../../testing/registry-conformance.js'
+import { applyContents, type RepoContents } from '../apply-objects.js'
 import { FileRegistry } from './file-registry.js'
+
+describeRegistryConformance('file', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'larder-registry-'))
+  const path = join(dir, 'data', 'registry.db')
+  return {
+    open: async ({ cacheTtlSeconds = 0 } = {}) => new FileRegistry({ path, cacheTtlSeconds }),
+    cleanup: async () => rmSync(dir, { recursive: true, force: true }),
+  }
+})
 
 function tempRegistry(cacheTtlSeconds = 0): FileRegistry {
   const dir = mkdtempSync(join(tmpdir(), 'larder-registry-'))
@@ -111,50 +118,6 @@ describe('file registry', () => {
     expect(catalog.meta('feature view', 'driver_hourly_stats').createdAt).toBe(1_700_000_000_000_000)
   })
 
-  it('plans nothing after an apply, and names the fields an edit changes', async () => {
-    const registry = tempRegistry()
-    await applyTo(registry)
-    const state = await registry.load()
-    expect(diffContents(state.proto, contents).filter((c) => c.action !== 'unchanged')).toEqual([])
-    const edited = { ...contents, featureViews: [stats.with({ ttl: '2d' })], featureServices: [] }
-    const changes = diffContents(state.proto, edited).filter((c) => c.action !== 'unchanged')
-    expect(changes).toEqual([
-      { kind: 'feature view', name: 'driver_hourly_stats', action: 'update', changedFields: ['ttl'] },
-      { kind: 'feature service', name: 'driver_activity', action: 'delete', changedFields: [] },
-    ])
-  })
-
-  it('refuses a commit whose base version is stale and keeps the winner', async () => {
-    const registry = tempRegistry()
-    const base = await registry.load({ allowCache: false })
-    const first = base.draft()
-    applyContents(first, contents, 1)
-    await registry.commit(base, first)
-    const second = base.draft()
-    applyContents(second, { ...contents, featureServices: [] }, 2)
-    const error = await registry.commit(base, second).catch((e) => e)
-    expect(error).toBeInstanceOf(LarderError)
-    expect(error.code).toBe('CONFLICT')
-    expect((await registry.load({ allowCache: false })).catalog('demo').featureServices.size).toBe(1)
-  })
-
-  it('records materialization intervals with retries and keeps them across applies', async () => {
-    const registry = tempRegistry()
-    await applyTo(registry)
-    await updateRegistry(registry, (draft) => {
-      const meta = draft.featureViews[0]!.meta!
-      meta.materializationIntervals.push({
-        $typeName: 'feast.core.MaterializationInterval',
-        startTime: timestampFromMicros(0),
-        endTime: timestampFromMicros(5_000_000),
-      })
-    })
-    await applyTo(registry, { ...contents, featureViews: [stats.with({ description: 'edited' })] })
-    const catalog = (await registry.load()).catalog('demo')
-    expect(catalog.materializationIntervals('driver_hourly_stats')).toEqual([{ start: 0, end: 5_000_000 }])
-    expect(catalog.featureView('driver_hourly_stats').description).toBe('edited')
-  })
-
   it('leaves a corrupt registry file untouched and says so', async () => {
     const registry = tempRegistry()
     await applyTo(registry)
@@ -165,27 +128,20 @@ describe('file registry', () => {
     expect(readFileSync(registry.path, 'utf8')).toBe('this is not a registry\n')
   })
 
-  it('serves the cache within cache_ttl_seconds and sees other writers after it', async () => {
-    const registry = tempRegistry(3600)
-    const other = new FileRegistry({ path: registry.path, cacheTtlSeconds: 0 })
-    await applyTo(registry)
-    const cached = await registry.load()
-    await applyTo(other, { ...contents, featureServices: [] })
-    expect(await registry.load()).toBe(cached)
-    expect((await registry.load({ allowCache: false })).catalog('demo').featureServices.size).toBe(0)
-    expect((await other.load()).catalog('demo').featureServices.size).toBe(0)
-  })
-
-  it('lists what it cannot represent instead of failing', async () => {
+  it('notes who changed each object in a side file Feast never reads', async () => {
     const registry = tempRegistry()
-    await applyTo(registry)
-    const state = await registry.load({ allowCache: false })
-    const draft = state.draft()
-    draft.featureViews[0]!.spec!.features[0]!.valueType = 999 as never
-    await registry.commit(state, draft)
-    const catalog = (await registry.load()).catalog('demo')
-    expect(catalog.skipped.map((s) => s.name)).toContain('driver_hourly_stats')
-    expect(() => catalog.featureView('driver_hourly_stats')).toThrow(/cannot be used by Larder/)
-    expect(catalog.entity('driver').joinKey).toBe('driver_id')
+    const previous = process.env.LARDER_ACTOR
+    process.env.LARDER_ACTOR = 'bob@ci'
+    try {
+      await applyTo(registry)
+    } finally {
+      if (previous === undefined) delete process.env.LARDER_ACTOR
+      else process.env.LARDER_ACTOR = previous
+    }
+    expect(existsSync(registry.changesPath)).toBe(true)
+    const stamps = Object.values(JSON.parse(readFileSync(registry.changesPath, 'utf8'))) as { by: string }[]
+    expect(stamps.length).toBeGreaterThan(5)
+    expect(new Set(stamps.map((s) => s.by))).toEqual(new Set(['bob@ci']))
+    expect(fromBinary(RegistrySchema, readFileSync(registry.path)).entities).toHaveLength(1)
   })
 })

@@ -6,6 +6,13 @@ import { type Abortable, LarderError, nowMicros, throwIfAborted } from '../../co
 import { type Registry as RegistryProto, RegistrySchema } from '../../gen/feast/core/Registry_pb.js'
 import { timestampFromMicros } from '../proto-mapping.js'
 import { type LoadOptions, type Registry, RegistryState } from '../registry.js'
+import {
+  type ChangeStamp,
+  currentActor,
+  type ObjectChange,
+  objectChanges,
+  rebaseCommit,
+} from '../registry-objects.js'
 import { withFileLock } from './file-lock.js'
 
 export interface FileRegistryOptions {
@@ -42,6 +49,7 @@ export class FileRegistry implements Registry {
     if (
       cached &&
       options.allowCache !== false &&
+      !options.revalidate &&
       this.#ttlMs > 0 &&
       Date.now() - cached.checkedAt < this.#ttlMs
     ) {
@@ -63,27 +71,58 @@ export class FileRegistry implements Registry {
       this.path,
       async () => {
         const current = await this.#read()
-        if (current.version !== base.version) {
-          throw new LarderError(
-            'CONFLICT',
-            `the registry ${this.path} changed since it was read: another apply or materialization committed first`,
-            {
-              hint: 'run the command again; `larder plan` shows what changed',
-              details: { expected: base.version, found: current.version },
-            },
+        let changed: ObjectChange[]
+        let toWrite: RegistryProto
+        if (current.version === base.version) {
+          changed = objectChanges(base.proto, next)
+          toWrite = next
+        } else {
+          // Someone committed since `base` was read: replay this commit's changes on theirs, object by
+          // object, failing only where both touched the same object.
+          const stamps = await this.#readStamps()
+          const rebased = rebaseCommit(
+            this.path,
+            base.proto,
+            next,
+            current.proto,
+            (key) => stamps[key],
+            RegistrySchema,
           )
+          changed = rebased.changed
+          toWrite = rebased.merged
         }
         throwIfAborted(options.signal)
-        next.registrySchemaVersion = '1'
-        next.versionId = randomUUID()
-        next.lastUpdated = timestampFromMicros(nowMicros())
-        await writeAtomically(this.path, toBinary(RegistrySchema, next))
-        const state = new RegistryState(next.versionId, next)
+        toWrite.registrySchemaVersion = '1'
+        toWrite.versionId = randomUUID()
+        toWrite.lastUpdated = timestampFromMicros(nowMicros())
+        await writeAtomically(this.path, toBinary(RegistrySchema, toWrite))
+        if (changed.length > 0) await this.#writeStamps(changed)
+        const state = new RegistryState(toWrite.versionId, toWrite)
         this.#cached = { state, stamp: await this.#stamp(), checkedAt: Date.now() }
         return state
       },
       options,
     )
+  }
+
+  /** The side file where Larder notes who changed each object and when (Feast never reads it). */
+  get changesPath(): string {
+    return `${this.path}.changes.json`
+  }
+
+  async #readStamps(): Promise<Record<string, ChangeStamp>> {
+    try {
+      return JSON.parse(await readFile(this.changesPath, 'utf8')) as Record<string, ChangeStamp>
+    } catch {
+      return {}
+    }
+  }
+
+  async #writeStamps(changed: readonly ObjectChange[]): Promise<void> {
+    const stamps = await this.#readStamps()
+    const stamp: ChangeStamp = { by: currentActor(), at: nowMicros() }
+    for (const c of changed) stamps[c.key] = stamp
+    await writeAtomically(this.changesPath, Buffer.from(JSON.stringify(stamps)))
   }
 
   async close(): Promise<void> {
