@@ -1,9 +1,12 @@
 import { resolve } from 'node:path'
+import { type JsonValue, toJson } from '@bufbuild/protobuf'
 import { loadRepoConfig, type RepoConfig } from './config/index.js'
 import {
   type Abortable,
   checkName,
+  type DataSource,
   type DeployedOnDemandViews,
+  type Entity,
   type FeatureService,
   type FeatureView,
   LarderError,
@@ -32,15 +35,18 @@ import {
   type OfflineStore,
   type RetrievalJob,
 } from './offline/index.js'
-import { createOnlineStore } from './online/loader.js'
+import { createOnlineStore, validateOnlineStoreConfig } from './online/loader.js'
 import { type InfraPlan, type OnlineStore, viewRef } from './online/online-store.js'
 import {
   applyContents,
+  createRegistry,
   diffContents,
-  FileRegistry,
+  getObjectMessage,
   microsFromTimestamp,
   type ObjectChange,
+  type ObjectKind,
   type ProjectCatalog,
+  projectNames,
   type Registry,
   type RegistryState,
   type RepoContents,
@@ -119,6 +125,14 @@ export interface SaveDatasetOptions extends Abortable {
   allowOverwrite?: boolean
 }
 
+/** Options of the registry listings: Feast's `allow_cache` and `tags` filters. */
+export interface ListOptions extends Abortable {
+  /** Serve the registry cache while it is fresh (`cache_ttl_seconds`). Default true. */
+  allowCache?: boolean
+  /** Only objects carrying every one of these tags. */
+  tags?: Readonly<Record<string, string>>
+}
+
 /** A historical request in the SDK's terms: feature references or a feature service. */
 export interface GetHistoricalFeaturesOptions extends Omit<HistoricalRequest, 'features'> {
   features?: readonly string[]
@@ -148,10 +162,7 @@ export class FeatureStore {
   /** Opens the repo at `repoPath` (default: the working directory). Reads only `feature_store.yaml`. */
   static async open(repoPath = '.', options: OpenOptions = {}): Promise<FeatureStore> {
     const config = loadRepoConfig(repoPath, options.configFile)
-    const registry = new FileRegistry({
-      path: config.registry.path,
-      cacheTtlSeconds: config.registry.cacheTtlSeconds,
-    })
+    const registry = await createRegistry(config.registry, config.repoPath)
     return new FeatureStore(config, registry)
   }
 
@@ -162,6 +173,93 @@ export class FeatureStore {
   /** The project's registered objects (from the registry cache when fresh). */
   async catalog(options: Abortable & { allowCache?: boolean } = {}): Promise<ProjectCatalog> {
     return (await this.registry.load(options)).catalog(this.project)
+  }
+
+  /** Every entity of the project, as `store.list_entities()` in Feast. */
+  async listEntities(options: ListOptions = {}): Promise<Entity[]> {
+    return this.#list((c) => c.entities, options)
+  }
+
+  /** Every data source of the project. */
+  async listDataSources(options: ListOptions = {}): Promise<DataSource[]> {
+    return this.#list((c) => c.dataSources, options)
+  }
+
+  /** Every feature view of the project (on-demand views are listed by {@link listOnDemandFeatureViews}). */
+  async listFeatureViews(options: ListOptions = {}): Promise<FeatureView[]> {
+    return this.#list((c) => c.featureViews, options)
+  }
+
+  /** Every on-demand feature view of the project. */
+  async listOnDemandFeatureViews(options: ListOptions = {}): Promise<OnDemandFeatureView[]> {
+    return this.#list((c) => c.onDemandFeatureViews, options)
+  }
+
+  /** Every feature service of the project. */
+  async listFeatureServices(options: ListOptions = {}): Promise<FeatureService[]> {
+    return this.#list((c) => c.featureServices, options)
+  }
+
+  /** Every saved dataset of the project (training sets saved with {@link createSavedDataset}). */
+  async listSavedDatasets(options: ListOptions = {}): Promise<SavedDatasetInfo[]> {
+    return this.#list((c) => c.savedDatasets, options)
+  }
+
+  /** The names of every project the registry holds, this one included once it is applied. */
+  async listProjects(options: Omit<ListOptions, 'tags'> = {}): Promise<string[]> {
+    return projectNames((await this.registry.load(options)).proto)
+  }
+
+  /** One entity by name; NOT_FOUND lists the known names. */
+  async getEntity(name: string, options: ListOptions = {}): Promise<Entity> {
+    return (await this.catalog(options)).entity(name)
+  }
+
+  /** One data source by name; NOT_FOUND lists the known names. */
+  async getDataSource(name: string, options: ListOptions = {}): Promise<DataSource> {
+    return (await this.catalog(options)).dataSource(name)
+  }
+
+  /** One feature view by name; NOT_FOUND lists the known names. */
+  async getFeatureView(name: string, options: ListOptions = {}): Promise<FeatureView> {
+    return (await this.catalog(options)).featureView(name)
+  }
+
+  /** One on-demand feature view by name; NOT_FOUND lists the known names. */
+  async getOnDemandFeatureView(name: string, options: ListOptions = {}): Promise<OnDemandFeatureView> {
+    return (await this.catalog(options)).onDemandFeatureView(name)
+  }
+
+  /** One feature service by name; NOT_FOUND lists the known names. */
+  async getFeatureService(name: string, options: ListOptions = {}): Promise<FeatureService> {
+    return (await this.catalog(options)).featureService(name)
+  }
+
+  /** One saved dataset by name; NOT_FOUND lists the known names. */
+  async getSavedDataset(name: string, options: ListOptions = {}): Promise<SavedDatasetInfo> {
+    return (await this.catalog(options)).savedDataset(name)
+  }
+
+  /**
+   * One object exactly as the registry stores it: Feast's protobuf message as proto3 JSON (what
+   * `larder describe` prints). NOT_FOUND lists the known names of that kind.
+   *
+   * @example await store.describe('feature view', 'driver_hourly_stats')
+   */
+  async describe(kind: ObjectKind, name: string, options: ListOptions = {}): Promise<JsonValue> {
+    const state = await this.registry.load(options)
+    const found = getObjectMessage(state.proto, this.project, kind, name)
+    return toJson(found.schema, found.message)
+  }
+
+  async #list<T extends { readonly tags: Readonly<Record<string, string>> }>(
+    pick: (catalog: ProjectCatalog) => ReadonlyMap<string, T>,
+    options: ListOptions,
+  ): Promise<T[]> {
+    const wanted = Object.entries(options.tags ?? {})
+    return [...pick(await this.catalog(options)).values()].filter((item) =>
+      wanted.every(([k, v]) => item.tags[k] === v),
+    )
   }
 
   /** The offline store, opened on first use. */
@@ -197,9 +295,12 @@ export class FeatureStore {
 
   /**
    * Loads the repo's definition files, checks them against their data (inferring what was omitted)
-   * and compares them with the registry. Writes nothing.
+   * and compares them with the registry. Writes nothing. The whole config is checked as apply checks
+   * it: a bad `online_store` or `offline_store` option fails here, without connecting to the online
+   * store.
    */
   async plan(options: Abortable = {}): Promise<Plan> {
+    await validateOnlineStoreConfig(this.config)
     const defs = await loadRepoDefinitions(this.config.repoPath)
     const offline = await this.offline()
     const contents = await resolveRepoContents(defs, this.project, this.config.projectDescription, (s) =>

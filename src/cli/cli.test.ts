@@ -67,6 +67,16 @@ describe('larder init, apply, list', () => {
   it('lists what apply registered, as a table and as JSON', async () => {
     const table = await larder('-c', repo, 'list', 'feature-views')
     expect(table.stdout).toContain('driver_hourly_stats')
+    expect(table.stdout).toMatch(
+      /│ NAME +│ ENTITIES +│ FEATURES +│ SOURCE +│ TTL +│ ONLINE +│ MATERIALIZED UNTIL +│ TAGS +│/,
+    )
+    expect((await larder('-c', repo, 'list', 'entities')).stdout).toMatch(/│ JOIN KEY +│/)
+    expect((await larder('-c', repo, 'list', 'on-demand-feature-views')).stdout).toMatch(
+      /│ WRITE TO ONLINE STORE +│/,
+    )
+    expect((await larder('-c', repo, 'list', 'saved-datasets')).stdout).toBe(
+      'No saved datasets in project "demo" (save one with `larder get-historical-features --save-as NAME`)\n',
+    )
     const json = JSON.parse((await larder('-c', repo, 'list', 'feature-views', '--json')).stdout)
     expect(json.map((v: { name: string }) => v.name).sort()).toEqual([
       'driver_hourly_stats',
@@ -247,15 +257,33 @@ describe('bad input changes nothing and says what to fix', () => {
     )
   })
 
-  it('a feature view whose entity is not defined', async () => {
+  it('a feature view whose entity is not defined, named by its line', async () => {
     const repo = await appliedRepo()
     const f = join(repo, 'features.ts')
+    const text = readFileSync(f, 'utf8')
+    const line = text.slice(0, text.indexOf('entities: [driver],')).split('\n').length
     await expectRejected(
       repo,
-      () => writeFileSync(f, readFileSync(f, 'utf8').replace('entities: [driver],', 'entities: [customer],')),
-      'features.ts',
-      'customer is not defined',
+      () => writeFileSync(f, text.replace('entities: [driver],', 'entities: [customer],')),
+      `error: features.ts:${line}: customer is not defined`,
+      `hint: fix the error at features.ts:${line}`,
     )
+  })
+
+  it('a definition file that does not parse, named by file:line:col', async () => {
+    const repo = await appliedRepo()
+    await expectRejected(
+      repo,
+      () =>
+        writeFileSync(
+          join(repo, 'more.ts'),
+          "import { Entity } from 'larderjs'\n\nexport const rider = new Entity({ name: 'rider', joinKeys: ['rider_id'] }\nexport const x = 1\n",
+        ),
+      'error: more.ts:4:1: Unexpected token, expected ","',
+      'hint: fix the syntax at more.ts:4:1',
+    )
+    const verbose = await larder('-c', repo, '--verbose', 'plan')
+    expect(verbose.stderr).toMatch(/^\s+at /m)
   })
 
   it('a duplicate name across files', async () => {
@@ -332,21 +360,99 @@ describe('other commands', () => {
     expect(schema.properties.project).toBeDefined()
     expect(JSON.stringify(schema.properties.online_store)).toContain('connection_string')
   })
-  it('has --help on every command', async () => {
-    for (const cmd of [
+  it('has --help on every command, each default said once, and --json where it prints data', async () => {
+    const top = await larder('--help')
+    const commands = [...top.stdout.matchAll(/^ {2}([a-z][a-z-]*) /gm)]
+      .map((m) => m[1]!)
+      .filter((c) => c !== 'help')
+    expect(commands).toContain('get-historical-features')
+    // commands that print no data (or always JSON) have no --json
+    const withoutJson = [
       'init',
-      'plan',
-      'apply',
       'teardown',
-      'list',
-      'describe',
+      'get-historical-features',
+      'registry',
+      'registry migrate',
       'registry-dump',
+      'serve-registry',
       'config-schema',
-      'version',
-    ]) {
-      const r = await larder(cmd, '--help')
+      'serve',
+      'ui',
+    ]
+    const queue = ['', ...commands]
+    for (const cmd of queue) {
+      const r = await larder(...cmd.split(' ').filter(Boolean), '--help')
       expect(r.code, cmd).toBe(0)
-      expect(r.stdout, cmd).toContain('Usage: larder')
+      // a command group: its subcommands are checked too
+      if (cmd && /^Commands:/m.test(r.stdout)) {
+        const sub = r.stdout.slice(r.stdout.search(/^Commands:/m))
+        for (const [, name] of sub.matchAll(/^ {2}([a-z][a-z-]*) /gm))
+          if (name !== 'help') queue.push(`${cmd} ${name}`)
+      }
+      expect(r.stdout, cmd).toContain(`Usage: larder ${cmd}`)
+      // one entry per option or argument, its wrapped lines joined
+      const entries = r.stdout.split(/\n(?= {2}\S)/).map((e) => e.replace(/\s+/g, ' '))
+      for (const entry of entries)
+        expect(entry.match(/default/gi)?.length ?? 0, `${cmd}: ${entry}`).toBeLessThan(2)
+      if (cmd && !withoutJson.includes(cmd)) expect(r.stdout, cmd).toMatch(/^ {2}--json /m)
+    }
+  })
+
+  it('refuses impossible times in arguments, naming the value and the accepted forms', async () => {
+    const cases: [string[], string][] = [
+      [
+        ['materialize', '2026-02-30', '2026-03-01'],
+        'START "2026-02-30" is not a valid timestamp: February 2026 has 28 days, not 30',
+      ],
+      [
+        ['materialize', '2024-02-29', '2025-02-29T00:00:00Z'],
+        'END "2025-02-29T00:00:00Z" is not a valid timestamp: February 2025 has 28 days, not 29',
+      ],
+      [
+        ['materialize-incremental', '2026-01-01T25:00:00'],
+        'END "2026-01-01T25:00:00" is not a valid timestamp: hour 25 is not in 00-23',
+      ],
+      [
+        ['materialize-incremental', '2026-13-01'],
+        'END "2026-13-01" is not a valid timestamp: month 13 is not in 01-12',
+      ],
+      [
+        [
+          'get-historical-features',
+          '--features',
+          'v:f',
+          '--start-date',
+          '2026-01-01T10:60',
+          '--end-date',
+          '2026-01-02',
+          '-o',
+          'x.parquet',
+        ],
+        '--start-date "2026-01-01T10:60" is not a valid timestamp: minute 60 is not in 00-59',
+      ],
+      [
+        [
+          'get-historical-features',
+          '--features',
+          'v:f',
+          '--start-date',
+          '2026-01-01',
+          '--end-date',
+          'tomorrow',
+          '-o',
+          'x.parquet',
+        ],
+        '--end-date "tomorrow" is not a valid timestamp',
+      ],
+    ]
+    const empty = tempDir()
+    for (const [argv, message] of cases) {
+      const r = await larder('-c', empty, ...argv)
+      expect(r.code, argv.join(' ')).toBe(1)
+      expect(r.stderr, argv.join(' ')).toContain(`error: ${message}`)
+      expect(r.stderr, argv.join(' ')).toMatch(
+        /hint: write an ISO-8601 time: 2026-11-22, .*2026-11-22T10:00:00\.123456.*\+02:00/,
+      )
     }
   })
 })

@@ -75,6 +75,21 @@ describe.each(['connect', 'grpc'] as const)('LarderClient over %s', (protocol) =
     expect((wrongType as LarderError).message).toMatch(/driver_id/)
   })
 
+  it('ignores extra context columns, and refuses them when strict', async () => {
+    const request = {
+      entities: { ...requests.features.entities, channel: ['app', 'web', 'app', 'web'] },
+      features: requests.features.features,
+    }
+    expect(await client().getOnlineFeatures(request)).toEqual(
+      await local.getOnlineFeatures(requests.features),
+    )
+    const strict = await client()
+      .getOnlineFeatures(request, { strict: true })
+      .catch((e: LarderError) => e)
+    expect(strict).toMatchObject({ name: 'LarderError', code: 'INVALID_ARGUMENT' })
+    expect((strict as LarderError).message).toContain('entity column "channel" is not a join key')
+  })
+
   it('answers its version', async () => {
     const { version } = JSON.parse(
       await import('node:fs').then((fs) =>

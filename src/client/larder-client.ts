@@ -9,7 +9,12 @@ import {
   responseFromMessage,
   VALUE_TYPES_HEADER,
 } from '../grpc/serving-messages.js'
-import type { OnlineFeaturesRequest, OnlineFeaturesResponse } from '../serving/online-features.js'
+import {
+  type GetOnlineFeaturesOptions,
+  type OnlineFeaturesRequest,
+  type OnlineFeaturesResponse,
+  STRICT_HEADER,
+} from '../serving/online-features.js'
 
 export interface LarderClientOptions {
   /**
@@ -54,7 +59,7 @@ export class LarderClient {
   /** The latest feature values of entity rows, as {@link FeatureStore.getOnlineFeatures} returns them. */
   async getOnlineFeatures(
     request: OnlineFeaturesRequest,
-    options: Abortable = {},
+    options: Abortable & Pick<GetOnlineFeaturesOptions, 'strict'> = {},
   ): Promise<OnlineFeaturesResponse> {
     let valueTypes: number[] | undefined
     const message = requestMessage(request)
@@ -62,7 +67,7 @@ export class LarderClient {
       this.#client.getOnlineFeatures(message, {
         signal: options.signal,
         timeoutMs: this.#timeoutMs,
-        headers: this.#headers,
+        headers: options.strict ? { ...this.#headers, [STRICT_HEADER]: 'true' } : this.#headers,
         onHeader: (headers) => {
           valueTypes = headers.get(VALUE_TYPES_HEADER)?.split(',').filter(Boolean).map(Number)
         },

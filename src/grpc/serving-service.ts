@@ -8,7 +8,7 @@ import {
 import { createFetchHandler } from '@connectrpc/connect/protocol'
 import { isLarderError, type LarderErrorCode } from '../core/index.js'
 import { ServingService } from '../gen/feast/serving/ServingService_pb.js'
-import { getOnlineFeatures, type ServingTarget } from '../serving/index.js'
+import { getOnlineFeatures, type ServingTarget, STRICT_HEADER } from '../serving/index.js'
 import {
   ERROR_CODE_HEADER,
   ERROR_HINT_HEADER,
@@ -53,6 +53,7 @@ export function servingService(target: ServingTarget, version: string): ServiceI
       try {
         const response = await getOnlineFeatures(target, requestFromMessage(message), {
           signal: context.signal,
+          strict: context.requestHeader.get(STRICT_HEADER) === 'true',
         })
         context.responseHeader.set(VALUE_TYPES_HEADER, response.metadata.valueTypes.join(','))
         return responseMessage(response)

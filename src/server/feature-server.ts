@@ -16,7 +16,7 @@ import {
   materializeIncremental,
 } from '../materialize/index.js'
 import { type OnlineReadRequest, type OnlineStore, viewRef } from '../online/online-store.js'
-import { getOnlineFeatures, jsonResponseText, type ServingTarget } from '../serving/index.js'
+import { getOnlineFeatures, jsonResponseText, type ServingTarget, STRICT_HEADER } from '../serving/index.js'
 import { BackgroundRegistry } from './background-registry.js'
 import { errorResponse } from './errors.js'
 import { type JobKind, type JobState, MaterializationJobs } from './jobs.js'
@@ -205,7 +205,7 @@ export class FeatureServer {
           entities,
           fullFeatureNames: body.full_feature_names,
         },
-        { signal: c.req.raw.signal },
+        { signal: c.req.raw.signal, strict: body.strict ?? c.req.header(STRICT_HEADER) === 'true' },
       )
       this.metrics.statuses(response, Object.keys(entities).length)
       return c.body(jsonResponseText(response), 200, { 'content-type': 'application/json' })
@@ -305,7 +305,10 @@ export class FeatureServer {
     )
     app.get('/health', async (c) => {
       const checks = {
-        registry: await check(() => this.#store.registry.load()),
+        registry: {
+          ...(await check(() => this.#store.registry.load())),
+          age_seconds: this.registry.ageSeconds,
+        },
         online_store: await check(() => this.#probeOnlineStore()),
       }
       const ok = checks.registry.ok && checks.online_store.ok
@@ -471,6 +474,7 @@ export class FeatureServer {
         return result
       },
       teardown: (plan, opts) => store.teardown(plan, opts),
+      hasRows: store.hasRows && ((view, opts) => deadline(store.hasRows!(view, opts))),
       close: () => store.close(),
     }
     this.#timed.set(store, timed)

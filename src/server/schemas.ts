@@ -39,6 +39,10 @@ export const GetOnlineFeaturesRequest = z
       description: 'Request data fields (as the Go server); merged into the entity columns',
     }),
     include_feature_view_version_metadata: z.boolean().optional(),
+    strict: z.boolean().optional().openapi({
+      description:
+        'Refuse entity columns that no requested view uses (422 naming the column); default false: ignored, as Feast does. The header `larder-strict: true` does the same.',
+    }),
   })
   .strict()
   // checked here as well as in serving, whose plan cache (keyed by the service) would skip the check
@@ -158,7 +162,20 @@ export const PushRequest = z
     transform_on_write: z.boolean().optional(),
   })
   .strict()
-  .openapi('PushRequest')
+  .openapi('PushRequest', {
+    example: {
+      push_source_name: 'driver_stats_push_source',
+      df: {
+        driver_id: [1001],
+        event_timestamp: ['2026-11-22T10:00:00Z'],
+        created: ['2026-11-22T10:00:00Z'],
+        conv_rate: [0.85],
+        acc_rate: [0.91],
+        avg_daily_trips: [412],
+      },
+      to: 'online_and_offline',
+    },
+  })
 
 export const WriteToOnlineStoreRequest = z
   .object({
@@ -187,7 +204,15 @@ export const IngestResponse = z
 export const Health = z
   .object({
     status: z.enum(['ok', 'unavailable']),
-    checks: z.record(z.string(), z.object({ ok: z.boolean(), error: z.string().optional() })),
+    checks: z.record(
+      z.string(),
+      z.object({
+        ok: z.boolean(),
+        error: z.string().optional(),
+        /** registry only: seconds since the served registry was last confirmed current */
+        age_seconds: z.number().optional(),
+      }),
+    ),
   })
   .openapi('Health')
 

@@ -45,7 +45,11 @@ describe('larder serve (child process, real HTTP)', () => {
   it('answers /health with each check', async () => {
     const res = await get('/health')
     expect(res.status).toBe(200)
-    expect(res.body).toEqual({ status: 'ok', checks: { registry: { ok: true }, online_store: { ok: true } } })
+    expect(res.body).toEqual({
+      status: 'ok',
+      checks: { registry: { ok: true, age_seconds: expect.any(Number) }, online_store: { ok: true } },
+    })
+    expect(res.body.checks.registry.age_seconds).toBeGreaterThanOrEqual(0)
   })
 
   it("answers /get-online-features with Feast's exact JSON", async () => {
@@ -57,6 +61,22 @@ describe('larder serve (child process, real HTTP)', () => {
     expect(res.headers.get('content-type')).toMatch(/^application\/json/)
     const expected = `{"metadata":{"feature_names":["driver_id","conv_rate","avg_daily_trips"]},"results":[{"values":[1001,4242],"statuses":["PRESENT","PRESENT"],"event_timestamps":["${EPOCH}","${EPOCH}"]},{"values":[0.0758,null],"statuses":["PRESENT","NOT_FOUND"],"event_timestamps":["${lastHour}","${EPOCH}"]},{"values":[269,null],"statuses":["PRESENT","NOT_FOUND"],"event_timestamps":["${lastHour}","${EPOCH}"]}]}`
     expect(res.text).toBe(expected)
+  })
+
+  it('ignores extra context columns as Feast does, and answers 422 naming one when strict', async () => {
+    const features = ['driver_hourly_stats:conv_rate', 'driver_hourly_stats:avg_daily_trips']
+    const plain = await post('/get-online-features', { features, entities: { driver_id: [1001, 4242] } })
+    const entities = { driver_id: [1001, 4242], user_agent: ['ios', 'web'], basket_total: [12.5, 3] }
+    const extra = await post('/get-online-features', { features, entities })
+    expect(extra.status).toBe(200)
+    expect(extra.text).toBe(plain.text)
+    const strict = await post('/get-online-features', { features, entities, strict: true })
+    expect(strict.status).toBe(422)
+    expect(JSON.parse(strict.text).detail).toBe(
+      'entity column "user_agent" is not a join key of the requested feature views',
+    )
+    const header = await post('/get-online-features', { features, entities }, { 'larder-strict': 'true' })
+    expect(header.status).toBe(422)
   })
 
   it('reads a feature service with full feature names, projections included', async () => {
@@ -251,6 +271,13 @@ describe('larder serve (child process, real HTTP)', () => {
       expect.arrayContaining(['/get-online-features', '/materialize', '/health', '/api/v1/feature_views']),
     )
     expect(doc.components.schemas.GetOnlineFeaturesRequest.properties.entities).toBeDefined()
+    const example = doc.components.schemas.PushRequest.example
+    const pushed = await post('/push', { ...example, to: 'online' })
+    expect(pushed.status, pushed.text).toBe(200)
+    expect(JSON.parse(pushed.text).feature_views[0]).toMatchObject({
+      name: 'driver_hourly_stats_fresh',
+      rows: 1,
+    })
   })
 
   it("serves the registry in Feast's REST shapes", async () => {

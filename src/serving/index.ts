@@ -16,5 +16,6 @@ export {
   type OnlineFeaturesResponse,
   onlineJoinKeys,
   type ServingTarget,
+  STRICT_HEADER,
 } from './online-features.js'
 export type { FeatureSelectionRequest, PlanTarget } from './online-plan.js'

@@ -188,7 +188,12 @@ for (const { name, config: onlineStore, unavailable } of STORES) {
       expect(missing.message).toBe(
         'the entities lack the join key "rider_id" that feature view "rider_stats" needs',
       )
-      const stray = await rejection(repo.store.getOnlineFeatures({ entities: { driver: [1001] }, features }))
+      const stray = await rejection(
+        repo.store.getOnlineFeatures(
+          { entities: { driver_id: [1001], driver: [1001] }, features },
+          { strict: true },
+        ),
+      )
       expect(stray.message).toContain('entity column "driver" is not a join key')
       expect(stray.hint).toContain('driver_id')
       const ragged = await rejection(
@@ -202,6 +207,27 @@ for (const { name, config: onlineStore, unavailable } of STORES) {
         repo.store.getOnlineFeatures({ entities: [{ driver_id: 1 }, { rider_id: 'r1' }], features }),
       )
       expect(uneven.message).toContain('entity row 1 has the keys rider_id but row 0 has driver_id')
+    })
+
+    it('ignores entity columns no requested view uses, as Feast does, unless strict', async () => {
+      const features = ['driver_stats:conv_rate']
+      const plain = await repo.store.getOnlineFeatures({ entities: { driver_id: [1001, 1002] }, features })
+      const context = { driver_id: [1001, 1002], session: ['s1', 's2'], amount: [9.5, 1] }
+      const withContext = await repo.store.getOnlineFeatures({ entities: context, features })
+      expect(withContext).toEqual(plain)
+      const rows = await repo.store.getOnlineFeatures({
+        entities: [
+          { driver_id: 1001, session: 's1' },
+          { driver_id: 1002, session: 's2' },
+        ],
+        features,
+      })
+      expect(rows).toEqual(plain)
+      const strict = await rejection(
+        repo.store.getOnlineFeatures({ entities: context, features }, { strict: true }),
+      )
+      expect(strict.code).toBe('INVALID_ARGUMENT')
+      expect(strict.message).toBe('entity column "session" is not a join key of the requested feature views')
     })
 
     it('rejects unknown and offline-only features', async () => {

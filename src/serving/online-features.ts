@@ -18,6 +18,7 @@ import {
 import type { OnlineReadResult, OnlineStore } from '../online/online-store.js'
 import { joinKeyValue } from './entity-values.js'
 import { type FeatureSelectionRequest, type OnlinePlan, onlinePlan, type PlanTarget } from './online-plan.js'
+import { expireOnRead } from './storage-expiry.js'
 
 /**
  * Entity rows: columnar (`{ driver_id: [1001, 1002] }`, every column the same length) or an array of
@@ -32,14 +33,27 @@ export interface OnlineFeaturesRequest extends FeatureSelectionRequest {
   readonly entities: EntityRows
 }
 
+/** The header (HTTP and gRPC metadata) that asks for {@link GetOnlineFeaturesOptions.strict}: `larder-strict: true`. */
+export const STRICT_HEADER = 'larder-strict'
+
 export interface GetOnlineFeaturesOptions extends Abortable {
-  /** The instant value ages are measured from, for OUTSIDE_MAX_AGE (default: now). */
+  /**
+   * The instant value ages are measured from, for OUTSIDE_MAX_AGE and for `storageTtl` on stores
+   * without native expiry (default: now).
+   */
   readonly now?: TimestampInput
+  /**
+   * Refuse entity columns that are neither join keys of the requested views nor request data their
+   * on-demand views need. Default false: such columns are ignored, as Feast does, so a caller may send
+   * its whole request context.
+   */
+  readonly strict?: boolean
 }
 
 /**
  * Feast's `FieldStatus`: `PRESENT`; `NULL_VALUE` when the store holds the entity but a null value;
- * `NOT_FOUND` when it holds nothing for it; `OUTSIDE_MAX_AGE` when the value's event timestamp is more
+ * `NOT_FOUND` when it holds nothing for it (or, in a store without native expiry, only a row whose
+ * event timestamp is more than the view's `storageTtl` before now); `OUTSIDE_MAX_AGE` when the value's event timestamp is more
  * than the view's `maxAge` before now (the value is still returned).
  */
 export type FieldStatus = 'PRESENT' | 'NULL_VALUE' | 'NOT_FOUND' | 'OUTSIDE_MAX_AGE'
@@ -96,8 +110,9 @@ interface GroupKeys {
  * keys are read once, all views in one `readMany` call, and fanned out to their rows. The registry is
  * consulted through its cache and the resolved request is reused while the registry is unchanged.
  *
- * Throws INVALID_ARGUMENT for a missing join key (naming it and the view), a join-key value of the
- * wrong type, a request column no view uses, or ragged entity columns; NOT_FOUND for unknown views,
+ * Entity columns that no requested view uses are ignored unless `options.strict` is set. Throws
+ * INVALID_ARGUMENT for a missing join key (naming it and the view), a join-key value of the wrong
+ * type, an unused entity column when strict, or ragged entity columns; NOT_FOUND for unknown views,
  * features or services. Misses and stale values are statuses, never errors.
  *
  * @example
@@ -115,13 +130,18 @@ export async function getOnlineFeatures(
   const state = await target.registry.load({ signal: options.signal })
   const plan = onlinePlan(target, state, request)
   const table = entityTable(request.entities)
-  checkColumns(plan, table)
+  checkColumns(plan, table, options.strict === true)
   const now = options.now === undefined ? nowMicros() : toMicros(options.now, 'now')
   const groups = plan.keyGroups.map((g) => groupKeys(plan, g.columns, g.valueTypes, g.view, g.encode, table))
   const online = await target.online(options)
-  const read = await online.readMany(
-    plan.reads.map((r) => ({ view: r.ref, keys: groups[r.keyGroup]!.keys, features: r.features })),
-    { signal: options.signal },
+  const read = expireOnRead(
+    online.capabilities,
+    plan.reads.map((r) => r.ref),
+    await online.readMany(
+      plan.reads.map((r) => ({ view: r.ref, keys: groups[r.keyGroup]!.keys, features: r.features })),
+      { signal: options.signal },
+    ),
+    now,
   )
   const keyColumns = table.columns.filter((c) => plan.joinKeys.has(c))
   const results: FeatureVector[] = keyColumns.map((column) => joinKeyColumn(plan, table, column))
@@ -228,7 +248,7 @@ function entityTable(entities: EntityRows): EntityTable {
   return { columns, values, rows: rows ?? 1 }
 }
 
-function checkColumns(plan: OnlinePlan, table: EntityTable): void {
+function checkColumns(plan: OnlinePlan, table: EntityTable, strict: boolean): void {
   for (const [field, { view }] of plan.requestFields) {
     if (!table.values.has(field)) {
       throw new LarderError(
@@ -241,17 +261,18 @@ function checkColumns(plan: OnlinePlan, table: EntityTable): void {
       )
     }
   }
-  for (const column of table.columns) {
-    if (!plan.joinKeys.has(column) && !plan.requestFields.has(column)) {
-      throw new LarderError(
-        'INVALID_ARGUMENT',
-        `entity column "${column}" is not a join key of the requested feature views`,
-        {
-          hint: `their join keys: ${knownNames(plan.joinKeys.keys())}; request fields: ${knownNames(plan.requestFields.keys())}`,
-          details: { joinKey: column },
-        },
-      )
-    }
+  const unused = strict
+    ? table.columns.find((c) => !plan.joinKeys.has(c) && !plan.requestFields.has(c))
+    : undefined
+  if (unused !== undefined) {
+    throw new LarderError(
+      'INVALID_ARGUMENT',
+      `entity column "${unused}" is not a join key of the requested feature views`,
+      {
+        hint: `their join keys: ${knownNames(plan.joinKeys.keys())}; request fields: ${knownNames(plan.requestFields.keys())}; without strict, unused columns are ignored`,
+        details: { joinKey: unused },
+      },
+    )
   }
   for (const read of plan.reads) {
     const missing = read.keyColumns.find((c) => !table.values.has(c))

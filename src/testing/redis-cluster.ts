@@ -4,7 +4,7 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { freePort, redisUnavailable } from './services.js'
+import { freePort, redisUnavailable } from './probes.js'
 
 const run = promisify(execFile)
 

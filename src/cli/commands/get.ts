@@ -1,5 +1,6 @@
 import type { Command } from 'commander'
 import { formatDuration, LarderError, toMicros } from '../../core/index.js'
+import { unloadedViews } from '../../materialize/index.js'
 import {
   type FeatureSelectionRequest,
   type FieldStatus,
@@ -56,7 +57,17 @@ export function registerGet(program: Command, ctx: CommandContext): void {
       const types = await onlineJoinKeys(store, selection)
       const rows = args.map((arg) => entityRow(arg, types))
       const asked = new Date()
-      const response = await store.getOnlineFeatures({ ...selection, entities: rows }, { now: asked })
+      // A person types these keys: one that no view uses is a typo, not context to ignore.
+      const response = await store.getOnlineFeatures(
+        { ...selection, entities: rows },
+        { now: asked, strict: true },
+      )
+      if (response.results.some((r) => r.statuses.includes('NOT_FOUND'))) {
+        const views = opts.featureService
+          ? (await store.catalog()).featureService(opts.featureService).projections.map((p) => p.view.name)
+          : selection.features?.map((f) => f.split(':')[0]!)
+        for (const u of await unloadedViews(store, views)) ctx.output.err(`warning: ${u.message}`)
+      }
       if (opts.json) {
         ctx.output.out(JSON.stringify(toJsonResponse(response), null, 2))
         return

@@ -1,12 +1,12 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { basename, join, resolve } from 'node:path'
+import { basename, join, relative, resolve, sep } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import type { Command } from 'commander'
 import { parseRepoConfig } from '../../config/index.js'
 import { type FeatureView, knownNames, LarderError } from '../../core/index.js'
 import { createOfflineStore } from '../../offline/index.js'
 import { loadRepoDefinitions } from '../../repo/load-repo.js'
 import type { CommandContext } from '../context.js'
-import { larderVersion } from './version.js'
 
 const TEMPLATES = ['local'] as const
 const SAMPLE_DAYS = 7
@@ -56,6 +56,32 @@ function sampleRows(now: Date): Record<string, unknown>[] {
 }
 
 /**
+ * The entity table of the README's training example, as CSV: three drivers at three instants inside
+ * the sample data, with a label and the request values the on-demand view reads.
+ */
+function entityTableCsv(now: Date): string {
+  const random = seeded(7)
+  const end = Math.floor(now.getTime() / 3_600_000) * 3_600_000
+  const lines = ['driver_id,event_timestamp,label_driver_reported_satisfaction,val_to_add,val_to_add_2']
+  for (const hoursBack of [1, 25, 72]) {
+    for (const driverId of SAMPLE_DRIVERS.slice(0, 3)) {
+      const at = new Date(end - hoursBack * 3_600_000 - 15 * 60_000).toISOString()
+      lines.push(`${driverId},${at},${1 + Math.floor(random() * 5)},${driverId % 10},${hoursBack}`)
+    }
+  }
+  return `${lines.join('\n')}\n`
+}
+
+/**
+ * The dependency a new repo's package.json names: the Larder that created it, by a path relative to
+ * the repo, so that `npm install` there links that very package (Larder is not on a registry yet).
+ */
+function larderDependency(root: string): string {
+  const packageRoot = fileURLToPath(new URL('../../../', import.meta.url))
+  return `file:${relative(root, packageRoot).split(sep).join('/') || '.'}`
+}
+
+/**
  * Creates a runnable feature repo in `dir`: config, definitions, sample data, `.gitignore` and
  * `package.json`. Refuses a directory that is not empty. Returns the project name.
  */
@@ -83,9 +109,10 @@ export async function initRepo(dir: string, templateName: string, now = new Date
     private: true,
     type: 'module',
     scripts: { apply: 'larder apply', plan: 'larder plan' },
-    dependencies: { larderjs: `^${larderVersion()}` },
+    dependencies: { larderjs: larderDependency(root) },
   }
   writeFileSync(join(root, 'package.json'), `${JSON.stringify(pkg, null, 2)}\n`)
+  writeFileSync(join(root, 'data', 'entities.csv'), entityTableCsv(now))
 
   // The sample data follows the template's own definitions, written through the offline store.
   const defs = await loadRepoDefinitions(root)
@@ -103,7 +130,7 @@ export function registerInit(program: Command, ctx: CommandContext): void {
   program
     .command('init')
     .description('create a runnable feature repo with sample data')
-    .argument('[dir]', 'directory to create (default: feature_repo)', 'feature_repo')
+    .argument('[dir]', 'directory to create', 'feature_repo')
     .option('-t, --template <name>', `repo template: ${TEMPLATES.join(', ')}`, 'local')
     .action(async (dir: string, opts: { template: string }) => {
       const project = await initRepo(dir, opts.template)
