@@ -408,10 +408,10 @@ const gofSemantic: fc.Arbitrary<Recipe> = fc.oneof(
     .map(([features, ids, column, inContext]) =>
       jsonRecipe(
         '/get-online-features',
-        `entity column ${JSON.stringify(column)} that is no join key`,
+        `entity column ${JSON.stringify(column)} that is no join key, strict`,
         inContext
-          ? { features, entities: { driver_id: ids }, request_context: { [column]: ids } }
-          : { features, entities: { driver_id: ids, [column]: ids } },
+          ? { features, entities: { driver_id: ids }, request_context: { [column]: ids }, strict: true }
+          : { features, entities: { driver_id: ids, [column]: ids }, strict: true },
       ),
     ),
   fc
