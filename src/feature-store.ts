@@ -42,6 +42,8 @@ import {
   createRegistry,
   diffContents,
   getObjectMessage,
+  type ListMaterializationRunsOptions,
+  type MaterializationRun,
   microsFromTimestamp,
   type ObjectChange,
   type ObjectKind,
@@ -203,6 +205,18 @@ export class FeatureStore {
   /** Every saved dataset of the project (training sets saved with {@link createSavedDataset}). */
   async listSavedDatasets(options: ListOptions = {}): Promise<SavedDatasetInfo[]> {
     return this.#list((c) => c.savedDatasets, options)
+  }
+
+  /**
+   * The project's recorded materialization runs, newest first: each view's window, rows read, written
+   * and skipped, the newest event written, duration, who ran it and whether it succeeded (a failed
+   * run carries its error). `view` keeps one feature view's runs; `limit` defaults to 100. Always read
+   * from the registry, never from its cache; the registry keeps the newest 100 runs per view.
+   *
+   * @example const [last] = await store.listMaterializationRuns({ view: 'driver_hourly_stats', limit: 1 })
+   */
+  listMaterializationRuns(options: ListMaterializationRunsOptions = {}): Promise<MaterializationRun[]> {
+    return this.registry.listMaterializationRuns(this.project, options)
   }
 
   /** The names of every project the registry holds, this one included once it is applied. */

@@ -129,7 +129,10 @@ export type { EntityInput, HistoricalRequest, RetrievalJob, Row, TimeRange } fro
 export type {
   ChangeAction,
   FeatureViewMeta,
+  ListMaterializationRunsOptions,
   MaterializationInterval,
+  MaterializationRun,
+  MaterializationRunStatus,
   ObjectChange,
   ObjectKind,
   ObjectMeta,

@@ -7,6 +7,7 @@ import {
   knownNames,
   LarderError,
   type Micros,
+  nowMicros,
   type TimestampInput,
   throwIfAborted,
   toMicros,
@@ -16,6 +17,7 @@ import { type OnlineStore, viewRef } from '../online/online-store.js'
 import type { ProjectCatalog, Registry } from '../registry/index.js'
 import { type OnDemandWriter, onDemandWriters } from './on-demand-writes.js'
 import { recordInterval } from './record-interval.js'
+import { type RunTally, recordRun } from './record-run.js'
 import { writeRowEncoder } from './row-encoder.js'
 
 /** What materialization needs from a feature store; `FeatureStore` is one. */
@@ -52,6 +54,11 @@ export interface MaterializeOptions extends Abortable {
    * of `feature_store.yaml`, else 10,000. Memory use grows with it, never with the window.
    */
   readonly batchSize?: number
+  /**
+   * Called with a problem that does not fail the materialization: a run that could not be recorded
+   * in the registry's run history. Default: `process.emitWarning`.
+   */
+  readonly onWarning?: (message: string) => void
 }
 
 /** Where one view's materialization stands. */
@@ -259,13 +266,44 @@ async function materializeView(
   options: MaterializeOptions,
   writers: readonly OnDemandWriter[],
 ): Promise<ViewMaterialization> {
+  const tally: RunTally = {
+    startedAt: nowMicros(),
+    started: performance.now(),
+    rows: 0,
+    written: 0,
+    skipped: 0,
+    newestEvent: undefined,
+  }
+  let result: Awaited<ReturnType<typeof loadView>>
+  try {
+    result = await loadView(target, offline, online, w, batchSize, options, writers, tally)
+  } catch (e) {
+    await recordRun(target, w, tally, e, options)
+    throw e
+  }
+  await recordRun(target, w, tally, undefined, options)
+  result.report('done')
+  return result.outcome
+}
+
+/**
+ * Streams one view's window into the online store and records its interval, counting into `tally` as
+ * batches are written. Returns the outcome and the progress reporter, for the `done` event.
+ */
+async function loadView(
+  target: MaterializeTarget,
+  offline: OfflineStore,
+  online: OnlineStore,
+  w: Window,
+  batchSize: number,
+  options: MaterializeOptions,
+  writers: readonly OnDemandWriter[],
+  tally: RunTally,
+): Promise<{ outcome: ViewMaterialization; report: (phase: MaterializeProgress['phase']) => void }> {
   const { project, entityKeySerializationVersion } = target.config
   const ref = viewRef(project, w.view)
   const encode = writeRowEncoder(ref, w.columns, entityKeySerializationVersion)
-  const started = performance.now()
-  let rows = 0
-  let written = 0
-  let skipped = 0
+  const started = tally.started
   let rowsTotal: number | undefined
   const report = (phase: MaterializeProgress['phase']) => {
     if (!options.onProgress) return
@@ -275,9 +313,9 @@ async function materializeView(
       phase,
       start: w.start,
       end: w.end,
-      rows,
-      rowsTotal: phase === 'done' ? rows : rowsTotal,
-      rowsPerSecond: elapsedSeconds > 0 ? rows / elapsedSeconds : 0,
+      rows: tally.rows,
+      rowsTotal: phase === 'done' ? tally.rows : rowsTotal,
+      rowsPerSecond: elapsedSeconds > 0 ? tally.rows / elapsedSeconds : 0,
       elapsedSeconds,
     })
   }
@@ -312,13 +350,16 @@ async function materializeView(
       next.catch(() => undefined)
       throwIfAborted(options.signal)
       const encoded = encode(batch)
+      tally.rows += batch.numRows
       const stats = await online.write(ref, encoded, { signal: options.signal })
       for (const writer of writers) {
         await online.write(writer.ref, writer.rows(encoded), { signal: options.signal })
       }
-      rows += batch.numRows
-      written += stats.written
-      skipped += stats.skipped
+      tally.written += stats.written
+      tally.skipped += stats.skipped
+      let newest = tally.newestEvent ?? Number.NEGATIVE_INFINITY
+      for (const row of encoded) if (row.eventTs > newest) newest = row.eventTs
+      if (encoded.length > 0) tally.newestEvent = newest
       report('rows')
     }
   } finally {
@@ -326,14 +367,16 @@ async function materializeView(
   }
   throwIfAborted(options.signal)
   await recordInterval(target.registry, project, w.view.name, w, { signal: options.signal })
-  report('done')
   return {
-    view: w.view.name,
-    start: w.start,
-    end: w.end,
-    rows,
-    written,
-    skipped,
-    seconds: (performance.now() - started) / 1000,
+    report,
+    outcome: {
+      view: w.view.name,
+      start: w.start,
+      end: w.end,
+      rows: tally.rows,
+      written: tally.written,
+      skipped: tally.skipped,
+      seconds: (performance.now() - started) / 1000,
+    },
   }
 }

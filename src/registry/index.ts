@@ -26,6 +26,20 @@ export {
   type SqlDialectBackend,
   sqlDialectFor,
 } from './loader.js'
+export {
+  compareRunsNewestFirst,
+  DEFAULT_RUNS_LISTED,
+  type ListMaterializationRunsOptions,
+  MATERIALIZATION_RUNS_KEPT,
+  type MaterializationRun,
+  type MaterializationRunStatus,
+  materializationRunJson,
+  projectFreshness,
+  type RecordMaterializationRunOptions,
+  type ViewFreshness,
+  viewFreshness,
+  viewFreshnessJson,
+} from './materialization-runs.js'
 export { findObjectMessage, getObjectMessage, type ObjectMessage } from './object-messages.js'
 export { LARDER_TAGS, microsFromTimestamp, timestampFromMicros } from './proto-mapping.js'
 export { type LoadOptions, type Registry, RegistryState, updateRegistry } from './registry.js'
@@ -35,5 +49,6 @@ export {
   OBJECT_TABLES,
   type ObjectTable,
   objectChanges,
+  withActor,
 } from './registry-objects.js'
 export { type SavedDatasetInfo, savedDatasetFromProto, savedDatasetToProto } from './saved-datasets.js'

@@ -2,6 +2,11 @@ import { clone } from '@bufbuild/protobuf'
 import { type Abortable, LarderError } from '../core/index.js'
 import { type Registry as RegistryProto, RegistrySchema } from '../gen/feast/core/Registry_pb.js'
 import { ProjectCatalog } from './catalog.js'
+import type {
+  ListMaterializationRunsOptions,
+  MaterializationRun,
+  RecordMaterializationRunOptions,
+} from './materialization-runs.js'
 
 /**
  * One read of the registry: Feast's whole `Registry` message (every project) and the version it was
@@ -51,8 +56,10 @@ export interface LoadOptions extends Abortable {
 }
 
 /**
- * Where the registry lives. Implementations: the file registry (Feast's protobuf file) and the SQL
- * registry (Feast's tables, one row per object); `createRegistry` picks one from the config.
+ * Where the registry lives. Implementations: the file registry (Feast's protobuf file), the SQL
+ * registry (Feast's tables, one row per object) and the remote registry (a registry server);
+ * `createRegistry` picks one from the config. Besides Feast's objects it keeps Larder's history of
+ * materialization runs, outside Feast's message.
  */
 export interface Registry {
   /** Reads the registry, from the cache when allowed and fresh. A missing registry reads as empty. */
@@ -67,6 +74,20 @@ export interface Registry {
    * never a mix.
    */
   commit(base: RegistryState, next: RegistryProto, options?: Abortable): Promise<RegistryState>
+  /**
+   * Stores one materialization run, apart from Feast's registry message: it never conflicts with a
+   * commit, changes no version, and concurrent recorders all land. Then drops the view's runs beyond
+   * the newest `keep` (default `MATERIALIZATION_RUNS_KEPT`). INVALID_ARGUMENT for a malformed run.
+   */
+  recordMaterializationRun(run: MaterializationRun, options?: RecordMaterializationRunOptions): Promise<void>
+  /**
+   * The project's recorded materialization runs (one view's with `view`), newest first (by start time),
+   * at most `limit` (default `DEFAULT_RUNS_LISTED`). An empty list when none is recorded.
+   */
+  listMaterializationRuns(
+    project: string,
+    options?: ListMaterializationRunsOptions,
+  ): Promise<MaterializationRun[]>
   close(): Promise<void>
 }
 

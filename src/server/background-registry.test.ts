@@ -17,6 +17,12 @@ class SlowRegistry implements Registry {
   async commit(): Promise<RegistryState> {
     throw new Error('not used')
   }
+  async recordMaterializationRun(): Promise<void> {
+    throw new Error('not used')
+  }
+  async listMaterializationRuns(): Promise<never[]> {
+    throw new Error('not used')
+  }
   async close(): Promise<void> {}
 }
 

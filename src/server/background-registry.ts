@@ -1,8 +1,11 @@
 import type { Abortable } from '../core/index.js'
 import type { Registry as RegistryProto } from '../gen/feast/core/Registry_pb.js'
 import {
+  type ListMaterializationRunsOptions,
   type LoadOptions,
+  type MaterializationRun,
   microsFromTimestamp,
+  type RecordMaterializationRunOptions,
   type Registry,
   type RegistryState,
 } from '../registry/index.js'
@@ -18,7 +21,8 @@ export interface BackgroundRegistryOptions {
  * A registry for a long-running server: reads are answered from the last registry loaded, never
  * waiting for a reload, and reloads happen in the background every `intervalSeconds` and on
  * `refresh()`. A read with `allowCache: false` and every commit go to the underlying registry (and
- * a commit's result becomes the served registry at once). A reload that finds the same version keeps
+ * a commit's result becomes the served registry at once). Materialization runs are read and recorded
+ * on the underlying registry. A reload that finds the same version keeps
  * the served state object, so what was derived from it (catalogs, read plans) stays cached.
  *
  * @example
@@ -82,6 +86,22 @@ export class BackgroundRegistry implements Registry {
 
   async commit(base: RegistryState, next: RegistryProto, options?: Abortable): Promise<RegistryState> {
     return this.#serve(await this.#inner.commit(base, next, options))
+  }
+
+  /** Goes to the underlying registry: runs are not part of the served state. */
+  recordMaterializationRun(
+    run: MaterializationRun,
+    options?: RecordMaterializationRunOptions,
+  ): Promise<void> {
+    return this.#inner.recordMaterializationRun(run, options)
+  }
+
+  /** Goes to the underlying registry, never cached. */
+  listMaterializationRuns(
+    project: string,
+    options?: ListMaterializationRunsOptions,
+  ): Promise<MaterializationRun[]> {
+    return this.#inner.listMaterializationRuns(project, options)
   }
 
   /** Stops the background reloads. The underlying registry stays open: its owner closes it. */

@@ -16,6 +16,7 @@ import {
   materializeIncremental,
 } from '../materialize/index.js'
 import { type OnlineReadRequest, type OnlineStore, viewRef } from '../online/online-store.js'
+import { projectFreshness } from '../registry/index.js'
 import { getOnlineFeatures, jsonResponseText, type ServingTarget, STRICT_HEADER } from '../serving/index.js'
 import { BackgroundRegistry } from './background-registry.js'
 import { errorResponse } from './errors.js'
@@ -341,7 +342,15 @@ export class FeatureServer {
     app.get('/projects-list.json', async (c) =>
       c.json(projectsList(await this.registry.load(), this.#store.project, REGISTRY_PATH)),
     )
-    registerRegistryApi(app, REGISTRY_PATH, () => this.registry.load())
+    registerRegistryApi(app, REGISTRY_PATH, () => this.registry.load(), this.registry)
+    doc(
+      'get',
+      `${REGISTRY_PATH}/materialization_runs`,
+      "Larder's materialization run history of a project, newest first, with each view's freshness",
+      undefined,
+      schemas.MaterializationRunsResponse,
+      schemas.MaterializationRunsQuery,
+    )
     for (const kind of [
       'projects',
       'entities',
@@ -369,6 +378,7 @@ export class FeatureServer {
     run: (options: {
       signal: AbortSignal
       onProgress: (p: MaterializeProgress) => void
+      onWarning: (message: string) => void
     }) => Promise<MaterializeResult>,
   ): Promise<Response> {
     const force = c.req.query('force') === 'true'
@@ -397,6 +407,7 @@ export class FeatureServer {
     run: (options: {
       signal: AbortSignal
       onProgress: (p: MaterializeProgress) => void
+      onWarning: (message: string) => void
     }) => Promise<MaterializeResult>,
     signal: AbortSignal,
   ): Promise<MaterializeResult> {
@@ -404,6 +415,7 @@ export class FeatureServer {
     try {
       return await run({
         signal,
+        onWarning: (message) => this.#logger.warn(message),
         onProgress: (p) => {
           current = p
           if (p.phase === 'done') this.metrics.materialization(p.view, 'succeeded', p.rows, p.elapsedSeconds)
@@ -481,20 +493,19 @@ export class FeatureServer {
     return timed
   }
 
-  /** Seconds since the end of each view's last materialized window, from the served registry. */
-  #freshness(): Map<string, number> {
-    const out = new Map<string, number>()
+  /**
+   * Each view's freshness in seconds: the age of the newest event materialized (the run history),
+   * else of the end of its last materialized window (the served registry). A run history that cannot
+   * be read is logged, and the windows answer alone.
+   */
+  async #freshness(): Promise<Map<string, number>> {
     const state = this.registry.current
-    if (!state) return out
-    const catalog = state.catalog(this.#store.project)
-    const now = nowMicros()
-    for (const name of catalog.featureViews.keys()) {
-      const intervals = catalog.materializationIntervals(name)
-      if (intervals.length === 0) continue
-      const end = Math.max(...intervals.map((i) => i.end))
-      out.set(name, (now - end) / 1_000_000)
-    }
-    return out
+    if (!state) return new Map()
+    const fresh = await projectFreshness(this.registry, state.catalog(this.#store.project), nowMicros(), {
+      onError: (err) =>
+        this.#logger.warn({ err }, 'materialization run history unreadable; freshness from windows'),
+    })
+    return new Map([...fresh].map(([view, f]) => [view, f.ageSeconds]))
   }
 }
 

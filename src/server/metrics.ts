@@ -12,8 +12,8 @@ const JOB_BUCKETS = [0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600]
  * - `larder_online_feature_statuses_total{status}`: values returned, by status
  * - `larder_push_rows_total{push_source,to}`
  * - `larder_materialized_rows_total{feature_view}`, `larder_materialization_duration_seconds{feature_view,status}`
- * - `larder_feature_freshness_seconds{feature_view}`: seconds since the end of the view's last
- *   materialization, computed when scraped
+ * - `larder_feature_freshness_seconds{feature_view}`: the age of the newest event materialized (from
+ *   the run history), else of the end of the view's last materialized window, computed when scraped
  */
 export class ServerMetrics {
   readonly registry = new Registry()
@@ -25,8 +25,8 @@ export class ServerMetrics {
   readonly #materializedRows: Counter<'feature_view'>
   readonly #materialization: Histogram<'feature_view' | 'status'>
 
-  /** @param freshness returns, when scraped, each view's seconds since its last materialized instant. */
-  constructor(freshness: () => ReadonlyMap<string, number>) {
+  /** @param freshness returns, when scraped, each view's seconds since its newest materialized instant. */
+  constructor(freshness: () => ReadonlyMap<string, number> | Promise<ReadonlyMap<string, number>>) {
     const registers = [this.registry]
     collectDefaultMetrics({ register: this.registry })
     this.#requests = new Counter({
@@ -76,12 +76,13 @@ export class ServerMetrics {
     })
     new Gauge({
       name: 'larder_feature_freshness_seconds',
-      help: 'Seconds since the end of the last materialized window, by feature view',
+      help: 'Age in seconds of the newest event materialized (else of the end of the last materialized window), by feature view',
       labelNames: ['feature_view'],
       registers,
-      collect() {
+      async collect() {
+        const ages = await freshness()
         this.reset()
-        for (const [view, seconds] of freshness()) this.set({ feature_view: view }, seconds)
+        for (const [view, seconds] of ages) this.set({ feature_view: view }, seconds)
       },
     })
   }

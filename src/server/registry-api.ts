@@ -1,6 +1,13 @@
 import type { Context, Env, Hono } from 'hono'
-import { LarderError } from '../core/index.js'
-import type { RegistryState } from '../registry/index.js'
+import { LarderError, nowMicros } from '../core/index.js'
+import {
+  DEFAULT_RUNS_LISTED,
+  materializationRunJson,
+  projectFreshness,
+  type Registry,
+  type RegistryState,
+  viewFreshnessJson,
+} from '../registry/index.js'
 import {
   type JsonObject,
   objectRelations,
@@ -16,6 +23,12 @@ import {
 
 /** Where the REST routes read the registry: the served state, without waiting for a reload. */
 export type RegistryReader = () => Promise<RegistryState>
+
+/** Where `/materialization_runs` reads the run history (never cached). */
+export type RunHistory = Pick<Registry, 'listMaterializationRuns'>
+
+/** The largest `limit` of `/materialization_runs`. */
+export const MAX_RUNS_LISTED = 1000
 
 /** Kinds with a `/all` list across projects (Feast has none for permissions and projects). */
 const WITH_ALL: readonly RestKind[] = [
@@ -36,8 +49,20 @@ const WITH_ALL: readonly RestKind[] = [
  * Query parameters: `project`, `include_relationships`, `page`, `limit` (1 to 100), `sort_by`,
  * `sort_order`, `tags=key:value` (repeatable), and for feature views `entity`, `feature`,
  * `data_source` and `feature_service`. Shapes: see `registry-json.ts`.
+ *
+ * With `runs`, also Larder's `GET /materialization_runs?project=P[&feature_view=V][&limit=N]`: the
+ * project's materialization runs, newest first (`limit` 1 to 1000, default 100), as
+ * `{materializationRuns: [...], freshness: {view: {ageSeconds, timestamp, basis}}}`. The freshness is
+ * the same number as the feature server's `larder_feature_freshness_seconds`: the age of the newest
+ * event a successful run wrote, else of the end of the last materialized window.
  */
-export function registerRegistryApi<E extends Env>(app: Hono<E>, prefix: string, read: RegistryReader): void {
+export function registerRegistryApi<E extends Env>(
+  app: Hono<E>,
+  prefix: string,
+  read: RegistryReader,
+  runs?: RunHistory,
+): void {
+  if (runs) registerRunsRoute(app, prefix, read, runs)
   app.get(`${prefix}/projects`, async (c) => {
     const state = await read()
     const { items, pagination } = paginate(
@@ -108,6 +133,31 @@ export function registerRegistryApi<E extends Env>(app: Hono<E>, prefix: string,
       return c.json(body)
     })
   }
+}
+
+function registerRunsRoute<E extends Env>(
+  app: Hono<E>,
+  prefix: string,
+  read: RegistryReader,
+  runs: RunHistory,
+): void {
+  app.get(`${prefix}/materialization_runs`, async (c) => {
+    const project = requiredProject(c)
+    const view = c.req.query('feature_view') || undefined
+    const limit = intQuery(c, 'limit', 1, MAX_RUNS_LISTED) ?? DEFAULT_RUNS_LISTED
+    const signal = c.req.raw.signal
+    const [state, listed] = await Promise.all([
+      read(),
+      runs.listMaterializationRuns(project, { view, limit, signal }),
+    ])
+    const catalog = state.catalog(project)
+    const fresh = await projectFreshness(runs, catalog, nowMicros(), { signal })
+    const freshness: JsonObject = {}
+    for (const [name, f] of fresh) {
+      if (view === undefined || name === view) freshness[name] = viewFreshnessJson(f)
+    }
+    return c.json({ materializationRuns: listed.map(materializationRunJson), freshness })
+  })
 }
 
 function json(objects: readonly RestObject[]): JsonObject[] {
@@ -203,22 +253,26 @@ function flag(c: Context, name: string): boolean {
   return v === 'true' || v === '1'
 }
 
-function pageQuery(c: Context): PageQuery {
-  const int = (name: string, min: number, max: number): number | undefined => {
-    const text = c.req.query(name)
-    if (text === undefined || text === '') return undefined
-    const n = Number(text)
-    if (!Number.isInteger(n) || n < min || n > max) {
-      throw new LarderError(
-        'INVALID_ARGUMENT',
-        `the query parameter "${name}" must be an integer from ${min} to ${max}, got ${JSON.stringify(text)}`,
-        {
-          details: { field: `query.${name}` },
-        },
-      )
-    }
-    return n
+/** An integer query parameter from `min` to `max`; undefined when absent; INVALID_ARGUMENT otherwise. */
+function intQuery(c: Context, name: string, min: number, max: number): number | undefined {
+  const text = c.req.query(name)
+  if (text === undefined || text === '') return undefined
+  const n = Number(text)
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new LarderError(
+      'INVALID_ARGUMENT',
+      `the query parameter "${name}" must be an integer from ${min} to ${max}, got ${JSON.stringify(text)}`,
+      {
+        hint: `e.g. ${name}=${min}`,
+        details: { field: `query.${name}` },
+      },
+    )
   }
+  return n
+}
+
+function pageQuery(c: Context): PageQuery {
+  const int = (name: string, min: number, max: number) => intQuery(c, name, min, max)
   const order = c.req.query('sort_order') ?? 'asc'
   if (order !== 'asc' && order !== 'desc') {
     throw new LarderError(

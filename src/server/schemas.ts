@@ -226,3 +226,58 @@ export const ErrorBody = z
     request_id: z.string().optional(),
   })
   .openapi('Error')
+
+export const MaterializationRunsQuery = z.object({
+  project: z.string().openapi({ description: 'The project whose runs to list' }),
+  feature_view: z.string().optional().openapi({ description: "Only this feature view's runs" }),
+  limit: z
+    .string()
+    .optional()
+    .openapi({ description: 'At most this many runs, newest first: 1 to 1000, default 100' }),
+})
+
+export const MaterializationRun = z
+  .object({
+    id: z.string(),
+    project: z.string(),
+    featureView: z.string(),
+    engine: z.string().openapi({ example: 'local' }),
+    status: z.enum(['succeeded', 'failed']),
+    error: z.string().optional().openapi({ description: 'Why a failed run failed' }),
+    windowStart: z.string().openapi({ example: '2026-01-01T00:00:00Z' }),
+    windowEnd: z.string(),
+    rowsRead: z.number().int(),
+    rowsWritten: z.number().int(),
+    rowsSkipped: z
+      .number()
+      .int()
+      .openapi({ description: 'Rows left out because the online store held a newer value' }),
+    newestEventTimestamp: z
+      .string()
+      .nullable()
+      .openapi({ description: 'The newest event timestamp written; null when the run wrote no row' }),
+    runBy: z.string(),
+    startedAt: z.string(),
+    finishedAt: z.string(),
+    durationMs: z.number().int(),
+  })
+  .openapi('MaterializationRun')
+
+export const MaterializationRunsResponse = z
+  .object({
+    materializationRuns: z.array(MaterializationRun).openapi({ description: 'Newest first' }),
+    freshness: z
+      .record(
+        z.string(),
+        z.object({
+          ageSeconds: z.number(),
+          timestamp: z.string(),
+          basis: z.enum(['newestEvent', 'windowEnd']),
+        }),
+      )
+      .openapi({
+        description:
+          "Per feature view: the age of the newest event a successful run wrote (basis newestEvent), else of the end of the view's last materialized window (windowEnd); the metric larder_feature_freshness_seconds",
+      }),
+  })
+  .openapi('MaterializationRuns')

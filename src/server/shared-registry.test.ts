@@ -76,10 +76,9 @@ describeWithService('two feature servers on one PostgreSQL registry', unavailabl
         body: JSON.stringify({ feature_service: 'driver_activity_v4', entities: { driver_id: [1001] } }),
       })
       expect(read.status, await read.clone().text()).toBe(200)
-      expect(((await read.json()) as { metadata: { feature_names: string[] } }).metadata.feature_names).toEqual([
-        'driver_id',
-        'acc_rate',
-      ])
+      expect(
+        ((await read.json()) as { metadata: { feature_names: string[] } }).metadata.feature_names,
+      ).toEqual(['driver_id', 'acc_rate'])
     }
   })
 })

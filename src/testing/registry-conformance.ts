@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import { clone, create, fromBinary, toBinary } from '@bufbuild/protobuf'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
@@ -22,6 +23,7 @@ import { ProjectSchema } from '../gen/feast/core/Project_pb.js'
 import { ValueType_Enum as ValueTypeEnum } from '../gen/feast/types/Value_pb.js'
 import { applyContents, diffContents, type RepoContents, removeProject } from '../registry/apply-objects.js'
 import { createRegistry } from '../registry/loader.js'
+import type { MaterializationRun } from '../registry/materialization-runs.js'
 import { timestampFromMicros } from '../registry/proto-mapping.js'
 import { type Registry, updateRegistry } from '../registry/registry.js'
 import { OBJECT_TABLES } from '../registry/registry-objects.js'
@@ -82,6 +84,33 @@ export function sampleContents(project: string): RepoContents {
 }
 
 const HOUR = 3_600_000_000
+
+/** A materialization run of `view` that started at `startedAt` (micros); `extra` overrides fields. */
+export function sampleRun(
+  project: string,
+  view: string,
+  startedAt: number,
+  extra: Partial<MaterializationRun> = {},
+): MaterializationRun {
+  return {
+    id: randomUUID(),
+    project,
+    view,
+    engine: 'local',
+    status: 'succeeded',
+    start: startedAt - HOUR,
+    end: startedAt,
+    rowsRead: 5,
+    rowsWritten: 4,
+    rowsSkipped: 1,
+    newestEvent: startedAt - 60_000_000,
+    runBy: 'tester@laptop',
+    startedAt,
+    finishedAt: startedAt + 2_500_000,
+    durationMs: 2500,
+    ...extra,
+  }
+}
 
 /**
  * Registers the registry conformance suite: what every registry backend (file, SQLite, PostgreSQL,
@@ -356,6 +385,80 @@ export function describeRegistryConformance(name: string, setup: () => Promise<R
       expect(await noTtl.load()).toBe(seen)
       await apply(writer, sampleContents(project))
       expect((await noTtl.load()).catalog(project).featureServices.size).toBe(1)
+    })
+
+    it('records materialization runs and lists them newest first, by view, with a limit', async () => {
+      const project = uniqueProject('runs')
+      const registry = await open()
+      const t = 1_700_000_000_000_000
+      const a1 = sampleRun(project, 'view_a', t)
+      const a2 = sampleRun(project, 'view_a', t + 2 * HOUR, { newestEvent: undefined, rowsWritten: 0 })
+      const a3 = sampleRun(project, 'view_a', t + HOUR, {
+        status: 'failed',
+        error: 'the online store (redis) did not answer within 1000 ms',
+        rowsWritten: 0,
+      })
+      const b1 = sampleRun(project, 'view_b', t + 3 * HOUR)
+      const elsewhere = sampleRun(uniqueProject('runs_other'), 'view_a', t + 4 * HOUR)
+      for (const r of [a1, a2, a3, b1, elsewhere]) await registry.recordMaterializationRun(r)
+      const reader = await open()
+      expect(await reader.listMaterializationRuns(project)).toEqual([b1, a2, a3, a1])
+      expect(await reader.listMaterializationRuns(project, { view: 'view_a' })).toEqual([a2, a3, a1])
+      expect(await reader.listMaterializationRuns(project, { view: 'view_a', limit: 2 })).toEqual([a2, a3])
+      expect(await reader.listMaterializationRuns(project, { view: 'nope' })).toEqual([])
+      expect(await reader.listMaterializationRuns(uniqueProject('runs_none'))).toEqual([])
+      const error = await reader.listMaterializationRuns(project, { limit: 0 }).catch((e) => e)
+      expect(isLarderError(error) && error.code).toBe('INVALID_ARGUMENT')
+      const bad = await registry
+        .recordMaterializationRun({ ...a1, id: randomUUID(), status: 'maybe' as never })
+        .catch((e) => e)
+      expect(isLarderError(bad) && bad.code).toBe('INVALID_ARGUMENT')
+      expect(bad.message).toContain('status')
+    })
+
+    it("keeps each view's newest runs up to the bound and drops older ones", async () => {
+      const project = uniqueProject('runs_bound')
+      const registry = await open()
+      const t = 1_700_000_000_000_000
+      const a = [0, 1, 2, 3, 4].map((i) => sampleRun(project, 'view_a', t + i * HOUR))
+      const b = [0, 1].map((i) => sampleRun(project, 'view_b', t + i * HOUR))
+      // recorded oldest last: the bound keeps the newest by start time, not the last recorded
+      for (const r of [a[3]!, a[4]!, a[1]!, a[2]!, a[0]!, ...b]) {
+        await registry.recordMaterializationRun(r, { keep: 3 })
+      }
+      expect(await registry.listMaterializationRuns(project, { view: 'view_a' })).toEqual([a[4], a[3], a[2]])
+      expect(await registry.listMaterializationRuns(project, { view: 'view_b' })).toEqual([b[1], b[0]])
+    })
+
+    it('records runs apart from the registry message: no new version, no conflict, none lost to concurrent recorders', async () => {
+      const project = uniqueProject('runs_apart')
+      const registry = await open()
+      const contents = sampleContents(project)
+      await apply(registry, contents)
+      const base = await registry.load({ allowCache: false })
+      const handles = await Promise.all([0, 1, 2, 3].map(() => open()))
+      const t = 1_700_000_000_000_000
+      const recorded = handles.flatMap((_, h) =>
+        [0, 1, 2, 3, 4].map((i) => sampleRun(project, 'driver_hourly_stats', t + (h * 5 + i) * HOUR)),
+      )
+      await Promise.all(
+        handles.map(async (handle, h) => {
+          for (const r of recorded.slice(h * 5, h * 5 + 5)) await handle.recordMaterializationRun(r)
+        }),
+      )
+      expect((await registry.load({ allowCache: false })).version).toBe(base.version)
+      const listed = await registry.listMaterializationRuns(project, { view: 'driver_hourly_stats' })
+      expect(listed.map((r) => r.id).sort()).toEqual(recorded.map((r) => r.id).sort())
+      // an apply read before the runs were recorded still commits
+      const draft = base.draft()
+      applyContents(
+        draft,
+        { ...contents, featureViews: [contents.featureViews[0]!.with({ description: 'after runs' })] },
+        5,
+      )
+      await registry.commit(base, draft)
+      const catalog = (await registry.load({ allowCache: false })).catalog(project)
+      expect(catalog.featureView('driver_hourly_stats').description).toBe('after runs')
     })
 
     it('lists what it cannot represent instead of failing', async () => {

@@ -1,4 +1,4 @@
-import type { Command } from 'commander'
+import { type Command, InvalidArgumentError } from 'commander'
 import {
   type DataSource,
   type FileSource,
@@ -10,7 +10,12 @@ import {
   type PostgreSQLSource,
   type PushSource,
 } from '../../core/index.js'
-import { type ProjectCatalog, projectNames } from '../../registry/index.js'
+import {
+  type MaterializationRun,
+  materializationRunJson,
+  type ProjectCatalog,
+  projectNames,
+} from '../../registry/index.js'
 import type { CommandContext } from '../context.js'
 import { printRows } from '../output.js'
 
@@ -76,6 +81,39 @@ const LISTERS: Record<string, Lister> = {
     })),
 }
 
+/** The kind read from the registry's run history rather than its objects. */
+const RUNS_KIND = 'materializations'
+/** Runs `larder list materializations` shows without `--limit`. */
+const DEFAULT_RUNS_SHOWN = 20
+/** Longest error shown in the table's status column; `--json` has it whole. */
+const STATUS_CHARS = 80
+
+/** One run as a table row: view, started, window, rows, duration, newest event, who, status. */
+function runRow(r: MaterializationRun): Record<string, unknown> {
+  const failed = r.error === undefined ? 'failed' : `failed: ${r.error}`
+  return {
+    view: r.view,
+    started: formatMicros(r.startedAt),
+    window: `${formatMicros(r.start)} .. ${formatMicros(r.end)}`,
+    rows: `${r.rowsRead} read, ${r.rowsWritten} written${r.rowsSkipped > 0 ? `, ${r.rowsSkipped} older skipped` : ''}`,
+    duration: `${(r.durationMs / 1000).toFixed(2)}s`,
+    newestEvent: r.newestEvent === undefined ? '' : formatMicros(r.newestEvent),
+    who: r.runBy,
+    status:
+      r.status === 'succeeded'
+        ? r.status
+        : failed.length > STATUS_CHARS
+          ? `${failed.slice(0, STATUS_CHARS - 1)}…`
+          : failed,
+  }
+}
+
+function positiveInteger(text: string): number {
+  const n = Number(text)
+  if (!Number.isSafeInteger(n) || n <= 0) throw new InvalidArgumentError('give a positive integer')
+  return n
+}
+
 function sourceDetail(s: DataSource): string {
   if (isKind(s, 'FileSource')) return (s as FileSource).path
   if (isKind(s, 'PostgreSQLSource')) return (s as PostgreSQLSource).table || (s as PostgreSQLSource).query
@@ -100,35 +138,90 @@ function parseTags(values: readonly string[]): Record<string, string> {
 export function registerList(program: Command, ctx: CommandContext): void {
   program
     .command('list')
-    .description(`list registered objects: ${Object.keys(LISTERS).join(', ')}`)
-    .argument('<kind>', Object.keys(LISTERS).join(' | '))
+    .description(
+      `list registered objects (${Object.keys(LISTERS).join(', ')}) or the history of ${RUNS_KIND}, newest first`,
+    )
+    .argument('<kind>', [...Object.keys(LISTERS), RUNS_KIND].join(' | '))
     .option('--json', 'print as JSON')
     .option('--tags <key:value...>', 'only objects carrying all these tags')
-    .action(async (kind: string, opts: { json?: boolean; tags?: string[] }) => {
-      const lister = LISTERS[kind]
-      if (!lister) {
-        throw new LarderError('INVALID_ARGUMENT', `unknown kind "${kind}"`, {
-          hint: `known kinds: ${knownNames(Object.keys(LISTERS))}`,
-        })
-      }
-      const store = await ctx.openStore()
-      const state = await store.registry.load()
-      const wanted = parseTags(opts.tags ?? [])
-      const rows = lister(state.catalog(store.project), { projects: projectNames(state.proto) }).filter(
-        (row) =>
-          Object.entries(wanted).every(
-            ([k, v]) => (row.tags as Record<string, string> | undefined)?.[k] === v,
-          ),
-      )
-      printRows(
-        ctx.output,
-        rows,
-        Boolean(opts.json),
-        `No ${kind.replaceAll('-', ' ')} in project "${store.project}" (${
-          kind === 'saved-datasets'
-            ? 'save one with `larder get-historical-features --save-as NAME`'
-            : 'run `larder apply`'
-        })`,
-      )
-    })
+    .option('--view <name>', `${RUNS_KIND}: only the runs of this feature view`)
+    .option(
+      '--limit <n>',
+      `${RUNS_KIND}: at most N runs, newest first (default ${DEFAULT_RUNS_SHOWN})`,
+      positiveInteger,
+    )
+    .action(
+      async (kind: string, opts: { json?: boolean; tags?: string[]; view?: string; limit?: number }) => {
+        if (kind === RUNS_KIND) {
+          if (opts.tags !== undefined) {
+            throw new LarderError(
+              'INVALID_ARGUMENT',
+              `--tags does not apply to \`larder list ${RUNS_KIND}\``,
+              {
+                hint: 'filter runs with --view NAME and --limit N',
+              },
+            )
+          }
+          return listRuns(ctx, opts)
+        }
+        const lister = LISTERS[kind]
+        if (!lister) {
+          throw new LarderError('INVALID_ARGUMENT', `unknown kind "${kind}"`, {
+            hint: `known kinds: ${knownNames([...Object.keys(LISTERS), RUNS_KIND])}`,
+          })
+        }
+        if (opts.view !== undefined || opts.limit !== undefined) {
+          throw new LarderError(
+            'INVALID_ARGUMENT',
+            `--view and --limit apply to \`larder list ${RUNS_KIND}\` only, not to ${kind}`,
+            { hint: `leave them out, or run \`larder list ${RUNS_KIND} --view NAME --limit N\`` },
+          )
+        }
+        await listObjects(ctx, kind, lister, opts)
+      },
+    )
+}
+
+/** `larder list KIND` for a kind of registry object, filtered by `--tags`. */
+async function listObjects(
+  ctx: CommandContext,
+  kind: string,
+  lister: Lister,
+  opts: { json?: boolean; tags?: string[] },
+): Promise<void> {
+  const store = await ctx.openStore()
+  const state = await store.registry.load()
+  const wanted = parseTags(opts.tags ?? [])
+  const rows = lister(state.catalog(store.project), { projects: projectNames(state.proto) }).filter((row) =>
+    Object.entries(wanted).every(([k, v]) => (row.tags as Record<string, string> | undefined)?.[k] === v),
+  )
+  printRows(
+    ctx.output,
+    rows,
+    Boolean(opts.json),
+    `No ${kind.replaceAll('-', ' ')} in project "${store.project}" (${
+      kind === 'saved-datasets'
+        ? 'save one with `larder get-historical-features --save-as NAME`'
+        : 'run `larder apply`'
+    })`,
+  )
+}
+
+/** `larder list materializations`: the run history, newest first, as a table or JSON. */
+async function listRuns(
+  ctx: CommandContext,
+  opts: { json?: boolean; view?: string; limit?: number },
+): Promise<void> {
+  const store = await ctx.openStore()
+  const runs = await store.listMaterializationRuns({
+    view: opts.view,
+    limit: opts.limit ?? DEFAULT_RUNS_SHOWN,
+  })
+  const of = opts.view === undefined ? '' : ` of feature view "${opts.view}"`
+  printRows(
+    ctx.output,
+    opts.json ? runs.map(materializationRunJson) : runs.map(runRow),
+    Boolean(opts.json),
+    `No materialization runs${of} recorded in project "${store.project}" (run \`larder materialize-incremental END\`)`,
+  )
 }

@@ -17,7 +17,10 @@ export function registerMaterializeIncremental(program: Command, ctx: CommandCon
     const unloaded = await unloadedViews(await ctx.openStore(), opts.views)
     for (const u of unloaded) ctx.output.err(`warning: ${u.message}`)
     await runMaterialize(ctx, opts, (store, onProgress) =>
-      store.materializeIncremental({ end, views: opts.views }, { onProgress }),
+      store.materializeIncremental(
+        { end, views: opts.views },
+        { onProgress, onWarning: (m) => ctx.output.err(`warning: ${m}`) },
+      ),
     )
   })
 }

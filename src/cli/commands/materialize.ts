@@ -14,7 +14,10 @@ export function registerMaterialize(program: Command, ctx: CommandContext): void
       .argument('<end>', 'end of the window, inclusive (ISO-8601; no offset means UTC)', instant('END')),
   ).action(async (start: string, end: string, opts: MaterializeCommandOptions) => {
     await runMaterialize(ctx, opts, (store, onProgress) =>
-      store.materialize({ start, end, views: opts.views }, { onProgress }),
+      store.materialize(
+        { start, end, views: opts.views },
+        { onProgress, onWarning: (m) => ctx.output.err(`warning: ${m}`) },
+      ),
     )
   })
 }

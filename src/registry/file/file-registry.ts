@@ -4,6 +4,15 @@ import { basename, dirname, join } from 'node:path'
 import { fromBinary, toBinary } from '@bufbuild/protobuf'
 import { type Abortable, LarderError, nowMicros, throwIfAborted } from '../../core/index.js'
 import { type Registry as RegistryProto, RegistrySchema } from '../../gen/feast/core/Registry_pb.js'
+import {
+  checkRun,
+  compareRunsNewestFirst,
+  type ListMaterializationRunsOptions,
+  type MaterializationRun,
+  type RecordMaterializationRunOptions,
+  runsKept,
+  runsLimit,
+} from '../materialization-runs.js'
 import { timestampFromMicros } from '../proto-mapping.js'
 import { type LoadOptions, type Registry, RegistryState } from '../registry.js'
 import {
@@ -125,6 +134,71 @@ export class FileRegistry implements Registry {
     await writeAtomically(this.changesPath, Buffer.from(JSON.stringify(stamps)))
   }
 
+  /**
+   * The side file of materialization runs, `<registry>.runs.json` (Feast never reads it): every
+   * project's runs as JSON, rewritten through a temp file and a rename under its own lock file
+   * (`<registry>.runs.json.lock`), so recording a run never waits for nor touches a registry commit.
+   */
+  get runsPath(): string {
+    return `${this.path}.runs.json`
+  }
+
+  async recordMaterializationRun(
+    run: MaterializationRun,
+    options: RecordMaterializationRunOptions = {},
+  ): Promise<void> {
+    const checked = checkRun(run)
+    const keep = runsKept(options)
+    await mkdir(dirname(this.path), { recursive: true })
+    await withFileLock(
+      this.runsPath,
+      async () => {
+        const runs = await this.#readRuns()
+        const mine = [checked, ...runs.filter((r) => sameView(r, checked))].sort(compareRunsNewestFirst)
+        const kept = [...runs.filter((r) => !sameView(r, checked)), ...mine.slice(0, keep)]
+        throwIfAborted(options.signal)
+        await writeAtomically(this.runsPath, Buffer.from(JSON.stringify({ runs: kept })))
+      },
+      options,
+    )
+  }
+
+  async listMaterializationRuns(
+    project: string,
+    options: ListMaterializationRunsOptions = {},
+  ): Promise<MaterializationRun[]> {
+    const limit = runsLimit(options)
+    throwIfAborted(options.signal)
+    return (await this.#readRuns())
+      .filter((r) => r.project === project && (options.view === undefined || r.view === options.view))
+      .sort(compareRunsNewestFirst)
+      .slice(0, limit)
+  }
+
+  async #readRuns(): Promise<MaterializationRun[]> {
+    let text: string
+    try {
+      text = await readFile(this.runsPath, 'utf8')
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return []
+      throw e
+    }
+    try {
+      const parsed = JSON.parse(text) as { runs?: unknown }
+      if (!Array.isArray(parsed.runs)) throw new Error('no "runs" list')
+      return (parsed.runs as MaterializationRun[]).map(checkRun)
+    } catch (cause) {
+      throw new LarderError(
+        'REGISTRY_CORRUPT',
+        `the materialization run history ${this.runsPath} is not readable: ${(cause as Error).message}`,
+        {
+          cause,
+          hint: `delete ${this.runsPath}: only the run history is lost, the registry itself is untouched`,
+        },
+      )
+    }
+  }
+
   async close(): Promise<void> {
     this.#cached = undefined
   }
@@ -188,6 +262,10 @@ export async function writeAtomically(path: string, bytes: Uint8Array): Promise<
     await unlink(temp).catch(() => {})
     throw e
   }
+}
+
+function sameView(a: MaterializationRun, b: MaterializationRun): boolean {
+  return a.project === b.project && a.view === b.view
 }
 
 function sameStamp(a: FileStamp | undefined, b: FileStamp | undefined): boolean {

@@ -8,6 +8,14 @@ import {
   RegistrySchema,
 } from '../../gen/feast/core/Registry_pb.js'
 import { projectNames } from '../catalog.js'
+import {
+  checkRun,
+  type ListMaterializationRunsOptions,
+  type MaterializationRun,
+  type RecordMaterializationRunOptions,
+  runsKept,
+  runsLimit,
+} from '../materialization-runs.js'
 import { timestampFromMicros } from '../proto-mapping.js'
 import { type LoadOptions, type Registry, RegistryState } from '../registry.js'
 import {
@@ -23,7 +31,14 @@ import {
   sameBytes,
 } from '../registry-objects.js'
 import type { SqlConnection, SqlDialect, SqlExecutor } from './sql-dialect.js'
-import { keyColumns, keyValues, LARDER_TABLES, objectColumns, schemaStatements } from './sql-schema.js'
+import {
+  keyColumns,
+  keyValues,
+  LARDER_TABLES,
+  objectColumns,
+  RUN_COLUMNS,
+  schemaStatements,
+} from './sql-schema.js'
 
 export interface SqlRegistryOptions {
   /** The registry URL with any password hidden, for messages. */
@@ -121,6 +136,27 @@ export class SqlRegistry implements Registry {
         )
       }
     }
+    await this.#upgradeRunsTable()
+  }
+
+  /**
+   * Earlier Larder versions created the runs table with fewer columns and never wrote it: an empty
+   * table of that shape is replaced by the current one. A table holding rows is left alone.
+   */
+  async #upgradeRunsTable(): Promise<void> {
+    const table = LARDER_TABLES.runs
+    const columns = RUN_COLUMNS.map(([c]) => c).join(', ')
+    try {
+      await this.#db.run(`SELECT ${columns} FROM ${table} WHERE 1 = 0`)
+      return
+    } catch {
+      // an older shape: replaced below when it is empty
+    }
+    const { rows } = await this.#db.run(`SELECT COUNT(*) AS n FROM ${table}`)
+    if (Number(rows[0]?.n ?? 0) > 0) return
+    await this.#db.run(`DROP TABLE ${table}`)
+    const create = schemaStatements(this.#dialect).find((t) => t.table === table)!
+    await this.#db.run(create.sql)
   }
 
   async #tableExists(table: string): Promise<boolean> {
@@ -450,12 +486,91 @@ export class SqlRegistry implements Registry {
     return undefined
   }
 
+  /**
+   * Inserts the run into `larder_materialization_runs` (its own row: no registry version changes and no
+   * lock on Feast's tables is taken), then deletes the view's runs older than the newest `keep`.
+   */
+  async recordMaterializationRun(
+    run: MaterializationRun,
+    options: RecordMaterializationRunOptions = {},
+  ): Promise<void> {
+    const r = checkRun(run)
+    const keep = runsKept(options)
+    throwIfAborted(options.signal)
+    const values: Record<string, unknown> = {
+      project_id: r.project,
+      feature_view_name: r.view,
+      started_at_micros: r.startedAt,
+      run_id: r.id,
+      engine: r.engine,
+      status: r.status,
+      error_message: r.error ?? null,
+      window_start_micros: r.start,
+      window_end_micros: r.end,
+      rows_read: r.rowsRead,
+      rows_written: r.rowsWritten,
+      rows_skipped: r.rowsSkipped,
+      newest_event_micros: r.newestEvent ?? null,
+      run_by: r.runBy,
+      finished_at_micros: r.finishedAt,
+      duration_ms: r.durationMs,
+    }
+    const columns = RUN_COLUMNS.map(([c]) => c)
+    await this.#db.run(
+      `INSERT INTO ${LARDER_TABLES.runs} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`,
+      columns.map((c) => values[c]),
+    )
+    await this.#retrying(() => this.#pruneRuns(r.project, r.view, keep))
+  }
+
+  async #pruneRuns(project: string, view: string, keep: number): Promise<void> {
+    // The keep-th newest run this statement sees: anything older goes. A concurrent recorder's rows
+    // are newer or unseen, so neither of two pruners drops a run the other counts among the newest.
+    const { rows } = await this.#db.run(
+      `SELECT started_at_micros, run_id FROM ${LARDER_TABLES.runs} WHERE project_id = ? AND feature_view_name = ? ORDER BY started_at_micros DESC, run_id DESC LIMIT 1 OFFSET ${keep - 1}`,
+      [project, view],
+    )
+    const cutoff = rows[0]
+    if (!cutoff) return
+    const startedAt = Number(cutoff.started_at_micros)
+    await this.#db.run(
+      `DELETE FROM ${LARDER_TABLES.runs} WHERE project_id = ? AND feature_view_name = ? AND (started_at_micros < ? OR (started_at_micros = ? AND run_id < ?))`,
+      [project, view, startedAt, startedAt, String(cutoff.run_id)],
+    )
+  }
+
+  async listMaterializationRuns(
+    project: string,
+    options: ListMaterializationRunsOptions = {},
+  ): Promise<MaterializationRun[]> {
+    const limit = runsLimit(options)
+    throwIfAborted(options.signal)
+    const byView = options.view === undefined ? '' : ' AND feature_view_name = ?'
+    const { rows } = await this.#db.run(
+      `SELECT ${RUN_COLUMNS.map(([c]) => c).join(', ')} FROM ${LARDER_TABLES.runs} WHERE project_id = ?${byView} ORDER BY started_at_micros DESC, run_id DESC LIMIT ${limit}`,
+      options.view === undefined ? [project] : [project, options.view],
+    )
+    return rows.map(runFromRow)
+  }
+
+  /** Runs `work` again after a deadlock or serialization failure, a few times. */
+  async #retrying<T>(work: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await work()
+      } catch (e) {
+        if (!this.#dialect.isRetryable(e) || attempt >= MAX_TRANSACTION_ATTEMPTS) throw e
+        await new Promise((r) => setTimeout(r, Math.random() * 20 * attempt))
+      }
+    }
+  }
+
   async close(): Promise<void> {
     this.#cached = undefined
     await this.#db.close()
   }
 
-  /** The database connection, for Larder's side tables (materialization runs). */
+  /** The database connection, for Larder's side tables. */
   get connection(): SqlConnection {
     return this.#db
   }
@@ -472,6 +587,30 @@ interface WriteOutcome {
   readonly written: ReadonlyMap<string, { message: Message | undefined; bytes: Uint8Array | undefined }>
   readonly version: string
   readonly at: Micros
+}
+
+function runFromRow(row: Record<string, unknown>): MaterializationRun {
+  const optional = (v: unknown) => (v === null || v === undefined ? undefined : v)
+  const newest = optional(row.newest_event_micros)
+  const error = optional(row.error_message)
+  return {
+    id: String(row.run_id),
+    project: String(row.project_id),
+    view: String(row.feature_view_name),
+    engine: String(row.engine),
+    status: String(row.status) as MaterializationRun['status'],
+    ...(error === undefined ? {} : { error: String(error) }),
+    start: Number(row.window_start_micros),
+    end: Number(row.window_end_micros),
+    rowsRead: Number(row.rows_read),
+    rowsWritten: Number(row.rows_written),
+    rowsSkipped: Number(row.rows_skipped),
+    newestEvent: newest === undefined ? undefined : Number(newest),
+    runBy: String(row.run_by),
+    startedAt: Number(row.started_at_micros),
+    finishedAt: Number(row.finished_at_micros),
+    durationMs: Number(row.duration_ms),
+  }
 }
 
 /** The registry's version: Larder's version row and Feast's newest update time (one cheap query). */

@@ -39,9 +39,32 @@ export const LARDER_TABLES = {
   meta: 'larder_registry_meta',
   /** Who last changed each object through Larder, when, and the sha256 of the bytes they wrote. */
   changes: 'larder_object_changes',
-  /** One row per materialization run. */
+  /** One row per materialization run, the newest per view kept (see `MATERIALIZATION_RUNS_KEPT`). */
   runs: 'larder_materialization_runs',
 } as const
+
+/** The columns of {@link LARDER_TABLES}.runs; the same types on every database. */
+export const RUN_COLUMNS: [string, string][] = [
+  ['project_id', 'VARCHAR(255) NOT NULL'],
+  ['feature_view_name', 'VARCHAR(255) NOT NULL'],
+  ['started_at_micros', 'BIGINT NOT NULL'],
+  ['run_id', 'VARCHAR(64) NOT NULL'],
+  ['engine', 'VARCHAR(64) NOT NULL'],
+  ['status', 'VARCHAR(16) NOT NULL'],
+  ['error_message', 'TEXT'],
+  ['window_start_micros', 'BIGINT NOT NULL'],
+  ['window_end_micros', 'BIGINT NOT NULL'],
+  ['rows_read', 'BIGINT NOT NULL'],
+  ['rows_written', 'BIGINT NOT NULL'],
+  ['rows_skipped', 'BIGINT NOT NULL'],
+  ['newest_event_micros', 'BIGINT'],
+  ['run_by', 'VARCHAR(255) NOT NULL'],
+  ['finished_at_micros', 'BIGINT NOT NULL'],
+  ['duration_ms', 'BIGINT NOT NULL'],
+]
+
+/** The key of the runs table, which is also the order listings read it in (per view, newest first). */
+export const RUN_KEY = ['project_id', 'feature_view_name', 'started_at_micros', 'run_id'] as const
 
 function create(name: string, columns: [string, string][], key: readonly string[]): string {
   return `CREATE TABLE IF NOT EXISTS ${name} (\n  ${columns.map(([c, t]) => `${c} ${t}`).join(',\n  ')},\n  PRIMARY KEY (${key.join(', ')})\n)`
@@ -111,25 +134,6 @@ export function schemaStatements(dialect: SqlDialect): { table: string; sql: str
     ),
     feast: false,
   })
-  out.push({
-    table: LARDER_TABLES.runs,
-    sql: create(
-      LARDER_TABLES.runs,
-      [
-        ['run_id', 'VARCHAR(64) NOT NULL'],
-        ['project_id', 'VARCHAR(255) NOT NULL'],
-        ['feature_view_name', 'VARCHAR(255) NOT NULL'],
-        ['window_start_micros', 'BIGINT NOT NULL'],
-        ['window_end_micros', 'BIGINT NOT NULL'],
-        ['rows_written', 'BIGINT NOT NULL'],
-        ['duration_ms', 'BIGINT NOT NULL'],
-        ['newest_event_micros', 'BIGINT'],
-        ['run_by', 'VARCHAR(255) NOT NULL'],
-        ['finished_at_micros', 'BIGINT NOT NULL'],
-      ],
-      ['run_id'],
-    ),
-    feast: false,
-  })
+  out.push({ table: LARDER_TABLES.runs, sql: create(LARDER_TABLES.runs, RUN_COLUMNS, RUN_KEY), feast: false })
   return out
 }
