@@ -13,6 +13,7 @@ import { registerPlan } from './commands/plan.js'
 import { registerRegistryDump } from './commands/registry-dump.js'
 import { registerRegistryMigrate } from './commands/registry-migrate.js'
 import { registerServe } from './commands/serve.js'
+import { registerServeRegistry } from './commands/serve-registry.js'
 import { registerTeardown } from './commands/teardown.js'
 import { registerUi } from './commands/ui.js'
 import { larderVersion, registerVersion } from './commands/version.js'
@@ -49,6 +50,7 @@ export async function runCli(argv: readonly string[], output: Output = processOu
     registerRegistryMigrate,
     registerConfigSchema,
     registerServe,
+    registerServeRegistry,
     registerUi,
     registerVersion,
   ]) {

@@ -61,13 +61,19 @@ export function sqlDialectFor(url: string): SqlDialectBackend & { id: string } {
  * file` (or a bare path), the SQL registry for `registry_type: sql` with the dialect picked by the
  * URL's scheme (`postgresql://`, `postgresql+psycopg://`, `sqlite:///`, `mysql://`). The database
  * driver is imported only then; a missing one fails with MISSING_DEPENDENCY naming the npm install
- * command. Relative paths (file registry, SQLite) resolve against `baseDir` (the repo).
+ * command. Relative paths (file registry, SQLite) resolve against `baseDir` (the repo). For
+ * `registry_type: remote`, a client of the registry server at `path` (`host:port` or `http://host:port`).
  *
  * @example const registry = await createRegistry(loadRepoConfig('./feature_repo').registry, './feature_repo')
  */
 export async function createRegistry(config: RegistryConfig, baseDir: string): Promise<Registry> {
   if (config.registryType === 'file') {
     return new FileRegistry({ path: config.path, cacheTtlSeconds: config.cacheTtlSeconds })
+  }
+  if (config.registryType === 'remote') {
+    // The gRPC client is imported only for a remote registry.
+    const { RemoteRegistry } = await import('./remote/remote-registry.js')
+    return RemoteRegistry.open({ address: config.path, cacheTtlSeconds: config.cacheTtlSeconds })
   }
   const backend = sqlDialectFor(config.path)
   let module: SqlDialectModule

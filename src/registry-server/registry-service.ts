@@ -1,0 +1,597 @@
+import { create, type DescService, type Message, type MessageInitShape } from '@bufbuild/protobuf'
+import { EmptySchema, type Timestamp } from '@bufbuild/protobuf/wkt'
+import {
+  Code,
+  ConnectError,
+  type ConnectRouter,
+  type HandlerContext,
+  type ServiceImpl,
+} from '@connectrpc/connect'
+import { isLarderError, type LarderErrorCode } from '../core/index.js'
+import type { DataSource } from '../gen/feast/core/DataSource_pb.js'
+import type { Entity } from '../gen/feast/core/Entity_pb.js'
+import type { FeatureService } from '../gen/feast/core/FeatureService_pb.js'
+import type { FeatureView } from '../gen/feast/core/FeatureView_pb.js'
+import { InfraSchema } from '../gen/feast/core/InfraObject_pb.js'
+import type { OnDemandFeatureView } from '../gen/feast/core/OnDemandFeatureView_pb.js'
+import type { Permission } from '../gen/feast/core/Permission_pb.js'
+import type { Project } from '../gen/feast/core/Project_pb.js'
+import { type Registry as RegistryProto, RegistrySchema } from '../gen/feast/core/Registry_pb.js'
+import type { SavedDataset } from '../gen/feast/core/SavedDataset_pb.js'
+import type { StreamFeatureView } from '../gen/feast/core/StreamFeatureView_pb.js'
+import type { ValidationReference } from '../gen/feast/core/ValidationProfile_pb.js'
+import {
+  type AnyFeatureView,
+  AnyFeatureViewSchema,
+  type EntityRelation,
+  EntityRelationSchema,
+  FeatureSchema,
+  type PaginationMetadata,
+  PaginationMetadataSchema,
+  type PaginationParams,
+  RegistryServer,
+  type SortingParams,
+} from '../gen/feast/registry/RegistryServer_pb.js'
+import { MaterializationRuns } from '../gen/larder/registry/MaterializationRuns_pb.js'
+import { microsFromTimestamp, type Registry, type RegistryState } from '../registry/index.js'
+import { REMOTE_HEADERS, runFromMessage, runToMessage } from '../registry/remote/index.js'
+import {
+  objectRelations,
+  REST_KINDS,
+  type RestKind,
+  restFeature,
+  restObjects,
+} from '../server/registry-json.js'
+import { notFound, RegistryWriter, type StagedWrite, tableOf, type WriteScope } from './registry-writes.js'
+
+const CODES: Readonly<Record<LarderErrorCode, Code>> = {
+  INVALID_ARGUMENT: Code.InvalidArgument,
+  INVALID_DEFINITION: Code.InvalidArgument,
+  UNSUPPORTED: Code.Unimplemented,
+  NOT_FOUND: Code.NotFound,
+  ALREADY_EXISTS: Code.AlreadyExists,
+  CONFLICT: Code.Aborted,
+  BACKEND_UNAVAILABLE: Code.Unavailable,
+  ABORTED: Code.Canceled,
+  INVALID_CONFIG: Code.Internal,
+  REGISTRY_CORRUPT: Code.Internal,
+  REPO_LOAD_FAILED: Code.Internal,
+  DATA_SOURCE: Code.Internal,
+  MISSING_DEPENDENCY: Code.Internal,
+  TRANSFORMATION_FAILED: Code.Internal,
+  INTERNAL: Code.Internal,
+}
+
+/** Feature view tables in the order `GetAnyFeatureView` and `DeleteFeatureView` look a name up. */
+const VIEW_TABLES = ['feature_views', 'stream_feature_views', 'on_demand_feature_views'] as const
+
+export interface RegistryServiceOptions {
+  /** Where the registry lives, for messages (a file path or a redacted database URL). */
+  readonly where: string
+  /** Called with each error answered as INTERNAL, whose message the client does not see. */
+  readonly onInternalError?: (error: unknown) => void
+}
+
+/**
+ * Feast's `feast.registry.RegistryServer` over a Larder registry (file or SQL). Reads answer from the
+ * registry after its cheap change check (`allow_cache`) or a full read; lists filter by `tags` and
+ * page and sort as Feast does. Writes go through `Registry.commit`: a Feast client's calls with
+ * `commit: true` commit at once (and with `commit: false` wait for `Commit`), blindly as in Feast; a
+ * Larder client's calls carry a transaction and the hashes of the objects it read (see
+ * `REMOTE_HEADERS`), and its `Commit` writes all of them with the registry's per-object optimistic
+ * check. A `LarderError` answers its gRPC status (CONFLICT is ABORTED) with its code, hint and details
+ * in the metadata. Every method of the service is implemented.
+ *
+ * @example createConnectRouter().service(RegistryServer, registryService(registry, { where: 'data/registry.db' }))
+ */
+export function registryService(
+  registry: Registry,
+  options: RegistryServiceOptions,
+): ServiceImpl<typeof RegistryServer> {
+  const writer = new RegistryWriter(registry, options.where)
+  const read = (allowCache: boolean) => writer.read(allowCache)
+  const put = (
+    ctx: HandlerContext,
+    table: string,
+    message: Message | undefined,
+    project: string,
+    commit: boolean,
+  ) => {
+    if (!message) throw badRequest(`the request has no ${tableOf(table).kind} to apply`)
+    const t = tableOf(table)
+    t.setProject(message, project)
+    const name = t.nameOf(message)
+    if (!name) throw badRequest(`the ${t.kind} to apply has no name`)
+    const write: StagedWrite = {
+      op: 'put',
+      table: t,
+      project: t.projectOf(message),
+      name,
+      message,
+      baseHash: ctx.requestHeader.get(REMOTE_HEADERS.baseHash) ?? undefined,
+    }
+    return writer.write(scopeOf(ctx), write, commit).then(empty)
+  }
+  const remove = (
+    ctx: HandlerContext,
+    tables: readonly string[],
+    name: string,
+    project: string,
+    commit: boolean,
+  ) => {
+    const write: StagedWrite = {
+      op: 'delete',
+      tables: tables.map(tableOf),
+      project,
+      name,
+      baseHash: ctx.requestHeader.get(REMOTE_HEADERS.baseHash) ?? undefined,
+    }
+    return writer.write(scopeOf(ctx), write, commit).then(empty)
+  }
+  const get = async <M extends Message>(
+    table: string,
+    name: string,
+    project: string,
+    allowCache: boolean,
+  ) => {
+    const state = await read(allowCache)
+    const t = tableOf(table)
+    const found = t.list(state.proto).find((m) => t.projectOf(m) === project && t.nameOf(m) === name)
+    if (!found) throw notFound(state.proto, t, project, name)
+    return found as M
+  }
+  const list = async <M extends Message>(
+    table: string,
+    req: ListRequest,
+  ): Promise<{ items: M[]; pagination: PaginationMetadata }> => {
+    const state = await read(req.allowCache)
+    const t = tableOf(table)
+    const all = t
+      .list(state.proto)
+      .filter((m) => req.project === undefined || t.projectOf(m) === req.project)
+      .filter((m) => hasTags(m, req.tags))
+    return page(all as M[], req.pagination, req.sorting, (m) => m)
+  }
+
+  const impl: ServiceImpl<typeof RegistryServer> = {
+    applyEntity: (r, ctx) => put(ctx, 'entities', r.entity, r.project, r.commit),
+    getEntity: (r) => get<Entity>('entities', r.name, r.project, r.allowCache),
+    async listEntities(r) {
+      const { items, pagination } = await list<Entity>('entities', r)
+      return { entities: items, pagination }
+    },
+    deleteEntity: (r, ctx) => remove(ctx, ['entities'], r.name, r.project, r.commit),
+
+    applyDataSource: (r, ctx) => put(ctx, 'data_sources', r.dataSource, r.project, r.commit),
+    getDataSource: (r) => get<DataSource>('data_sources', r.name, r.project, r.allowCache),
+    async listDataSources(r) {
+      const { items, pagination } = await list<DataSource>('data_sources', r)
+      return { dataSources: items, pagination }
+    },
+    deleteDataSource: (r, ctx) => remove(ctx, ['data_sources'], r.name, r.project, r.commit),
+
+    applyFeatureView(r, ctx) {
+      const view = r.baseFeatureView
+      if (view.case === undefined) throw badRequest('the request has no feature view to apply')
+      const table =
+        view.case === 'featureView'
+          ? 'feature_views'
+          : view.case === 'streamFeatureView'
+            ? 'stream_feature_views'
+            : 'on_demand_feature_views'
+      return put(ctx, table, view.value, r.project, r.commit)
+    },
+    deleteFeatureView: (r, ctx) => remove(ctx, VIEW_TABLES, r.name, r.project, r.commit),
+    async getAnyFeatureView(r) {
+      const state = await read(r.allowCache)
+      const found = anyViews(state.proto, r.project).find((v) => viewName(v) === r.name)
+      if (!found) throw notFound(state.proto, tableOf('feature_views'), r.project, r.name)
+      return { anyFeatureView: found }
+    },
+    async listAllFeatureViews(r) {
+      const state = await read(r.allowCache)
+      const all = anyViews(state.proto, r.project).filter((v) => hasTags(v.anyFeatureView.value!, r.tags))
+      const { items, pagination } = page(all, r.pagination, r.sorting, (v) => v.anyFeatureView.value!)
+      return { featureViews: items, pagination }
+    },
+    getFeatureView: (r) => get<FeatureView>('feature_views', r.name, r.project, r.allowCache),
+    async listFeatureViews(r) {
+      const { items, pagination } = await list<FeatureView>('feature_views', r)
+      return { featureViews: items, pagination }
+    },
+    getStreamFeatureView: (r) =>
+      get<StreamFeatureView>('stream_feature_views', r.name, r.project, r.allowCache),
+    async listStreamFeatureViews(r) {
+      const { items, pagination } = await list<StreamFeatureView>('stream_feature_views', r)
+      return { streamFeatureViews: items, pagination }
+    },
+    getOnDemandFeatureView: (r) =>
+      get<OnDemandFeatureView>('on_demand_feature_views', r.name, r.project, r.allowCache),
+    async listOnDemandFeatureViews(r) {
+      const { items, pagination } = await list<OnDemandFeatureView>('on_demand_feature_views', r)
+      return { onDemandFeatureViews: items, pagination }
+    },
+
+    applyFeatureService: (r, ctx) => put(ctx, 'feature_services', r.featureService, r.project, r.commit),
+    getFeatureService: (r) => get<FeatureService>('feature_services', r.name, r.project, r.allowCache),
+    async listFeatureServices(r) {
+      const { items, pagination } = await list<FeatureService>('feature_services', r)
+      return { featureServices: items, pagination }
+    },
+    deleteFeatureService: (r, ctx) => remove(ctx, ['feature_services'], r.name, r.project, r.commit),
+
+    applySavedDataset: (r, ctx) => put(ctx, 'saved_datasets', r.savedDataset, r.project, r.commit),
+    getSavedDataset: (r) => get<SavedDataset>('saved_datasets', r.name, r.project, r.allowCache),
+    async listSavedDatasets(r) {
+      const { items, pagination } = await list<SavedDataset>('saved_datasets', r)
+      return { savedDatasets: items, pagination }
+    },
+    deleteSavedDataset: (r, ctx) => remove(ctx, ['saved_datasets'], r.name, r.project, r.commit),
+
+    applyValidationReference: (r, ctx) =>
+      put(ctx, 'validation_references', r.validationReference, r.project, r.commit),
+    getValidationReference: (r) =>
+      get<ValidationReference>('validation_references', r.name, r.project, r.allowCache),
+    async listValidationReferences(r) {
+      const { items, pagination } = await list<ValidationReference>('validation_references', r)
+      return { validationReferences: items, pagination }
+    },
+    deleteValidationReference: (r, ctx) =>
+      remove(ctx, ['validation_references'], r.name, r.project, r.commit),
+
+    applyPermission: (r, ctx) => put(ctx, 'permissions', r.permission, r.project, r.commit),
+    getPermission: (r) => get<Permission>('permissions', r.name, r.project, r.allowCache),
+    async listPermissions(r) {
+      const { items, pagination } = await list<Permission>('permissions', r)
+      return { permissions: items, pagination }
+    },
+    deletePermission: (r, ctx) => remove(ctx, ['permissions'], r.name, r.project, r.commit),
+
+    applyProject: (r, ctx) => put(ctx, 'projects', r.project, r.project?.spec?.name ?? '', r.commit),
+    getProject: (r) => get<Project>('projects', r.name, r.name, r.allowCache),
+    async listProjects(r) {
+      const { items, pagination } = await list<Project>('projects', { ...r, project: undefined })
+      return { projects: items, pagination }
+    },
+    deleteProject: (r, ctx) => remove(ctx, ['projects'], r.name, r.name, r.commit),
+
+    async applyMaterialization(r, ctx) {
+      const name = r.featureView?.spec?.name
+      if (!name) throw badRequest('the request names no feature view')
+      const write: StagedWrite = {
+        op: 'interval',
+        project: r.project || (r.featureView?.spec?.project ?? ''),
+        name,
+        start: r.startDate,
+        end: r.endDate,
+      }
+      await writer.write(scopeOf(ctx), write, r.commit)
+      return empty()
+    },
+    async listProjectMetadata(r) {
+      const state = await read(r.allowCache)
+      return {
+        projectMetadata: state.proto.projectMetadata.filter((m) => !r.project || m.project === r.project),
+      }
+    },
+    async updateInfra(r, ctx) {
+      await writer.write(scopeOf(ctx), { op: 'infra', infra: r.infra }, r.commit)
+      return empty()
+    },
+    async getInfra(r) {
+      const state = await read(r.allowCache)
+      return state.proto.infra ?? create(InfraSchema)
+    },
+    async commit(_r, ctx) {
+      await writer.commit(scopeOf(ctx))
+      return empty()
+    },
+    async refresh() {
+      await read(false)
+      return empty()
+    },
+    async proto(_r, ctx) {
+      const state = await read(true)
+      if (ctx.requestHeader.get(REMOTE_HEADERS.knownVersion) === state.version) {
+        ctx.responseHeader.set(REMOTE_HEADERS.unchanged, 'true')
+        return create(RegistrySchema, { versionId: state.version })
+      }
+      return state.proto
+    },
+
+    async getRegistryLineage(r) {
+      const state = await read(r.allowCache)
+      let relations = lineage(state, r.project)
+      if (r.filterObjectType)
+        relations = relations.filter(
+          (x) =>
+            (x.source?.type === r.filterObjectType &&
+              (!r.filterObjectName || x.source.name === r.filterObjectName)) ||
+            (x.target?.type === r.filterObjectType &&
+              (!r.filterObjectName || x.target.name === r.filterObjectName)),
+        )
+      const direct = page(
+        relations.filter((x) => !isIndirect(x)),
+        r.pagination,
+        r.sorting,
+        (x) => x,
+      )
+      const indirect = page(relations.filter(isIndirect), r.pagination, r.sorting, (x) => x)
+      return {
+        relationships: direct.items,
+        indirectRelationships: indirect.items,
+        relationshipsPagination: direct.pagination,
+        indirectRelationshipsPagination: indirect.pagination,
+      }
+    },
+    async getObjectRelationships(r) {
+      const state = await read(r.allowCache)
+      const relations = objectRelations(state, r.project, r.objectType, r.objectName)
+        .map(relationMessage)
+        .filter((x) => r.includeIndirect || !isIndirect(x))
+      const { items, pagination } = page(relations, r.pagination, r.sorting, (x) => x)
+      return { relationships: items, pagination }
+    },
+    async listFeatures(r) {
+      const state = await read(r.allowCache)
+      const all = restObjects(state, 'features', r.project)
+        .filter((f) => !r.featureView || f.json.featureView === r.featureView)
+        .filter((f) => !r.name || f.name === r.name)
+        .map((f) => featureMessage(f.json))
+      const { items, pagination } = page(all, r.pagination, r.sorting, (f) => f)
+      return { features: items, pagination }
+    },
+    async getFeature(r) {
+      const state = await read(true)
+      return featureMessage(restFeature(state, r.project, r.featureView, r.name).json)
+    },
+  }
+  return guarded(impl, options)
+}
+
+/**
+ * Larder's `larder.registry.MaterializationRuns` service: records and lists the registry's
+ * materialization runs (`Registry.recordMaterializationRun`, `listMaterializationRuns`), which Feast's
+ * RegistryServer has no calls for.
+ */
+export function materializationRunsService(
+  registry: Registry,
+  options: RegistryServiceOptions,
+): ServiceImpl<typeof MaterializationRuns> {
+  return guarded<typeof MaterializationRuns>(
+    {
+      async recordMaterializationRun(r, ctx) {
+        if (!r.run) throw badRequest('the request has no run to record')
+        await registry.recordMaterializationRun(runFromMessage(r.run), { keep: r.keep, signal: ctx.signal })
+        return empty()
+      },
+      async listMaterializationRuns(r, ctx) {
+        const runs = await registry.listMaterializationRuns(r.project, {
+          view: r.view,
+          limit: r.limit,
+          signal: ctx.signal,
+        })
+        return { runs: runs.map(runToMessage) }
+      },
+    },
+    options,
+  )
+}
+
+/** Registers Feast's RegistryServer and Larder's MaterializationRuns on a Connect router (for `connectNodeAdapter`). */
+export function registryRoutes(
+  registry: Registry,
+  options: RegistryServiceOptions,
+): (router: ConnectRouter) => void {
+  const service = registryService(registry, options)
+  const runs = materializationRunsService(registry, options)
+  return (router) => {
+    router.service(RegistryServer, service)
+    router.service(MaterializationRuns, runs)
+  }
+}
+
+interface ListRequest {
+  readonly project?: string
+  readonly allowCache: boolean
+  readonly tags: { [key: string]: string }
+  readonly pagination?: PaginationParams
+  readonly sorting?: SortingParams
+}
+
+function scopeOf(ctx: HandlerContext): WriteScope {
+  const h = ctx.requestHeader
+  const operations = h.get(REMOTE_HEADERS.operations)
+  const actor = h.get(REMOTE_HEADERS.actor)
+  return {
+    transaction: h.get(REMOTE_HEADERS.transaction) ?? undefined,
+    baseVersion: h.get(REMOTE_HEADERS.baseVersion) ?? undefined,
+    operations: operations === null ? undefined : Number(operations),
+    actor: actor === null ? undefined : decodeURIComponent(actor),
+  }
+}
+
+function empty(): MessageInitShape<typeof EmptySchema> {
+  return create(EmptySchema)
+}
+
+function badRequest(message: string): ConnectError {
+  return new ConnectError(message, Code.InvalidArgument)
+}
+
+type Tagged = { tags?: { [k: string]: string }; spec?: { tags?: { [k: string]: string } } }
+
+/** Feast's tag filter: every requested tag is set on the object with the same value. */
+function hasTags(message: Message, tags: { readonly [key: string]: string }): boolean {
+  const own = (message as Tagged).spec?.tags ?? (message as Tagged).tags ?? {}
+  return Object.entries(tags).every(([k, v]) => own[k] === v)
+}
+
+function anyViews(proto: RegistryProto, project: string): AnyFeatureView[] {
+  const inProject = <M extends { spec?: { project: string } }>(list: readonly M[]) =>
+    list.filter((m) => m.spec?.project === project)
+  return [
+    ...inProject(proto.featureViews).map((value) =>
+      create(AnyFeatureViewSchema, { anyFeatureView: { case: 'featureView', value } }),
+    ),
+    ...inProject(proto.onDemandFeatureViews).map((value) =>
+      create(AnyFeatureViewSchema, { anyFeatureView: { case: 'onDemandFeatureView', value } }),
+    ),
+    ...inProject(proto.streamFeatureViews).map((value) =>
+      create(AnyFeatureViewSchema, { anyFeatureView: { case: 'streamFeatureView', value } }),
+    ),
+  ]
+}
+
+function viewName(v: AnyFeatureView): string {
+  return (v.anyFeatureView.value as { spec?: { name: string } } | undefined)?.spec?.name ?? ''
+}
+
+/**
+ * Feast's paging of a list: sorted by `sort_by` (a dotted field path, snake_case or camelCase, looked
+ * up on the object and then on its spec) when given, then page `page` of `limit` items when both are
+ * positive, else everything. An empty list has all-zero metadata, as in Feast.
+ */
+function page<T>(
+  items: T[],
+  pagination: PaginationParams | undefined,
+  sorting: SortingParams | undefined,
+  subject: (item: T) => unknown,
+): { items: T[]; pagination: PaginationMetadata } {
+  if (items.length === 0) return { items, pagination: create(PaginationMetadataSchema) }
+  let sorted = items
+  const sortBy = sorting?.sortBy.trim()
+  if (sortBy) {
+    const keyed = items.map((item) => ({ item, key: sortKey(subject(item), sortBy) }))
+    keyed.sort((a, b) => compareKeys(a.key, b.key))
+    if (sorting!.sortOrder.toLowerCase() === 'desc') keyed.reverse()
+    sorted = keyed.map((k) => k.item)
+  }
+  const total = sorted.length
+  const p = pagination?.page ?? 0
+  const limit = pagination?.limit ?? 0
+  if (p > 0 && limit > 0) {
+    const pages = Math.ceil(total / limit)
+    return {
+      items: sorted.slice((p - 1) * limit, p * limit),
+      pagination: create(PaginationMetadataSchema, {
+        page: p,
+        limit,
+        totalCount: total,
+        totalPages: pages,
+        hasNext: p < pages,
+        hasPrevious: p > 1,
+      }),
+    }
+  }
+  return {
+    items: sorted,
+    pagination: create(PaginationMetadataSchema, { totalCount: total, totalPages: 1 }),
+  }
+}
+
+type SortKey = string | number | undefined
+
+function sortKey(subject: unknown, path: string): SortKey {
+  const steps = path.split('.').map((s) => s.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()))
+  const walk = (from: unknown): unknown => {
+    let at = from
+    for (const step of steps) {
+      if (at === null || typeof at !== 'object' || !(step in at)) return undefined
+      at = (at as Record<string, unknown>)[step]
+    }
+    return at
+  }
+  let value = walk(subject)
+  if (value === undefined) value = walk((subject as { spec?: unknown } | undefined)?.spec)
+  if (value === undefined || value === null) return undefined
+  if (typeof value === 'string') return value.toLowerCase()
+  if (typeof value === 'number') return value
+  if (typeof value === 'bigint') return Number(value)
+  if (typeof value === 'boolean') return value ? 1 : 0
+  if (
+    typeof value === 'object' &&
+    (value as { $typeName?: string }).$typeName === 'google.protobuf.Timestamp'
+  )
+    return microsFromTimestamp(value as Timestamp)
+  return String(value).toLowerCase()
+}
+
+function compareKeys(a: SortKey, b: SortKey): number {
+  if (a === undefined || b === undefined) return a === b ? 0 : a === undefined ? -1 : 1
+  if (typeof a === 'number' && typeof b === 'number') return a - b
+  const x = String(a)
+  const y = String(b)
+  return x < y ? -1 : x > y ? 1 : 0
+}
+
+function relationMessage(r: {
+  source: { type: string; name: string }
+  target: { type: string; name: string }
+}) {
+  return create(EntityRelationSchema, { source: { ...r.source }, target: { ...r.target } })
+}
+
+/** Feast's indirect relations are those reaching a feature service through its feature views. */
+function isIndirect(r: EntityRelation): boolean {
+  return r.target?.type === 'featureService' && r.source?.type !== 'featureView'
+}
+
+/** Every relation of a project's objects, each once. */
+function lineage(state: RegistryState, project: string): EntityRelation[] {
+  const seen = new Set<string>()
+  const out: EntityRelation[] = []
+  for (const kind of ['entities', 'data_sources', 'feature_views', 'feature_services'] as RestKind[]) {
+    const type = REST_KINDS[kind].relationType
+    for (const o of restObjects(state, kind, project)) {
+      for (const r of objectRelations(state, project, type, o.name)) {
+        const key = `${r.source.type}\0${r.source.name}\0${r.target.type}\0${r.target.name}`
+        if (seen.has(key)) continue
+        seen.add(key)
+        out.push(relationMessage(r))
+      }
+    }
+  }
+  return out
+}
+
+function featureMessage(json: Record<string, unknown>) {
+  return create(FeatureSchema, {
+    name: String(json.name ?? ''),
+    featureView: String(json.featureView ?? ''),
+    type: String(json.type ?? ''),
+    description: String(json.description ?? ''),
+    tags: (json.tags as Record<string, string> | undefined) ?? {},
+  })
+}
+
+/** Wraps every method so that an error answers its gRPC status with Larder's code, hint and details. */
+function guarded<S extends DescService>(
+  impl: ServiceImpl<S>,
+  options: RegistryServiceOptions,
+): ServiceImpl<S> {
+  const out: Record<string, unknown> = {}
+  for (const [name, method] of Object.entries(impl)) {
+    out[name] = async (req: unknown, ctx: HandlerContext) => {
+      try {
+        return await (method as (r: unknown, c: HandlerContext) => unknown)(req, ctx)
+      } catch (e) {
+        throw connectError(e, options)
+      }
+    }
+  }
+  return out as ServiceImpl<S>
+}
+
+function connectError(e: unknown, options: RegistryServiceOptions): ConnectError {
+  if (e instanceof ConnectError) return e
+  if (!isLarderError(e)) {
+    options.onInternalError?.(e)
+    return new ConnectError('internal error', Code.Internal)
+  }
+  const metadata = new Headers({ [REMOTE_HEADERS.errorCode]: e.code })
+  if (e.hint) metadata.set(REMOTE_HEADERS.errorHint, encodeURIComponent(e.hint))
+  if (Object.keys(e.details).length > 0)
+    metadata.set(REMOTE_HEADERS.errorDetails, encodeURIComponent(JSON.stringify(e.details)))
+  return new ConnectError(e.message, CODES[e.code] ?? Code.Internal, metadata)
+}
