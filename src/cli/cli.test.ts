@@ -2,31 +2,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { runCli } from './main.js'
-import type { Output } from './output.js'
-
-interface Result {
-  code: number
-  stdout: string
-  stderr: string
-}
-
-async function larder(...argv: string[]): Promise<Result> {
-  let stdout = ''
-  let stderr = ''
-  const output: Output = {
-    out: (t) => {
-      stdout += t.endsWith('\n') ? t : `${t}\n`
-    },
-    err: (t) => {
-      stderr += t.endsWith('\n') ? t : `${t}\n`
-    },
-    color: false,
-    isTTY: false,
-  }
-  const code = await runCli(argv, output)
-  return { code, stdout, stderr }
-}
+import { larder } from './__fixtures__/run-larder.js'
 
 function tempDir(): string {
   return mkdtempSync(join(tmpdir(), 'larder-cli-'))

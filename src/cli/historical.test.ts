@@ -3,25 +3,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { FeatureStore } from '../feature-store.js'
+import { larder } from './__fixtures__/run-larder.js'
 import { initRepo } from './commands/init.js'
-import { runCli } from './main.js'
-import type { Output } from './output.js'
-
-async function larder(...argv: string[]) {
-  let stdout = ''
-  let stderr = ''
-  const output: Output = {
-    out: (t) => {
-      stdout += `${t}\n`
-    },
-    err: (t) => {
-      stderr += `${t}\n`
-    },
-    color: false,
-    isTTY: false,
-  }
-  return { code: await runCli(argv, output), stdout, stderr }
-}
 
 describe('larder get-historical-features', () => {
   it('writes point-in-time training data and registers it as a saved dataset', async () => {

@@ -3,25 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { runCli } from './main.js'
-import type { Output } from './output.js'
-
-async function larder(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = ''
-  let stderr = ''
-  const output: Output = {
-    out: (t) => {
-      stdout += t.endsWith('\n') ? t : `${t}\n`
-    },
-    err: (t) => {
-      stderr += t.endsWith('\n') ? t : `${t}\n`
-    },
-    color: false,
-    isTTY: false,
-  }
-  const code = await runCli(argv, output)
-  return { code, stdout, stderr }
-}
+import { larder } from './__fixtures__/run-larder.js'
 
 describe('larder list materializations', () => {
   let root: string

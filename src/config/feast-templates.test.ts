@@ -2,32 +2,9 @@ import { cpSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { runCli } from '../cli/main.js'
-import type { Output } from '../cli/output.js'
+import { larder } from '../cli/__fixtures__/run-larder.js'
 import { validateOnlineStoreConfig } from '../online/loader.js'
 import { loadRepoConfig } from './repo-config.js'
-
-interface Result {
-  code: number
-  stdout: string
-  stderr: string
-}
-
-async function larder(...argv: string[]): Promise<Result> {
-  let stdout = ''
-  let stderr = ''
-  const output: Output = {
-    out: (t) => {
-      stdout += t.endsWith('\n') ? t : `${t}\n`
-    },
-    err: (t) => {
-      stderr += t.endsWith('\n') ? t : `${t}\n`
-    },
-    color: false,
-    isTTY: false,
-  }
-  return { code: await runCli(argv, output), stdout, stderr }
-}
 
 /*
  * `feature_store.yaml` as Feast's templates write it (sdk/python/feast/templates/<name>/feature_repo),

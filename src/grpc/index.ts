@@ -15,3 +15,4 @@ export {
   servingRoutes,
   servingService,
 } from './serving-service.js'
+export { GRPC_STATUS } from './status-codes.js'

@@ -6,7 +6,7 @@ import {
   type ServiceImpl,
 } from '@connectrpc/connect'
 import { createFetchHandler } from '@connectrpc/connect/protocol'
-import { isLarderError, type LarderErrorCode } from '../core/index.js'
+import { isLarderError } from '../core/index.js'
 import { ServingService } from '../gen/feast/serving/ServingService_pb.js'
 import { getOnlineFeatures, type ServingTarget, STRICT_HEADER } from '../serving/index.js'
 import {
@@ -16,24 +16,7 @@ import {
   responseMessage,
   VALUE_TYPES_HEADER,
 } from './serving-messages.js'
-
-const CODES: Readonly<Record<LarderErrorCode, Code>> = {
-  INVALID_ARGUMENT: Code.InvalidArgument,
-  INVALID_DEFINITION: Code.InvalidArgument,
-  UNSUPPORTED: Code.Unimplemented,
-  NOT_FOUND: Code.NotFound,
-  ALREADY_EXISTS: Code.AlreadyExists,
-  CONFLICT: Code.Aborted,
-  BACKEND_UNAVAILABLE: Code.Unavailable,
-  ABORTED: Code.Canceled,
-  INVALID_CONFIG: Code.Internal,
-  REGISTRY_CORRUPT: Code.Internal,
-  REPO_LOAD_FAILED: Code.Internal,
-  DATA_SOURCE: Code.Internal,
-  MISSING_DEPENDENCY: Code.Internal,
-  TRANSFORMATION_FAILED: Code.Internal,
-  INTERNAL: Code.Internal,
-}
+import { GRPC_STATUS } from './status-codes.js'
 
 /**
  * Feast's `feast.serving.ServingService`: `GetFeastServingInfo` answers `version`, and
@@ -90,5 +73,5 @@ function connectError(e: unknown): ConnectError {
   if (!isLarderError(e)) return new ConnectError('internal error', Code.Internal)
   const metadata = new Headers({ [ERROR_CODE_HEADER]: e.code })
   if (e.hint) metadata.set(ERROR_HINT_HEADER, encodeURIComponent(e.hint))
-  return new ConnectError(e.message, CODES[e.code] ?? Code.Internal, metadata)
+  return new ConnectError(e.message, GRPC_STATUS[e.code] ?? Code.Internal, metadata)
 }

@@ -1,8 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { runCli } from '../cli/main.js'
-import type { Output } from '../cli/output.js'
+import { larder } from '../cli/__fixtures__/run-larder.js'
 import { formatMicros } from '../core/index.js'
 import { at, sampleData } from './__fixtures__/driver-data.js'
 import { createTestRepo, type TestRepo } from './__fixtures__/test-repo.js'
@@ -10,19 +9,6 @@ import { unloadedViews } from './unloaded-views.js'
 
 // The registry records materialized intervals, but the online store (switched to a new file) holds
 // nothing: the probe names the views, and `larder materialize-incremental` and `larder get` warn.
-
-async function larder(...argv: string[]): Promise<{ code: number; stderr: string }> {
-  let stderr = ''
-  const output: Output = {
-    out: () => {},
-    err: (t) => {
-      stderr += `${t}\n`
-    },
-    color: false,
-    isTTY: false,
-  }
-  return { code: await runCli(argv, output), stderr }
-}
 
 describe('intervals recorded but an empty online store', () => {
   let repo: TestRepo

@@ -7,7 +7,7 @@ import {
   type HandlerContext,
   type ServiceImpl,
 } from '@connectrpc/connect'
-import { isLarderError, type LarderErrorCode } from '../core/index.js'
+import { isLarderError } from '../core/index.js'
 import type { DataSource } from '../gen/feast/core/DataSource_pb.js'
 import type { Entity } from '../gen/feast/core/Entity_pb.js'
 import type { FeatureService } from '../gen/feast/core/FeatureService_pb.js'
@@ -33,6 +33,7 @@ import {
   type SortingParams,
 } from '../gen/feast/registry/RegistryServer_pb.js'
 import { MaterializationRuns } from '../gen/larder/registry/MaterializationRuns_pb.js'
+import { GRPC_STATUS } from '../grpc/status-codes.js'
 import { microsFromTimestamp, type Registry, type RegistryState } from '../registry/index.js'
 import { REMOTE_HEADERS, runFromMessage, runToMessage } from '../registry/remote/index.js'
 import {
@@ -43,24 +44,6 @@ import {
   restObjects,
 } from '../server/registry-json.js'
 import { notFound, RegistryWriter, type StagedWrite, tableOf, type WriteScope } from './registry-writes.js'
-
-const CODES: Readonly<Record<LarderErrorCode, Code>> = {
-  INVALID_ARGUMENT: Code.InvalidArgument,
-  INVALID_DEFINITION: Code.InvalidArgument,
-  UNSUPPORTED: Code.Unimplemented,
-  NOT_FOUND: Code.NotFound,
-  ALREADY_EXISTS: Code.AlreadyExists,
-  CONFLICT: Code.Aborted,
-  BACKEND_UNAVAILABLE: Code.Unavailable,
-  ABORTED: Code.Canceled,
-  INVALID_CONFIG: Code.Internal,
-  REGISTRY_CORRUPT: Code.Internal,
-  REPO_LOAD_FAILED: Code.Internal,
-  DATA_SOURCE: Code.Internal,
-  MISSING_DEPENDENCY: Code.Internal,
-  TRANSFORMATION_FAILED: Code.Internal,
-  INTERNAL: Code.Internal,
-}
 
 /** Feature view tables in the order `GetAnyFeatureView` and `DeleteFeatureView` look a name up. */
 const VIEW_TABLES = ['feature_views', 'stream_feature_views', 'on_demand_feature_views'] as const
@@ -593,5 +576,5 @@ function connectError(e: unknown, options: RegistryServiceOptions): ConnectError
   if (e.hint) metadata.set(REMOTE_HEADERS.errorHint, encodeURIComponent(e.hint))
   if (Object.keys(e.details).length > 0)
     metadata.set(REMOTE_HEADERS.errorDetails, encodeURIComponent(JSON.stringify(e.details)))
-  return new ConnectError(e.message, CODES[e.code] ?? Code.Internal, metadata)
+  return new ConnectError(e.message, GRPC_STATUS[e.code] ?? Code.Internal, metadata)
 }

@@ -6,29 +6,11 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { runCli } from '../cli/main.js'
-import type { Output } from '../cli/output.js'
+import { larder } from '../cli/__fixtures__/run-larder.js'
 import { isLarderError } from '../core/index.js'
 import { FileRegistry } from '../registry/file/file-registry.js'
 import { RemoteRegistry } from '../registry/remote/index.js'
 import { type RegistryServerProcess, startServeRegistry } from './__fixtures__/serve-registry-process.js'
-
-async function larder(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = ''
-  let stderr = ''
-  const output: Output = {
-    out: (t) => {
-      stdout += t.endsWith('\n') ? t : `${t}\n`
-    },
-    err: (t) => {
-      stderr += t.endsWith('\n') ? t : `${t}\n`
-    },
-    color: false,
-    isTTY: false,
-  }
-  const code = await runCli(argv, output)
-  return { code, stdout, stderr }
-}
 
 let root: string
 let serverRepo: string

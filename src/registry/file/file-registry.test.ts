@@ -3,20 +3,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fromBinary } from '@bufbuild/protobuf'
 import { describe, expect, it } from 'vitest'
-import {
-  Entity,
-  FeatureService,
-  FeatureView,
-  Field,
-  FileSource,
-  Float32,
-  Int64,
-  Project,
-  PushSource,
-  RequestSource,
-} from '../../core/index.js'
 import { RegistrySchema } from '../../gen/feast/core/Registry_pb.js'
-import { describeRegistryConformance } from '../../testing/registry-conformance.js'
+import { describeRegistryConformance, sampleContents } from '../../testing/registry-conformance.js'
 import { applyContents, type RepoContents } from '../apply-objects.js'
 import { FileRegistry } from './file-registry.js'
 
@@ -34,44 +22,7 @@ function tempRegistry(cacheTtlSeconds = 0): FileRegistry {
   return new FileRegistry({ path: join(dir, 'data', 'registry.db'), cacheTtlSeconds })
 }
 
-const driver = new Entity({ name: 'driver', joinKeys: ['driver_id'], valueType: Int64 })
-const source = new FileSource({
-  name: 'driver_stats_source',
-  path: 'data/driver_stats.parquet',
-  timestampField: 'event_timestamp',
-  createdTimestampColumn: 'created',
-  fieldMapping: { conv: 'conv_rate' },
-})
-const push = new PushSource({ name: 'driver_stats_push', batchSource: source })
-const stats = new FeatureView({
-  name: 'driver_hourly_stats',
-  entities: [driver],
-  ttl: '1d',
-  maxAge: '2h',
-  storageTtl: '7d',
-  schema: [
-    new Field({ name: 'driver_id', dtype: Int64 }),
-    new Field({ name: 'conv_rate', dtype: Float32, description: 'conversion' }),
-    new Field({ name: 'avg_daily_trips', dtype: Int64 }),
-  ],
-  source: push,
-  tags: { team: 'drivers' },
-})
-const requests = new RequestSource({
-  name: 'vals',
-  schema: [new Field({ name: 'val_to_add', dtype: Int64 })],
-})
-const service = new FeatureService({
-  name: 'driver_activity',
-  features: [stats.select(['conv_rate']), stats.withName('other').withJoinKeyMap({ driver_id: 'other_id' })],
-})
-const contents: RepoContents = {
-  project: new Project({ name: 'demo', description: 'the demo' }),
-  entities: [driver],
-  dataSources: [source, push, requests],
-  featureViews: [stats],
-  featureServices: [service],
-}
+const contents: RepoContents = sampleContents('demo')
 
 async function applyTo(registry: FileRegistry, c: RepoContents = contents) {
   const state = await registry.load({ allowCache: false })
