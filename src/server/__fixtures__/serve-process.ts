@@ -47,12 +47,12 @@ export async function appliedRepo(options: { onlineStore?: string; now?: Date } 
   return { dir, project, remove: () => rmSync(root, { recursive: true, force: true }) }
 }
 
-export interface ServeProcess {
+/** A `larder` child process that logs JSON lines, once it logged that it is ready. */
+export interface LarderProcess {
   readonly process: ChildProcess
-  readonly url: string
-  readonly metricsUrl: string | undefined
-  readonly grpcUrl: string | undefined
-  /** Every line the server wrote to stdout so far, parsed (non-JSON lines as `{ text }`). */
+  /** The log line that said it was ready (it carries the URLs). */
+  readonly ready: Record<string, unknown>
+  /** Every line the process wrote to stdout so far, parsed (non-JSON lines as `{ text }`). */
   logs(): Record<string, unknown>[]
   /** Everything written to stderr so far. */
   stderr(): string
@@ -60,16 +60,17 @@ export interface ServeProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>
 }
 
-/** Starts `larder -c <repo> serve --port 0 <args>` and resolves once it logs that it listens. */
-export function startServe(
-  repo: string,
-  args: readonly string[] = [],
+/** Starts `larder <args>` and resolves once it logs a line whose `msg` is `readyMessage`. */
+export function startLarderProcess(
+  args: readonly string[],
+  readyMessage: string,
   timeoutMs = 20_000,
-): Promise<ServeProcess> {
-  const child = spawn(process.execPath, [BIN, '-c', repo, 'serve', '--port', '0', ...args], {
+): Promise<LarderProcess> {
+  const child = spawn(process.execPath, [BIN, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, NO_COLOR: '1' },
   })
+  const what = `larder ${args.join(' ')}`
   const lines: Record<string, unknown>[] = []
   let stderr = ''
   let partial = ''
@@ -77,14 +78,14 @@ export function startServe(
   return new Promise((resolvePromise, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL')
-      reject(new Error(`larder serve did not start within ${timeoutMs} ms; stderr: ${stderr}`))
+      reject(new Error(`${what} did not start within ${timeoutMs} ms; stderr: ${stderr}`))
     }, timeoutMs)
     child.stderr!.on('data', (d: Buffer) => {
       stderr += d.toString()
     })
     child.once('exit', (code) => {
       clearTimeout(timer)
-      reject(new Error(`larder serve exited with ${code} before listening; stderr: ${stderr}`))
+      reject(new Error(`${what} exited with ${code} before it was ready; stderr: ${stderr}`))
     })
     child.stdout!.on('data', (d: Buffer) => {
       partial += d.toString()
@@ -99,13 +100,11 @@ export function startServe(
           entry = { text: line }
         }
         lines.push(entry)
-        if (entry.msg === 'feature server listening') {
+        if (entry.msg === readyMessage) {
           clearTimeout(timer)
           resolvePromise({
             process: child,
-            url: entry.url as string,
-            metricsUrl: entry.metricsUrl as string | undefined,
-            grpcUrl: entry.grpcUrl as string | undefined,
+            ready: entry,
             logs: () => lines,
             stderr: () => stderr,
             stop(signal = 'SIGTERM') {
@@ -117,4 +116,29 @@ export function startServe(
       }
     })
   })
+}
+
+export interface ServeProcess extends Omit<LarderProcess, 'ready'> {
+  readonly url: string
+  readonly metricsUrl: string | undefined
+  readonly grpcUrl: string | undefined
+}
+
+/** Starts `larder -c <repo> serve --port 0 <args>` and resolves once it logs that it listens. */
+export async function startServe(
+  repo: string,
+  args: readonly string[] = [],
+  timeoutMs = 20_000,
+): Promise<ServeProcess> {
+  const started = await startLarderProcess(
+    ['-c', repo, 'serve', '--port', '0', ...args],
+    'feature server listening',
+    timeoutMs,
+  )
+  return {
+    ...started,
+    url: started.ready.url as string,
+    metricsUrl: started.ready.metricsUrl as string | undefined,
+    grpcUrl: started.ready.grpcUrl as string | undefined,
+  }
 }
