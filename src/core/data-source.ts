@@ -153,6 +153,21 @@ export class PostgreSQLSource extends BatchSourceBase implements Branded<'Postgr
   }
 }
 
+/**
+ * The `custom_options.configuration` text of a PostgreSQL source (and of Feast's PostgreSQL saved-dataset
+ * storage) as Feast writes it: Python's `json.dumps({"name": ..., "query": ..., "table": ...})`, with its
+ * `", "` and `": "` separators and every character outside printable ASCII escaped as `\uXXXX`, so the
+ * bytes match a registry Feast wrote.
+ */
+export function postgresOptionsJson(options: { name: string; query: string; table: string }): string {
+  const text = (v: string) =>
+    JSON.stringify(v).replace(
+      /[\u007f-\uffff]/g,
+      (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+    )
+  return `{"name": ${text(options.name)}, "query": ${text(options.query)}, "table": ${text(options.table)}}`
+}
+
 /** A source of timestamped rows that historical retrieval and materialization can read. */
 export type BatchSource = FileSource | PostgreSQLSource
 

@@ -13,6 +13,7 @@ export {
   type PostgreSQLSourceOptions,
   PushSource,
   type PushSourceOptions,
+  postgresOptionsJson,
   RequestSource,
   type RequestSourceOptions,
 } from './data-source.js'

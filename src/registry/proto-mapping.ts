@@ -19,6 +19,7 @@ import {
   PostgreSQLSource,
   Project,
   PushSource,
+  postgresOptionsJson,
   RequestSource,
   typeFromValueType,
   typeTags,
@@ -169,7 +170,7 @@ export function dataSourceToProto(source: DataSource, project: string): DataSour
   if (isKind(source, 'PostgreSQLSource')) {
     const s = source as PostgreSQLSource
     const configuration = new TextEncoder().encode(
-      JSON.stringify({ name: s.name, query: s.query, table: s.table }),
+      postgresOptionsJson({ name: s.name, query: s.query, table: s.table }),
     )
     return create(DataSourceSchema, {
       ...common,
