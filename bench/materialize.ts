@@ -12,9 +12,16 @@
 // is the floor. The offline store reads a window of more than 2M rows in passes over parts of the keys;
 // DuckDB runs with its own memory limit unless BENCH_DUCKDB_MEMORY sets one.
 //
+// materialize_pg_to_redis_1m: rows/s materializing the same 1M rows from a PostgreSQL table (the
+// postgres offline store: latest row per key found by PostgreSQL, streamed out in batches) into Redis,
+// against a raw pipeline in the same run: a `pg` cursor (`DECLARE … CURSOR`, `FETCH 10000`) over the
+// hand-written latest-row query (`DISTINCT ON`), each batch encoded (Feast's entity key and values) and
+// written with one pipelined HSET per entity. Both sides are timed whole (read, encode, write).
+//
 // Env: BENCH_SCALE (default 1) scales the drivers, BENCH_RUNS (default 3), BENCH_MATERIALIZE (default
-// `throughput,peak`: which figures), LARDER_TEST_REDIS (default 127.0.0.1:6379). Data is generated once
-// into bench/.data/.
+// `throughput,peak,pg`: which figures), LARDER_TEST_REDIS (default 127.0.0.1:6379), LARDER_TEST_PG_*
+// (default 127.0.0.1:5432, database test, user postgres). Data is generated once into bench/.data/ (and
+// into a schema of the PostgreSQL database for the pg figure).
 import { spawn } from 'node:child_process'
 import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
@@ -22,8 +29,18 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { DuckDBInstance } from '@duckdb/node-api'
 import Database from 'better-sqlite3'
+import pg from 'pg'
 import { createClient, RESP_TYPES } from 'redis'
-import { encodeTimestamp, redisFeatureField } from '../src/core/index.js'
+import {
+  encodeTimestamp,
+  encodeValue,
+  Float64,
+  Int64,
+  redisFeatureField,
+  String as Str,
+  serializeEntityKey,
+  ValueType,
+} from '../src/core/index.js'
 import { FeatureStore } from '../src/feature-store.js'
 import { writeRowEncoder } from '../src/materialize/index.js'
 import { pullColumns } from '../src/offline/index.js'
@@ -37,7 +54,7 @@ const REDIS = process.env.LARDER_TEST_REDIS ?? '127.0.0.1:6379'
 const DRIVERS = Math.round(1_000_000 * SCALE)
 const GOAL_MB = 512
 const DUCKDB_MEMORY = process.env.BENCH_DUCKDB_MEMORY
-const FIGURES = (process.env.BENCH_MATERIALIZE ?? 'throughput,peak').split(',')
+const FIGURES = (process.env.BENCH_MATERIALIZE ?? 'throughput,peak,pg').split(',')
 const BATCH = 10_000
 const START = '2025-12-31T00:00:00Z'
 const END = '2026-01-02T00:00:00Z'
@@ -352,8 +369,174 @@ function runChild(dir: string, mode: ChildMode): Promise<{ rows: number; peak_rs
   })
 }
 
+const PG = {
+  host: process.env.LARDER_TEST_PG_HOST ?? '127.0.0.1',
+  port: Number(process.env.LARDER_TEST_PG_PORT ?? 5432),
+  database: process.env.LARDER_TEST_PG_DATABASE ?? 'test',
+  user: process.env.LARDER_TEST_PG_USER ?? 'postgres',
+}
+const PG_SCHEMA = `larder_bench_mat_${String(SCALE).replace('.', '_')}`
+
+/** The one-row-per-driver table in PostgreSQL, generated there once (same value shapes as the Parquet). */
+async function pgGenerate(client: pg.Client, drivers: number): Promise<void> {
+  const ready = await client.query(`SELECT 1 FROM pg_tables WHERE schemaname = $1 AND tablename = 'ready'`, [
+    PG_SCHEMA,
+  ])
+  if (ready.rowCount === 1) return
+  process.stderr.write(`materialize: generating ${size(drivers)} rows in PostgreSQL schema ${PG_SCHEMA}\n`)
+  const h = (salt: number) => `abs(hashtext(d || ':${salt}'))`
+  const value = (expr: string, salt: number) =>
+    `CASE WHEN ${h(100 + salt)} % 100 = 0 THEN NULL ELSE ${expr} END`
+  const columns = [
+    `${value(`(${h(1)} % 1000) / 1000.0`, 1)}::float8 AS conv_rate`,
+    `${value(`(${h(2)} % 1000) / 1000.0`, 2)}::float8 AS acc_rate`,
+    `${value(`${h(3)} % 100`, 3)}::bigint AS avg_daily_trips`,
+    ...[0, 1, 2, 3].map((i) => `${value(`(${h(10 + i)} % 100000) / 7.0`, 10 + i)}::float8 AS f_${i}`),
+    `${value(`${h(14)} % 1000`, 14)}::bigint AS f_4`,
+    `${value(`(${h(15)} % 1000) / 3.0`, 15)}::float8 AS f_5`,
+    `${value(`'v' || (${h(16)} % 500)`, 16)}::text AS f_6`,
+  ]
+  await client.query(`DROP SCHEMA IF EXISTS ${PG_SCHEMA} CASCADE; CREATE SCHEMA ${PG_SCHEMA}`)
+  await client.query(`CREATE TABLE ${PG_SCHEMA}.driver_stats AS
+    SELECT d::bigint AS driver_id, TIMESTAMPTZ '2026-01-01 00:00:00+00' AS event_timestamp,
+      TIMESTAMPTZ '2026-01-01 00:00:00+00' + (${h(0)} % 3600) * INTERVAL '1 second' AS created, ${columns.join(', ')}
+    FROM generate_series(0, ${drivers - 1}) d`)
+  await client.query(`ANALYZE ${PG_SCHEMA}.driver_stats; CREATE TABLE ${PG_SCHEMA}.ready ()`)
+}
+
+/** A repo reading the PostgreSQL table, materializing into Redis. */
+function writePgRepo(dir: string, project: string): void {
+  mkdirSync(join(dir, 'data'), { recursive: true })
+  writeFileSync(
+    join(dir, 'feature_store.yaml'),
+    [
+      `project: ${project}`,
+      'registry: data/registry.db',
+      'online_store:',
+      '  type: redis',
+      `  connection_string: ${REDIS}`,
+      'offline_store:',
+      '  type: postgres',
+      `  host: ${PG.host}`,
+      `  port: ${PG.port}`,
+      `  database: ${PG.database}`,
+      `  db_schema: ${PG_SCHEMA}`,
+      `  user: ${PG.user}`,
+      'entity_key_serialization_version: 3',
+      '',
+    ].join('\n'),
+  )
+  writeFileSync(
+    join(dir, 'features.ts'),
+    `import { Entity, FeatureView, Field, Float64, Int64, PostgreSQLSource, String } from 'larderjs'
+export const driver = new Entity({ name: 'driver', joinKeys: ['driver_id'], valueType: Int64 })
+export const driverStats = new FeatureView({
+  name: 'driver_stats',
+  entities: [driver],
+  schema: ${JSON.stringify(FEATURES)}.map((name) =>
+    new Field({ name, dtype: name === 'f_6' ? String : /trips|f_4/.test(name) ? Int64 : Float64 })),
+  source: new PostgreSQLSource({ name: 'driver_stats_source', table: 'driver_stats',
+    timestampField: 'event_timestamp', createdTimestampColumn: 'created' }),
+})
+`,
+  )
+}
+
+async function pgRedisSide(dir: string, project: string, client: pg.Client): Promise<Side> {
+  const [host, port] = REDIS.split(':') as [string, string]
+  const raw = createClient({ socket: { host, port: Number(port) } }).withTypeMapping({
+    [RESP_TYPES.BLOB_STRING]: Buffer,
+  })
+  await raw.connect()
+  const projectBytes = Buffer.from(project)
+  const clear = async () => {
+    for await (const keys of raw.scanIterator({ MATCH: `*${project}`, COUNT: 10_000 })) {
+      if (keys.length > 0) await raw.unlink(keys)
+    }
+  }
+  const types = FEATURES.map((f) => (f === 'f_6' ? Str : /trips|f_4/.test(f) ? Int64 : Float64))
+  return {
+    async ours() {
+      const store = await freshStore(dir, clear)
+      try {
+        const t = performance.now()
+        await store.materialize({ start: START, end: END })
+        return (performance.now() - t) / 1000
+      } finally {
+        await store.close()
+      }
+    },
+    async reference() {
+      await clear()
+      const fields = FEATURES.map((f) => Buffer.from(redisFeatureField('driver_stats', f)))
+      const tsField = Buffer.from('_ts:driver_stats')
+      const t = performance.now()
+      await client.query('BEGIN')
+      await client.query(
+        `DECLARE latest NO SCROLL CURSOR FOR SELECT DISTINCT ON (driver_id) driver_id,
+           (extract(epoch FROM event_timestamp) * 1000000)::bigint AS ts_us, ${FEATURES.join(', ')}
+         FROM ${PG_SCHEMA}.driver_stats
+         WHERE event_timestamp >= '${START}' AND event_timestamp <= '${END}' AND driver_id IS NOT NULL
+         ORDER BY driver_id, event_timestamp DESC, created DESC NULLS LAST`,
+      )
+      for (;;) {
+        const { rows } = await client.query(`FETCH ${BATCH} FROM latest`)
+        if (rows.length === 0) break
+        const multi = raw.multi()
+        for (const r of rows) {
+          const key = serializeEntityKey([
+            { joinKey: 'driver_id', valueType: ValueType.INT64, value: BigInt(r.driver_id) },
+          ])
+          const args: (string | Buffer)[] = ['HSET', Buffer.concat([key, projectBytes])]
+          args.push(tsField, Buffer.from(encodeTimestamp(Number(r.ts_us))))
+          for (let i = 0; i < fields.length; i++) {
+            const v = r[FEATURES[i]!]
+            const value = v === null ? null : types[i] === Int64 ? BigInt(v) : v
+            args.push(fields[i]!, Buffer.from(encodeValue(types[i]!, value)))
+          }
+          multi.addCommand(args)
+        }
+        await multi.execAsPipeline()
+      }
+      await client.query('COMMIT')
+      return (performance.now() - t) / 1000
+    },
+    async close() {
+      await clear()
+      raw.destroy()
+    },
+  }
+}
+
+async function runPg(project: string): Promise<void> {
+  const client = new pg.Client({ ...PG, connectionTimeoutMillis: 3000 })
+  try {
+    await client.connect()
+  } catch (e) {
+    process.stderr.write(
+      `materialize_pg_to_redis: skipped, PostgreSQL at ${PG.host}:${PG.port} does not answer (${(e as Error).message})\n`,
+    )
+    return
+  }
+  try {
+    await pgGenerate(client, DRIVERS)
+    const dir = join(here, '.data', `materialize-pg-${SCALE}`)
+    rmSync(join(dir, 'data', 'registry.db'), { force: true })
+    writePgRepo(dir, project)
+    await throughput(
+      `materialize_pg_to_redis_${size(DRIVERS)}`,
+      await pgRedisSide(dir, project, client),
+      DRIVERS,
+    )
+    rmSync(join(dir, 'data', 'registry.db'), { force: true })
+  } finally {
+    await client.end()
+  }
+}
+
 async function main(): Promise<void> {
   const project = `bench_mat_${process.pid}`
+  if (FIGURES.includes('pg')) await runPg(project)
   if (FIGURES.includes('throughput')) {
     const oneRow = join(here, '.data', `materialize-${SCALE}`)
     await generate(oneRow, DRIVERS, 1)

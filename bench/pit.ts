@@ -8,7 +8,16 @@ import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { DuckDBInstance } from '@duckdb/node-api'
-import { Entity, FeatureView, Field, FileSource, Float64, Int64, String as Str } from '../src/core/index.js'
+import {
+  Entity,
+  FeatureView,
+  Field,
+  FileSource,
+  Float64,
+  Int64,
+  PostgreSQLSource,
+  String as Str,
+} from '../src/core/index.js'
 import { DuckDBOfflineStore } from '../src/offline/duckdb/index.js'
 
 const FEATURES = ['conv_rate', 'acc_rate', 'avg_daily_trips', 'f_0', 'f_1', 'f_2', 'f_3', 'f_4', 'f_5', 'f_6']
@@ -160,13 +169,21 @@ async function sameOutput(outDir: string): Promise<void> {
     throw new Error(`pit: results differ from the reference (${extra} / ${missing} rows)`)
 }
 
+/** `PIT_BENCH=duckdb` or `PIT_BENCH=pg` runs one of the two figures; both run by default. */
 export default async function run(): Promise<void> {
   const s = setup()
   const role = process.env.PIT_BENCH_ROLE
   if (role !== undefined) {
-    process.stdout.write(`${JSON.stringify(await measure(role, s))}\n`)
+    const result = role.startsWith('pg_') ? await pgMeasure(role, pgSetup()) : await measure(role, s)
+    process.stdout.write(`${JSON.stringify(result)}\n`)
     return
   }
+  const which = process.env.PIT_BENCH ?? 'all'
+  if (which !== 'pg') await runDuckDB(s)
+  if (which !== 'duckdb') await runPg()
+}
+
+async function runDuckDB(s: Setup): Promise<void> {
   await generate(s.dataDir, s.drivers, s.entityRows)
   rmSync(s.outDir, { recursive: true, force: true })
   mkdirSync(s.outDir)
@@ -194,6 +211,257 @@ export default async function run(): Promise<void> {
       ms: Math.round(ms),
       reference_ms: Math.round(referenceMs),
       ratio: Math.round((ms / referenceMs) * 100) / 100,
+      peak_rss_mb: Math.round(peakRss),
+    })}\n`,
+  )
+}
+
+// pit_pg_100k_x_1m: the same join on the postgres offline store. 100k entity rows (a Parquet file)
+// against 1M feature rows in two PostgreSQL tables (driver_stats: 10k drivers x 50 hourly rows with a
+// created column and ttl 2h; customer_stats: 10k customers x 50 hourly rows, no ttl), each indexed on
+// (key, event_timestamp), written to Parquet. The reference is a hand-written PostgreSQL query over the
+// same tables and an entity table already in the server, one `LEFT JOIN LATERAL (… ORDER BY … LIMIT 1)`
+// per view, streamed out with `COPY … TO STDOUT` through the raw driver, with the server's settings, and
+// again with JIT off (Larder turns JIT off for its join; `reference_jit_off_ms`). Peak RSS is of Larder's
+// Node process. Skipped with a printed reason when PostgreSQL does not answer (LARDER_TEST_PG_* as the tests).
+
+const PG_HOURS = 50
+const PG = {
+  host: process.env.LARDER_TEST_PG_HOST ?? '127.0.0.1',
+  port: Number(process.env.LARDER_TEST_PG_PORT ?? 5432),
+  database: process.env.LARDER_TEST_PG_DATABASE ?? 'test',
+  user: process.env.LARDER_TEST_PG_USER ?? 'postgres',
+}
+
+interface PgSetup {
+  readonly schema: string
+  readonly dataDir: string
+  readonly outDir: string
+  readonly keys: number
+  readonly entityRows: number
+}
+
+function pgSetup(): PgSetup {
+  const scale = Number(process.env.BENCH_SCALE ?? 1)
+  const keys = Math.round(10_000 * scale)
+  const entityRows = Math.round(100_000 * scale)
+  const dataDir = join(dirname(fileURLToPath(import.meta.url)), '.data', `pit-pg-${scale}`)
+  const schema = `larder_bench_pit_${String(scale).replace('.', '_')}`
+  return { schema, dataDir, outDir: join(dataDir, 'out'), keys, entityRows }
+}
+
+async function pgClient() {
+  const pg = (await import('pg')).default
+  const client = new pg.Client({ ...PG, connectionTimeoutMillis: 3000 })
+  await client.connect()
+  await client.query("SET TimeZone = 'UTC'")
+  return client
+}
+
+/** Feature tables and the reference's entity table in PostgreSQL, the same entity rows as Parquet. */
+async function pgGenerate(s: PgSetup): Promise<void> {
+  const client = await pgClient()
+  try {
+    const done = await client.query(`SELECT 1 FROM pg_tables WHERE schemaname = $1 AND tablename = 'ready'`, [
+      s.schema,
+    ])
+    if (done.rowCount === 1 && existsSync(join(s.dataDir, 'entities.parquet'))) return
+    process.stderr.write(
+      `pit_pg: generating ${size(2 * s.keys * PG_HOURS)} feature rows and ${size(s.entityRows)} entity rows\n`,
+    )
+    mkdirSync(s.dataDir, { recursive: true })
+    const h = (salt: string) => `abs(hashtext(k || ':' || h || ':${salt}'))`
+    await client.query(`DROP SCHEMA IF EXISTS ${s.schema} CASCADE; CREATE SCHEMA ${s.schema}`)
+    await client.query(`CREATE TABLE ${s.schema}.driver_stats AS
+      SELECT k::bigint AS driver_id, TIMESTAMPTZ '2026-01-01' + h * INTERVAL '1 hour' AS event_timestamp,
+        TIMESTAMPTZ '2026-01-01' + h * INTERVAL '1 hour' + (${h('c')} % 3600) * INTERVAL '1 second' AS created,
+        (${h('1')} % 1000) / 1000.0::float8 AS conv_rate, (${h('2')} % 1000) / 1000.0::float8 AS acc_rate,
+        (${h('3')} % 100)::bigint AS avg_daily_trips
+      FROM generate_series(0, ${s.keys - 1}) k, generate_series(0, ${PG_HOURS - 1}) h`)
+    await client.query(`CREATE TABLE ${s.schema}.customer_stats AS
+      SELECT k::bigint AS customer_id, TIMESTAMPTZ '2026-01-01' + h * INTERVAL '1 hour' AS event_timestamp,
+        (${h('4')} % 100000) / 7.0::float8 AS lifetime_spend, (${h('5')} % 50)::bigint AS orders
+      FROM generate_series(0, ${s.keys - 1}) k, generate_series(0, ${PG_HOURS - 1}) h`)
+    await client.query(`CREATE INDEX ON ${s.schema}.driver_stats (driver_id, event_timestamp)`)
+    await client.query(`CREATE INDEX ON ${s.schema}.customer_stats (customer_id, event_timestamp)`)
+    await client.query(`CREATE TABLE ${s.schema}.entities AS
+      SELECT i AS rn, (abs(hashtext(i || ':d')) % ${s.keys})::bigint AS driver_id,
+        (abs(hashtext(i || ':c')) % ${s.keys})::bigint AS customer_id,
+        TIMESTAMPTZ '2026-01-01' + (abs(hashtext(i || ':t'))::bigint % (${PG_HOURS}::bigint * 3600 * 1000000)) * INTERVAL '1 microsecond' AS event_timestamp
+      FROM generate_series(1, ${s.entityRows}) i`)
+    await client.query(
+      `ANALYZE ${s.schema}.driver_stats; ANALYZE ${s.schema}.customer_stats; ANALYZE ${s.schema}.entities`,
+    )
+    const rows = await client.query(
+      `SELECT driver_id, customer_id, (extract(epoch FROM event_timestamp) * 1000000)::bigint AS us FROM ${s.schema}.entities ORDER BY rn`,
+    )
+    const instance = await DuckDBInstance.create(':memory:')
+    const db = await instance.connect()
+    await db.run('CREATE TABLE e (driver_id BIGINT, customer_id BIGINT, us BIGINT)')
+    const appender = await db.createAppender('e')
+    for (const r of rows.rows) {
+      appender.appendBigInt(BigInt(r.driver_id))
+      appender.appendBigInt(BigInt(r.customer_id))
+      appender.appendBigInt(BigInt(r.us))
+      appender.endRow()
+    }
+    appender.closeSync()
+    await db.run(
+      `COPY (SELECT driver_id, customer_id, make_timestamp(us) AS event_timestamp FROM e) TO '${join(s.dataDir, 'entities.parquet')}' (FORMAT parquet)`,
+    )
+    db.closeSync()
+    instance.closeSync()
+    await client.query(`CREATE TABLE ${s.schema}.ready ()`)
+  } finally {
+    await client.end()
+  }
+}
+
+function pgReferenceSql(schema: string): string {
+  return `COPY (
+    SELECT e.driver_id, e.customer_id, e.event_timestamp, a.conv_rate, a.acc_rate, a.avg_daily_trips, b.lifetime_spend, b.orders
+    FROM ${schema}.entities e
+    LEFT JOIN LATERAL (SELECT conv_rate, acc_rate, avg_daily_trips FROM ${schema}.driver_stats f
+      WHERE f.driver_id = e.driver_id AND f.event_timestamp <= e.event_timestamp
+        AND f.event_timestamp >= e.event_timestamp - INTERVAL '2 hours'
+      ORDER BY f.event_timestamp DESC, f.created DESC LIMIT 1) a ON true
+    LEFT JOIN LATERAL (SELECT lifetime_spend, orders FROM ${schema}.customer_stats c
+      WHERE c.customer_id = e.customer_id AND c.event_timestamp <= e.event_timestamp
+      ORDER BY c.event_timestamp DESC LIMIT 1) b ON true
+    ORDER BY e.rn
+  ) TO STDOUT (FORMAT csv)`
+}
+
+async function pgMeasure(role: string, s: PgSetup): Promise<{ ms: number; rssMb: number }> {
+  // modules are loaded (and transpiled) before the clock starts, on both sides
+  const { PostgresOfflineStore } = await import('../src/offline/postgres/index.js')
+  const copyTo = (await import('pg-copy-streams')).default.to
+  const { createWriteStream } = await import('node:fs')
+  const { pipeline } = await import('node:stream/promises')
+  await import('pg')
+  const t = performance.now()
+  if (role === 'pg_ours') {
+    const driver = new Entity({ name: 'driver', joinKeys: ['driver_id'], valueType: Int64 })
+    const customer = new Entity({ name: 'customer', joinKeys: ['customer_id'], valueType: Int64 })
+    const drivers = new FeatureView({
+      name: 'driver_stats',
+      entities: [driver],
+      ttl: '2h',
+      source: new PostgreSQLSource({
+        name: 'driver_stats',
+        table: 'driver_stats',
+        timestampField: 'event_timestamp',
+        createdTimestampColumn: 'created',
+      }),
+      schema: [
+        new Field({ name: 'conv_rate', dtype: Float64 }),
+        new Field({ name: 'acc_rate', dtype: Float64 }),
+        new Field({ name: 'avg_daily_trips', dtype: Int64 }),
+      ],
+    })
+    const customers = new FeatureView({
+      name: 'customer_stats',
+      entities: [customer],
+      source: new PostgreSQLSource({
+        name: 'customer_stats',
+        table: 'customer_stats',
+        timestampField: 'event_timestamp',
+      }),
+      schema: [
+        new Field({ name: 'lifetime_spend', dtype: Float64 }),
+        new Field({ name: 'orders', dtype: Int64 }),
+      ],
+    })
+    const store = new PostgresOfflineStore({
+      repoPath: s.dataDir,
+      ...PG,
+      db_schema: s.schema,
+      min_conn: 1,
+      max_conn: 4,
+      conn_type: 'pool',
+      entity_select_mode: 'temp_table',
+    })
+    const job = await store.getHistoricalFeatures({
+      entities: join(s.dataDir, 'entities.parquet'),
+      features: [
+        { projection: drivers.projection, features: ['conv_rate', 'acc_rate', 'avg_daily_trips'] },
+        { projection: customers.projection, features: ['lifetime_spend', 'orders'] },
+      ],
+    })
+    await job.toParquet(join(s.outDir, 'ours.parquet'))
+    await store.close()
+  } else {
+    const client = await pgClient()
+    if (role === 'pg_reference_jit_off') await client.query('SET jit = off')
+    await pipeline(
+      client.query(copyTo(pgReferenceSql(s.schema))),
+      createWriteStream(join(s.outDir, 'reference.csv')),
+    )
+    await client.end()
+  }
+  return { ms: performance.now() - t, rssMb: process.resourceUsage().maxRSS / 1024 }
+}
+
+async function pgSameOutput(outDir: string): Promise<void> {
+  const instance = await DuckDBInstance.create(':memory:')
+  const db = await instance.connect()
+  await db.run("SET TimeZone = 'UTC'")
+  const reference = `(SELECT row_number() OVER () AS n, * FROM read_csv('${join(outDir, 'reference.csv')}', header = false,
+    columns = {'driver_id': 'BIGINT', 'customer_id': 'BIGINT', 'event_timestamp': 'TIMESTAMPTZ', 'conv_rate': 'DOUBLE',
+      'acc_rate': 'DOUBLE', 'avg_daily_trips': 'BIGINT', 'lifetime_spend': 'DOUBLE', 'orders': 'BIGINT'}))`
+  const ours = `(SELECT row_number() OVER () AS n, * FROM '${join(outDir, 'ours.parquet')}')`
+  const diff = await db.runAndReadAll(
+    `SELECT (SELECT count(*) FROM (FROM ${ours} EXCEPT ALL FROM ${reference})),
+            (SELECT count(*) FROM (FROM ${reference} EXCEPT ALL FROM ${ours}))`,
+  )
+  const [extra, missing] = diff.getRowsJS()[0] as [bigint, bigint]
+  db.closeSync()
+  instance.closeSync()
+  if (extra !== 0n || missing !== 0n)
+    throw new Error(`pit_pg: results differ from the reference (${extra} / ${missing} rows)`)
+}
+
+async function runPg(): Promise<void> {
+  const s = pgSetup()
+  try {
+    await (await pgClient()).end()
+  } catch (e) {
+    process.stderr.write(
+      `pit_pg: skipped, PostgreSQL at ${PG.host}:${PG.port} does not answer (${(e as Error).message})\n`,
+    )
+    return
+  }
+  await pgGenerate(s)
+  rmSync(s.outDir, { recursive: true, force: true })
+  mkdirSync(s.outDir, { recursive: true })
+  const ours: number[] = []
+  const theirs: number[] = []
+  const theirsJitOff: number[] = []
+  let peakRss = 0
+  for (let i = 0; i < RUNS; i++) {
+    const mine = child('pg_ours')
+    const reference = child('pg_reference')
+    const jitOff = child('pg_reference_jit_off')
+    ours.push(mine.ms)
+    theirs.push(reference.ms)
+    theirsJitOff.push(jitOff.ms)
+    peakRss = Math.max(peakRss, mine.rssMb)
+    process.stderr.write(
+      `pit_pg: run ${i + 1}: ${Math.round(mine.ms)} ms, reference ${Math.round(reference.ms)} ms (JIT off: ${Math.round(jitOff.ms)} ms)\n`,
+    )
+  }
+  await pgSameOutput(s.outDir)
+  rmSync(s.outDir, { recursive: true, force: true })
+  const ms = median(ours)
+  const referenceMs = median(theirs)
+  process.stdout.write(
+    `${JSON.stringify({
+      bench: `pit_pg_${size(s.entityRows)}_x_${size(2 * s.keys * PG_HOURS)}`,
+      ms: Math.round(ms),
+      reference_ms: Math.round(referenceMs),
+      ratio: Math.round((ms / referenceMs) * 100) / 100,
+      reference_jit_off_ms: Math.round(median(theirsJitOff)),
+      ratio_jit_off: Math.round((ms / median(theirsJitOff)) * 100) / 100,
       peak_rss_mb: Math.round(peakRss),
     })}\n`,
   )

@@ -54,7 +54,7 @@ describe('createOfflineStore', () => {
   it('names an unknown type and lists the known ones', async () => {
     const e = await failure('  type: bigquery\n')
     expect(e.message).toBe('feature_store.yaml: unknown offline_store type "bigquery"')
-    expect(e.hint).toBe('known types: dask, duckdb, file')
+    expect(e.hint).toBe('known types: dask, duckdb, file, postgres')
   })
 
   it("rejects unknown and invalid options of the backend, listing the backend's keys", async () => {

@@ -18,6 +18,7 @@ const BACKENDS: Readonly<Record<string, () => Promise<{ backend: OfflineStoreBac
   duckdb: () => import('./duckdb/index.js'),
   file: () => import('./duckdb/index.js'),
   dask: () => import('./duckdb/index.js'),
+  postgres: () => import('./postgres/index.js') as Promise<{ backend: OfflineStoreBackend<unknown> }>,
 }
 
 /**

@@ -120,6 +120,12 @@ export interface RetrievalJob {
   toRows(limit?: number, opts?: Abortable): Promise<Row[]>
   /** The result as Arrow record batches, in order, holding one batch in memory at a time. */
   stream(opts?: Abortable): AsyncIterable<RecordBatch>
+  /**
+   * Present on engines over a database: writes the result to a new table of that database (the name
+   * as written in SQL, e.g. `training.drivers_2026`), without the rows leaving the server when the job
+   * has no transform. Fails if the table exists.
+   */
+  toTable?(table: string, opts?: Abortable): Promise<WriteResult>
 }
 
 /** The offline store: point-in-time joins, the reads of materialization, and offline writes. */

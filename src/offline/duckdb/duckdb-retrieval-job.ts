@@ -225,7 +225,7 @@ export async function readBatches(
  * The first `limit` rows of rewritten batches as objects, in the same forms as `toRows` without a
  * transform: timestamps as RFC 3339 UTC text with microseconds, 64-bit integers as numbers when exact.
  */
-async function transformedRows(
+export async function transformedRows(
   batches: AsyncIterable<RecordBatch>,
   limit: number | undefined,
 ): Promise<Row[]> {

@@ -81,6 +81,26 @@ describe('buildPitQuery', () => {
   })
 })
 
+describe('lateral form', () => {
+  const withLateral: SqlDialect = { ...plain, lateral: true }
+
+  it('looks each entity row up in the source directly, ordered by the tie rule, one row kept', () => {
+    const sql = buildPitQuery(spec([view('a', 'cr', 10)], true), withLateral)
+    expect(sql).toContain(
+      'LEFT JOIN LATERAL (SELECT "f" AS "__f0" FROM src_a WHERE "id" = e."driver_id" AND "ts" <= e."__larder_ts" ' +
+        'AND "ts" >= (e."__larder_ts" - 10) AND "cr" <= e."__larder_ts" ' +
+        'ORDER BY "ts" DESC, "cr" DESC NULLS LAST, "__larder_pos" DESC LIMIT 1) v0 ON true',
+    )
+    expect(sql).not.toContain('__larder_v0')
+  })
+
+  it('gives way to the window form when asked', () => {
+    const sql = buildPitQuery(spec([view('a', undefined)]), withLateral, { strategy: 'window' })
+    expect(sql).not.toContain('LATERAL')
+    expect(sql).toContain('row_number() OVER')
+  })
+})
+
 describe('range and latest queries', () => {
   it('unions the rows in range of every view, nulls for keys a view lacks', () => {
     const other: PitView = { ...view('b', undefined), keys: [] }
@@ -93,7 +113,9 @@ describe('range and latest queries', () => {
     expect(sql).toContain(
       'SELECT "id" AS "driver_id", "ts" AS "__ts" FROM src_a WHERE "ts" >= TS(1) AND "ts" <= TS(2)',
     )
-    expect(sql).toContain('SELECT NULL AS "driver_id", "ts" AS "__ts" FROM src_b')
+    expect(sql).toContain(
+      'SELECT (SELECT "id" FROM src_a WHERE false) AS "driver_id", "ts" AS "__ts" FROM src_b',
+    )
     expect(sql).toContain('row_number() OVER (ORDER BY "__ts", "driver_id")')
   })
 

@@ -26,6 +26,12 @@ export interface SqlDialect {
   keyBucket(keys: readonly string[], parts: number): string
   /** Present when the engine has an exact `ASOF LEFT JOIN`; otherwise every view uses the window form. */
   readonly asof?: AsofHooks
+  /**
+   * True when the engine runs a correlated `LEFT JOIN LATERAL (… ORDER BY … LIMIT 1)` well (an index on
+   * the source's join keys and timestamp serves each entity row): views without an exact ASOF form then
+   * use the lateral form instead of the window form.
+   */
+  readonly lateral?: boolean
 }
 
 /**
@@ -48,7 +54,8 @@ export interface AsofHooks {
 
 /**
  * `auto` uses `ASOF LEFT JOIN` wherever it is exact (every view, except views with a created column
- * under `asOfKnownTime`) and the window form elsewhere; `window` uses the window form everywhere.
+ * under `asOfKnownTime`) and elsewhere the lateral form where the dialect has it, else the window form;
+ * `window` uses the window form everywhere.
  */
 export type JoinStrategy = 'auto' | 'window'
 
@@ -82,7 +89,8 @@ export function buildPitQuery(spec: PitSpec, d: SqlDialect, options: PitQueryOpt
   const joins: string[] = []
   spec.views.forEach((v, i) => {
     const src = q(`__larder_v${i}`)
-    ctes.push(`${src} AS (${sourceSelect(v, spec, d, useAsof[i]!)})`)
+    const lateral = !useAsof[i] && d.lateral === true && options.strategy !== 'window'
+    if (!lateral) ctes.push(`${src} AS (${sourceSelect(v, spec, d, useAsof[i]!)})`)
     const alias = `v${i}`
     if (useAsof[i]) {
       const on = v.keys.map((k, j) => `e.${q(k.entity)} = ${alias}.${q(`__k${j}`)}`)
@@ -94,6 +102,9 @@ export function buildPitQuery(spec: PitSpec, d: SqlDialect, options: PitQueryOpt
         const value = `${alias}.${q(`__f${j}`)}`
         selects.push(`${fresh ? `CASE WHEN ${fresh} THEN ${value} END` : value} AS ${q(f.output)}`)
       })
+    } else if (lateral) {
+      joins.push(`LEFT JOIN LATERAL (${lateralSelect(v, spec, d)}) ${alias} ON true`)
+      for (const [j, f] of v.features.entries()) selects.push(`${alias}.${q(`__f${j}`)} AS ${q(f.output)}`)
     } else {
       const win = q(`__larder_w${i}`)
       ctes.push(`${win} AS (${windowSelect(v, spec, d, src)})`)
@@ -137,6 +148,30 @@ function sourceSelect(v: PitView, spec: PitSpec, d: SqlDialect, asof: boolean): 
   return `SELECT ${cols.join(', ')} FROM ${v.relation}${where.length ? ` WHERE ${where.join(' AND ')}` : ''}`
 }
 
+/**
+ * The lateral form: for each entity row, its view's candidates in the order of the tie rule, the first
+ * kept. The source relation is read directly (not through a CTE), so the engine can use an index on
+ * the join keys and the timestamp.
+ */
+function lateralSelect(v: PitView, spec: PitSpec, d: SqlDialect): string {
+  const q = d.ident.bind(d)
+  const ets = `e.${q(ENTITY_TS)}`
+  const where = v.keys.map((k) => `${q(k.source)} = e.${q(k.entity)}`)
+  where.push(`${q(v.timestamp)} <= ${ets}`)
+  if (v.ttlMicros > 0) where.push(`${q(v.timestamp)} >= ${d.minusMicros(ets, v.ttlMicros)}`)
+  if (spec.asOfKnownTime && v.created !== undefined) where.push(`${q(v.created)} <= ${ets}`)
+  const order = [
+    `${q(v.timestamp)} DESC`,
+    ...(v.created === undefined ? [] : [`${q(v.created)} DESC NULLS LAST`]),
+    `${q(SOURCE_POSITION)} DESC`,
+  ]
+  const features = v.features.map((f, j) => `${q(f.source)} AS ${q(`__f${j}`)}`)
+  return (
+    `SELECT ${features.join(', ')} FROM ${v.relation} WHERE ${where.join(' AND ')} ` +
+    `ORDER BY ${order.join(', ')} LIMIT 1`
+  )
+}
+
 /** The window form: candidates by range join, the best per entity row by `row_number()`. */
 function windowSelect(v: PitView, spec: PitSpec, d: SqlDialect, src: string): string {
   const q = d.ident.bind(d)
@@ -174,7 +209,7 @@ export function buildRangeEntityQuery(
   const branches = views.map((v) => {
     const cols = keys.map((k) => {
       const key = v.keys.find((vk) => vk.entity === k)
-      return `${key ? q(key.source) : 'NULL'} AS ${q(k)}`
+      return `${key ? q(key.source) : typedNull(views, k, d)} AS ${q(k)}`
     })
     cols.push(`${q(v.timestamp)} AS ${q('__ts')}`)
     return (
@@ -192,6 +227,17 @@ export function buildRangeEntityQuery(
     `${d.utcInstant(q('__ts'))} AS ${q(EVENT_TIMESTAMP)}, ${q('__ts')} AS ${q(ENTITY_TS)} ` +
     `FROM (SELECT DISTINCT ${distinct} FROM (${branches.join(' UNION ALL ')}) AS ${q('__larder_u')}) AS ${q('__larder_d')}`
   )
+}
+
+/**
+ * A null of the type of key `k` in a view that has it: a scalar subquery over no rows, so engines that
+ * type a union by its first branch (PostgreSQL) match it with the key's other branches.
+ */
+function typedNull(views: readonly PitView[], k: string, d: SqlDialect): string {
+  const owner = views.find((w) => w.keys.some((wk) => wk.entity === k))
+  const key = owner?.keys.find((wk) => wk.entity === k)
+  if (owner === undefined || key === undefined) return 'NULL'
+  return `(SELECT ${d.ident(key.source)} FROM ${owner.relation} WHERE false)`
 }
 
 /**

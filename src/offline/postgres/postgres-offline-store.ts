@@ -1,0 +1,518 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { isAbsolute, join, resolve } from 'node:path'
+import { DuckDBInstance } from '@duckdb/node-api'
+import { isArrowRecordBatch, isArrowTable, type RecordBatch, Table } from 'apache-arrow'
+import type pg from 'pg'
+import {
+  type Abortable,
+  type BatchSource,
+  type FeatureView,
+  isKind,
+  kindOf,
+  knownNames,
+  LarderError,
+  type PostgreSQLSource,
+  type TimestampInput,
+  toMicros,
+} from '../../core/index.js'
+import { sqlString } from '../duckdb/duckdb-dialect.js'
+import { arrowToColumns, type ColumnBuffer, createTable, rowsToColumns } from '../duckdb/duckdb-load.js'
+import { DEFAULT_BATCH_ROWS, readBatches } from '../duckdb/duckdb-retrieval-job.js'
+import { Session } from '../duckdb/duckdb-session.js'
+import type {
+  HistoricalRequest,
+  OfflineStore,
+  PullOptions,
+  RetrievalJob,
+  Row,
+  SourceColumn,
+  TimeRange,
+  WriteInput,
+} from '../offline-store.js'
+import { type PlannedView, planEntity, planLatest, planViews, rangeEntityKeys } from '../pit/plan.js'
+import { EVENT_TIMESTAMP, type MicrosRange, type PitView, SOURCE_POSITION } from '../pit/spec.js'
+import {
+  buildLatestCountQuery,
+  buildLatestQuery,
+  buildRangeEntityQuery,
+  type JoinStrategy,
+} from '../pit/sql.js'
+import type { PostgresOfflineOptions } from './postgres-config.js'
+import { postgresDialect } from './postgres-dialect.js'
+import { loadDriver, openPool, type PgDriver } from './postgres-driver.js'
+import { describePgEntities, ENTITY_TABLE, type Sessions } from './postgres-entities.js'
+import { type OpenSessions, type PlannedPgRetrieval, PostgresRetrievalJob } from './postgres-retrieval-job.js'
+import { PgSession } from './postgres-session.js'
+import { checkCodecs, copyOutStatement, readCsvRelation } from './postgres-transfer.js'
+import { feastTypeOfPg, type PgColumn, pgInstant, tieOrderExpr } from './postgres-types.js'
+
+export interface PostgresOfflineStoreOptions extends PostgresOfflineOptions {
+  /** `temp_directory` resolves against this directory. */
+  readonly repoPath: string
+}
+
+const q = postgresDialect.ident
+const WRITE_TABLE = '__larder_write'
+const STAGE_TABLE = '__larder_stage'
+
+/**
+ * The offline store over PostgreSQL, reading `PostgreSQLSource`s (a table or a query). The
+ * point-in-time join of `src/offline/pit` runs in PostgreSQL through `postgresDialect`, as one
+ * `LEFT JOIN LATERAL (… ORDER BY … LIMIT 1)` per view, which an index on the source's (join keys,
+ * event timestamp) serves. Entity rows are uploaded with `COPY ... FROM STDIN` into a temporary table;
+ * results leave with `COPY ... TO STDOUT` into a staging file that a local DuckDB reads as Arrow,
+ * Parquet or CSV, so memory stays bounded. Sessions work in UTC; the driver (`pg`, `pg-copy-streams`)
+ * is imported on first use.
+ *
+ * Tie rule: PostgreSQL tables have no stable row order (`ctid` changes with updates and `VACUUM FULL`;
+ * a query has none), so rows tied on the event timestamp and the created timestamp go to the row whose
+ * values, compared column by column in the source's column order, are greatest (`ROW(...) DESC`: text
+ * and types btree cannot order compare as the UTF-8 bytes of their text, a NULL above any value). This
+ * is the `SOURCE_POSITION` of a PostgreSQL relation.
+ *
+ * @example const store = new PostgresOfflineStore({ repoPath: '.', host: '127.0.0.1', port: 5432, database: 'feast', user: 'feast', ... })
+ */
+export class PostgresOfflineStore implements OfflineStore {
+  readonly type = 'postgres'
+  readonly #options: PostgresOfflineStoreOptions
+  #connection: Promise<{ driver: PgDriver; pool: pg.Pool }> | undefined
+  #duck: Promise<DuckDBInstance> | undefined
+  #closed = false
+
+  constructor(options: PostgresOfflineStoreOptions) {
+    this.#options = Object.freeze({ ...options })
+  }
+
+  async getHistoricalFeatures(req: HistoricalRequest, opts: Abortable = {}): Promise<RetrievalJob> {
+    const hasRange = req.startDate !== undefined || req.endDate !== undefined
+    if (
+      (req.entities === undefined) === !hasRange ||
+      (hasRange && (req.startDate === undefined || req.endDate === undefined))
+    ) {
+      throw new LarderError(
+        'INVALID_ARGUMENT',
+        'give either entities, or startDate and endDate (and no entities)',
+        {
+          hint: 'entities label given points in time; startDate/endDate read every row of the views in that range',
+        },
+      )
+    }
+    const planned = planViews(req.features, req.fullFeatureNames ?? false)
+    const s = await this.#sessions(opts.signal)
+    try {
+      const typed: TypedView[] = []
+      for (const p of planned) typed.push(await this.#viewRelation(s.pg, p))
+      const views = typed.map((t) => t.view)
+      const base = {
+        views,
+        featureColumns: typed.flatMap(({ view, types }) =>
+          view.features.map((f) => ({ name: f.output, type: types.get(f.source)! })),
+        ),
+        transform: req.transform,
+        asOfKnownTime: req.asOfKnownTime ?? false,
+        strategy: (this.#options.point_in_time_join ?? 'auto') as JoinStrategy,
+      }
+      let plan: PlannedPgRetrieval
+      if (req.entities !== undefined) {
+        const entity = await describePgEntities(s, req.entities)
+        const { timestampColumn, notices } = planEntity(entity.columns, planned)
+        plan = {
+          ...base,
+          entityColumns: entity.columns.map((c) => c.name),
+          timestampColumn,
+          loadEntities: entity.prepare(timestampColumn),
+          notices,
+        }
+      } else {
+        const range = microsRange(req.startDate!, req.endDate!, 'startDate', 'endDate')
+        const keys = rangeEntityKeys(planned)
+        planEntity(
+          [
+            ...keys.map((name) => ({ name, isTimestamp: false })),
+            { name: EVENT_TIMESTAMP, isTimestamp: true },
+          ],
+          planned,
+        )
+        const sql =
+          `CREATE TEMP TABLE ${q(ENTITY_TABLE)} ON COMMIT DROP AS ` +
+          buildRangeEntityQuery(views, keys, range, postgresDialect)
+        plan = {
+          ...base,
+          entityColumns: [...keys, EVENT_TIMESTAMP],
+          timestampColumn: EVENT_TIMESTAMP,
+          loadEntities: async (sessions: Sessions) => {
+            await sessions.pg.query(sql)
+            await sessions.pg.query(`ANALYZE ${q(ENTITY_TABLE)}`)
+          },
+          notices: [],
+        }
+      }
+      const open: OpenSessions = (signal, local) => this.#sessions(signal, local)
+      return new PostgresRetrievalJob(open, plan)
+    } finally {
+      await s.close()
+    }
+  }
+
+  /**
+   * The latest row per key in the window, found by PostgreSQL (`DISTINCT ON`, ties as in the join) and
+   * streamed out through a staging file, so neither the server's result nor the window's size is held
+   * in memory here.
+   */
+  async *pullLatest(view: FeatureView, range: TimeRange, opts: PullOptions = {}): AsyncIterable<RecordBatch> {
+    const { planned, columns } = planLatest(view)
+    const span = microsRange(range.start, range.end, 'start', 'end')
+    const batchSize = opts.batchSize ?? DEFAULT_BATCH_ROWS
+    if (!Number.isInteger(batchSize) || batchSize <= 0) {
+      throw new LarderError('INVALID_ARGUMENT', `batchSize must be a positive integer, got ${batchSize}`)
+    }
+    const fail = (message: string) =>
+      new LarderError(
+        'DATA_SOURCE',
+        `reading the latest rows of feature view "${view.name}" failed: ${message}`,
+        {
+          hint: 'check its source',
+        },
+      )
+    const s = await this.#sessions(opts.signal)
+    try {
+      const { view: v, types } = await this.#viewRelation(s.pg, planned)
+      if (opts.onRowCount) {
+        const counted = await s.pg.query<{ n: string }>(
+          buildLatestCountQuery(v, span, postgresDialect),
+          [],
+          fail,
+        )
+        opts.onRowCount(Number(counted.rows[0]!.n))
+      }
+      const sql = buildLatestQuery(v, span, columns, postgresDialect)
+      const instant = 'timestamp with time zone'
+      const described: PgColumn[] = [
+        ...v.keys.map((k) => ({ name: k.entity, type: types.get(k.source)! })),
+        ...v.features.map((f) => ({ name: f.output, type: types.get(f.source)! })),
+        { name: columns.eventTimestamp, type: instant },
+        ...(v.created === undefined ? [] : [{ name: columns.createdTimestamp ?? v.created, type: instant }]),
+      ]
+      const file = join(s.dir, 'latest.csv')
+      await s.pg.copyOut(copyOutStatement(sql, described), file, fail)
+      const { batches } = await readBatches(
+        s.duck,
+        `SELECT * FROM ${readCsvRelation(file, described)}`,
+        batchSize,
+        fail,
+      )
+      yield* batches
+    } finally {
+      await s.close()
+    }
+  }
+
+  /**
+   * Appends rows to the view's source table in one transaction: the rows are checked against the view's
+   * declared types and the table's columns first, staged with `COPY` into a temporary table of the
+   * table's types, then inserted; any failure leaves the table as it was.
+   */
+  async writeRows(view: FeatureView, rows: WriteInput, opts: Abortable = {}): Promise<void> {
+    const where = `feature view "${view.name}"`
+    const source = pgSourceOf(view.batchSource, where)
+    if (source.table === '') {
+      throw new LarderError(
+        'UNSUPPORTED',
+        `${sourceLabel(source)} is a query; rows can be appended to a table`,
+        {
+          hint: `give the PostgreSQLSource of ${where} a table to write to`,
+        },
+      )
+    }
+    const what = `rows for ${where}`
+    const timestamps = new Set([source.timestampField, source.createdTimestampColumn].filter((c) => c !== ''))
+    const given = writeColumns(rows, timestamps, what)
+    if ((given[0]?.values.length ?? 0) === 0) return
+    for (const required of [source.timestampField, ...view.joinKeys]) {
+      if (!given.some((c) => c.name === required)) {
+        throw new LarderError('INVALID_ARGUMENT', `${what} have no column "${required}"`, {
+          hint: `give every row its join keys and its timestamp field; columns given: ${knownNames(given.map((c) => c.name))}`,
+        })
+      }
+    }
+    const mapped = given.map((c) => ({ ...c, name: source.sourceColumn(c.name) }))
+    const s = await this.#sessions(opts.signal)
+    try {
+      const table = await this.#describeSource(s.pg, source)
+      for (const c of mapped) {
+        if (!table.some((t) => t.name === c.name)) {
+          throw new LarderError(
+            'INVALID_ARGUMENT',
+            `${what} have the column "${c.name}", which ${sourceLabel(source)} does not have`,
+            { hint: `its columns: ${knownNames(table.map((t) => t.name))}` },
+          )
+        }
+      }
+      for (const f of view.features) {
+        const column = table.find((t) => t.name === source.sourceColumn(f.name))
+        if (column === undefined || !mapped.some((c) => c.name === column.name)) continue
+        const stored = feastTypeOfPg(column.type)
+        if (stored.name !== f.dtype.name) {
+          throw new LarderError(
+            'INVALID_ARGUMENT',
+            `feature "${f.name}" of ${where} is declared ${f.dtype.name}, but column "${column.name}" of ${sourceLabel(source)} has type ${column.type} (${stored.name})`,
+            { hint: 'make the declaration and the table agree before writing; nothing was written' },
+          )
+        }
+      }
+      await createTable(s.duck.connection, WRITE_TABLE, mapped)
+      const file = join(s.dir, 'write.csv')
+      const names = mapped.map((c) => q(c.name)).join(', ')
+      const exported = mapped.map((c) =>
+        String(c.type).endsWith('[]') ? pgArrayLiteral(q(c.name)) : q(c.name),
+      )
+      await s.duck.run(
+        `COPY (SELECT ${exported.join(', ')} FROM ${q(WRITE_TABLE)}) TO ${sqlString(file)} (FORMAT csv, HEADER false)`,
+      )
+      const fail = (message: string) =>
+        new LarderError('DATA_SOURCE', `writing ${what} to ${sourceLabel(source)} failed: ${message}`, {
+          hint: 'check that the values fit the types of the table; nothing was written',
+        })
+      await s.pg.begin()
+      await s.pg.query(
+        `CREATE TEMP TABLE ${q(STAGE_TABLE)} ON COMMIT DROP AS SELECT ${names} FROM ${source.table} WHERE false`,
+        [],
+        fail,
+      )
+      await s.pg.copyIn(`COPY ${q(STAGE_TABLE)} (${names}) FROM STDIN (FORMAT csv)`, file, fail)
+      await s.pg.query(
+        `INSERT INTO ${source.table} (${names}) SELECT ${names} FROM ${q(STAGE_TABLE)}`,
+        [],
+        fail,
+      )
+      await s.pg.commit()
+    } finally {
+      await s.close()
+    }
+  }
+
+  /**
+   * The columns of a PostgreSQL source with their Feast types. A table that does not exist or a query
+   * that fails is reported with PostgreSQL's message and the source's name, at apply time.
+   */
+  async describeSource(source: BatchSource, opts: Abortable = {}): Promise<SourceColumn[]> {
+    const pgSource = pgSourceOf(source, `source "${source.name}"`)
+    const s = await this.#sessions(opts.signal)
+    try {
+      const columns = await this.#describeSource(s.pg, pgSource)
+      return columns.map((c) => ({ name: c.name, type: feastTypeOfPg(c.type), sourceType: c.type }))
+    } finally {
+      await s.close()
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    const connection = this.#connection
+    const duck = this.#duck
+    this.#connection = undefined
+    this.#duck = undefined
+    if (connection) await (await connection.catch(() => undefined))?.pool.end()
+    if (duck) (await duck.catch(() => undefined))?.closeSync()
+  }
+
+  async #sessions(
+    signal: AbortSignal | undefined,
+    local = false,
+  ): Promise<Sessions & { close(): Promise<void> }> {
+    if (this.#closed) {
+      throw new LarderError('INVALID_ARGUMENT', 'the offline store is closed', { hint: 'open a new store' })
+    }
+    this.#connection ??= this.#connect()
+    this.#duck ??= DuckDBInstance.create(':memory:', {
+      autoinstall_known_extensions: 'false',
+      autoload_known_extensions: 'false',
+      ...(this.#tempDirectory() === undefined ? {} : { temp_directory: this.#tempDirectory()! }),
+    })
+    const { driver, pool } = await this.#connection.catch((e) => {
+      this.#connection = undefined
+      throw e
+    })
+    const pgSession = local ? undefined : await PgSession.open(pool, driver, signal)
+    let duck: Session
+    try {
+      duck = await Session.open(await this.#duck, signal)
+    } catch (e) {
+      await pgSession?.release()
+      throw e
+    }
+    const dir = mkdtempSync(join(this.#tempDirectory() ?? tmpdir(), 'larder-pg-'))
+    return {
+      get pg(): PgSession {
+        if (pgSession === undefined) {
+          throw new LarderError(
+            'INTERNAL',
+            'a local session of the postgres offline store has no connection',
+            {
+              hint: 'open the session without local to query PostgreSQL',
+            },
+          )
+        }
+        return pgSession
+      },
+      duck,
+      dir,
+      close: async () => {
+        duck.close()
+        await pgSession?.release()
+        rmSync(dir, { recursive: true, force: true })
+      },
+    }
+  }
+
+  #tempDirectory(): string | undefined {
+    const t = this.#options.temp_directory
+    return t === undefined ? undefined : isAbsolute(t) ? t : resolve(this.#options.repoPath, t)
+  }
+
+  async #connect(): Promise<{ driver: PgDriver; pool: pg.Pool }> {
+    const driver = await loadDriver()
+    return { driver, pool: await openPool(driver, this.#options) }
+  }
+
+  async #describeSource(pg: PgSession, source: PostgreSQLSource): Promise<PgColumn[]> {
+    return pg.describe(
+      `SELECT * FROM ${sourceFrom(source)} AS ${q('__larder_t')}`,
+      (message) =>
+        new LarderError('DATA_SOURCE', `${sourceLabel(source)} cannot be read: ${message}`, {
+          hint:
+            source.table !== ''
+              ? `check that the table exists in database "${this.#options.database}" on ${this.#options.host}:${this.#options.port} (unqualified names are looked up in db_schema "${this.#options.db_schema}", then public)`
+              : 'fix the query of the source; it runs in PostgreSQL',
+          details: { source: source.name, table: source.table, query: source.query },
+        }),
+    )
+  }
+
+  /**
+   * The view's source as a relation whose timestamp columns are instants, with `SOURCE_POSITION` (the
+   * tie order, see the class comment), after checking every column it reads.
+   */
+  async #viewRelation(pg: PgSession, p: PlannedView): Promise<TypedView> {
+    const source = pgSourceOf(p.source, p.where)
+    const label = sourceLabel(source)
+    const columns = await this.#describeSource(pg, source)
+    const names = columns.map((c) => c.name)
+    for (const use of p.columns) {
+      if (!names.includes(use.column)) {
+        throw new LarderError(
+          'DATA_SOURCE',
+          `${label} has no column "${use.column}", the ${use.role} of ${p.where}`,
+          {
+            hint: `its columns: ${names.join(', ') || '(none)'}; fix the definition, or map a column with fieldMapping`,
+            details: { source: source.name, column: use.column },
+          },
+        )
+      }
+    }
+    const converted = new Map<string, string>()
+    for (const column of [p.view.timestamp, p.view.created]) {
+      if (column === undefined) continue
+      const type = columns.find((c) => c.name === column)!.type
+      const instant = pgInstant(q(column), type)
+      if (instant === undefined) {
+        throw new LarderError(
+          'DATA_SOURCE',
+          `${label}: column "${column}" has type ${type}, which is not a timestamp`,
+          {
+            hint: 'store event and created times as timestamptz columns (or ISO-8601 text)',
+            details: { source: source.name, column },
+          },
+        )
+      }
+      if (instant !== q(column)) converted.set(column, instant)
+    }
+    checkCodecs(
+      columns.filter(
+        (c) =>
+          p.view.features.some((f) => f.source === c.name) || p.view.keys.some((k) => k.source === c.name),
+      ),
+      label,
+    )
+    const select = columns.map((c) =>
+      converted.has(c.name) ? `${converted.get(c.name)} AS ${q(c.name)}` : q(c.name),
+    )
+    const tie = columns.map((c) => tieOrderExpr(q(c.name), c.type))
+    const relation =
+      `(SELECT ${select.join(', ')}, ROW(${tie.join(', ')}) AS ${q(SOURCE_POSITION)} ` +
+      `FROM ${sourceFrom(source)} AS ${q('__larder_t')}) AS ${q('__larder_s')}`
+    const types = new Map(
+      columns.map((c) => [c.name, converted.has(c.name) ? 'timestamp with time zone' : c.type]),
+    )
+    return { view: { ...p.view, relation }, types }
+  }
+}
+
+/** A view's relation and the types of its relation's columns, by source column name. */
+interface TypedView {
+  readonly view: PitView
+  readonly types: ReadonlyMap<string, string>
+}
+
+/** The FROM item of a source: its table as written (as Feast inserts it), or its query in parentheses. */
+function sourceFrom(source: PostgreSQLSource): string {
+  return source.table !== '' ? source.table : `(${source.query})`
+}
+
+function sourceLabel(source: PostgreSQLSource): string {
+  return source.table !== ''
+    ? `PostgreSQLSource "${source.name}" (table ${source.table})`
+    : `PostgreSQLSource "${source.name}" (query)`
+}
+
+function pgSourceOf(source: BatchSource | undefined, where: string): PostgreSQLSource {
+  if (source === undefined) {
+    throw new LarderError('INVALID_ARGUMENT', `${where} has no batch source`, {
+      hint: 'give its PushSource a batchSource (e.g. a PostgreSQLSource)',
+    })
+  }
+  if (!isKind(source, 'PostgreSQLSource')) {
+    throw new LarderError(
+      'UNSUPPORTED',
+      `${where} reads ${kindOf(source)} "${source.name}", which the postgres offline store cannot read`,
+      {
+        hint: 'use a PostgreSQLSource with the postgres offline store, or the duckdb offline store for files',
+      },
+    )
+  }
+  return source as PostgreSQLSource
+}
+
+/**
+ * A DuckDB expression writing a list column as PostgreSQL array text (`{"1","2",NULL}`): elements
+ * quoted and escaped, null elements a bare `NULL`, which PostgreSQL parses into an array of any
+ * element type.
+ */
+function pgArrayLiteral(column: string): string {
+  const text = `replace(replace(CAST(x AS VARCHAR), '\\', '\\\\'), '"', '\\"')`
+  const element = `CASE WHEN x IS NULL THEN 'NULL' ELSE '"' || ${text} || '"' END`
+  return `CASE WHEN ${column} IS NULL THEN NULL ELSE '{' || array_to_string(list_transform(${column}, x -> ${element}), ',') || '}' END`
+}
+
+function writeColumns(rows: WriteInput, timestamps: ReadonlySet<string>, what: string): ColumnBuffer[] {
+  if (isArrowRecordBatch(rows)) return arrowToColumns(new Table(rows), timestamps, what)
+  if (isArrowTable(rows)) return arrowToColumns(rows, timestamps, what)
+  return rowsToColumns(rows as readonly Row[], timestamps, what)
+}
+
+function microsRange(
+  start: TimestampInput,
+  end: TimestampInput,
+  startName: string,
+  endName: string,
+): MicrosRange {
+  const range = { start: toMicros(start, startName), end: toMicros(end, endName) }
+  if (range.start > range.end) {
+    throw new LarderError('INVALID_ARGUMENT', `${startName} is after ${endName}`, {
+      hint: `give a ${startName} earlier than or equal to the ${endName}`,
+    })
+  }
+  return range
+}

@@ -1,0 +1,271 @@
+import { join } from 'node:path'
+import { type RecordBatch, Table } from 'apache-arrow'
+import { type Abortable, LarderError } from '../../core/index.js'
+import { rowValue } from '../duckdb/duckdb-arrow.js'
+import { sqlString } from '../duckdb/duckdb-dialect.js'
+import { copyOptions, writeAtomically } from '../duckdb/duckdb-files.js'
+import { appendTable, arrowToColumns, createTable } from '../duckdb/duckdb-load.js'
+import { DEFAULT_BATCH_ROWS, readBatches, transformedRows } from '../duckdb/duckdb-retrieval-job.js'
+import type { ResultTransform, RetrievalJob, Row, WriteResult } from '../offline-store.js'
+import { ENTITY_TS, type PitView } from '../pit/spec.js'
+import { buildPitQuery, type JoinStrategy } from '../pit/sql.js'
+import { postgresDialect } from './postgres-dialect.js'
+import { ENTITY_TABLE, type Sessions } from './postgres-entities.js'
+import { checkCodecs, copyOutStatement, pgTypeOfDuck, readCsvRelation } from './postgres-transfer.js'
+import type { PgColumn } from './postgres-types.js'
+
+/** Everything a job needs to run, decided when it was planned. */
+export interface PlannedPgRetrieval {
+  readonly views: readonly PitView[]
+  /** The join's feature columns in output order, with their PostgreSQL types. */
+  readonly featureColumns: readonly PgColumn[]
+  readonly entityColumns: readonly string[]
+  readonly timestampColumn: string
+  /** Creates the prepared entity table (`ENTITY_TABLE`) in the PostgreSQL session's transaction. */
+  readonly loadEntities: (s: Sessions) => Promise<void>
+  readonly asOfKnownTime: boolean
+  readonly strategy: JoinStrategy
+  readonly notices: readonly string[]
+  readonly transform?: ResultTransform | undefined
+}
+
+/**
+ * Opens the sessions of one operation; `close` releases them and removes the staging directory. With
+ * `local`, no PostgreSQL connection is taken (`pg` is then unusable), so an operation that holds a
+ * local session while a nested one streams from PostgreSQL needs only one connection of the pool.
+ */
+export type OpenSessions = (
+  signal: AbortSignal | undefined,
+  local?: boolean,
+) => Promise<Sessions & { close(): Promise<void> }>
+
+const TRANSFORMED_TABLE = '__larder_transformed'
+const q = postgresDialect.ident
+
+const FAILED = (message: string) =>
+  new LarderError('DATA_SOURCE', `historical retrieval failed in PostgreSQL: ${message}`, {
+    hint: 'check that the join keys of the entity table and the sources have comparable types',
+  })
+
+/**
+ * A point-in-time join run in PostgreSQL. Each method runs the join anew: the entity rows are loaded
+ * into a temporary table, the join's rows leave the server through one `COPY ... TO STDOUT` streamed to
+ * a staging file, and the local DuckDB turns that file into Arrow batches, Parquet or CSV. Memory holds
+ * one batch at a time, whatever the result's size.
+ */
+export class PostgresRetrievalJob implements RetrievalJob {
+  readonly columns: readonly string[]
+  readonly notices: readonly string[]
+  readonly #open: OpenSessions
+  readonly #plan: PlannedPgRetrieval
+
+  constructor(open: OpenSessions, plan: PlannedPgRetrieval) {
+    this.#open = open
+    this.#plan = plan
+    const joined = [...plan.entityColumns, ...plan.views.flatMap((v) => v.features.map((f) => f.output))]
+    this.columns = Object.freeze(plan.transform ? plan.transform.columns(joined) : joined)
+    this.notices = Object.freeze([...plan.notices])
+  }
+
+  async toArrow(opts: Abortable = {}): Promise<Table> {
+    const s = await this.#open(opts.signal)
+    try {
+      const relation = await this.#stage(s)
+      const { schema, batches } = await readBatches(
+        s.duck,
+        `SELECT * FROM ${relation}`,
+        DEFAULT_BATCH_ROWS,
+        FAILED,
+      )
+      const all: RecordBatch[] = []
+      const transform = this.#plan.transform
+      for await (const b of batches) all.push(transform ? transform.apply(b) : b)
+      return all.length > 0 ? new Table(all) : new Table(schema)
+    } finally {
+      await s.close()
+    }
+  }
+
+  toParquet(path: string, opts: Abortable = {}): Promise<WriteResult> {
+    return this.#copy(path, 'parquet', opts)
+  }
+
+  toCsv(path: string, opts: Abortable = {}): Promise<WriteResult> {
+    return this.#copy(path, 'csv', opts)
+  }
+
+  async toRows(limit?: number, opts: Abortable = {}): Promise<Row[]> {
+    if (this.#plan.transform) return transformedRows(this.stream(opts), limit)
+    const s = await this.#open(opts.signal)
+    try {
+      const relation = await this.#stage(s, limit)
+      const result = await s.duck.run(`SELECT * FROM ${relation}`, FAILED)
+      const names = result.columnNames()
+      const rows = await result.getRows()
+      return rows.map((r) => Object.fromEntries(names.map((n, i) => [n, rowValue(r[i] ?? null)])))
+    } finally {
+      await s.close()
+    }
+  }
+
+  async *stream(opts: Abortable = {}): AsyncIterable<RecordBatch> {
+    const s = await this.#open(opts.signal)
+    try {
+      const relation = await this.#stage(s)
+      const { batches } = await readBatches(s.duck, `SELECT * FROM ${relation}`, DEFAULT_BATCH_ROWS, FAILED)
+      const transform = this.#plan.transform
+      for await (const b of batches) yield transform ? transform.apply(b) : b
+    } finally {
+      await s.close()
+    }
+  }
+
+  /**
+   * Creates the table from the join in PostgreSQL (`CREATE TABLE … AS`, in the transaction that loads
+   * the entity rows). With a transform, the rewritten batches are staged locally and copied in.
+   */
+  async toTable(table: string, opts: Abortable = {}): Promise<WriteResult> {
+    const fail = (message: string) =>
+      new LarderError('DATA_SOURCE', `writing the retrieval to table ${table} failed: ${message}`, {
+        hint: 'choose a table name that does not exist yet, in a schema the user may create tables in',
+      })
+    if (this.#plan.transform) return this.#tableTransformed(table, fail, opts)
+    const s = await this.#open(opts.signal)
+    try {
+      const sql = await this.#join(s)
+      const created = await s.pg.query(`CREATE TABLE ${table} AS ${sql}`, [], fail)
+      await s.pg.commit()
+      return { rows: created.rowCount ?? 0 }
+    } finally {
+      await s.close()
+    }
+  }
+
+  async #tableTransformed(
+    table: string,
+    fail: (message: string) => LarderError,
+    opts: Abortable,
+  ): Promise<WriteResult> {
+    const local = await this.#open(opts.signal, true)
+    try {
+      const file = join(local.dir, 'transformed.csv')
+      const { rows } = await this.#copyTransformed(file, 'csv', opts)
+      const described = await local.duck.run(
+        `DESCRIBE SELECT * FROM read_csv(${sqlString(file)}, header = true)`,
+      )
+      const columns = ((await described.getRows()) as [string, string][]).map(
+        ([name, type]) => `${q(name)} ${pgTypeOfDuck(type)}`,
+      )
+      const s = await this.#open(opts.signal)
+      try {
+        await s.pg.begin()
+        await s.pg.query(`CREATE TABLE ${table} (${columns.join(', ')})`, [], fail)
+        await s.pg.copyIn(`COPY ${table} FROM STDIN (FORMAT csv, HEADER true)`, file, fail)
+        await s.pg.commit()
+      } finally {
+        await s.close()
+      }
+      return { rows }
+    } finally {
+      await local.close()
+    }
+  }
+
+  async #copy(path: string, format: 'parquet' | 'csv', opts: Abortable): Promise<WriteResult> {
+    if (this.#plan.transform) return this.#copyTransformed(path, format, opts)
+    const s = await this.#open(opts.signal)
+    try {
+      const relation = await this.#stage(s)
+      let rows = 0
+      await writeAtomically(path, async (tmp) => {
+        const result = await s.duck.run(
+          `COPY (SELECT * FROM ${relation}) TO ${sqlString(tmp)} ${copyOptions(format)}`,
+          FAILED,
+        )
+        rows = Number((await result.getRows())[0]?.[0] ?? 0)
+      })
+      return { rows }
+    } finally {
+      await s.close()
+    }
+  }
+
+  /** Writes rewritten batches through a temporary DuckDB table, so DuckDB still writes the file. */
+  async #copyTransformed(path: string, format: 'parquet' | 'csv', opts: Abortable): Promise<WriteResult> {
+    const sink = await this.#open(opts.signal, true)
+    try {
+      let rows = 0
+      let created = false
+      for await (const batch of this.stream(opts)) {
+        const columns = arrowToColumns(new Table([batch]), new Set(), 'on-demand result')
+        if (created) await appendTable(sink.duck.connection, TRANSFORMED_TABLE, columns)
+        else await createTable(sink.duck.connection, TRANSFORMED_TABLE, columns)
+        created = true
+        rows += batch.numRows
+      }
+      const source = created
+        ? q(TRANSFORMED_TABLE)
+        : `(SELECT ${this.columns.map((c) => `NULL AS ${q(c)}`).join(', ')} LIMIT 0)`
+      await writeAtomically(path, async (tmp) => {
+        await sink.duck.run(
+          `COPY (SELECT * FROM ${source}) TO ${sqlString(tmp)} ${copyOptions(format)}`,
+          FAILED,
+        )
+      })
+      return { rows }
+    } finally {
+      await sink.close()
+    }
+  }
+
+  /**
+   * Runs the join in PostgreSQL (entity table loaded, source rows pruned to its time span) and streams
+   * its rows into a staging file; returns the DuckDB relation reading that file as typed columns.
+   */
+  async #stage(s: Sessions, limit?: number): Promise<string> {
+    const sql = await this.#join(s, limit)
+    const entity = await s.pg.describe(
+      `SELECT ${this.#plan.entityColumns.map(q).join(', ')} FROM ${q(ENTITY_TABLE)}`,
+      FAILED,
+    )
+    checkCodecs(entity, 'the entity table')
+    const columns: PgColumn[] = [...entity, ...this.#plan.featureColumns]
+    const file = join(s.dir, 'result.csv')
+    await s.pg.copyOut(copyOutStatement(sql, columns), file, FAILED)
+    await s.pg.commit()
+    return readCsvRelation(file, columns)
+  }
+
+  /**
+   * Opens a transaction, loads the entity table into it and returns the join's SQL, pruned to the
+   * entity time span; the caller commits.
+   */
+  async #join(s: Sessions, limit?: number): Promise<string> {
+    const plan = this.#plan
+    await s.pg.begin()
+    // the lateral form is one small index lookup per entity row: compiling it (JIT) costs more than
+    // it saves, about a third of the join at 100k entity rows
+    await s.pg.query('SET LOCAL jit = off')
+    await plan.loadEntities(s)
+    const span = await s.pg.query<{ lo: string | null; hi: string | null }>(
+      `SELECT (extract(epoch FROM min(${q(ENTITY_TS)})) * 1000000)::bigint AS lo, ` +
+        `(extract(epoch FROM max(${q(ENTITY_TS)})) * 1000000)::bigint AS hi FROM ${q(ENTITY_TABLE)}`,
+    )
+    const { lo, hi } = span.rows[0]!
+    const bounds = lo === null || hi === null ? undefined : { min: Number(lo), max: Number(hi) }
+    return buildPitQuery(
+      {
+        entity: {
+          relation: q(ENTITY_TABLE),
+          columns: plan.entityColumns,
+          timestampColumn: plan.timestampColumn,
+          bounds,
+        },
+        views: plan.views,
+        asOfKnownTime: plan.asOfKnownTime,
+      },
+      postgresDialect,
+      { strategy: plan.strategy, limit },
+    )
+  }
+}
