@@ -18,7 +18,9 @@ import {
   type IngestResult,
   type PushRequest,
   push,
+  type WriteToOfflineStoreRequest,
   type WriteToOnlineStoreRequest,
+  writeToOfflineStore,
   writeToOnlineStore,
 } from './ingest/index.js'
 import {
@@ -115,12 +117,23 @@ export class TrainingJob implements RetrievalJob {
   stream(opts?: Abortable) {
     return this.#job.stream(opts)
   }
+  get toTable() {
+    const job = this.#job
+    return job.toTable === undefined
+      ? undefined
+      : (table: string, opts?: Abortable) => job.toTable!(table, opts)
+  }
 }
 
 export interface SaveDatasetOptions extends Abortable {
   name: string
-  /** The Parquet file to write; relative paths resolve against the repo. */
-  path: string
+  /** The Parquet file to write; relative paths resolve against the repo. Give `path` or `table`. */
+  path?: string
+  /**
+   * A new table of the offline store's database to write instead of a file (the postgres offline
+   * store; registered as Feast's `SavedDatasetPostgreSQLStorage`).
+   */
+  table?: string
   description?: string
   tags?: Record<string, string>
   /** Replace a saved dataset of the same name (default false: that is an error). */
@@ -429,12 +442,12 @@ export class FeatureStore {
         },
       )
     }
-    const path = resolve(this.config.repoPath, options.path)
-    const { rows } = await job.toParquet(path, options)
+    const { path, table, rows } = await saveRows(job, options, this.config.repoPath)
     const info: SavedDatasetInfo = {
       ...job.request,
       name: options.name,
       path,
+      ...(table === undefined ? {} : { table }),
       description: options.description ?? '',
       tags: { ...options.tags },
       createdAt: undefined,
@@ -513,6 +526,16 @@ export class FeatureStore {
     return writeToOnlineStore(this, request, options)
   }
 
+  /**
+   * Appends rows to one feature view's offline source after checking them against its declared types.
+   * See {@link writeToOfflineStore}.
+   *
+   * @example await store.writeToOfflineStore({ featureViewName: 'driver_hourly_stats', df })
+   */
+  writeToOfflineStore(request: WriteToOfflineStoreRequest, options: Abortable = {}): Promise<IngestResult> {
+    return writeToOfflineStore(this, request, options)
+  }
+
   #infra(keep: readonly FeatureView[], drop: readonly FeatureView[]): InfraPlan {
     return {
       keep: keep.map((v) => viewRef(this.project, v)),
@@ -531,4 +554,38 @@ export class FeatureStore {
 /** The feature views that on-demand views computed at write time are stored as online. */
 function storedViews(views: readonly OnDemandFeatureView[] = []): FeatureView[] {
   return views.flatMap((v) => (v.storageView ? [v.storageView] : []))
+}
+
+/** Writes a saved dataset's rows to its Parquet file or its table. */
+async function saveRows(
+  job: TrainingJob,
+  options: SaveDatasetOptions,
+  repoPath: string,
+): Promise<{ path: string; table?: string; rows: number }> {
+  if ((options.path === undefined) === (options.table === undefined)) {
+    throw new LarderError(
+      'INVALID_ARGUMENT',
+      `saved dataset "${options.name}" needs exactly one of path and table`,
+      {
+        hint: "give path: 'training.parquet' for a file, or table: 'training_set' for the offline store's database",
+      },
+    )
+  }
+  if (options.table !== undefined) {
+    const toTable = job.toTable
+    if (toTable === undefined) {
+      throw new LarderError(
+        'UNSUPPORTED',
+        `saved dataset "${options.name}": this offline store cannot write tables`,
+        {
+          hint: 'give a path to save the rows to a Parquet file, or use the postgres offline store',
+        },
+      )
+    }
+    const { rows } = await toTable(options.table, options)
+    return { path: '', table: options.table, rows }
+  }
+  const path = resolve(repoPath, options.path!)
+  const { rows } = await job.toParquet(path, options)
+  return { path, rows }
 }

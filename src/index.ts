@@ -115,6 +115,7 @@ export type {
   PushMode,
   PushRequest,
   ViewIngestion,
+  WriteToOfflineStoreRequest,
   WriteToOnlineStoreRequest,
 } from './ingest/index.js'
 export type {

@@ -6,6 +6,8 @@ export {
   type PushRequest,
   push,
   type ViewIngestion,
+  type WriteToOfflineStoreRequest,
   type WriteToOnlineStoreRequest,
+  writeToOfflineStore,
   writeToOnlineStore,
 } from './ingest.js'

@@ -190,6 +190,39 @@ export async function writeToOnlineStore(
   }
 }
 
+export interface WriteToOfflineStoreRequest {
+  readonly featureViewName: string
+  /** As {@link PushRequest.df}, for this view. */
+  readonly df: DataFrame
+}
+
+/**
+ * Appends rows to one feature view's offline source, as Feast's `write_to_offline_store`: every cell is
+ * checked against the view's declared types first (as an online write checks it), then the rows go to
+ * the offline store in one append, which either lands whole or not at all. Throws NOT_FOUND for an
+ * unknown view and INVALID_ARGUMENT naming the column and row of a value that does not fit.
+ *
+ * @example await writeToOfflineStore(store, { featureViewName: 'driver_hourly_stats', df: rows })
+ */
+export async function writeToOfflineStore(
+  target: IngestTarget,
+  request: WriteToOfflineStoreRequest,
+  options: Abortable = {},
+): Promise<IngestResult> {
+  const catalog = await catalogOf(target, options)
+  const view = catalog.featureView(request.featureViewName)
+  const frame = toFrame(request.df)
+  encodeOnline(target.config, view, frame)
+  const rows = offlineBatch([view], frame)
+  const store = await target.offline()
+  await store.writeRows(view, rows, options)
+  return {
+    views: [
+      { view: view.name, rows: frame.rows, onlineWritten: 0, onlineSkipped: 0, offlineRows: rows.length },
+    ],
+  }
+}
+
 const PUSH_MODES: readonly PushMode[] = ['online', 'offline', 'online_and_offline']
 
 async function catalogOf(target: IngestTarget, options: Abortable): Promise<ProjectCatalog> {

@@ -1,5 +1,5 @@
 import { create } from '@bufbuild/protobuf'
-import type { Micros } from '../core/index.js'
+import { type Micros, postgresOptionsJson } from '../core/index.js'
 import {
   type SavedDataset as SavedDatasetProto,
   SavedDatasetSchema,
@@ -13,8 +13,13 @@ export interface SavedDatasetInfo {
   readonly features: readonly string[]
   readonly joinKeys: readonly string[]
   readonly fullFeatureNames: boolean
-  /** The Parquet file holding the rows. */
+  /** The Parquet file holding the rows; empty when they are in a table. */
   readonly path: string
+  /**
+   * The PostgreSQL table holding the rows (Feast's `SavedDatasetPostgreSQLStorage`), when they were
+   * saved to the offline store's database instead of a file.
+   */
+  readonly table?: string
   readonly featureServiceName: string
   readonly description: string
   readonly tags: Readonly<Record<string, string>>
@@ -30,10 +35,12 @@ export function savedDatasetToProto(info: SavedDatasetInfo, project: string, now
       joinKeys: [...info.joinKeys],
       fullFeatureNames: info.fullFeatureNames,
       storage: {
-        kind: {
-          case: 'fileStorage',
-          value: { uri: info.path, fileFormat: { format: { case: 'parquetFormat', value: {} } } },
-        },
+        kind: info.table
+          ? { case: 'customStorage', value: { configuration: postgresStorageConfiguration(info.table) } }
+          : {
+              case: 'fileStorage',
+              value: { uri: info.path, fileFormat: { format: { case: 'parquetFormat', value: {} } } },
+            },
       },
       featureServiceName: info.featureServiceName,
       tags: { ...info.tags },
@@ -55,9 +62,25 @@ export function savedDatasetFromProto(proto: SavedDatasetProto): SavedDatasetInf
     joinKeys: [...spec.joinKeys],
     fullFeatureNames: spec.fullFeatureNames,
     path: storage?.case === 'fileStorage' ? storage.value.uri : '',
+    ...(storage?.case === 'customStorage' ? tableOf(storage.value.configuration) : {}),
     featureServiceName: spec.featureServiceName,
     description: spec.description,
     tags: { ...spec.tags },
     createdAt: microsFromTimestamp(proto.meta?.createdTimestamp),
+  }
+}
+
+/** The `custom_storage` configuration Feast's `SavedDatasetPostgreSQLStorage` writes (name and query empty). */
+function postgresStorageConfiguration(table: string): Uint8Array {
+  return new TextEncoder().encode(postgresOptionsJson({ name: '', query: '', table }))
+}
+
+/** The table of a `custom_storage` configuration, when it names one (else nothing). */
+function tableOf(configuration: Uint8Array): { table?: string } {
+  try {
+    const parsed = JSON.parse(new TextDecoder().decode(configuration)) as { table?: unknown }
+    return typeof parsed.table === 'string' && parsed.table !== '' ? { table: parsed.table } : {}
+  } catch {
+    return {}
   }
 }
