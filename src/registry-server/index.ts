@@ -4,6 +4,7 @@ export {
   startRegistryServer,
 } from './registry-server.js'
 export {
+  jobsService,
   materializationRunsService,
   type RegistryServiceOptions,
   registryRoutes,

@@ -32,10 +32,20 @@ import {
   RegistryServer,
   type SortingParams,
 } from '../gen/feast/registry/RegistryServer_pb.js'
+import { Jobs } from '../gen/larder/registry/Jobs_pb.js'
 import { MaterializationRuns } from '../gen/larder/registry/MaterializationRuns_pb.js'
 import { GRPC_STATUS } from '../grpc/status-codes.js'
-import { microsFromTimestamp, type Registry, type RegistryState } from '../registry/index.js'
-import { REMOTE_HEADERS, runFromMessage, runToMessage } from '../registry/remote/index.js'
+import { type JobStatus, microsFromTimestamp, type Registry, type RegistryState } from '../registry/index.js'
+import {
+  jobFromMessage,
+  jobToMessage,
+  logLineFromMessage,
+  logLineToMessage,
+  patchFromMessage,
+  REMOTE_HEADERS,
+  runFromMessage,
+  runToMessage,
+} from '../registry/remote/index.js'
 import {
   objectRelations,
   REST_KINDS,
@@ -361,16 +371,66 @@ export function materializationRunsService(
   )
 }
 
-/** Registers Feast's RegistryServer and Larder's MaterializationRuns on a Connect router (for `connectNodeAdapter`). */
+/**
+ * Larder's `larder.registry.Jobs` service: each call is the same call on the served registry's
+ * `jobs` (`Registry.jobs`), whose checks and errors (CONFLICT, NOT_FOUND naming the job,
+ * INVALID_ARGUMENT) reach the client with their code. Feast's RegistryServer has no calls for jobs.
+ */
+export function jobsService(registry: Registry, options: RegistryServiceOptions): ServiceImpl<typeof Jobs> {
+  const jobs = registry.jobs
+  return guarded<typeof Jobs>(
+    {
+      async create(r, ctx) {
+        if (!r.job) throw badRequest('the request has no job to create')
+        await jobs.create(jobFromMessage(r.job), { signal: ctx.signal })
+        return empty()
+      },
+      async update(r, ctx) {
+        const patch = r.patch ? patchFromMessage(r.patch) : {}
+        return jobToMessage(await jobs.update(r.project, r.id, patch, { signal: ctx.signal }))
+      },
+      async requestCancel(r, ctx) {
+        return jobToMessage(await jobs.requestCancel(r.project, r.id, { signal: ctx.signal }))
+      },
+      async get(r, ctx) {
+        return jobToMessage(await jobs.get(r.project, r.id, { signal: ctx.signal }))
+      },
+      async list(r, ctx) {
+        const listed = await jobs.list(r.project, {
+          status: r.status?.states as JobStatus[] | undefined,
+          limit: r.limit,
+          signal: ctx.signal,
+        })
+        return { jobs: listed.map(jobToMessage) }
+      },
+      async appendLogs(r, ctx) {
+        await jobs.appendLogs(r.project, r.id, r.lines.map(logLineFromMessage), { signal: ctx.signal })
+        return empty()
+      },
+      async logs(r, ctx) {
+        const lines = await jobs.logs(r.project, r.id, { limit: r.limit, signal: ctx.signal })
+        return { lines: lines.map(logLineToMessage) }
+      },
+    },
+    options,
+  )
+}
+
+/**
+ * Registers Feast's RegistryServer and Larder's MaterializationRuns and Jobs on a Connect router (for
+ * `connectNodeAdapter`).
+ */
 export function registryRoutes(
   registry: Registry,
   options: RegistryServiceOptions,
 ): (router: ConnectRouter) => void {
   const service = registryService(registry, options)
   const runs = materializationRunsService(registry, options)
+  const jobs = jobsService(registry, options)
   return (router) => {
     router.service(RegistryServer, service)
     router.service(MaterializationRuns, runs)
+    router.service(Jobs, jobs)
   }
 }
 

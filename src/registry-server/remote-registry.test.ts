@@ -12,15 +12,21 @@ import { FileRegistry } from '../registry/file/file-registry.js'
 import { createRegistry } from '../registry/loader.js'
 import type { Registry } from '../registry/registry.js'
 import { RemoteRegistry, remoteUrl } from '../registry/remote/index.js'
+import { describeJobStoreConformance, registryJobs, sampleJob } from '../testing/job-store-conformance.js'
 import { uniqueProject } from '../testing/online-conformance.js'
-import { describeRegistryConformance, sampleContents } from '../testing/registry-conformance.js'
+import {
+  describeRegistryConformance,
+  type RegistryHarness,
+  sampleContents,
+} from '../testing/registry-conformance.js'
 import { type RegistryServerListening, startRegistryServer } from './index.js'
 
 async function served(backing: Registry, where: string): Promise<RegistryServerListening> {
   return startRegistryServer(backing, { port: 0, where })
 }
 
-describeRegistryConformance('remote (file registry behind the registry server)', async () => {
+/** Remote registries on a registry server over a new file registry. */
+async function remoteOverFile(): Promise<RegistryHarness> {
   const dir = mkdtempSync(join(tmpdir(), 'larder-remote-'))
   const path = join(dir, 'data', 'registry.db')
   const backing = new FileRegistry({ path, cacheTtlSeconds: 0 })
@@ -34,9 +40,10 @@ describeRegistryConformance('remote (file registry behind the registry server)',
       rmSync(dir, { recursive: true, force: true })
     },
   }
-})
+}
 
-describeRegistryConformance('remote (SQLite registry behind the registry server)', async () => {
+/** Remote registries on a registry server over a new SQLite registry, addressed as Feast's host:port. */
+async function remoteOverSqlite(): Promise<RegistryHarness> {
   const dir = mkdtempSync(join(tmpdir(), 'larder-remote-sql-'))
   const url = `sqlite:///${join(dir, 'registry.sqlite')}`
   const backing = await createRegistry(
@@ -53,7 +60,16 @@ describeRegistryConformance('remote (SQLite registry behind the registry server)
       rmSync(dir, { recursive: true, force: true })
     },
   }
-})
+}
+
+describeRegistryConformance('remote (file registry behind the registry server)', remoteOverFile)
+describeRegistryConformance('remote (SQLite registry behind the registry server)', remoteOverSqlite)
+describeJobStoreConformance('remote (file registry behind the registry server)', async () =>
+  registryJobs(await remoteOverFile()),
+)
+describeJobStoreConformance('remote (SQLite registry behind the registry server)', async () =>
+  registryJobs(await remoteOverSqlite()),
+)
 
 describe('remote registry', () => {
   const dirs: string[] = []
@@ -150,6 +166,35 @@ describe('remote registry', () => {
         .catch((e: unknown) => e)
       expect(isLarderError(bad) && bad.code).toBe('INVALID_ARGUMENT')
       expect((bad as Error).message).toContain('engine')
+    } finally {
+      await server.close()
+    }
+  })
+
+  it("keeps jobs in the served registry's job store, and passes its errors back with their code", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'larder-remote-jobs-'))
+    dirs.push(dir)
+    const path = join(dir, 'registry.db')
+    const backing = new FileRegistry({ path, cacheTtlSeconds: 0 })
+    const server = await served(backing, path)
+    try {
+      const client = RemoteRegistry.open({ address: server.grpcUrl, cacheTtlSeconds: 0 })
+      const job = sampleJob('jobs', { status: 'running' })
+      await client.jobs.create(job)
+      await client.jobs.appendLogs('jobs', job.id, [{ at: job.createdAt, level: 'info', message: 'hello' }])
+      expect(await backing.jobs.get('jobs', job.id)).toEqual(job)
+      expect(await backing.jobs.logs('jobs', job.id)).toEqual([
+        { at: job.createdAt, level: 'info', message: 'hello' },
+      ])
+      const cancelled = await backing.jobs.requestCancel('jobs', job.id)
+      expect(await client.jobs.get('jobs', job.id)).toEqual(cancelled)
+      const missing = await client.jobs.get('jobs', 'nope').catch((e: unknown) => e)
+      expect(isLarderError(missing) && missing.code).toBe('NOT_FOUND')
+      expect((missing as Error).message).toBe('job "nope" not found in project "jobs"')
+      expect((missing as { hint?: string }).hint).toContain(job.id)
+      expect((missing as { details?: unknown }).details).toEqual({ job: 'nope' })
+      const twice = await client.jobs.create(job).catch((e: unknown) => e)
+      expect(isLarderError(twice) && twice.code).toBe('CONFLICT')
     } finally {
       await server.close()
     }

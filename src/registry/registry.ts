@@ -2,6 +2,7 @@ import { clone } from '@bufbuild/protobuf'
 import { type Abortable, LarderError } from '../core/index.js'
 import { type Registry as RegistryProto, RegistrySchema } from '../gen/feast/core/Registry_pb.js'
 import { ProjectCatalog } from './catalog.js'
+import type { JobStore } from './jobs.js'
 import type {
   ListMaterializationRunsOptions,
   MaterializationRun,
@@ -88,6 +89,11 @@ export interface Registry {
     project: string,
     options?: ListMaterializationRunsOptions,
   ): Promise<MaterializationRun[]>
+  /**
+   * Larder's jobs (materializations, retrievals, stream processors), kept beside Feast's message like
+   * the runs: the job store of every engine that keeps no state of its own (the local engine).
+   */
+  readonly jobs: JobStore
   close(): Promise<void>
 }
 

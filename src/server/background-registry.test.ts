@@ -23,6 +23,9 @@ class SlowRegistry implements Registry {
   async listMaterializationRuns(): Promise<never[]> {
     throw new Error('not used')
   }
+  get jobs(): never {
+    throw new Error('not used')
+  }
   async close(): Promise<void> {}
 }
 

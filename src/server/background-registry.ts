@@ -1,6 +1,7 @@
 import type { Abortable } from '../core/index.js'
 import type { Registry as RegistryProto } from '../gen/feast/core/Registry_pb.js'
 import {
+  type JobStore,
   type ListMaterializationRunsOptions,
   type LoadOptions,
   type MaterializationRun,
@@ -102,6 +103,11 @@ export class BackgroundRegistry implements Registry {
     options?: ListMaterializationRunsOptions,
   ): Promise<MaterializationRun[]> {
     return this.#inner.listMaterializationRuns(project, options)
+  }
+
+  /** The underlying registry's jobs, never cached. */
+  get jobs(): JobStore {
+    return this.#inner.jobs
   }
 
   /** Stops the background reloads. The underlying registry stays open: its owner closes it. */

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
-import { open, readFile, unlink } from 'node:fs/promises'
+import { open, readFile, rename, unlink } from 'node:fs/promises'
 import { hostname } from 'node:os'
+import { basename, dirname, join } from 'node:path'
 import { type Abortable, LarderError, throwIfAborted } from '../../core/index.js'
 
 interface LockOwner {
@@ -77,5 +78,23 @@ function isDead(owner: LockOwner): boolean {
     return false
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'ESRCH'
+  }
+}
+
+/** Writes a file so that a reader sees either the old content or the new, never a partial file. */
+export async function writeAtomically(path: string, bytes: Uint8Array): Promise<void> {
+  const temp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomUUID().slice(0, 8)}.tmp`)
+  const handle = await open(temp, 'w')
+  try {
+    await handle.writeFile(bytes)
+    await handle.sync()
+  } finally {
+    await handle.close()
+  }
+  try {
+    await rename(temp, path)
+  } catch (e) {
+    await unlink(temp).catch(() => {})
+    throw e
   }
 }

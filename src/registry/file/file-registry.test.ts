@@ -1,21 +1,29 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { fromBinary } from '@bufbuild/protobuf'
 import { describe, expect, it } from 'vitest'
 import { RegistrySchema } from '../../gen/feast/core/Registry_pb.js'
-import { describeRegistryConformance, sampleContents } from '../../testing/registry-conformance.js'
+import { describeJobStoreConformance, registryJobs, sampleJob } from '../../testing/job-store-conformance.js'
+import {
+  describeRegistryConformance,
+  type RegistryHarness,
+  sampleContents,
+} from '../../testing/registry-conformance.js'
 import { applyContents, type RepoContents } from '../apply-objects.js'
 import { FileRegistry } from './file-registry.js'
 
-describeRegistryConformance('file', async () => {
+function fileHarness(): RegistryHarness {
   const dir = mkdtempSync(join(tmpdir(), 'larder-registry-'))
   const path = join(dir, 'data', 'registry.db')
   return {
     open: async ({ cacheTtlSeconds = 0 } = {}) => new FileRegistry({ path, cacheTtlSeconds }),
     cleanup: async () => rmSync(dir, { recursive: true, force: true }),
   }
-})
+}
+
+describeRegistryConformance('file', async () => fileHarness())
+describeJobStoreConformance('file', async () => registryJobs(fileHarness()))
 
 function tempRegistry(cacheTtlSeconds = 0): FileRegistry {
   const dir = mkdtempSync(join(tmpdir(), 'larder-registry-'))
@@ -94,5 +102,42 @@ describe('file registry', () => {
     expect(stamps.length).toBeGreaterThan(5)
     expect(new Set(stamps.map((s) => s.by))).toEqual(new Set(['bob@ci']))
     expect(fromBinary(RegistrySchema, readFileSync(registry.path)).entities).toHaveLength(1)
+  })
+
+  it('keeps jobs in side files Feast never reads, without touching the registry file', async () => {
+    const registry = tempRegistry()
+    const state = await applyTo(registry)
+    const before = readFileSync(registry.path)
+    const job = sampleJob('demo')
+    await registry.jobs.create(job)
+    await registry.jobs.update('demo', job.id, { status: 'running', heartbeatAt: job.createdAt + 1 })
+    await registry.jobs.appendLogs('demo', job.id, [{ at: job.createdAt, level: 'info', message: 'started' }])
+    expect(registry.jobs.path).toBe(`${registry.path}.jobs.json`)
+    expect(registry.jobs.logsPath).toBe(`${registry.path}.jobs.logs.json`)
+    const records = JSON.parse(readFileSync(registry.jobs.path, 'utf8')).jobs
+    expect(records.map((j: { id: string; status: string }) => [j.id, j.status])).toEqual([
+      [job.id, 'running'],
+    ])
+    const logs = JSON.parse(readFileSync(registry.jobs.logsPath, 'utf8')).logs
+    expect(logs).toEqual([
+      { project: 'demo', id: job.id, lines: [{ at: job.createdAt, level: 'info', message: 'started' }] },
+    ])
+    expect(readFileSync(registry.path).equals(before)).toBe(true)
+    expect((await registry.load({ allowCache: false })).version).toBe(state.version)
+  })
+
+  it('reports a corrupt job file as REGISTRY_CORRUPT naming it, and leaves it and the registry alone', async () => {
+    const registry = tempRegistry()
+    await applyTo(registry)
+    mkdirSync(dirname(registry.jobs.path), { recursive: true })
+    writeFileSync(registry.jobs.path, '{"jobs": 3}')
+    const error = await registry.jobs.list('demo').catch((e) => e)
+    expect(error.code).toBe('REGISTRY_CORRUPT')
+    expect(error.message).toContain(registry.jobs.path)
+    expect(error.hint).toContain(`delete ${registry.jobs.path}`)
+    const write = await registry.jobs.create(sampleJob('demo')).catch((e) => e)
+    expect(write.code).toBe('REGISTRY_CORRUPT')
+    expect(readFileSync(registry.jobs.path, 'utf8')).toBe('{"jobs": 3}')
+    expect((await registry.load({ allowCache: false })).catalog('demo').featureViews.size).toBe(1)
   })
 })

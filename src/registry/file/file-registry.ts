@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
-import { mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises'
-import { basename, dirname, join } from 'node:path'
+import { mkdir, readFile, stat } from 'node:fs/promises'
+import { dirname } from 'node:path'
 import { fromBinary, toBinary } from '@bufbuild/protobuf'
 import { type Abortable, LarderError, nowMicros, throwIfAborted } from '../../core/index.js'
 import { type Registry as RegistryProto, RegistrySchema } from '../../gen/feast/core/Registry_pb.js'
@@ -22,7 +22,9 @@ import {
   objectChanges,
   rebaseCommit,
 } from '../registry-objects.js'
-import { withFileLock } from './file-lock.js'
+import { FileJobStore } from './file-jobs.js'
+import { withFileLock, writeAtomically } from './file-lock.js'
+import { JsonSideFile } from './side-file.js'
 
 export interface FileRegistryOptions {
   /** The registry file: Feast's `Registry` protobuf, exactly as Feast writes it. */
@@ -44,12 +46,25 @@ interface FileStamp {
  */
 export class FileRegistry implements Registry {
   readonly path: string
+  /** Jobs in the side files `<registry>.jobs.json` and `<registry>.jobs.logs.json` (see {@link FileJobStore}). */
+  readonly jobs: FileJobStore
   readonly #ttlMs: number
+  readonly #runs: JsonSideFile<{ runs: MaterializationRun[] }>
   #cached: { state: RegistryState; stamp: FileStamp | undefined; checkedAt: number } | undefined
 
   constructor(options: FileRegistryOptions) {
     this.path = options.path
     this.#ttlMs = options.cacheTtlSeconds * 1000
+    this.jobs = new FileJobStore(options.path)
+    this.#runs = new JsonSideFile(`${options.path}.runs.json`, {
+      what: 'the materialization run history',
+      decode: (json) => {
+        const runs = (json as { runs?: unknown } | null)?.runs
+        if (!Array.isArray(runs)) throw new Error('no "runs" list')
+        return { runs: (runs as MaterializationRun[]).map(checkRun) }
+      },
+      empty: () => ({ runs: [] }),
+    })
   }
 
   async load(options: LoadOptions = {}): Promise<RegistryState> {
@@ -140,7 +155,7 @@ export class FileRegistry implements Registry {
    * (`<registry>.runs.json.lock`), so recording a run never waits for nor touches a registry commit.
    */
   get runsPath(): string {
-    return `${this.path}.runs.json`
+    return this.#runs.path
   }
 
   async recordMaterializationRun(
@@ -149,18 +164,10 @@ export class FileRegistry implements Registry {
   ): Promise<void> {
     const checked = checkRun(run)
     const keep = runsKept(options)
-    await mkdir(dirname(this.path), { recursive: true })
-    await withFileLock(
-      this.runsPath,
-      async () => {
-        const runs = await this.#readRuns()
-        const mine = [checked, ...runs.filter((r) => sameView(r, checked))].sort(compareRunsNewestFirst)
-        const kept = [...runs.filter((r) => !sameView(r, checked)), ...mine.slice(0, keep)]
-        throwIfAborted(options.signal)
-        await writeAtomically(this.runsPath, Buffer.from(JSON.stringify({ runs: kept })))
-      },
-      options,
-    )
+    await this.#runs.update(({ runs }) => {
+      const mine = [checked, ...runs.filter((r) => sameView(r, checked))].sort(compareRunsNewestFirst)
+      return { runs: [...runs.filter((r) => !sameView(r, checked)), ...mine.slice(0, keep)] }
+    }, options)
   }
 
   async listMaterializationRuns(
@@ -169,34 +176,10 @@ export class FileRegistry implements Registry {
   ): Promise<MaterializationRun[]> {
     const limit = runsLimit(options)
     throwIfAborted(options.signal)
-    return (await this.#readRuns())
+    return (await this.#runs.read()).runs
       .filter((r) => r.project === project && (options.view === undefined || r.view === options.view))
       .sort(compareRunsNewestFirst)
       .slice(0, limit)
-  }
-
-  async #readRuns(): Promise<MaterializationRun[]> {
-    let text: string
-    try {
-      text = await readFile(this.runsPath, 'utf8')
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return []
-      throw e
-    }
-    try {
-      const parsed = JSON.parse(text) as { runs?: unknown }
-      if (!Array.isArray(parsed.runs)) throw new Error('no "runs" list')
-      return (parsed.runs as MaterializationRun[]).map(checkRun)
-    } catch (cause) {
-      throw new LarderError(
-        'REGISTRY_CORRUPT',
-        `the materialization run history ${this.runsPath} is not readable: ${(cause as Error).message}`,
-        {
-          cause,
-          hint: `delete ${this.runsPath}: only the run history is lost, the registry itself is untouched`,
-        },
-      )
-    }
   }
 
   async close(): Promise<void> {
@@ -244,24 +227,6 @@ function corrupt(path: string, why: string, cause?: unknown): LarderError {
     cause,
     hint: 'Larder left the file untouched: restore it from a backup, or move it away to start a new registry',
   })
-}
-
-/** Writes a file so that a reader sees either the old content or the new, never a partial file. */
-export async function writeAtomically(path: string, bytes: Uint8Array): Promise<void> {
-  const temp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomUUID().slice(0, 8)}.tmp`)
-  const handle = await open(temp, 'w')
-  try {
-    await handle.writeFile(bytes)
-    await handle.sync()
-  } finally {
-    await handle.close()
-  }
-  try {
-    await rename(temp, path)
-  } catch (e) {
-    await unlink(temp).catch(() => {})
-    throw e
-  }
 }
 
 function sameView(a: MaterializationRun, b: MaterializationRun): boolean {

@@ -1,2 +1,3 @@
-export { withFileLock } from './file-lock.js'
-export { FileRegistry, type FileRegistryOptions, writeAtomically } from './file-registry.js'
+export { FileJobStore } from './file-jobs.js'
+export { withFileLock, writeAtomically } from './file-lock.js'
+export { FileRegistry, type FileRegistryOptions } from './file-registry.js'

@@ -25,6 +25,7 @@ import type { SavedDataset } from '../../gen/feast/core/SavedDataset_pb.js'
 import type { StreamFeatureView } from '../../gen/feast/core/StreamFeatureView_pb.js'
 import type { ValidationReference } from '../../gen/feast/core/ValidationProfile_pb.js'
 import { RegistryServer } from '../../gen/feast/registry/RegistryServer_pb.js'
+import { Jobs } from '../../gen/larder/registry/Jobs_pb.js'
 import { MaterializationRuns } from '../../gen/larder/registry/MaterializationRuns_pb.js'
 import type {
   ListMaterializationRunsOptions,
@@ -34,6 +35,7 @@ import type {
 import { microsFromTimestamp } from '../proto-mapping.js'
 import { type LoadOptions, type Registry, RegistryState } from '../registry.js'
 import { currentActor, describeObject, type ObjectChange, objectChanges } from '../registry-objects.js'
+import { RemoteJobStore } from './remote-jobs.js'
 import { objectHash, REMOTE_HEADERS } from './remote-protocol.js'
 import { runFromMessage, runToMessage } from './run-messages.js'
 
@@ -65,6 +67,8 @@ type Call = (headers: Headers) => Promise<unknown>
 export class RemoteRegistry implements Registry {
   /** The server's URL, for messages. */
   readonly url: string
+  /** Jobs on the server, through Larder's `larder.registry.Jobs` service (see {@link RemoteJobStore}). */
+  readonly jobs: RemoteJobStore
   readonly #client: Client<typeof RegistryServer>
   readonly #runs: Client<typeof MaterializationRuns>
   readonly #ttlMs: number
@@ -78,6 +82,11 @@ export class RemoteRegistry implements Registry {
     const transport = createGrpcTransport({ baseUrl: url })
     this.#client = createClient(RegistryServer, transport)
     this.#runs = createClient(MaterializationRuns, transport)
+    this.jobs = new RemoteJobStore(
+      createClient(Jobs, transport),
+      (what, call) => this.#call(what, call),
+      this.#timeoutMs,
+    )
   }
 
   /** A client of the server at `options.address`; connects on the first call. INVALID_CONFIG for a malformed address. */

@@ -22,6 +22,8 @@ export function mysqlConnectionString(url: string): string {
 export const dialect: SqlDialect = {
   name: 'MySQL',
   blobType: 'LONGBLOB',
+  largeTextType: 'LONGTEXT',
+  exactVarchar: (length) => `VARCHAR(${length}) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`,
   lockRows: ' FOR UPDATE',
   insertIgnore: (table, columns) =>
     `INSERT IGNORE INTO ${table} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`,

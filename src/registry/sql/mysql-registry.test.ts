@@ -1,24 +1,30 @@
-import { describeFeastSqlInterop, describeRegistryConformance } from '../../testing/registry-conformance.js'
+import { describeJobStoreConformance, registryJobs } from '../../testing/job-store-conformance.js'
+import {
+  describeFeastSqlInterop,
+  describeRegistryConformance,
+  type RegistryHarness,
+} from '../../testing/registry-conformance.js'
 import { describeWithService } from '../../testing/services.js'
 import { createRegistry } from '../loader.js'
 import { mysqlTestDatabase } from './__fixtures__/test-databases.js'
+
+/** Handles on a fresh test database of its own (dropped at cleanup). */
+async function registries(): Promise<RegistryHarness> {
+  const { database } = await mysqlTestDatabase()
+  return {
+    open: ({ cacheTtlSeconds = 0 } = {}) =>
+      createRegistry({ path: database!.url, registryType: 'sql', cacheTtlSeconds, schemaMode: 'auto' }, '.'),
+    cleanup: () => database!.drop(),
+  }
+}
 
 // One database for the availability check; each suite below creates its own.
 const probe = await mysqlTestDatabase()
 await probe.database?.drop()
 
 describeWithService('mariadb registry', probe.unavailable, () => {
-  describeRegistryConformance('mariadb', async () => {
-    const { database } = await mysqlTestDatabase()
-    return {
-      open: ({ cacheTtlSeconds = 0 } = {}) =>
-        createRegistry(
-          { path: database!.url, registryType: 'sql', cacheTtlSeconds, schemaMode: 'auto' },
-          '.',
-        ),
-      cleanup: () => database!.drop(),
-    }
-  })
+  describeRegistryConformance('mariadb', registries)
+  describeJobStoreConformance('mariadb', async () => registryJobs(await registries()))
 
   describeFeastSqlInterop('mariadb', async () => (await mysqlTestDatabase()).database!)
 })

@@ -25,6 +25,8 @@ export function postgresConnectionString(url: string): string {
 export const dialect: SqlDialect = {
   name: 'PostgreSQL',
   blobType: 'BYTEA',
+  largeTextType: 'TEXT',
+  exactVarchar: (length) => `VARCHAR(${length}) COLLATE "C"`,
   lockRows: ' FOR UPDATE',
   insertIgnore: (table, columns) =>
     `INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')}) ON CONFLICT DO NOTHING`,

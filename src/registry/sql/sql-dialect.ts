@@ -31,6 +31,14 @@ export interface SqlDialect {
   readonly name: string
   /** Feast's `LargeBinary` column type on this database. */
   readonly blobType: string
+  /** A column for text of any length (JSON documents); plain `TEXT` where it is unbounded. */
+  readonly largeTextType: string
+  /**
+   * A `VARCHAR(length)` compared by code point, whatever the database's default collation: case-sensitive
+   * and in the order of JavaScript's `<` (for text without astral characters), for keys that every
+   * backend must match and order alike (job ids and their projects).
+   */
+  exactVarchar(length: number): string
   /** Appended to a SELECT in a write transaction to lock the rows read ('' where the transaction holds the lock already). */
   readonly lockRows: string
   /** `INSERT` of one row that does nothing (and changes no row) when the key exists. */
@@ -46,4 +54,23 @@ export interface SqlDialect {
 /** A dialect module, loaded lazily by the registry loader. */
 export interface SqlDialectModule {
   readonly dialect: SqlDialect
+}
+
+/** How many times a transaction runs in all when it keeps failing with a deadlock or serialization failure. */
+export const MAX_TRANSACTION_ATTEMPTS = 5
+
+/**
+ * Runs `work` (a whole transaction) and runs it again, after a short random pause, when it fails with
+ * an error the dialect calls retryable, up to {@link MAX_TRANSACTION_ATTEMPTS} runs in all; any other
+ * error, or the last one, is thrown.
+ */
+export async function retrying<T>(dialect: SqlDialect, work: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await work()
+    } catch (e) {
+      if (!dialect.isRetryable(e) || attempt >= MAX_TRANSACTION_ATTEMPTS) throw e
+      await new Promise((r) => setTimeout(r, Math.random() * 20 * attempt))
+    }
+  }
 }

@@ -30,7 +30,8 @@ import {
   rebaseChange,
   sameBytes,
 } from '../registry-objects.js'
-import type { SqlConnection, SqlDialect, SqlExecutor } from './sql-dialect.js'
+import { retrying, type SqlConnection, type SqlDialect, type SqlExecutor } from './sql-dialect.js'
+import { SqlJobStore } from './sql-jobs.js'
 import {
   keyColumns,
   keyValues,
@@ -57,8 +58,6 @@ export interface SqlRegistryOptions {
 
 /** How many times a commit re-checks one object that keeps changing under it before giving up. */
 const MAX_OBJECT_ATTEMPTS = 20
-/** How many times a transaction runs again after a deadlock or serialization failure. */
-const MAX_TRANSACTION_ATTEMPTS = 5
 
 const VERSION_KEY = 'version'
 
@@ -74,6 +73,8 @@ const VERSION_KEY = 'version'
  */
 export class SqlRegistry implements Registry {
   readonly displayUrl: string
+  /** Jobs in the side tables `larder_jobs` and `larder_job_logs` (see {@link SqlJobStore}). */
+  readonly jobs: SqlJobStore
   readonly #db: SqlConnection
   readonly #dialect: SqlDialect
   readonly #ttlMs: number
@@ -84,6 +85,7 @@ export class SqlRegistry implements Registry {
     this.#db = db
     this.displayUrl = options.displayUrl
     this.#ttlMs = options.cacheTtlSeconds * 1000
+    this.jobs = new SqlJobStore(db, dialect, options.displayUrl)
   }
 
   /**
@@ -252,18 +254,9 @@ export class SqlRegistry implements Registry {
     const infraChanged = !sameJson(base.proto.infra, next.infra)
     const metadataChanged = !sameJson(base.proto.projectMetadata, next.projectMetadata)
     if (changes.length === 0 && !infraChanged && !metadataChanged) return base
-    let outcome: WriteOutcome
-    for (let attempt = 1; ; attempt++) {
-      try {
-        outcome = await this.#db.transaction('write', (tx) =>
-          this.#write(tx, base, next, changes, infraChanged),
-        )
-        break
-      } catch (e) {
-        if (!this.#dialect.isRetryable(e) || attempt >= MAX_TRANSACTION_ATTEMPTS) throw e
-        await new Promise((r) => setTimeout(r, Math.random() * 20 * attempt))
-      }
-    }
+    const outcome = await retrying(this.#dialect, () =>
+      this.#db.transaction('write', (tx) => this.#write(tx, base, next, changes, infraChanged)),
+    )
     if (!outcome.onlyWriter) return this.load({ allowCache: false, signal: options.signal })
     // Nobody committed between `base` and this commit: the new registry is `next` with what was written.
     const proto = clone(RegistrySchema, next)
@@ -520,7 +513,7 @@ export class SqlRegistry implements Registry {
       `INSERT INTO ${LARDER_TABLES.runs} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`,
       columns.map((c) => values[c]),
     )
-    await this.#retrying(() => this.#pruneRuns(r.project, r.view, keep))
+    await retrying(this.#dialect, () => this.#pruneRuns(r.project, r.view, keep))
   }
 
   async #pruneRuns(project: string, view: string, keep: number): Promise<void> {
@@ -551,18 +544,6 @@ export class SqlRegistry implements Registry {
       options.view === undefined ? [project] : [project, options.view],
     )
     return rows.map(runFromRow)
-  }
-
-  /** Runs `work` again after a deadlock or serialization failure, a few times. */
-  async #retrying<T>(work: () => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await work()
-      } catch (e) {
-        if (!this.#dialect.isRetryable(e) || attempt >= MAX_TRANSACTION_ATTEMPTS) throw e
-        await new Promise((r) => setTimeout(r, Math.random() * 20 * attempt))
-      }
-    }
   }
 
   async close(): Promise<void> {

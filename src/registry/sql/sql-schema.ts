@@ -41,6 +41,10 @@ export const LARDER_TABLES = {
   changes: 'larder_object_changes',
   /** One row per materialization run, the newest per view kept (see `MATERIALIZATION_RUNS_KEPT`). */
   runs: 'larder_materialization_runs',
+  /** One row per job (see `JobStore`); a project's newest finished jobs are kept (`JOBS_KEPT`). */
+  jobs: 'larder_jobs',
+  /** One row per job log line, numbered per job from 1 (`JOB_LOG_LINES_KEPT` newest kept). */
+  jobLogs: 'larder_job_logs',
 } as const
 
 /** The columns of {@link LARDER_TABLES}.runs; the same types on every database. */
@@ -66,8 +70,63 @@ export const RUN_COLUMNS: [string, string][] = [
 /** The key of the runs table, which is also the order listings read it in (per view, newest first). */
 export const RUN_KEY = ['project_id', 'feature_view_name', 'started_at_micros', 'run_id'] as const
 
-function create(name: string, columns: [string, string][], key: readonly string[]): string {
-  return `CREATE TABLE IF NOT EXISTS ${name} (\n  ${columns.map(([c, t]) => `${c} ${t}`).join(',\n  ')},\n  PRIMARY KEY (${key.join(', ')})\n)`
+/**
+ * The columns of {@link LARDER_TABLES}.jobs. Ids and projects compare byte for byte, so every database
+ * matches and orders them as the other stores do; JSON documents are text.
+ */
+export function jobColumns(dialect: SqlDialect): [string, string][] {
+  return [
+    ['project_id', `${dialect.exactVarchar(255)} NOT NULL`],
+    ['job_id', `${dialect.exactVarchar(64)} NOT NULL`],
+    ['kind', 'VARCHAR(32) NOT NULL'],
+    ['engine', 'VARCHAR(64) NOT NULL'],
+    ['status', 'VARCHAR(16) NOT NULL'],
+    ['feature_views', dialect.largeTextType],
+    ['request', `${dialect.largeTextType} NOT NULL`],
+    ['progress', `${dialect.largeTextType} NOT NULL`],
+    ['created_by', 'VARCHAR(255) NOT NULL'],
+    ['runner', 'VARCHAR(255)'],
+    ['created_at_micros', 'BIGINT NOT NULL'],
+    ['started_at_micros', 'BIGINT'],
+    ['finished_at_micros', 'BIGINT'],
+    ['heartbeat_at_micros', 'BIGINT NOT NULL'],
+    ['cancel_requested_at_micros', 'BIGINT'],
+    ['error_code', 'VARCHAR(64)'],
+    ['error_message', 'TEXT'],
+    ['result', dialect.largeTextType],
+  ]
+}
+
+/**
+ * A second key of the jobs table, in the order a listing reads it (newest first, then by id). The ids
+ * are unique per project, so it holds; declared in `CREATE TABLE` it needs no `CREATE INDEX IF NOT
+ * EXISTS`, which MySQL lacks.
+ */
+export const JOB_LISTING_KEY = ['project_id', 'created_at_micros', 'job_id'] as const
+
+/** The columns of {@link LARDER_TABLES}.jobLogs; `seq` numbers a job's lines from 1 in append order. */
+export function jobLogColumns(dialect: SqlDialect): [string, string][] {
+  return [
+    ['project_id', `${dialect.exactVarchar(255)} NOT NULL`],
+    ['job_id', `${dialect.exactVarchar(64)} NOT NULL`],
+    ['seq', 'BIGINT NOT NULL'],
+    ['at_micros', 'BIGINT NOT NULL'],
+    ['level', 'VARCHAR(8) NOT NULL'],
+    ['message', 'TEXT NOT NULL'],
+  ]
+}
+
+function create(
+  name: string,
+  columns: [string, string][],
+  key: readonly string[],
+  unique?: readonly string[],
+): string {
+  const constraints = [
+    `PRIMARY KEY (${key.join(', ')})`,
+    ...(unique ? [`UNIQUE (${unique.join(', ')})`] : []),
+  ]
+  return `CREATE TABLE IF NOT EXISTS ${name} (\n  ${[...columns.map(([c, t]) => `${c} ${t}`), ...constraints].join(',\n  ')}\n)`
 }
 
 /** Every table of Feast's SQL registry plus Larder's side tables, as `CREATE TABLE IF NOT EXISTS`. */
@@ -135,5 +194,15 @@ export function schemaStatements(dialect: SqlDialect): { table: string; sql: str
     feast: false,
   })
   out.push({ table: LARDER_TABLES.runs, sql: create(LARDER_TABLES.runs, RUN_COLUMNS, RUN_KEY), feast: false })
+  out.push({
+    table: LARDER_TABLES.jobs,
+    sql: create(LARDER_TABLES.jobs, jobColumns(dialect), ['project_id', 'job_id'], JOB_LISTING_KEY),
+    feast: false,
+  })
+  out.push({
+    table: LARDER_TABLES.jobLogs,
+    sql: create(LARDER_TABLES.jobLogs, jobLogColumns(dialect), ['project_id', 'job_id', 'seq']),
+    feast: false,
+  })
   return out
 }

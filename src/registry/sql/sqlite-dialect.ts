@@ -24,6 +24,9 @@ export function sqlitePath(url: string, baseDir: string): string {
 export const dialect: SqlDialect = {
   name: 'SQLite',
   blobType: 'BLOB',
+  largeTextType: 'TEXT',
+  // SQLite compares text byte for byte (its BINARY collation) unless told otherwise.
+  exactVarchar: (length) => `VARCHAR(${length})`,
   // BEGIN IMMEDIATE holds the database's write lock for the whole transaction.
   lockRows: '',
   insertIgnore: (table, columns) =>
