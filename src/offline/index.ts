@@ -14,4 +14,5 @@ export type {
   WriteResult,
 } from './offline-store.js'
 export { type PullColumns, pullColumns } from './pit/plan.js'
+export type { KeyPart } from './pit/sql.js'
 export { resolveFeatureRefs, type ViewLookup } from './resolve-feature-refs.js'

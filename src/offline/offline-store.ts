@@ -7,6 +7,7 @@ import type {
   FeatureViewProjection,
   TimestampInput,
 } from '../core/index.js'
+import type { KeyPart } from './pit/sql.js'
 
 /** A row as plain JS values, keyed by column name. */
 export type Row = Record<string, unknown>
@@ -56,7 +57,10 @@ export interface HistoricalRequest {
 export interface ResultTransform {
   /** The output column names, given the join's. */
   columns(joined: readonly string[]): string[]
-  /** One batch of the join's result, rewritten. */
+  /**
+   * One batch of the join's result, rewritten. For an empty result, the job calls it with an empty batch
+   * of the join's schema to learn the output's columns and types (`toArrow`, files and tables).
+   */
   apply(batch: RecordBatch): RecordBatch
 }
 
@@ -75,6 +79,12 @@ export interface PullOptions extends Abortable {
    * window's keys: called once, before the first batch.
    */
   readonly onRowCount?: (rows: number) => void
+  /**
+   * Only the join-key tuples of this part: the engine's key buckets (`keyBucket` of the dialect), so
+   * that `of` pulls with `index` 0 to `of - 1` together yield each tuple exactly once. For splitting a
+   * window across workers.
+   */
+  readonly part?: KeyPart
 }
 
 /** A column of a source as the engine sees it. */

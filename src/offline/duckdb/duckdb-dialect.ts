@@ -1,11 +1,12 @@
 import { formatMicros, type Micros } from '../../core/index.js'
+import { ident } from '../local/quote.js'
 import type { SqlDialect } from '../pit/sql.js'
 
 const TWO_POW_64 = '18446744073709551616::HUGEINT'
 
 /** DuckDB's hooks for the point-in-time SQL builder. */
 export const duckdbDialect: SqlDialect = {
-  ident: (name) => `"${name.replaceAll('"', '""')}"`,
+  ident,
   timestamp: (micros: Micros) => `TIMESTAMP '${formatMicros(micros).replace('T', ' ').replace('Z', '')}'`,
   minusMicros: (expr, micros) => `(${expr} - INTERVAL '${micros} microseconds')`,
   utcInstant: (expr) => `CAST(${expr} AS TIMESTAMPTZ)`,
@@ -23,9 +24,4 @@ export const duckdbDialect: SqlDialect = {
         ? `struct_pack(t := ${ts}, c := TIMESTAMP 'infinity', p := 9223372036854775807::BIGINT)`
         : `(epoch_us(${ts})::HUGEINT * ${TWO_POW_64} + 18446744073709551615::HUGEINT)`,
   },
-}
-
-/** A DuckDB string literal. */
-export function sqlString(value: string): string {
-  return `'${value.replaceAll("'", "''")}'`
 }

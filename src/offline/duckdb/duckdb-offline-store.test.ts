@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api'
-import { type RecordBatch, tableFromArrays } from 'apache-arrow'
+import { Field as ArrowField, List, type RecordBatch, tableFromArrays, Utf8 } from 'apache-arrow'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   Array as ArrayOf,
@@ -17,6 +17,7 @@ import {
   String as Str,
   UnixTimestamp,
 } from '../../core/index.js'
+import { appending } from '../__fixtures__/transforms.js'
 import type { FeatureSelection, HistoricalRequest, RetrievalJob, Row } from '../offline-store.js'
 import { DuckDBOfflineStore } from './duckdb-offline-store.js'
 
@@ -334,6 +335,17 @@ describe('point-in-time joins', () => {
 
 describe('retrieval job outputs', () => {
   let job: RetrievalJob
+  const wide = new FeatureView({
+    name: 'wide',
+    entities: [driver],
+    source: new FileSource({ name: 'wide', path: 'wide.parquet', timestampField: 'event_timestamp' }),
+    schema: [
+      new Field({ name: 'score', dtype: Float64 }),
+      new Field({ name: 'name', dtype: Str }),
+      new Field({ name: 'pair', dtype: ArrayOf(Int64) }),
+      new Field({ name: 'seen', dtype: UnixTimestamp }),
+    ],
+  })
   beforeAll(async () => {
     await file(
       'wide.parquet',
@@ -341,17 +353,6 @@ describe('retrieval job outputs', () => {
         (i * 0.5)::DOUBLE AS score, 'n' || i AS name, [i, i + 1] AS pair, TIMESTAMP '2030-01-01 00:00:00.000007' AS seen
        FROM range(5000) r(i)`,
     )
-    const wide = new FeatureView({
-      name: 'wide',
-      entities: [driver],
-      source: new FileSource({ name: 'wide', path: 'wide.parquet', timestampField: 'event_timestamp' }),
-      schema: [
-        new Field({ name: 'score', dtype: Float64 }),
-        new Field({ name: 'name', dtype: Str }),
-        new Field({ name: 'pair', dtype: ArrayOf(Int64) }),
-        new Field({ name: 'seen', dtype: UnixTimestamp }),
-      ],
-    })
     const entities = Array.from({ length: 70_000 }, (_, i) => ({
       driver_id: i % 5000,
       event_timestamp: new Date(Date.UTC(2026, 0, 2)),
@@ -411,6 +412,39 @@ describe('retrieval job outputs', () => {
       },
     ])
     expect(job.columns).toEqual(['driver_id', 'event_timestamp', 'score', 'name', 'pair', 'seen'])
+  })
+
+  it('gives an empty transformed result the types of the transformed columns, in Arrow and Parquet', async () => {
+    const empty = await store().getHistoricalFeatures({
+      features: [select(wide, ['score', 'name'])],
+      startDate: '2020-01-01T00:00:00Z',
+      endDate: '2020-01-02T00:00:00Z',
+      transform: appending({
+        label: { type: new Utf8(), value: () => 'x' },
+        tags: { type: new List(new ArrowField('item', new Utf8(), true)), value: () => ['a'] },
+      }),
+    })
+    const table = await empty.toArrow()
+    expect(table.numRows).toBe(0)
+    expect(table.schema.fields.map((f) => `${f.name}: ${f.type}`)).toEqual([
+      'driver_id: Int64',
+      'event_timestamp: Timestamp<MICROSECOND, UTC>',
+      'score: Float64',
+      'name: Utf8',
+      'label: Utf8',
+      'tags: List<Utf8>',
+    ])
+    const parquet = join(dir, 'empty.parquet')
+    expect(await empty.toParquet(parquet)).toEqual({ rows: 0 })
+    const described = await db.runAndReadAll(`DESCRIBE SELECT * FROM '${parquet}'`)
+    expect(described.getRowsJS().map((r) => `${r[0]}: ${r[1]}`)).toEqual([
+      'driver_id: BIGINT',
+      'event_timestamp: TIMESTAMP WITH TIME ZONE',
+      'score: DOUBLE',
+      'name: VARCHAR',
+      'label: VARCHAR',
+      'tags: VARCHAR[]',
+    ])
   })
 
   it('stops a running query when its signal is aborted', async () => {

@@ -1,6 +1,6 @@
 import { isAbsolute, resolve } from 'node:path'
 import { DuckDBInstance } from '@duckdb/node-api'
-import { isArrowRecordBatch, isArrowTable, type RecordBatch, Table } from 'apache-arrow'
+import type { RecordBatch } from 'apache-arrow'
 import {
   type Abortable,
   type BatchSource,
@@ -9,51 +9,53 @@ import {
   isKind,
   knownNames,
   LarderError,
-  type TimestampInput,
-  toMicros,
 } from '../../core/index.js'
+import { DEFAULT_BATCH_ROWS, readBatches } from '../local/batches.js'
+import { describeEntities, ENTITY_TABLE } from '../local/entities.js'
+import {
+  copyOptions,
+  describeLocation,
+  type FileLocation,
+  hasFiles,
+  readExpression,
+  writeAtomically,
+} from '../local/files.js'
+import { Lazy } from '../local/lazy.js'
+import { type ColumnBuffer, createTable, writeInputColumns } from '../local/load-columns.js'
+import { sqlString } from '../local/quote.js'
+import { Session } from '../local/session.js'
+import { toUtcTimestamp } from '../local/timestamps.js'
 import type {
   HistoricalRequest,
   OfflineStore,
   PullOptions,
   RetrievalJob,
-  Row,
   SourceColumn,
   TimeRange,
   WriteInput,
 } from '../offline-store.js'
-import { type PlannedView, planEntity, planLatest, planViews, rangeEntityKeys } from '../pit/plan.js'
-import { EVENT_TIMESTAMP, type MicrosRange, type PitView } from '../pit/spec.js'
+import {
+  type PlannedView,
+  planEntity,
+  planLatest,
+  planRange,
+  planViews,
+  rangeEntityKeys,
+  requestRange,
+} from '../pit/plan.js'
+import { EVENT_TIMESTAMP, type PitView } from '../pit/spec.js'
 import {
   buildLatestCountQuery,
   buildLatestQuery,
   buildRangeCountQuery,
   buildRangeEntityQuery,
   type JoinStrategy,
+  subPart,
 } from '../pit/sql.js'
-import { duckdbDialect, sqlString } from './duckdb-dialect.js'
-import { describeEntities, ENTITY_TABLE } from './duckdb-entities.js'
-import {
-  copyOptions,
-  describeLocation,
-  type FileLocation,
-  hasFiles,
-  locateFileSource,
-  newPartFile,
-  positionedRead,
-  readExpression,
-  sourceFiles,
-  writeAtomically,
-} from './duckdb-files.js'
-import { arrowToColumns, type ColumnBuffer, createTable, rowsToColumns } from './duckdb-load.js'
-import {
-  DEFAULT_BATCH_ROWS,
-  DuckDBRetrievalJob,
-  type PlannedRetrieval,
-  readBatches,
-} from './duckdb-retrieval-job.js'
-import { Session } from './duckdb-session.js'
-import { duckdbTypeOf, feastTypeOf, toUtcTimestamp } from './duckdb-types.js'
+import { duckdbDialect } from './duckdb-dialect.js'
+import { locateFileSource, newPartFile, positionedRead, sourceFiles } from './duckdb-files.js'
+import { DuckDBRetrievalJob, type PlannedRetrieval } from './duckdb-retrieval-job.js'
+import { duckdbTypeOf, feastTypeOf } from './duckdb-types.js'
 
 export interface DuckDBOfflineStoreOptions {
   /** Relative source paths (and `tempDirectory`) resolve against this directory. */
@@ -91,7 +93,7 @@ const WRITE_TABLE = '__larder_write'
 export class DuckDBOfflineStore implements OfflineStore {
   readonly type = 'duckdb'
   readonly #options: DuckDBOfflineStoreOptions
-  #instance: Promise<DuckDBInstance> | undefined
+  readonly #instance = new Lazy(() => this.#createInstance())
   readonly #sessions = new Set<Session>()
   readonly #writes = new Map<string, Promise<void>>()
   #closed = false
@@ -101,19 +103,7 @@ export class DuckDBOfflineStore implements OfflineStore {
   }
 
   async getHistoricalFeatures(req: HistoricalRequest, opts: Abortable = {}): Promise<RetrievalJob> {
-    const hasRange = req.startDate !== undefined || req.endDate !== undefined
-    if (
-      (req.entities === undefined) === !hasRange ||
-      (hasRange && (req.startDate === undefined || req.endDate === undefined))
-    ) {
-      throw new LarderError(
-        'INVALID_ARGUMENT',
-        'give either entities, or startDate and endDate (and no entities)',
-        {
-          hint: 'entities label given points in time; startDate/endDate read every row of the views in that range',
-        },
-      )
-    }
+    const range = requestRange(req)
     const planned = planViews(req.features, req.fullFeatureNames ?? false)
     const session = await this.#session(opts.signal)
     try {
@@ -126,8 +116,8 @@ export class DuckDBOfflineStore implements OfflineStore {
         strategy: this.#options.pointInTimeJoin ?? 'auto',
       }
       let plan: PlannedRetrieval
-      if (req.entities !== undefined) {
-        const entity = await describeEntities(session, req.entities)
+      if (range === undefined) {
+        const entity = await describeEntities(session, req.entities!)
         const { timestampColumn, notices } = planEntity(entity.columns, planned)
         const loadEntities = entity.prepare(timestampColumn)
         plan = {
@@ -138,7 +128,6 @@ export class DuckDBOfflineStore implements OfflineStore {
           notices,
         }
       } else {
-        const range = microsRange(req.startDate!, req.endDate!, 'startDate', 'endDate')
         const keys = rangeEntityKeys(planned)
         const columns = [
           ...keys.map((name) => ({ name, isTimestamp: false })),
@@ -165,7 +154,7 @@ export class DuckDBOfflineStore implements OfflineStore {
 
   async *pullLatest(view: FeatureView, range: TimeRange, opts: PullOptions = {}): AsyncIterable<RecordBatch> {
     const { planned, columns } = planLatest(view)
-    const span = microsRange(range.start, range.end, 'start', 'end')
+    const span = planRange(range.start, range.end, 'start', 'end')
     const batchSize = opts.batchSize ?? DEFAULT_BATCH_ROWS
     if (!Number.isInteger(batchSize) || batchSize <= 0) {
       throw new LarderError('INVALID_ARGUMENT', `batchSize must be a positive integer, got ${batchSize}`)
@@ -182,20 +171,20 @@ export class DuckDBOfflineStore implements OfflineStore {
           },
         )
       const count = async (sql: string) => Number((await (await session.run(sql, fail)).getRows())[0]![0])
-      if (opts.onRowCount) opts.onRowCount(await count(buildLatestCountQuery(v, span, duckdbDialect)))
+      if (opts.onRowCount)
+        opts.onRowCount(await count(buildLatestCountQuery(v, span, duckdbDialect, opts.part)))
       const passes =
         v.keys.length === 0
           ? 1
           : Math.max(
               1,
               Math.ceil(
-                (await count(buildRangeCountQuery(v, span, duckdbDialect))) /
+                (await count(buildRangeCountQuery(v, span, duckdbDialect, opts.part))) /
                   (this.#options.latestRowsPerPass ?? LATEST_ROWS_PER_PASS),
               ),
             )
       for (let index = 0; index < passes; index++) {
-        const part = passes > 1 ? { index, of: passes } : undefined
-        const sql = buildLatestQuery(v, span, columns, duckdbDialect, part)
+        const sql = buildLatestQuery(v, span, columns, duckdbDialect, subPart(opts.part, index, passes))
         const { batches } = await readBatches(session, sql, batchSize, fail)
         yield* batches
       }
@@ -218,7 +207,7 @@ export class DuckDBOfflineStore implements OfflineStore {
     }
     const what = `rows for feature view "${view.name}"`
     const timestamps = new Set([source.timestampField, source.createdTimestampColumn].filter((c) => c !== ''))
-    const columns = writeColumns(rows, timestamps, what)
+    const columns = writeInputColumns(rows, timestamps, what)
     if ((columns[0]?.values.length ?? 0) === 0) return
     for (const required of [source.timestampField, ...view.joinKeys]) {
       if (!columns.some((c) => c.name === required)) {
@@ -261,17 +250,15 @@ export class DuckDBOfflineStore implements OfflineStore {
       s.close()
     }
     this.#sessions.clear()
-    const instance = this.#instance
-    this.#instance = undefined
-    if (instance) (await instance).closeSync()
+    const instance = await this.#instance.take()
+    instance?.closeSync()
   }
 
   async #session(signal: AbortSignal | undefined): Promise<Session> {
     if (this.#closed) {
       throw new LarderError('INVALID_ARGUMENT', 'the offline store is closed', { hint: 'open a new store' })
     }
-    this.#instance ??= this.#createInstance()
-    const session = await Session.open(await this.#instance, signal)
+    const session = await Session.open(await this.#instance.get(), signal)
     this.#sessions.add(session)
     return session
   }
@@ -445,25 +432,4 @@ function declaredColumns(view: FeatureView, source: FileSource): DeclaredColumn[
       : [{ name: source.sourceColumn(source.createdTimestampColumn), type: 'TIMESTAMPTZ' }]),
     ...view.features.map((f) => ({ name: source.sourceColumn(f.name), type: duckdbTypeOf(f.dtype) })),
   ]
-}
-
-function writeColumns(rows: WriteInput, timestamps: ReadonlySet<string>, what: string): ColumnBuffer[] {
-  if (isArrowRecordBatch(rows)) return arrowToColumns(new Table(rows), timestamps, what)
-  if (isArrowTable(rows)) return arrowToColumns(rows, timestamps, what)
-  return rowsToColumns(rows as readonly Row[], timestamps, what)
-}
-
-function microsRange(
-  start: TimestampInput,
-  end: TimestampInput,
-  startName: string,
-  endName: string,
-): MicrosRange {
-  const range = { start: toMicros(start, startName), end: toMicros(end, endName) }
-  if (range.start > range.end) {
-    throw new LarderError('INVALID_ARGUMENT', `${startName} is after ${endName}`, {
-      hint: `give a ${startName} earlier than or equal to the ${endName}`,
-    })
-  }
-  return range
 }

@@ -1,26 +1,15 @@
-import type { DuckDBValue } from '@duckdb/node-api'
-import {
-  type Data,
-  DataType,
-  type RecordBatch,
-  type Schema,
-  Table,
-  type Timestamp,
-  TimeUnit,
-} from 'apache-arrow'
-import { type Abortable, formatMicros, LarderError } from '../../core/index.js'
+import type { RecordBatch, Table } from 'apache-arrow'
+import { type Abortable, LarderError } from '../../core/index.js'
+import { type BatchStream, DEFAULT_BATCH_ROWS, readBatches, readRows } from '../local/batches.js'
+import { ENTITY_TABLE } from '../local/entities.js'
+import { copyOptions, writeAtomically } from '../local/files.js'
+import { sqlString } from '../local/quote.js'
+import { collectTable, transformedRows, writeTransformed } from '../local/results.js'
+import type { Session } from '../local/session.js'
 import type { ResultTransform, RetrievalJob, Row, WriteResult } from '../offline-store.js'
 import { ENTITY_TS, type PitView } from '../pit/spec.js'
 import { buildPitQuery, type JoinStrategy } from '../pit/sql.js'
-import { arrowSchema, rowValue, toRecordBatch } from './duckdb-arrow.js'
-import { duckdbDialect, sqlString } from './duckdb-dialect.js'
-import { ENTITY_TABLE } from './duckdb-entities.js'
-import { copyOptions, writeAtomically } from './duckdb-files.js'
-import { appendTable, arrowToColumns, createTable } from './duckdb-load.js'
-import type { Session } from './duckdb-session.js'
-
-/** Rows per Arrow record batch yielded by `stream()` and `pullLatest`. */
-export const DEFAULT_BATCH_ROWS = 65_536
+import { duckdbDialect } from './duckdb-dialect.js'
 
 /** Everything a job needs to run, decided when it was planned. */
 export interface PlannedRetrieval {
@@ -35,8 +24,6 @@ export interface PlannedRetrieval {
   /** Rewrites each result batch (on-demand views); files are then written from the rewritten batches. */
   readonly transform?: ResultTransform | undefined
 }
-
-const TRANSFORMED_TABLE = '__larder_transformed'
 
 /** Opens a DuckDB session of the store that created the job. */
 export type OpenSession = (signal: AbortSignal | undefined) => Promise<Session>
@@ -62,22 +49,9 @@ export class DuckDBRetrievalJob implements RetrievalJob {
   }
 
   async toArrow(opts: Abortable = {}): Promise<Table> {
-    if (this.#plan.transform) {
-      const all: RecordBatch[] = []
-      for await (const b of this.stream(opts)) all.push(b)
-      if (all.length > 0) return new Table(all)
-    }
-    const session = await this.#open(opts.signal)
+    const { read, session } = await this.#read(opts)
     try {
-      const { schema, batches } = await readBatches(
-        session,
-        await this.#query(session),
-        DEFAULT_BATCH_ROWS,
-        FAILED,
-      )
-      const all: RecordBatch[] = []
-      for await (const b of batches) all.push(b)
-      return all.length === 0 ? new Table(schema) : new Table(all)
+      return await collectTable(read, this.#plan.transform)
     } finally {
       session.close()
     }
@@ -95,29 +69,39 @@ export class DuckDBRetrievalJob implements RetrievalJob {
     if (this.#plan.transform) return transformedRows(this.stream(opts), limit)
     const session = await this.#open(opts.signal)
     try {
-      const result = await session.run(await this.#query(session, limit), FAILED)
-      const names = result.columnNames()
-      const rows = await result.getRows()
-      return rows.map((r) => Object.fromEntries(names.map((n, i) => [n, rowValue(r[i] ?? null)])))
+      return await readRows(session, await this.#query(session, limit), FAILED)
     } finally {
       session.close()
     }
   }
 
   async *stream(opts: Abortable = {}): AsyncIterable<RecordBatch> {
-    const session = await this.#open(opts.signal)
+    const { read, session } = await this.#read(opts)
     try {
-      const { batches } = await readBatches(session, await this.#query(session), DEFAULT_BATCH_ROWS, FAILED)
       const transform = this.#plan.transform
-      if (!transform) yield* batches
-      else for await (const b of batches) yield transform.apply(b)
+      if (!transform) yield* read.batches
+      else for await (const b of read.batches) yield transform.apply(b)
     } finally {
       session.close()
     }
   }
 
   async #copy(path: string, format: 'parquet' | 'csv', opts: Abortable): Promise<WriteResult> {
-    if (this.#plan.transform) return this.#copyTransformed(path, format, opts)
+    const transform = this.#plan.transform
+    if (transform) {
+      // the join streams on one connection while the rewritten batches are loaded on another
+      const sink = await this.#open(opts.signal)
+      try {
+        const { read, session } = await this.#read(opts)
+        try {
+          return await writeTransformed(sink, read, transform, { path, format }, FAILED)
+        } finally {
+          session.close()
+        }
+      } finally {
+        sink.close()
+      }
+    }
     const session = await this.#open(opts.signal)
     try {
       const sql = await this.#query(session)
@@ -132,32 +116,17 @@ export class DuckDBRetrievalJob implements RetrievalJob {
     }
   }
 
-  /**
-   * Writes rewritten batches through a temporary DuckDB table, so DuckDB still writes the file (same
-   * types and CSV formatting as without a transform) and JS holds one batch at a time, as columns.
-   */
-  async #copyTransformed(path: string, format: 'parquet' | 'csv', opts: Abortable): Promise<WriteResult> {
-    const sink = await this.#open(opts.signal)
+  /** Runs the join on a new session and reads it as batches (not rewritten); the caller closes the session. */
+  async #read(opts: Abortable): Promise<{ read: BatchStream; session: Session }> {
+    const session = await this.#open(opts.signal)
     try {
-      let rows = 0
-      let created = false
-      for await (const batch of this.stream(opts)) {
-        const columns = arrowToColumns(new Table([batch]), new Set(), 'on-demand result')
-        if (created) await appendTable(sink.connection, TRANSFORMED_TABLE, columns)
-        else await createTable(sink.connection, TRANSFORMED_TABLE, columns)
-        created = true
-        rows += batch.numRows
+      return {
+        read: await readBatches(session, await this.#query(session), DEFAULT_BATCH_ROWS, FAILED),
+        session,
       }
-      const q = duckdbDialect.ident
-      const source = created
-        ? q(TRANSFORMED_TABLE)
-        : `(SELECT ${this.columns.map((c) => `NULL AS ${q(c)}`).join(', ')} LIMIT 0)`
-      await writeAtomically(path, async (tmp) => {
-        await sink.run(`COPY (SELECT * FROM ${source}) TO ${sqlString(tmp)} ${copyOptions(format)}`, FAILED)
-      })
-      return { rows }
-    } finally {
-      sink.close()
+    } catch (error) {
+      session.close()
+      throw error
     }
   }
 
@@ -186,81 +155,4 @@ export class DuckDBRetrievalJob implements RetrievalJob {
       { strategy: plan.strategy, limit },
     )
   }
-}
-
-/**
- * Runs a query and reads it as Arrow record batches of `batchRows` rows (the last may be shorter); only
- * the batch being built is held in memory. The schema is known before the first batch.
- */
-export async function readBatches(
-  session: Session,
-  sql: string,
-  batchRows: number,
-  fail: (message: string) => LarderError,
-): Promise<{ schema: Schema; batches: AsyncGenerator<RecordBatch> }> {
-  const result = await session.stream(sql, fail)
-  const types = result.columnTypes()
-  const schema = arrowSchema(result.columnNames(), types)
-  async function* batches(): AsyncGenerator<RecordBatch> {
-    let pending: DuckDBValue[][] = types.map(() => [])
-    for (;;) {
-      const chunk = await session.fetch(result, fail)
-      if (chunk === null) break
-      for (let i = 0; i < types.length; i++) pending[i]!.push(...chunk.getColumnValues(i))
-      while (pending[0]!.length >= batchRows) {
-        yield toRecordBatch(
-          schema,
-          types,
-          pending.map((c) => c.slice(0, batchRows)),
-        )
-        pending = pending.map((c) => c.slice(batchRows))
-      }
-    }
-    if (types.length > 0 && pending[0]!.length > 0) yield toRecordBatch(schema, types, pending)
-  }
-  return { schema, batches: batches() }
-}
-
-/**
- * The first `limit` rows of rewritten batches as objects, in the same forms as `toRows` without a
- * transform: timestamps as RFC 3339 UTC text with microseconds, 64-bit integers as numbers when exact.
- */
-export async function transformedRows(
-  batches: AsyncIterable<RecordBatch>,
-  limit: number | undefined,
-): Promise<Row[]> {
-  const rows: Row[] = []
-  for await (const batch of batches) {
-    const fields = batch.schema.fields
-    const columns = fields.map((_, j) => batch.getChildAt(j)!)
-    for (let i = 0; i < batch.numRows; i++) {
-      if (limit !== undefined && rows.length >= limit) return rows
-      const row: Row = {}
-      fields.forEach((f, j) => {
-        const column = columns[j]!
-        if (!column.isValid(i)) row[f.name] = null
-        else if (DataType.isTimestamp(f.type)) row[f.name] = timestampText(column.data[0]!, i)
-        else row[f.name] = plain(column.get(i))
-      })
-      rows.push(row)
-    }
-  }
-  return rows
-}
-
-function plain(v: unknown): unknown {
-  if (typeof v === 'bigint') return Number.isSafeInteger(Number(v)) ? Number(v) : v
-  return v ?? null
-}
-
-/** Reads the raw stored value, because `Vector.get` rounds timestamps to milliseconds. */
-function timestampText(data: Data<Timestamp>, i: number): string {
-  const raw = BigInt((data.values as unknown as BigInt64Array)[data.offset + i]!)
-  const scale: Record<number, (v: bigint) => bigint> = {
-    [TimeUnit.SECOND]: (v) => v * 1_000_000n,
-    [TimeUnit.MILLISECOND]: (v) => v * 1000n,
-    [TimeUnit.MICROSECOND]: (v) => v,
-    [TimeUnit.NANOSECOND]: (v) => v / 1000n,
-  }
-  return formatMicros(Number(scale[data.type.unit]!(raw)))
 }

@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Entity, FeatureView, Field, FileSource, formatMicros, Int64, toMicros } from '../../core/index.js'
+import type { PullOptions } from '../offline-store.js'
 import { DuckDBOfflineStore } from './duckdb-offline-store.js'
 
 // Rows tied on the event time (and on the created time) go to the last row in the source, files by
@@ -126,6 +127,42 @@ describe('rows tied on the event time', () => {
       expect(await latest(store(), v, end)).toEqual(expected(1))
       expect(await latest(store({ latestRowsPerPass: 500 }), v, end)).toEqual(expected(1))
       expect(await latest(store(), v, end)).toEqual(await historical(store(), v, end))
+    })
+  }
+})
+
+/** Every row of a pull, as text (bigints as digits). */
+async function pulled(s: DuckDBOfflineStore, v: FeatureView, end: number, opts: PullOptions = {}) {
+  const rows: string[] = []
+  const window = { start: formatMicros(T0), end: formatMicros(end) }
+  for await (const batch of s.pullLatest(v, window, opts)) {
+    for (const r of batch.toArray()) {
+      rows.push(JSON.stringify(r.toJSON(), (_, x) => (typeof x === 'bigint' ? String(x) : x)))
+    }
+  }
+  return rows
+}
+
+describe('latest rows in key parts', () => {
+  for (const perPass of [undefined, 500]) {
+    it(`parts read ${perPass ? `in passes of ${perPass} rows` : 'in one pass'} together give the whole pull, each key once`, async () => {
+      const s = store({ latestRowsPerPass: perPass })
+      for (const v of VIEWS) {
+        const end = T0 + HOUR
+        const whole = await pulled(s, v, end)
+        expect(whole).toHaveLength(DRIVERS)
+        const parts: string[][] = []
+        for (let index = 0; index < 3; index++) {
+          let counted = -1
+          const rows = await pulled(s, v, end, { part: { index, of: 3 }, onRowCount: (n) => (counted = n) })
+          expect(rows.length).toBe(counted)
+          expect(rows.length).toBeGreaterThan(0)
+          parts.push(rows)
+        }
+        const union = parts.flat()
+        expect(new Set(union.map((r) => JSON.parse(r).driver_id)).size).toBe(DRIVERS)
+        expect(union.sort()).toEqual([...whole].sort())
+      }
     })
   }
 })

@@ -4,9 +4,11 @@ import {
   knownNames,
   LarderError,
   outputColumnName,
+  type TimestampInput,
+  toMicros,
 } from '../../core/index.js'
-import type { FeatureSelection } from '../offline-store.js'
-import { EVENT_TIMESTAMP, type PitView, RESERVED_PREFIX } from './spec.js'
+import type { FeatureSelection, HistoricalRequest } from '../offline-store.js'
+import { EVENT_TIMESTAMP, type MicrosRange, type PitView, RESERVED_PREFIX } from './spec.js'
 
 /** A source column the join reads, and why (for error messages naming the declaration at fault). */
 export interface SourceColumnUse {
@@ -220,6 +222,47 @@ export function planEntity(
     }
   }
   return { timestampColumn, notices }
+}
+
+/**
+ * The range of an entity-less retrieval (`startDate` to `endDate`), or undefined when the request gives
+ * entities. Throws INVALID_ARGUMENT unless the request gives either entities, or both dates and no
+ * entities, and for dates that are not timestamps or are reversed.
+ */
+export function requestRange(req: HistoricalRequest): MicrosRange | undefined {
+  const hasRange = req.startDate !== undefined || req.endDate !== undefined
+  if (
+    (req.entities === undefined) === !hasRange ||
+    (hasRange && (req.startDate === undefined || req.endDate === undefined))
+  ) {
+    throw new LarderError(
+      'INVALID_ARGUMENT',
+      'give either entities, or startDate and endDate (and no entities)',
+      {
+        hint: 'entities label given points in time; startDate/endDate read every row of the views in that range',
+      },
+    )
+  }
+  return hasRange ? planRange(req.startDate!, req.endDate!, 'startDate', 'endDate') : undefined
+}
+
+/**
+ * The inclusive range from `start` to `end` in microseconds. Throws INVALID_ARGUMENT naming the
+ * parameter (`startName`, `endName`) that is not a timestamp, or both when `start` is after `end`.
+ */
+export function planRange(
+  start: TimestampInput,
+  end: TimestampInput,
+  startName: string,
+  endName: string,
+): MicrosRange {
+  const range = { start: toMicros(start, startName), end: toMicros(end, endName) }
+  if (range.start > range.end) {
+    throw new LarderError('INVALID_ARGUMENT', `${startName} is after ${endName}`, {
+      hint: `give a ${startName} earlier than or equal to the ${endName}`,
+    })
+  }
+  return range
 }
 
 /**

@@ -271,14 +271,7 @@ export function buildLatestQuery(
     `${q(SOURCE_POSITION)} AS ${q('__pos')}`,
     ...v.features.map((f, j) => `${q(f.source)} AS ${q(`__f${j}`)}`),
   ]
-  const inPart =
-    part === undefined || v.keys.length === 0
-      ? ''
-      : ` AND ${d.keyBucket(
-          v.keys.map((k) => q(k.source)),
-          part.of,
-        )} = ${part.index}`
-  const rows = `SELECT ${inner.join(', ')} FROM ${v.relation} WHERE ${latestWhere(v, range, d)}${inPart}`
+  const rows = `SELECT ${inner.join(', ')} FROM ${v.relation} WHERE ${latestWhere(v, range, d, part)}`
   const order = [
     `${q('__ts')} DESC`,
     ...(v.created === undefined ? [] : [`${q('__cr')} DESC NULLS LAST`]),
@@ -305,9 +298,9 @@ export function buildLatestQuery(
  * The number of rows {@link buildLatestQuery} yields for the same view and range (one per distinct
  * join-key tuple), as the column `n`: cheaper than the latest rows themselves, for progress totals.
  */
-export function buildLatestCountQuery(v: PitView, range: MicrosRange, d: SqlDialect): string {
+export function buildLatestCountQuery(v: PitView, range: MicrosRange, d: SqlDialect, part?: KeyPart): string {
   const q = d.ident.bind(d)
-  const where = latestWhere(v, range, d)
+  const where = latestWhere(v, range, d, part)
   return v.keys.length === 0
     ? `SELECT least(count(*), 1) AS n FROM ${v.relation} WHERE ${where}`
     : `SELECT count(*) AS n FROM (SELECT DISTINCT ${v.keys.map((k) => q(k.source)).join(', ')} ` +
@@ -315,16 +308,33 @@ export function buildLatestCountQuery(v: PitView, range: MicrosRange, d: SqlDial
 }
 
 /** The number of the view's rows in the range with every join key set, as the column `n`. */
-export function buildRangeCountQuery(v: PitView, range: MicrosRange, d: SqlDialect): string {
-  return `SELECT count(*) AS n FROM ${v.relation} WHERE ${latestWhere(v, range, d)}`
+export function buildRangeCountQuery(v: PitView, range: MicrosRange, d: SqlDialect, part?: KeyPart): string {
+  return `SELECT count(*) AS n FROM ${v.relation} WHERE ${latestWhere(v, range, d, part)}`
 }
 
-/** Rows of the range with every join key set. */
-function latestWhere(v: PitView, range: MicrosRange, d: SqlDialect): string {
+/** Rows of the range with every join key set (and, with `part`, whose keys fall in that part). */
+function latestWhere(v: PitView, range: MicrosRange, d: SqlDialect, part: KeyPart | undefined): string {
   const q = d.ident.bind(d)
   return [
     `${q(v.timestamp)} >= ${d.timestamp(range.start)}`,
     `${q(v.timestamp)} <= ${d.timestamp(range.end)}`,
     ...v.keys.map((k) => `${q(k.source)} IS NOT NULL`),
+    ...(part === undefined || v.keys.length === 0
+      ? []
+      : [
+          `${d.keyBucket(
+            v.keys.map((k) => q(k.source)),
+            part.of,
+          )} = ${part.index}`,
+        ]),
   ].join(' AND ')
+}
+
+/**
+ * Part `index` of `of` parts of a part: parts of a part are parts of the whole key space (`hash % (n·m)
+ * = i + n·j` implies `hash % n = i`), so a worker's part can be read in passes the same way.
+ */
+export function subPart(part: KeyPart | undefined, index: number, of: number): KeyPart | undefined {
+  if (of === 1) return part
+  return part === undefined ? { index, of } : { index: part.index + part.of * index, of: part.of * of }
 }

@@ -16,8 +16,3 @@ export const postgresDialect: SqlDialect = {
   keyBucket: (keys, parts) => `mod(abs(hashtext(ROW(${keys.join(', ')})::text)::bigint), ${parts})`,
   lateral: true,
 }
-
-/** A PostgreSQL string literal. */
-export function pgString(value: string): string {
-  return `'${value.replaceAll("'", "''")}'`
-}

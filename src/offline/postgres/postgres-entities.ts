@@ -1,13 +1,12 @@
 import { join } from 'node:path'
 import { LarderError } from '../../core/index.js'
-import { describeEntities, ENTITY_TABLE } from '../duckdb/duckdb-entities.js'
-import type { Session } from '../duckdb/duckdb-session.js'
+import { describeEntities, ENTITY_TABLE } from '../local/entities.js'
 import type { EntityInput } from '../offline-store.js'
 import type { EntityColumn } from '../pit/plan.js'
 import { ENTITY_TS, ROW_ID } from '../pit/spec.js'
-import { pgString, postgresDialect } from './postgres-dialect.js'
-import type { PgSession } from './postgres-session.js'
-import { pgTypeOfDuck } from './postgres-transfer.js'
+import { postgresDialect } from './postgres-dialect.js'
+import type { PgSession, Sessions } from './postgres-session.js'
+import { stageCsv } from './postgres-transfer.js'
 import { isPgTimestamp, pgInstant } from './postgres-types.js'
 
 export { ENTITY_TABLE }
@@ -15,14 +14,6 @@ export { ENTITY_TABLE }
 const q = postgresDialect.ident
 /** Text that opens as a query is one, as Feast reads a string entity_df; anything else is a path. */
 const SQL_TEXT = /^\s*\(*\s*(?:select|with|from|values)\s/i
-
-/** The sessions one operation works in: PostgreSQL for the join, a local DuckDB for files and Arrow. */
-export interface Sessions {
-  readonly pg: PgSession
-  readonly duck: Session
-  /** A directory for this operation's staging files, removed when it ends. */
-  readonly dir: string
-}
 
 /** An entity table described but not yet loaded. */
 export interface PgEntityTable {
@@ -57,15 +48,11 @@ export async function describePgEntities(s: Sessions, input: EntityInput): Promi
       const loadLocal = local.prepare(timestampColumn)
       return async (sessions) => {
         await loadLocal(sessions.duck)
-        const described = await sessions.duck.run(`DESCRIBE ${q(ENTITY_TABLE)}`)
-        const rows = (await described.getRows()) as [string, string][]
-        const columns = rows.map(([name, type]) => ({
-          name,
-          type: name === ENTITY_TS ? 'timestamp with time zone' : pgTypeOfDuck(type),
-        }))
         const file = join(sessions.dir, 'entities.csv')
-        await sessions.duck.run(
-          `COPY (SELECT * FROM ${q(ENTITY_TABLE)}) TO ${pgString(file)} (FORMAT csv, HEADER false)`,
+        const staged = await stageCsv(sessions.duck, ENTITY_TABLE, file)
+        // the naive-UTC entity time becomes an instant, as in a query entity table
+        const columns = staged.map((c) =>
+          c.name === ENTITY_TS ? { ...c, type: 'timestamp with time zone' } : c,
         )
         await sessions.pg.query(
           `CREATE TEMP TABLE ${q(ENTITY_TABLE)} (${columns.map((c) => `${q(c.name)} ${c.type}`).join(', ')}) ON COMMIT DROP`,

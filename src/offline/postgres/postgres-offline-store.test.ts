@@ -1,16 +1,22 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { DuckDBInstance } from '@duckdb/node-api'
 import {
   Field as ArrowField,
   Float64 as ArrowFloat64,
+  Binary,
+  List,
   makeData,
   RecordBatch as RB,
   type RecordBatch,
   Schema,
   Struct,
+  Table,
   tableFromArrays,
+  Utf8,
+  vectorFromArray,
 } from 'apache-arrow'
 import type pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -41,8 +47,15 @@ import {
   pgOptions,
   testSchema,
 } from '../__fixtures__/pg-server.js'
+import { appending } from '../__fixtures__/transforms.js'
 import { createOfflineStore } from '../loader.js'
-import type { FeatureSelection, HistoricalRequest, ResultTransform, Row } from '../offline-store.js'
+import type {
+  FeatureSelection,
+  HistoricalRequest,
+  PullOptions,
+  ResultTransform,
+  Row,
+} from '../offline-store.js'
 import { PostgresOfflineStore } from './postgres-offline-store.js'
 
 const { user, unavailable } = await findPgUser()
@@ -63,6 +76,30 @@ const select = (view: FeatureView, features: string[]): FeatureSelection => ({
   features,
 })
 const at = (hhmm: string) => `2026-01-01T${hhmm}:00Z`
+/** Bytes as numbers, so that Buffers and Uint8Arrays compare equal. */
+const bytes = (v: unknown) => (v === null ? null : [...(v as Uint8Array)])
+/** A row of a pulled batch as text (bigints as digits), to compare pulls. */
+const rowText = (row: Record<string, unknown>) =>
+  JSON.stringify(row, (_, v) => (typeof v === 'bigint' ? String(v) : v instanceof Uint8Array ? [...v] : v))
+
+/** Every row of a pull as text. */
+async function pullAll(rows: AsyncIterable<RecordBatch>): Promise<string[]> {
+  const out: string[] = []
+  for await (const b of rows) for (const r of b.toArray()) out.push(rowText(r.toJSON()))
+  return out
+}
+
+/** Runs a statement on a connection of another process, to its commit, before returning. */
+function runElsewhere(sql: string): void {
+  const script = `import pg from 'pg'
+const c = new pg.Client({ host: process.env.H, port: Number(process.env.P), database: process.env.D, user: process.env.U })
+await c.connect(); await c.query(process.env.SQL); await c.end()`
+  const done = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+    env: { ...process.env, H: PG_HOST, P: String(PG_PORT), D: PG_DATABASE, U: user!, SQL: sql },
+    encoding: 'utf8',
+  })
+  if (done.status !== 0) throw new Error(`the other process failed: ${done.stderr}`)
+}
 
 describeWithService('postgres offline store', unavailable, () => {
   let db: { client: pg.Client; schema: string; drop(): Promise<void> }
@@ -498,6 +535,247 @@ describeWithService('postgres offline store', unavailable, () => {
       }
       const e = await rejects(createOfflineStore(yaml('  colour: blue\n')))
       expect(e.message).toContain('unknown key "colour" in offline_store')
+    })
+  })
+  describe('bytes, saved tables, empty results and closing', () => {
+    /** Adds a text of digits, a list of text and bytes to each row. */
+    const extra = appending({
+      code: { type: new Utf8(), value: () => '12345' },
+      tags: { type: new List(new ArrowField('item', new Utf8(), true)), value: () => ['a', 'b,c"\\'] },
+      blob: { type: new Binary(), value: () => Uint8Array.from([0, 1, 0x5c, 0x22, 255]) },
+    })
+    const empty = { startDate: '2020-01-01T00:00:00Z', endDate: '2020-01-02T00:00:00Z' }
+
+    it('round-trips bytes of every value through writeRows, the join and pullLatest', async () => {
+      await db.client.query('CREATE TABLE blobs (driver_id bigint, ts timestamptz, raw bytea)')
+      const view = new FeatureView({
+        name: 'blobs',
+        entities: [driver],
+        source: new PostgreSQLSource({ name: 'blobs', table: 'blobs', timestampField: 'ts' }),
+        schema: [new Field({ name: 'raw', dtype: Bytes })],
+      })
+      const values = [
+        Uint8Array.from([1, 2, 0x61]),
+        Uint8Array.from([0, 255, 0x5c, 0x22, 0x2c, 0x0a, 0x0d, 0x27]),
+        Uint8Array.from([0x5c, 0x78, 0x30, 0x31]),
+        new Uint8Array(0),
+        null,
+      ]
+      const s = store()
+      await s.writeRows(
+        view,
+        values.slice(0, 3).map((raw, i) => ({ driver_id: i, ts: at('01:00'), raw })),
+      )
+      await s.writeRows(
+        view,
+        new Table({
+          driver_id: vectorFromArray([3n, 4n]),
+          ts: vectorFromArray([at('01:00'), at('01:00')], new Utf8()),
+          raw: vectorFromArray(values.slice(3), new Binary()),
+        }),
+      )
+      const stored = await db.client.query('SELECT raw FROM blobs ORDER BY driver_id')
+      expect(stored.rows.map((r) => bytes(r.raw))).toEqual(values.map(bytes))
+      const joined = await (
+        await s.getHistoricalFeatures({
+          entities: values.map((_, i) => ({ driver_id: i, event_timestamp: at('02:00') })),
+          features: [select(view, ['raw'])],
+        })
+      ).toRows()
+      expect(joined.map((r) => bytes(r.raw))).toEqual(values.map(bytes))
+      const pulled = new Map<number, number[] | null>()
+      for await (const b of s.pullLatest(view, { start: at('00:00'), end: at('02:00') })) {
+        for (const r of b.toArray()) pulled.set(Number(r.driver_id), bytes(r.raw))
+      }
+      expect(values.map((_, i) => pulled.get(i))).toEqual(values.map(bytes))
+    })
+
+    it('saves a transformed result with the types of its columns, an empty result too', async () => {
+      const expectedTypes = {
+        driver_id: 'bigint',
+        event_timestamp: 'timestamp with time zone',
+        amount: 'double precision',
+        code: 'text',
+        tags: 'text[]',
+        blob: 'bytea',
+      }
+      const typesOf = async (table: string) => {
+        const r = await db.client.query(
+          `SELECT attname, format_type(atttypid, atttypmod) AS t FROM pg_attribute
+           WHERE attrelid = '${table}'::regclass AND attnum > 0 ORDER BY attnum`,
+        )
+        return Object.fromEntries(r.rows.map((c) => [c.attname, c.t]))
+      }
+      const job = await store().getHistoricalFeatures({
+        entities: [{ driver_id: 1, event_timestamp: '2026-01-01T12:00:00Z' }],
+        features: [select(orders, ['amount'])],
+        transform: extra,
+      })
+      expect(await job.toTable!('saved_typed')).toEqual({ rows: 1 })
+      expect(await typesOf('saved_typed')).toEqual(expectedTypes)
+      const [saved] = (await db.client.query('SELECT * FROM saved_typed')).rows
+      expect({ ...saved, blob: bytes(saved.blob) }).toEqual({
+        driver_id: '1',
+        event_timestamp: new Date('2026-01-01T12:00:00Z'),
+        amount: 10.5,
+        code: '12345',
+        tags: ['a', 'b,c"\\'],
+        blob: [0, 1, 0x5c, 0x22, 255],
+      })
+      const none = await store().getHistoricalFeatures({
+        ...empty,
+        features: [select(orders, ['amount'])],
+        transform: extra,
+      })
+      expect(await none.toTable!('saved_empty')).toEqual({ rows: 0 })
+      expect(await typesOf('saved_empty')).toEqual(expectedTypes)
+    })
+
+    it('gives an empty transformed result the schema of the transformed columns', async () => {
+      const job = await store().getHistoricalFeatures({
+        ...empty,
+        features: [select(orders, ['amount'])],
+        transform: extra,
+      })
+      const table = await job.toArrow()
+      expect(table.numRows).toBe(0)
+      expect(table.schema.fields.map((f) => `${f.name}: ${f.type}`)).toEqual([
+        'driver_id: Int64',
+        'event_timestamp: Timestamp<MICROSECOND, UTC>',
+        'amount: Float64',
+        'code: Utf8',
+        'tags: List<Utf8>',
+        'blob: Binary',
+      ])
+      expect(table.schema.fields.map((f) => f.name)).toEqual(job.columns)
+    })
+
+    it('releases the connection when the staging directory cannot be made, and works once it can', async () => {
+      const blocked = join(dir, 'blocked')
+      writeFileSync(blocked, 'a file where the staging directory should be')
+      const s = new PostgresOfflineStore({
+        ...pgOptions(user!, db.schema),
+        max_conn: 1,
+        temp_directory: blocked,
+      })
+      stores.push(s)
+      const e = await rejects(s.describeSource(orders.batchSource!))
+      expect([e.code, e.message]).toEqual([
+        'INVALID_CONFIG',
+        expect.stringContaining(`cannot create a staging directory in ${blocked}`),
+      ])
+      rmSync(blocked)
+      expect(await s.describeSource(orders.batchSource!)).toHaveLength(10)
+    })
+
+    it('close cancels running operations on the server and releases their connections', async () => {
+      const s = new PostgresOfflineStore({ ...pgOptions(user!, db.schema), max_conn: 2 })
+      stores.push(s)
+      // one connection held by a pull waiting between batches, the other by a statement running
+      const pull = s
+        .pullLatest(
+          orders.with({ schema: [new Field({ name: 'amount', dtype: Float64 })] }),
+          {
+            start: at('00:00'),
+            end: '2026-01-03T00:00:00Z',
+          },
+          { batchSize: 1 },
+        )
+        [Symbol.asyncIterator]()
+      expect((await pull.next()).done).toBe(false)
+      const slow = await s.getHistoricalFeatures({
+        entities: {
+          sql: "SELECT 1::bigint AS driver_id, TIMESTAMPTZ '2026-01-01T12:00:00Z' AS event_timestamp FROM pg_sleep(30) AS closing_test",
+        },
+        features: [select(orders, ['amount'])],
+      })
+      const stopping = rejects(slow.toRows())
+      const sleeping = async () =>
+        Number(
+          (
+            await db.client.query(
+              "SELECT count(*) AS n FROM pg_stat_activity WHERE query LIKE '%closing_test%' AND state = 'active' AND pid <> pg_backend_pid()",
+            )
+          ).rows[0].n,
+        )
+      while ((await sleeping()) === 0) await new Promise((r) => setTimeout(r, 20))
+      const started = performance.now()
+      await s.close()
+      expect(performance.now() - started).toBeLessThan(5000)
+      const stopped = await stopping
+      expect([stopped.code, stopped.message]).toEqual([
+        'ABORTED',
+        'the postgres offline store was closed while the operation ran',
+      ])
+      const drained = (async () => {
+        while (!(await pull.next()).done);
+      })()
+      expect((await rejects(drained)).code).toBe('ABORTED')
+      expect(await sleeping()).toBe(0)
+      expect((await rejects(s.describeSource(orders.batchSource!))).message).toContain('closed')
+    })
+  })
+
+  describe('latest rows: snapshots and key parts', () => {
+    it('counts and reads the latest rows in one snapshot while another session writes', async () => {
+      await db.client.query(`CREATE TABLE snap (driver_id bigint, ts timestamptz, v bigint);
+        INSERT INTO snap VALUES (1, '2026-01-01 01:00Z', 1), (2, '2026-01-01 01:00Z', 2)`)
+      const view = new FeatureView({
+        name: 'snap',
+        entities: [driver],
+        source: new PostgreSQLSource({ name: 'snap', table: 'snap', timestampField: 'ts' }),
+        schema: [new Field({ name: 'v', dtype: Int64 })],
+      })
+      let counted = -1
+      const rows = await pullAll(
+        store().pullLatest(
+          view,
+          { start: at('00:00'), end: at('02:00') },
+          {
+            onRowCount: (n) => {
+              counted = n
+              runElsewhere(`INSERT INTO "${db.schema}".snap VALUES (3, '2026-01-01 01:00Z', 3)`)
+            },
+          },
+        ),
+      )
+      expect([counted, rows.length]).toEqual([2, 2])
+      expect((await db.client.query('SELECT count(*)::int AS n FROM snap')).rows[0].n).toBe(3)
+    })
+
+    it('pulls a window in key parts that together give the whole pull, each key tuple once', async () => {
+      await db.client.query(`CREATE TABLE parted (region text, driver_id bigint, ts timestamptz, v bigint);
+        INSERT INTO parted SELECT 'r' || (i % 7), i, TIMESTAMPTZ '2026-01-01 00:00Z' + h * INTERVAL '1 hour', i * 10 + h
+          FROM generate_series(0, 299) i, generate_series(0, 2) h;
+        INSERT INTO parted SELECT 'r' || (i % 7), i, TIMESTAMPTZ '2026-01-01 02:00Z', i * 10 + 5
+          FROM generate_series(0, 299) i`)
+      const region = new Entity({ name: 'region', joinKeys: ['region'] })
+      const view = new FeatureView({
+        name: 'parted',
+        entities: [region, driver],
+        source: new PostgreSQLSource({ name: 'parted', table: 'parted', timestampField: 'ts' }),
+        schema: [new Field({ name: 'v', dtype: Int64 })],
+      })
+      const window = { start: at('00:00'), end: at('03:00') }
+      const s = store()
+      const whole = await pullAll(s.pullLatest(view, window))
+      expect(whole).toHaveLength(300)
+      const parts: string[][] = []
+      for (let index = 0; index < 3; index++) {
+        let counted = -1
+        const options: PullOptions = { part: { index, of: 3 }, onRowCount: (n) => (counted = n) }
+        const rows = await pullAll(s.pullLatest(view, window, options))
+        expect(rows.length).toBe(counted)
+        expect(rows.length).toBeGreaterThan(0)
+        parts.push(rows)
+      }
+      const union = parts.flat()
+      const keys = union.map((r) => {
+        const { region: k1, driver_id: k2 } = JSON.parse(r)
+        return `${k1}/${k2}`
+      })
+      expect(new Set(keys).size).toBe(union.length)
+      expect(union.sort()).toEqual([...whole].sort())
     })
   })
 })

@@ -1,8 +1,8 @@
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdirSync, mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { isAbsolute, join, resolve } from 'node:path'
 import { DuckDBInstance } from '@duckdb/node-api'
-import { isArrowRecordBatch, isArrowTable, type RecordBatch, Table } from 'apache-arrow'
+import type { RecordBatch } from 'apache-arrow'
 import type pg from 'pg'
 import {
   type Abortable,
@@ -13,25 +13,31 @@ import {
   knownNames,
   LarderError,
   type PostgreSQLSource,
-  type TimestampInput,
-  toMicros,
+  throwIfAborted,
 } from '../../core/index.js'
-import { sqlString } from '../duckdb/duckdb-dialect.js'
-import { arrowToColumns, type ColumnBuffer, createTable, rowsToColumns } from '../duckdb/duckdb-load.js'
-import { DEFAULT_BATCH_ROWS, readBatches } from '../duckdb/duckdb-retrieval-job.js'
-import { Session } from '../duckdb/duckdb-session.js'
+import { DEFAULT_BATCH_ROWS, readBatches } from '../local/batches.js'
+import { Lazy } from '../local/lazy.js'
+import { createTable, writeInputColumns } from '../local/load-columns.js'
+import { Session } from '../local/session.js'
 import type {
   HistoricalRequest,
   OfflineStore,
   PullOptions,
   RetrievalJob,
-  Row,
   SourceColumn,
   TimeRange,
   WriteInput,
 } from '../offline-store.js'
-import { type PlannedView, planEntity, planLatest, planViews, rangeEntityKeys } from '../pit/plan.js'
-import { EVENT_TIMESTAMP, type MicrosRange, type PitView, SOURCE_POSITION } from '../pit/spec.js'
+import {
+  type PlannedView,
+  planEntity,
+  planLatest,
+  planRange,
+  planViews,
+  rangeEntityKeys,
+  requestRange,
+} from '../pit/plan.js'
+import { EVENT_TIMESTAMP, type PitView, SOURCE_POSITION } from '../pit/spec.js'
 import {
   buildLatestCountQuery,
   buildLatestQuery,
@@ -41,10 +47,10 @@ import {
 import type { PostgresOfflineOptions } from './postgres-config.js'
 import { postgresDialect } from './postgres-dialect.js'
 import { loadDriver, openPool, type PgDriver } from './postgres-driver.js'
-import { describePgEntities, ENTITY_TABLE, type Sessions } from './postgres-entities.js'
+import { describePgEntities, ENTITY_TABLE } from './postgres-entities.js'
 import { type OpenSessions, type PlannedPgRetrieval, PostgresRetrievalJob } from './postgres-retrieval-job.js'
-import { PgSession } from './postgres-session.js'
-import { checkCodecs, copyOutStatement, readCsvRelation } from './postgres-transfer.js'
+import { type ClosableSessions, Operation, PgSession, type Sessions } from './postgres-session.js'
+import { checkCodecs, copyOutStatement, readCsvRelation, stageCsv } from './postgres-transfer.js'
 import { feastTypeOfPg, type PgColumn, pgInstant, tieOrderExpr } from './postgres-types.js'
 
 export interface PostgresOfflineStoreOptions extends PostgresOfflineOptions {
@@ -56,6 +62,15 @@ const q = postgresDialect.ident
 const WRITE_TABLE = '__larder_write'
 const STAGE_TABLE = '__larder_stage'
 
+/** Why the operations still running when the store is closed reject. */
+const STORE_CLOSED = new LarderError(
+  'ABORTED',
+  'the postgres offline store was closed while the operation ran',
+  {
+    hint: 'close the store after its operations have finished',
+  },
+)
+
 /**
  * The offline store over PostgreSQL, reading `PostgreSQLSource`s (a table or a query). The
  * point-in-time join of `src/offline/pit` runs in PostgreSQL through `postgresDialect`, as one
@@ -63,7 +78,8 @@ const STAGE_TABLE = '__larder_stage'
  * event timestamp) serves. Entity rows are uploaded with `COPY ... FROM STDIN` into a temporary table;
  * results leave with `COPY ... TO STDOUT` into a staging file that a local DuckDB reads as Arrow,
  * Parquet or CSV, so memory stays bounded. Sessions work in UTC; the driver (`pg`, `pg-copy-streams`)
- * is imported on first use.
+ * is imported on first use. Closing the store cancels the operations still running (their statements
+ * on the server too) and releases their connections.
  *
  * Tie rule: PostgreSQL tables have no stable row order (`ctid` changes with updates and `VACUUM FULL`;
  * a query has none), so rows tied on the event timestamp and the created timestamp go to the row whose
@@ -76,8 +92,9 @@ const STAGE_TABLE = '__larder_stage'
 export class PostgresOfflineStore implements OfflineStore {
   readonly type = 'postgres'
   readonly #options: PostgresOfflineStoreOptions
-  #connection: Promise<{ driver: PgDriver; pool: pg.Pool }> | undefined
-  #duck: Promise<DuckDBInstance> | undefined
+  readonly #connection = new Lazy(() => this.#connect())
+  readonly #duck = new Lazy(() => this.#createDuck())
+  readonly #operations = new Set<Operation>()
   #closed = false
 
   constructor(options: PostgresOfflineStoreOptions) {
@@ -85,19 +102,7 @@ export class PostgresOfflineStore implements OfflineStore {
   }
 
   async getHistoricalFeatures(req: HistoricalRequest, opts: Abortable = {}): Promise<RetrievalJob> {
-    const hasRange = req.startDate !== undefined || req.endDate !== undefined
-    if (
-      (req.entities === undefined) === !hasRange ||
-      (hasRange && (req.startDate === undefined || req.endDate === undefined))
-    ) {
-      throw new LarderError(
-        'INVALID_ARGUMENT',
-        'give either entities, or startDate and endDate (and no entities)',
-        {
-          hint: 'entities label given points in time; startDate/endDate read every row of the views in that range',
-        },
-      )
-    }
+    const range = requestRange(req)
     const planned = planViews(req.features, req.fullFeatureNames ?? false)
     const s = await this.#sessions(opts.signal)
     try {
@@ -114,8 +119,8 @@ export class PostgresOfflineStore implements OfflineStore {
         strategy: (this.#options.point_in_time_join ?? 'auto') as JoinStrategy,
       }
       let plan: PlannedPgRetrieval
-      if (req.entities !== undefined) {
-        const entity = await describePgEntities(s, req.entities)
+      if (range === undefined) {
+        const entity = await describePgEntities(s, req.entities!)
         const { timestampColumn, notices } = planEntity(entity.columns, planned)
         plan = {
           ...base,
@@ -125,7 +130,6 @@ export class PostgresOfflineStore implements OfflineStore {
           notices,
         }
       } else {
-        const range = microsRange(req.startDate!, req.endDate!, 'startDate', 'endDate')
         const keys = rangeEntityKeys(planned)
         planEntity(
           [
@@ -158,11 +162,12 @@ export class PostgresOfflineStore implements OfflineStore {
   /**
    * The latest row per key in the window, found by PostgreSQL (`DISTINCT ON`, ties as in the join) and
    * streamed out through a staging file, so neither the server's result nor the window's size is held
-   * in memory here.
+   * in memory here. The count for `onRowCount` and the rows are read in one `REPEATABLE READ`
+   * transaction, so they agree while other sessions write to the source.
    */
   async *pullLatest(view: FeatureView, range: TimeRange, opts: PullOptions = {}): AsyncIterable<RecordBatch> {
     const { planned, columns } = planLatest(view)
-    const span = microsRange(range.start, range.end, 'start', 'end')
+    const span = planRange(range.start, range.end, 'start', 'end')
     const batchSize = opts.batchSize ?? DEFAULT_BATCH_ROWS
     if (!Number.isInteger(batchSize) || batchSize <= 0) {
       throw new LarderError('INVALID_ARGUMENT', `batchSize must be a positive integer, got ${batchSize}`)
@@ -178,15 +183,16 @@ export class PostgresOfflineStore implements OfflineStore {
     const s = await this.#sessions(opts.signal)
     try {
       const { view: v, types } = await this.#viewRelation(s.pg, planned)
+      await s.pg.begin('REPEATABLE READ')
       if (opts.onRowCount) {
         const counted = await s.pg.query<{ n: string }>(
-          buildLatestCountQuery(v, span, postgresDialect),
+          buildLatestCountQuery(v, span, postgresDialect, opts.part),
           [],
           fail,
         )
         opts.onRowCount(Number(counted.rows[0]!.n))
       }
-      const sql = buildLatestQuery(v, span, columns, postgresDialect)
+      const sql = buildLatestQuery(v, span, columns, postgresDialect, opts.part)
       const instant = 'timestamp with time zone'
       const described: PgColumn[] = [
         ...v.keys.map((k) => ({ name: k.entity, type: types.get(k.source)! })),
@@ -196,6 +202,7 @@ export class PostgresOfflineStore implements OfflineStore {
       ]
       const file = join(s.dir, 'latest.csv')
       await s.pg.copyOut(copyOutStatement(sql, described), file, fail)
+      await s.pg.commit()
       const { batches } = await readBatches(
         s.duck,
         `SELECT * FROM ${readCsvRelation(file, described)}`,
@@ -227,7 +234,7 @@ export class PostgresOfflineStore implements OfflineStore {
     }
     const what = `rows for ${where}`
     const timestamps = new Set([source.timestampField, source.createdTimestampColumn].filter((c) => c !== ''))
-    const given = writeColumns(rows, timestamps, what)
+    const given = writeInputColumns(rows, timestamps, what)
     if ((given[0]?.values.length ?? 0) === 0) return
     for (const required of [source.timestampField, ...view.joinKeys]) {
       if (!given.some((c) => c.name === required)) {
@@ -263,13 +270,8 @@ export class PostgresOfflineStore implements OfflineStore {
       }
       await createTable(s.duck.connection, WRITE_TABLE, mapped)
       const file = join(s.dir, 'write.csv')
+      await stageCsv(s.duck, WRITE_TABLE, file)
       const names = mapped.map((c) => q(c.name)).join(', ')
-      const exported = mapped.map((c) =>
-        String(c.type).endsWith('[]') ? pgArrayLiteral(q(c.name)) : q(c.name),
-      )
-      await s.duck.run(
-        `COPY (SELECT ${exported.join(', ')} FROM ${q(WRITE_TABLE)}) TO ${sqlString(file)} (FORMAT csv, HEADER false)`,
-      )
       const fail = (message: string) =>
         new LarderError('DATA_SOURCE', `writing ${what} to ${sourceLabel(source)} failed: ${message}`, {
           hint: 'check that the values fit the types of the table; nothing was written',
@@ -307,63 +309,84 @@ export class PostgresOfflineStore implements OfflineStore {
     }
   }
 
+  /**
+   * Cancels the operations still running (their statements on the server with `pg_cancel_backend`,
+   * their local queries by interrupting them), which then reject with ABORTED; releases their
+   * connections, then closes the pool and the local DuckDB.
+   */
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
-    const connection = this.#connection
-    const duck = this.#duck
-    this.#connection = undefined
-    this.#duck = undefined
-    if (connection) await (await connection.catch(() => undefined))?.pool.end()
-    if (duck) (await duck.catch(() => undefined))?.closeSync()
+    const running = [...this.#operations]
+    for (const op of running) op.abort(STORE_CLOSED)
+    await Promise.all(running.map((op) => op.close()))
+    // an operation still opening gets its connection only now that the others were released
+    await Promise.allSettled(running.map((op) => op.opening))
+    await Promise.all(running.map((op) => op.close()))
+    const connection = await this.#connection.take()
+    await connection?.pool.end()
+    const duck = await this.#duck.take()
+    duck?.closeSync()
   }
 
-  async #sessions(
-    signal: AbortSignal | undefined,
-    local = false,
-  ): Promise<Sessions & { close(): Promise<void> }> {
+  /**
+   * Opens the sessions of one operation: a pooled PostgreSQL connection (none when `local`), a local
+   * DuckDB session and a staging directory, tied to `signal` and to the store's closing. Whatever fails
+   * to open, what was opened is released.
+   */
+  async #sessions(signal: AbortSignal | undefined, local = false): Promise<ClosableSessions> {
     if (this.#closed) {
       throw new LarderError('INVALID_ARGUMENT', 'the offline store is closed', { hint: 'open a new store' })
     }
-    this.#connection ??= this.#connect()
-    this.#duck ??= DuckDBInstance.create(':memory:', {
-      autoinstall_known_extensions: 'false',
-      autoload_known_extensions: 'false',
-      ...(this.#tempDirectory() === undefined ? {} : { temp_directory: this.#tempDirectory()! }),
-    })
-    const { driver, pool } = await this.#connection.catch((e) => {
-      this.#connection = undefined
-      throw e
-    })
-    const pgSession = local ? undefined : await PgSession.open(pool, driver, signal)
-    let duck: Session
+    const op = new Operation(signal, () => this.#operations.delete(op))
+    this.#operations.add(op)
+    op.opening = this.#open(op, local)
     try {
-      duck = await Session.open(await this.#duck, signal)
-    } catch (e) {
-      await pgSession?.release()
-      throw e
+      await op.opening
+      throwIfAborted(op.signal)
+      return op.sessions()
+    } catch (error) {
+      await op.close()
+      throw error
     }
-    const dir = mkdtempSync(join(this.#tempDirectory() ?? tmpdir(), 'larder-pg-'))
-    return {
-      get pg(): PgSession {
-        if (pgSession === undefined) {
-          throw new LarderError(
-            'INTERNAL',
-            'a local session of the postgres offline store has no connection',
-            {
-              hint: 'open the session without local to query PostgreSQL',
-            },
-          )
-        }
-        return pgSession
-      },
-      duck,
-      dir,
-      close: async () => {
-        duck.close()
-        await pgSession?.release()
-        rmSync(dir, { recursive: true, force: true })
-      },
+  }
+
+  async #open(op: Operation, local: boolean): Promise<void> {
+    const { driver, pool } = await this.#connection.get()
+    if (!local) op.pg = await PgSession.open(pool, driver, op.signal)
+    op.duck = await Session.open(await this.#duck.get(), op.signal)
+    op.dir = this.#stagingDirectory()
+  }
+
+  /** A new directory for one operation's staging files, in `temp_directory` (created if missing). */
+  #stagingDirectory(): string {
+    const base = this.#tempDirectory() ?? tmpdir()
+    try {
+      mkdirSync(base, { recursive: true })
+      return mkdtempSync(join(base, 'larder-pg-'))
+    } catch (cause) {
+      throw new LarderError(
+        'INVALID_CONFIG',
+        `the postgres offline store cannot create a staging directory in ${base}: ${(cause as Error).message}`,
+        { cause, hint: 'set temp_directory in feature_store.yaml to a directory the process may write to' },
+      )
+    }
+  }
+
+  async #createDuck(): Promise<DuckDBInstance> {
+    const temp = this.#tempDirectory()
+    try {
+      return await DuckDBInstance.create(':memory:', {
+        autoinstall_known_extensions: 'false',
+        autoload_known_extensions: 'false',
+        ...(temp === undefined ? {} : { temp_directory: temp }),
+      })
+    } catch (cause) {
+      throw new LarderError(
+        'INVALID_CONFIG',
+        `the local DuckDB of the postgres offline store cannot start: ${(cause as Error).message}`,
+        { cause, hint: 'check temp_directory in feature_store.yaml' },
+      )
     }
   }
 
@@ -483,36 +506,4 @@ function pgSourceOf(source: BatchSource | undefined, where: string): PostgreSQLS
     )
   }
   return source as PostgreSQLSource
-}
-
-/**
- * A DuckDB expression writing a list column as PostgreSQL array text (`{"1","2",NULL}`): elements
- * quoted and escaped, null elements a bare `NULL`, which PostgreSQL parses into an array of any
- * element type.
- */
-function pgArrayLiteral(column: string): string {
-  const text = `replace(replace(CAST(x AS VARCHAR), '\\', '\\\\'), '"', '\\"')`
-  const element = `CASE WHEN x IS NULL THEN 'NULL' ELSE '"' || ${text} || '"' END`
-  return `CASE WHEN ${column} IS NULL THEN NULL ELSE '{' || array_to_string(list_transform(${column}, x -> ${element}), ',') || '}' END`
-}
-
-function writeColumns(rows: WriteInput, timestamps: ReadonlySet<string>, what: string): ColumnBuffer[] {
-  if (isArrowRecordBatch(rows)) return arrowToColumns(new Table(rows), timestamps, what)
-  if (isArrowTable(rows)) return arrowToColumns(rows, timestamps, what)
-  return rowsToColumns(rows as readonly Row[], timestamps, what)
-}
-
-function microsRange(
-  start: TimestampInput,
-  end: TimestampInput,
-  startName: string,
-  endName: string,
-): MicrosRange {
-  const range = { start: toMicros(start, startName), end: toMicros(end, endName) }
-  if (range.start > range.end) {
-    throw new LarderError('INVALID_ARGUMENT', `${startName} is after ${endName}`, {
-      hint: `give a ${startName} earlier than or equal to the ${endName}`,
-    })
-  }
-  return range
 }

@@ -1,17 +1,23 @@
 import { join } from 'node:path'
-import { type RecordBatch, Table } from 'apache-arrow'
+import type { RecordBatch, Table } from 'apache-arrow'
 import { type Abortable, LarderError } from '../../core/index.js'
-import { rowValue } from '../duckdb/duckdb-arrow.js'
-import { sqlString } from '../duckdb/duckdb-dialect.js'
-import { copyOptions, writeAtomically } from '../duckdb/duckdb-files.js'
-import { appendTable, arrowToColumns, createTable } from '../duckdb/duckdb-load.js'
-import { DEFAULT_BATCH_ROWS, readBatches, transformedRows } from '../duckdb/duckdb-retrieval-job.js'
+import { type BatchStream, DEFAULT_BATCH_ROWS, readBatches, readRows } from '../local/batches.js'
+import { copyOptions, writeAtomically } from '../local/files.js'
+import { sqlString } from '../local/quote.js'
+import {
+  collectTable,
+  stageTransformed,
+  TRANSFORMED_TABLE,
+  transformedRows,
+  writeTransformed,
+} from '../local/results.js'
 import type { ResultTransform, RetrievalJob, Row, WriteResult } from '../offline-store.js'
 import { ENTITY_TS, type PitView } from '../pit/spec.js'
 import { buildPitQuery, type JoinStrategy } from '../pit/sql.js'
 import { postgresDialect } from './postgres-dialect.js'
-import { ENTITY_TABLE, type Sessions } from './postgres-entities.js'
-import { checkCodecs, copyOutStatement, pgTypeOfDuck, readCsvRelation } from './postgres-transfer.js'
+import { ENTITY_TABLE } from './postgres-entities.js'
+import type { ClosableSessions, Sessions } from './postgres-session.js'
+import { checkCodecs, copyOutStatement, readCsvRelation, stageCsv } from './postgres-transfer.js'
 import type { PgColumn } from './postgres-types.js'
 
 /** Everything a job needs to run, decided when it was planned. */
@@ -34,12 +40,8 @@ export interface PlannedPgRetrieval {
  * `local`, no PostgreSQL connection is taken (`pg` is then unusable), so an operation that holds a
  * local session while a nested one streams from PostgreSQL needs only one connection of the pool.
  */
-export type OpenSessions = (
-  signal: AbortSignal | undefined,
-  local?: boolean,
-) => Promise<Sessions & { close(): Promise<void> }>
+export type OpenSessions = (signal: AbortSignal | undefined, local?: boolean) => Promise<ClosableSessions>
 
-const TRANSFORMED_TABLE = '__larder_transformed'
 const q = postgresDialect.ident
 
 const FAILED = (message: string) =>
@@ -68,19 +70,9 @@ export class PostgresRetrievalJob implements RetrievalJob {
   }
 
   async toArrow(opts: Abortable = {}): Promise<Table> {
-    const s = await this.#open(opts.signal)
+    const { read, s } = await this.#read(opts)
     try {
-      const relation = await this.#stage(s)
-      const { schema, batches } = await readBatches(
-        s.duck,
-        `SELECT * FROM ${relation}`,
-        DEFAULT_BATCH_ROWS,
-        FAILED,
-      )
-      const all: RecordBatch[] = []
-      const transform = this.#plan.transform
-      for await (const b of batches) all.push(transform ? transform.apply(b) : b)
-      return all.length > 0 ? new Table(all) : new Table(schema)
+      return await collectTable(read, this.#plan.transform)
     } finally {
       await s.close()
     }
@@ -98,23 +90,17 @@ export class PostgresRetrievalJob implements RetrievalJob {
     if (this.#plan.transform) return transformedRows(this.stream(opts), limit)
     const s = await this.#open(opts.signal)
     try {
-      const relation = await this.#stage(s, limit)
-      const result = await s.duck.run(`SELECT * FROM ${relation}`, FAILED)
-      const names = result.columnNames()
-      const rows = await result.getRows()
-      return rows.map((r) => Object.fromEntries(names.map((n, i) => [n, rowValue(r[i] ?? null)])))
+      return await readRows(s.duck, `SELECT * FROM ${await this.#stage(s, limit)}`, FAILED)
     } finally {
       await s.close()
     }
   }
 
   async *stream(opts: Abortable = {}): AsyncIterable<RecordBatch> {
-    const s = await this.#open(opts.signal)
+    const { read, s } = await this.#read(opts)
     try {
-      const relation = await this.#stage(s)
-      const { batches } = await readBatches(s.duck, `SELECT * FROM ${relation}`, DEFAULT_BATCH_ROWS, FAILED)
       const transform = this.#plan.transform
-      for await (const b of batches) yield transform ? transform.apply(b) : b
+      for await (const b of read.batches) yield transform ? transform.apply(b) : b
     } finally {
       await s.close()
     }
@@ -122,14 +108,15 @@ export class PostgresRetrievalJob implements RetrievalJob {
 
   /**
    * Creates the table from the join in PostgreSQL (`CREATE TABLE … AS`, in the transaction that loads
-   * the entity rows). With a transform, the rewritten batches are staged locally and copied in.
+   * the entity rows). With a transform, the rewritten batches are staged locally and copied in, the
+   * table's columns typed as the rewritten batches are.
    */
   async toTable(table: string, opts: Abortable = {}): Promise<WriteResult> {
     const fail = (message: string) =>
       new LarderError('DATA_SOURCE', `writing the retrieval to table ${table} failed: ${message}`, {
         hint: 'choose a table name that does not exist yet, in a schema the user may create tables in',
       })
-    if (this.#plan.transform) return this.#tableTransformed(table, fail, opts)
+    if (this.#plan.transform) return this.#tableTransformed(table, this.#plan.transform, fail, opts)
     const s = await this.#open(opts.signal)
     try {
       const sql = await this.#join(s)
@@ -143,27 +130,33 @@ export class PostgresRetrievalJob implements RetrievalJob {
 
   async #tableTransformed(
     table: string,
+    transform: ResultTransform,
     fail: (message: string) => LarderError,
     opts: Abortable,
   ): Promise<WriteResult> {
     const local = await this.#open(opts.signal, true)
     try {
-      const file = join(local.dir, 'transformed.csv')
-      const { rows } = await this.#copyTransformed(file, 'csv', opts)
-      const described = await local.duck.run(
-        `DESCRIBE SELECT * FROM read_csv(${sqlString(file)}, header = true)`,
-      )
-      const columns = ((await described.getRows()) as [string, string][]).map(
-        ([name, type]) => `${q(name)} ${pgTypeOfDuck(type)}`,
-      )
-      const s = await this.#open(opts.signal)
+      const { read, s } = await this.#read(opts)
+      let rows: number
       try {
-        await s.pg.begin()
-        await s.pg.query(`CREATE TABLE ${table} (${columns.join(', ')})`, [], fail)
-        await s.pg.copyIn(`COPY ${table} FROM STDIN (FORMAT csv, HEADER true)`, file, fail)
-        await s.pg.commit()
+        rows = await stageTransformed(local.duck, read, transform)
       } finally {
         await s.close()
+      }
+      const file = join(local.dir, 'transformed.csv')
+      const columns = await stageCsv(local.duck, TRANSFORMED_TABLE, file)
+      const target = await this.#open(opts.signal)
+      try {
+        await target.pg.begin()
+        await target.pg.query(
+          `CREATE TABLE ${table} (${columns.map((c) => `${q(c.name)} ${c.type}`).join(', ')})`,
+          [],
+          fail,
+        )
+        await target.pg.copyIn(`COPY ${table} FROM STDIN (FORMAT csv)`, file, fail)
+        await target.pg.commit()
+      } finally {
+        await target.close()
       }
       return { rows }
     } finally {
@@ -172,7 +165,21 @@ export class PostgresRetrievalJob implements RetrievalJob {
   }
 
   async #copy(path: string, format: 'parquet' | 'csv', opts: Abortable): Promise<WriteResult> {
-    if (this.#plan.transform) return this.#copyTransformed(path, format, opts)
+    const transform = this.#plan.transform
+    if (transform) {
+      // the local sink takes no PostgreSQL connection, so the join needs only one of the pool
+      const sink = await this.#open(opts.signal, true)
+      try {
+        const { read, s } = await this.#read(opts)
+        try {
+          return await writeTransformed(sink.duck, read, transform, { path, format }, FAILED)
+        } finally {
+          await s.close()
+        }
+      } finally {
+        await sink.close()
+      }
+    }
     const s = await this.#open(opts.signal)
     try {
       const relation = await this.#stage(s)
@@ -190,31 +197,18 @@ export class PostgresRetrievalJob implements RetrievalJob {
     }
   }
 
-  /** Writes rewritten batches through a temporary DuckDB table, so DuckDB still writes the file. */
-  async #copyTransformed(path: string, format: 'parquet' | 'csv', opts: Abortable): Promise<WriteResult> {
-    const sink = await this.#open(opts.signal, true)
+  /**
+   * Opens an operation, runs the join and reads its result as batches (not rewritten); the caller
+   * closes the operation's sessions.
+   */
+  async #read(opts: Abortable): Promise<{ read: BatchStream; s: ClosableSessions }> {
+    const s = await this.#open(opts.signal)
     try {
-      let rows = 0
-      let created = false
-      for await (const batch of this.stream(opts)) {
-        const columns = arrowToColumns(new Table([batch]), new Set(), 'on-demand result')
-        if (created) await appendTable(sink.duck.connection, TRANSFORMED_TABLE, columns)
-        else await createTable(sink.duck.connection, TRANSFORMED_TABLE, columns)
-        created = true
-        rows += batch.numRows
-      }
-      const source = created
-        ? q(TRANSFORMED_TABLE)
-        : `(SELECT ${this.columns.map((c) => `NULL AS ${q(c)}`).join(', ')} LIMIT 0)`
-      await writeAtomically(path, async (tmp) => {
-        await sink.duck.run(
-          `COPY (SELECT * FROM ${source}) TO ${sqlString(tmp)} ${copyOptions(format)}`,
-          FAILED,
-        )
-      })
-      return { rows }
-    } finally {
-      await sink.close()
+      const relation = await this.#stage(s)
+      return { read: await readBatches(s.duck, `SELECT * FROM ${relation}`, DEFAULT_BATCH_ROWS, FAILED), s }
+    } catch (error) {
+      await s.close()
+      throw error
     }
   }
 

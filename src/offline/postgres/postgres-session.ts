@@ -1,7 +1,8 @@
-import { createReadStream, createWriteStream } from 'node:fs'
+import { createReadStream, createWriteStream, rmSync } from 'node:fs'
 import { pipeline } from 'node:stream/promises'
 import type pg from 'pg'
 import { isLarderError, LarderError, throwIfAborted } from '../../core/index.js'
+import type { Session } from '../local/session.js'
 import type { PgDriver } from './postgres-driver.js'
 import type { PgColumn } from './postgres-types.js'
 
@@ -10,17 +11,20 @@ export type PgFailure = (serverMessage: string) => LarderError
 
 /**
  * One pooled PostgreSQL connection for one operation. Aborting the signal cancels the running statement
- * on the server (`pg_cancel_backend`), and the operation then rejects with a `LarderError` coded
- * `ABORTED`. `release` rolls back an open transaction, so temporary tables made `ON COMMIT DROP` never
- * outlive the operation on a pooled connection.
+ * on the server (`pg_cancel_backend`, sent from a connection of its own), and the operation then rejects
+ * with a `LarderError` coded `ABORTED`. `release` rolls back an open transaction, so temporary tables
+ * made `ON COMMIT DROP` never outlive the operation on a pooled connection.
  */
 export class PgSession {
   readonly #client: pg.PoolClient
-  readonly #pool: pg.Pool
   readonly #driver: PgDriver
   readonly #signal: AbortSignal | undefined
   readonly #onAbort: () => void
   #inTransaction = false
+  /** Settles when the statement in flight has ended. */
+  #busy: Promise<void> = Promise.resolve()
+  /** Settles when the cancel sent on abort has been delivered (or could not be). */
+  #cancelling: Promise<void> = Promise.resolve()
 
   private constructor(
     client: pg.PoolClient,
@@ -29,12 +33,11 @@ export class PgSession {
     signal: AbortSignal | undefined,
   ) {
     this.#client = client
-    this.#pool = pool
     this.#driver = driver
     this.#signal = signal
     const pid = (client as unknown as { processID?: number }).processID
     this.#onAbort = () => {
-      if (pid !== undefined) pool.query('SELECT pg_cancel_backend($1)', [pid]).catch(() => {})
+      if (pid !== undefined) this.#cancelling = cancelBackend(driver, pool, pid)
     }
     signal?.addEventListener('abort', this.#onAbort, { once: true })
   }
@@ -54,9 +57,12 @@ export class PgSession {
     return this.#guard(() => this.#client.query<R>(sql, params as unknown[]), fail)
   }
 
-  /** Opens a transaction that `release` rolls back unless `commit` ran. */
-  async begin(): Promise<void> {
-    await this.query('BEGIN')
+  /**
+   * Opens a transaction that `release` rolls back unless `commit` ran, at the server's default isolation
+   * level or at `REPEATABLE READ`, where every statement reads the snapshot its first statement took.
+   */
+  async begin(isolation?: 'REPEATABLE READ'): Promise<void> {
+    await this.query(isolation === undefined ? 'BEGIN' : `BEGIN ISOLATION LEVEL ${isolation}`)
     this.#inTransaction = true
   }
 
@@ -94,9 +100,15 @@ export class PgSession {
     )
   }
 
-  /** Returns the connection to the pool, rolling back an open transaction first. */
+  /**
+   * Returns the connection to the pool, rolling back an open transaction first. Waits for a statement
+   * still running (being cancelled) and for a cancel on its way, so that neither reaches the next
+   * operation to take the connection.
+   */
   async release(): Promise<void> {
     this.#signal?.removeEventListener('abort', this.#onAbort)
+    await this.#busy
+    await this.#cancelling
     if (this.#inTransaction) {
       try {
         await this.#client.query('ROLLBACK')
@@ -108,15 +120,15 @@ export class PgSession {
     this.#client.release()
   }
 
-  /** The pool this session came from. */
-  get pool(): pg.Pool {
-    return this.#pool
-  }
-
   async #guard<T>(fn: () => Promise<T>, fail: PgFailure | undefined): Promise<T> {
     throwIfAborted(this.#signal)
+    const running = Promise.resolve().then(fn)
+    this.#busy = running.then(
+      () => undefined,
+      () => undefined,
+    )
     try {
-      return await fn()
+      return await running
     } catch (error) {
       throwIfAborted(this.#signal)
       if (isLarderError(error)) throw error
@@ -132,5 +144,119 @@ export class PgSession {
         details: failure.details,
       })
     }
+  }
+}
+
+/**
+ * Cancels the statement running on backend `pid` with `pg_cancel_backend`, from a connection of its own:
+ * the pool may have no free connection, all of them running what is being cancelled. Never rejects; a
+ * cancel that cannot be sent leaves the statement to run to its end.
+ */
+async function cancelBackend(driver: PgDriver, pool: pg.Pool, pid: number): Promise<void> {
+  const client = new driver.pg.Client(pool.options)
+  client.on('error', () => {})
+  await client
+    .connect()
+    .then(() => client.query('SELECT pg_cancel_backend($1)', [pid]))
+    .catch(() => undefined)
+  await client.end().catch(() => undefined)
+}
+
+/** The sessions one operation works in: PostgreSQL for the join, a local DuckDB for files and Arrow. */
+export interface Sessions {
+  readonly pg: PgSession
+  readonly duck: Session
+  /** A directory for this operation's staging files, removed when it ends. */
+  readonly dir: string
+}
+
+/** An operation's sessions; `close` releases them and removes the staging directory. */
+export interface ClosableSessions extends Sessions {
+  close(): Promise<void>
+}
+
+/**
+ * One operation of the store: the sessions and staging directory it opened, and a signal that follows
+ * the caller's and that `abort` fires too (the store does when it closes under running operations).
+ * Sessions are opened with that signal, so aborting cancels the statement running on the server and
+ * interrupts the local query. `close` releases whatever is open and may be called again: by the operation
+ * when it ends, and by the store.
+ */
+export class Operation {
+  readonly #controller = new AbortController()
+  readonly #caller: AbortSignal | undefined
+  readonly #forward: () => void
+  readonly #ended: () => void
+  /** Settles when the opening of the sessions has ended, opened or not (set by the store). */
+  opening: Promise<unknown> = Promise.resolve()
+  /** What the store has opened so far; `close` releases each and unsets it. */
+  pg: PgSession | undefined
+  duck: Session | undefined
+  dir: string | undefined
+
+  /** `ended` runs on every `close`. Throws ABORTED when `caller` has already fired. */
+  constructor(caller: AbortSignal | undefined, ended: () => void) {
+    throwIfAborted(caller)
+    this.#caller = caller
+    this.#ended = ended
+    this.#forward = () => this.#controller.abort(caller?.reason)
+    caller?.addEventListener('abort', this.#forward, { once: true })
+  }
+
+  /** The signal the operation's sessions are opened with. */
+  get signal(): AbortSignal {
+    return this.#controller.signal
+  }
+
+  /**
+   * Aborts the operation: its running statement is cancelled on the server, its local query interrupted,
+   * and what it runs next rejects with ABORTED, saying `reason`.
+   */
+  abort(reason: LarderError): void {
+    this.#controller.abort(reason)
+  }
+
+  /**
+   * The opened sessions. Reading one after the operation was aborted throws ABORTED; reading one it does
+   * not hold (`pg` of a local operation, anything after `close`) throws INTERNAL.
+   */
+  sessions(): ClosableSessions {
+    const open = <T>(value: T | undefined, what: string): T => {
+      throwIfAborted(this.signal)
+      if (value === undefined) {
+        throw new LarderError('INTERNAL', `this operation of the postgres offline store holds no ${what}`, {
+          hint: 'query PostgreSQL from an operation opened without local, and only until it is closed',
+        })
+      }
+      return value
+    }
+    const pg = () => open(this.pg, 'PostgreSQL connection')
+    const duck = () => open(this.duck, 'DuckDB session')
+    const dir = () => open(this.dir, 'staging directory')
+    return {
+      get pg() {
+        return pg()
+      },
+      get duck() {
+        return duck()
+      },
+      get dir() {
+        return dir()
+      },
+      close: () => this.close(),
+    }
+  }
+
+  /** Releases the sessions and removes the staging directory, each once. */
+  async close(): Promise<void> {
+    this.#caller?.removeEventListener('abort', this.#forward)
+    this.#ended()
+    const { duck, pg, dir } = this
+    this.duck = undefined
+    this.pg = undefined
+    this.dir = undefined
+    duck?.close()
+    await pg?.release()
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true })
   }
 }

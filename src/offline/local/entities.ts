@@ -11,9 +11,8 @@ import { LarderError } from '../../core/index.js'
 import type { EntityInput, Row } from '../offline-store.js'
 import type { EntityColumn } from '../pit/plan.js'
 import { ENTITY_TS, ROW_ID } from '../pit/spec.js'
-import { timestampMicros } from './duckdb-arrow.js'
-import { duckdbDialect } from './duckdb-dialect.js'
-import { describeLocation, locateEntityFile, readExpression } from './duckdb-files.js'
+import { timestampMicros } from './arrow.js'
+import { describeLocation, locateEntityFile, readExpression } from './files.js'
 import {
   arrowToColumns,
   type ColumnBuffer,
@@ -21,9 +20,10 @@ import {
   describeArrow,
   describeRows,
   rowsToColumns,
-} from './duckdb-load.js'
-import type { Session } from './duckdb-session.js'
-import { isTimestampType, toUtcTimestamp } from './duckdb-types.js'
+} from './load-columns.js'
+import { ident } from './quote.js'
+import type { Session } from './session.js'
+import { isTimestampType, toUtcTimestamp } from './timestamps.js'
 
 /** The temporary table holding the prepared entity table of one operation. */
 export const ENTITY_TABLE = '__larder_entities'
@@ -38,7 +38,7 @@ export interface EntityTable {
   prepare(timestampColumn: string): (session: Session) => Promise<void>
 }
 
-const q = duckdbDialect.ident
+const q = ident
 const RAW_TS = '__larder_raw_ts'
 /** Text that opens as a query is one, as Feast reads a string entity_df; anything else is a path. */
 const SQL_TEXT = /^\s*\(*\s*(?:select|with|from|values)\s/i
@@ -127,7 +127,7 @@ function fromRelation(relation: string, names: string[], types: DuckDBType[], la
         )
       }
       const cols = names.map((n) =>
-        n === timestampColumn ? `${duckdbDialect.utcInstant(normal)} AS ${q(n)}` : q(n),
+        n === timestampColumn ? `CAST(${normal} AS TIMESTAMPTZ) AS ${q(n)}` : q(n),
       )
       // text timestamps are parsed leniently and kept raw, to name the first value that does not parse
       const text = type.typeId === DuckDBTypeId.VARCHAR

@@ -27,11 +27,20 @@ import {
   UTINYINT,
   VARCHAR,
 } from '@duckdb/node-api'
-import { type Data, DataType, type Table, type Timestamp, TimeUnit, type Vector } from 'apache-arrow'
+import {
+  type Data,
+  DataType,
+  isArrowRecordBatch,
+  isArrowTable,
+  Table,
+  type Timestamp,
+  TimeUnit,
+  type Vector,
+} from 'apache-arrow'
 import { LarderError, toMicros } from '../../core/index.js'
-import type { Row } from '../offline-store.js'
+import type { Row, WriteInput } from '../offline-store.js'
 import type { EntityColumn } from '../pit/plan.js'
-import { duckdbDialect } from './duckdb-dialect.js'
+import { ident } from './quote.js'
 
 /** A column of JS data on its way into DuckDB. */
 export interface ColumnBuffer {
@@ -234,13 +243,27 @@ function arrowType(t: DataType, where: string): JsType {
   })
 }
 
+/**
+ * Converts the rows of a write (JS rows, an Arrow table or a record batch) to typed columns, as
+ * `rowsToColumns` and `arrowToColumns` do; columns in `timestamps` become TIMESTAMPTZ.
+ */
+export function writeInputColumns(
+  rows: WriteInput,
+  timestamps: ReadonlySet<string>,
+  what: string,
+): ColumnBuffer[] {
+  if (isArrowRecordBatch(rows)) return arrowToColumns(new Table(rows), timestamps, what)
+  if (isArrowTable(rows)) return arrowToColumns(rows, timestamps, what)
+  return rowsToColumns(rows as readonly Row[], timestamps, what)
+}
+
 /** Creates a temporary table holding the columns, appended in bulk (vector-sized chunks), not row by row. */
 export async function createTable(
   conn: DuckDBConnection,
   name: string,
   columns: readonly ColumnBuffer[],
 ): Promise<void> {
-  const q = duckdbDialect.ident
+  const q = ident
   await conn.run(
     `CREATE OR REPLACE TEMP TABLE ${q(name)} (${columns.map((c) => `${q(c.name)} ${c.type}`).join(', ')})`,
   )
