@@ -18,12 +18,19 @@
 // hand-written latest-row query (`DISTINCT ON`), each batch encoded (Feast's entity key and values) and
 // written with one pipelined HSET per entity. Both sides are timed whole (read, encode, write).
 //
+// materialize_bullmq_10m: rows/s materializing N rows (N/10 drivers x 10 hourly rows; the latest row
+// per driver, N/10 rows, goes to Redis) with the BullMQ engine (default options: 4 key parts, one time
+// slice) run by 1 and by 2 `larder worker` processes (concurrency 1 each; queue and jobs on the same
+// Redis), each against the local engine loading the same window in the same run: the ratio of
+// throughputs. The time is the caller's, from submit to the job's success. N is LARDER_BENCH_ROWS
+// (default 10M); runs are BENCH_BULLMQ_RUNS (default 1) interleaved rounds of the three, medians.
+//
 // Env: BENCH_SCALE (default 1) scales the drivers, BENCH_RUNS (default 3), BENCH_MATERIALIZE (default
-// `throughput,peak,pg`: which figures), LARDER_TEST_REDIS (default 127.0.0.1:6379), LARDER_TEST_PG_*
+// `throughput,peak,pg,bullmq`: which figures), LARDER_TEST_REDIS (default 127.0.0.1:6379), LARDER_TEST_PG_*
 // (default 127.0.0.1:5432, database test, user postgres). Data is generated once into bench/.data/ (and
 // into a schema of the PostgreSQL database for the pg figure).
 import { spawn } from 'node:child_process'
-import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -42,6 +49,7 @@ import {
   ValueType,
 } from '../src/core/index.js'
 import { FeatureStore } from '../src/feature-store.js'
+import { runWorker } from '../src/materialize/bullmq/index.js'
 import { writeRowEncoder } from '../src/materialize/index.js'
 import { pullColumns } from '../src/offline/index.js'
 import { type OnlineWriteRow, viewRef } from '../src/online/online-store.js'
@@ -54,11 +62,15 @@ const REDIS = process.env.LARDER_TEST_REDIS ?? '127.0.0.1:6379'
 const DRIVERS = Math.round(1_000_000 * SCALE)
 const GOAL_MB = 512
 const DUCKDB_MEMORY = process.env.BENCH_DUCKDB_MEMORY
-const FIGURES = (process.env.BENCH_MATERIALIZE ?? 'throughput,peak,pg').split(',')
+const FIGURES = (process.env.BENCH_MATERIALIZE ?? 'throughput,peak,pg,bullmq').split(',')
+const BULLMQ_ROWS = Number(process.env.LARDER_BENCH_ROWS ?? 10_000_000)
+const BULLMQ_RUNS = Number(process.env.BENCH_BULLMQ_RUNS ?? 1)
 const BATCH = 10_000
 const START = '2025-12-31T00:00:00Z'
 const END = '2026-01-02T00:00:00Z'
 const CHILD_FLAG = '--peak-rss-child'
+const WORKER_FLAG = '--bullmq-worker-child'
+const BULLMQ_CONFIG = 'bullmq.yaml'
 const JITI_REGISTER = join(
   dirname(createRequire(import.meta.url).resolve('jiti/package.json')),
   'lib',
@@ -534,8 +546,142 @@ async function runPg(project: string): Promise<void> {
   }
 }
 
+/** In a fresh process: a BullMQ worker on the repo's `bullmq.yaml` until SIGTERM; prints `ready`. */
+async function workerChild(dir: string): Promise<void> {
+  const store = await FeatureStore.open(dir, { configFile: BULLMQ_CONFIG })
+  const stop = new AbortController()
+  process.once('SIGTERM', () => stop.abort())
+  try {
+    await runWorker(store, {
+      signal: stop.signal,
+      onLog: (e) => {
+        if (e.msg === 'worker ready') process.stdout.write('ready\n')
+        if (e.level !== 'info') process.stderr.write(`worker: ${JSON.stringify(e)}\n`)
+      },
+    })
+  } finally {
+    await store.close()
+  }
+}
+
+/** `n` worker processes, once each said it is ready; `stop()` ends them after their running tasks. */
+async function startBenchWorkers(dir: string, n: number): Promise<{ stop(): Promise<void> }> {
+  const children = await Promise.all(
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<ReturnType<typeof spawn>>((resolve, reject) => {
+          const child = spawn(
+            process.execPath,
+            ['--import', JITI_REGISTER, fileURLToPath(import.meta.url), WORKER_FLAG, dir],
+            { stdio: ['ignore', 'pipe', 'inherit'] },
+          )
+          child.stdout.setEncoding('utf8').on('data', (c: string) => {
+            if (c.includes('ready')) resolve(child)
+          })
+          child.on('error', reject)
+          child.on('exit', (code) =>
+            reject(new Error(`a bench worker exited with ${code} before it was ready`)),
+          )
+        }),
+    ),
+  )
+  return {
+    async stop() {
+      await Promise.all(
+        children.map((c) => {
+          const exited = new Promise((r) => c.once('exit', r))
+          c.kill('SIGTERM')
+          return exited
+        }),
+      )
+    },
+  }
+}
+
+/** Local against the BullMQ engine with 1 and 2 workers, into Redis; prints a figure per worker count. */
+async function runBullmq(project: string): Promise<void> {
+  const dir = join(here, '.data', `materialize-bullmq-${size(BULLMQ_ROWS)}`)
+  await generate(dir, BULLMQ_ROWS / 10, 10)
+  rmSync(join(dir, 'data', 'registry.db'), { force: true })
+  writeRepo(dir, project, `type: redis\nconnection_string: ${REDIS}`)
+  const prefix = `larder-bench-${process.pid}`
+  writeFileSync(
+    join(dir, BULLMQ_CONFIG),
+    `${readFileSync(join(dir, 'feature_store.yaml'), 'utf8')}batch_engine:\n  type: bullmq\n  connection_string: redis://${REDIS}\n  queue: bench\n  prefix: ${prefix}\n`,
+  )
+  const [host, port] = REDIS.split(':') as [string, string]
+  const raw = createClient({ socket: { host, port: Number(port) } })
+  await raw.connect()
+  const clear = async (pattern: string) => {
+    for await (const keys of raw.scanIterator({ MATCH: pattern, COUNT: 10_000 })) {
+      if (keys.length > 0) await raw.unlink(keys)
+    }
+  }
+  /** Seconds to materialize the window into an empty online store with the config's engine. */
+  const timed = async (configFile: string): Promise<{ seconds: number; online: number }> => {
+    await clear(`*${project}`)
+    const store = await FeatureStore.open(dir, { configFile })
+    try {
+      await store.apply()
+      const t = performance.now()
+      const result = await store.materialize({ start: START, end: END })
+      return { seconds: (performance.now() - t) / 1000, online: result.views[0]!.rows }
+    } finally {
+      await store.close()
+    }
+  }
+  const local: number[] = []
+  const distributed = new Map<number, number[]>([
+    [1, []],
+    [2, []],
+  ])
+  let onlineRows = 0
+  try {
+    for (let run = 0; run < BULLMQ_RUNS; run++) {
+      const l = await timed('feature_store.yaml')
+      local.push(l.seconds)
+      onlineRows = l.online
+      process.stderr.write(`materialize_bullmq: run ${run + 1}: local ${l.seconds.toFixed(1)} s\n`)
+      for (const [workers, seconds] of distributed) {
+        const pool = await startBenchWorkers(dir, workers)
+        try {
+          const d = await timed(BULLMQ_CONFIG)
+          seconds.push(d.seconds)
+          process.stderr.write(
+            `materialize_bullmq: run ${run + 1}: ${workers} worker(s) ${d.seconds.toFixed(1)} s\n`,
+          )
+        } finally {
+          await pool.stop()
+        }
+      }
+    }
+  } finally {
+    await clear(`*${project}`)
+    await clear(`${prefix}:*`)
+    await raw.quit()
+    rmSync(join(dir, 'data', 'registry.db'), { force: true })
+  }
+  const localRowsPerS = BULLMQ_ROWS / median(local)
+  for (const [workers, seconds] of distributed) {
+    const rowsPerS = BULLMQ_ROWS / median(seconds)
+    process.stdout.write(
+      `${JSON.stringify({
+        bench: `materialize_bullmq_${size(BULLMQ_ROWS)}`,
+        workers,
+        rows: BULLMQ_ROWS,
+        online_rows: onlineRows,
+        rows_per_s: Math.round(rowsPerS),
+        reference_rows_per_s: Math.round(localRowsPerS),
+        ratio: Math.round((rowsPerS / localRowsPerS) * 100) / 100,
+      })}\n`,
+    )
+  }
+}
+
 async function main(): Promise<void> {
   const project = `bench_mat_${process.pid}`
+  if (FIGURES.includes('bullmq')) await runBullmq(project)
   if (FIGURES.includes('pg')) await runPg(project)
   if (FIGURES.includes('throughput')) {
     const oneRow = join(here, '.data', `materialize-${SCALE}`)
@@ -577,5 +723,7 @@ async function main(): Promise<void> {
 }
 
 const childAt = process.argv.indexOf(CHILD_FLAG)
+const workerAt = process.argv.indexOf(WORKER_FLAG)
 if (childAt >= 0) await peakRssChild(process.argv[childAt + 1]!, process.argv[childAt + 2] as ChildMode)
+else if (workerAt >= 0) await workerChild(process.argv[workerAt + 1]!)
 else await main()

@@ -1,18 +1,23 @@
+import { randomUUID } from 'node:crypto'
 import { resolve } from 'node:path'
 import { type JsonValue, toJson } from '@bufbuild/protobuf'
 import { loadRepoConfig, type RepoConfig } from './config/index.js'
 import {
   type Abortable,
   checkName,
+  countOf,
   type DataSource,
   type DeployedOnDemandViews,
   type Entity,
   type FeatureService,
   type FeatureView,
+  formatMicros,
   LarderError,
   nowMicros,
   type OnDemandFeatureView,
   outputColumnName,
+  type StreamFeatureView,
+  toMicros,
 } from './core/index.js'
 import {
   type IngestResult,
@@ -24,26 +29,38 @@ import {
   writeToOnlineStore,
 } from './ingest/index.js'
 import {
+  type BatchEngine,
+  createBatchEngine,
+  JobTracker,
   type MaterializeIncrementalRequest,
   type MaterializeOptions,
   type MaterializeRequest,
   type MaterializeResult,
   materialize,
   materializeIncremental,
+  submitMaterialize,
+  submitMaterializeIncremental,
+  THIS_RUNNER,
 } from './materialize/index.js'
 import {
   createOfflineStore,
   type HistoricalRequest,
   type OfflineStore,
   type RetrievalJob,
+  type WriteResult,
 } from './offline/index.js'
 import { createOnlineStore, validateOnlineStoreConfig } from './online/loader.js'
 import { type InfraPlan, type OnlineStore, viewRef } from './online/online-store.js'
 import {
   applyContents,
   createRegistry,
+  currentActor,
   diffContents,
   getObjectMessage,
+  type JobLogLine,
+  type JobRecord,
+  type JobStore,
+  type ListJobsOptions,
   type ListMaterializationRunsOptions,
   type MaterializationRun,
   microsFromTimestamp,
@@ -82,18 +99,41 @@ export interface Plan {
   readonly base: RegistryState
 }
 
+/** Where a {@link TrainingJob} records its writes as jobs, and what they read. */
+export interface HistoricalJobContext {
+  readonly project: string
+  /** The job store: the engine's (see {@link FeatureStore.engine}). */
+  jobs(): Promise<JobStore>
+  /** The feature views and on-demand views the retrieval reads. */
+  readonly featureViews: readonly string[]
+  /** The entity rows asked for, as the job's request shows them. */
+  readonly entities: Readonly<Record<string, unknown>>
+}
+
+/** Options of a retrieval written to a file or a table, which runs as a job. */
+export interface HistoricalWriteOptions extends Abortable {
+  /** Called once the job is stored, before any row is read: its id is what `larder jobs cancel` takes. */
+  readonly onJob?: (job: JobRecord) => void
+}
+
 /**
  * A retrieval job that also knows what it asked for, so its result can be saved as a dataset.
- * Reading it runs the job; see {@link RetrievalJob}.
+ * Reading it runs the job; see {@link RetrievalJob}. A write to a file or a table (`toParquet`,
+ * `toCsv`, `toTable`) runs as a job of kind `historical` in the engine's job store, run by this
+ * process: `larder jobs list` shows it with its rows once written, and `larder jobs cancel` from any
+ * process stops it at its next batch (the writers write atomically, so no partial file or table is
+ * left). The in-memory reads (`toArrow`, `toRows`, `stream`) are not jobs.
  */
 export class TrainingJob implements RetrievalJob {
   readonly #job: RetrievalJob
+  readonly #context: HistoricalJobContext
   /** What the dataset holds: feature references, join keys and naming. */
   readonly request: Omit<SavedDatasetInfo, 'name' | 'path' | 'description' | 'tags' | 'createdAt'>
 
-  constructor(job: RetrievalJob, request: TrainingJob['request']) {
+  constructor(job: RetrievalJob, request: TrainingJob['request'], context: HistoricalJobContext) {
     this.#job = job
     this.request = request
+    this.#context = context
   }
 
   get columns() {
@@ -105,11 +145,15 @@ export class TrainingJob implements RetrievalJob {
   toArrow(opts?: Abortable) {
     return this.#job.toArrow(opts)
   }
-  toParquet(path: string, opts?: Abortable) {
-    return this.#job.toParquet(path, opts)
+  toParquet(path: string, opts: HistoricalWriteOptions = {}): Promise<WriteResult> {
+    return this.#tracked({ output: resolve(path), format: 'parquet' }, opts, (signal) =>
+      this.#job.toParquet(path, { signal }),
+    )
   }
-  toCsv(path: string, opts?: Abortable) {
-    return this.#job.toCsv(path, opts)
+  toCsv(path: string, opts: HistoricalWriteOptions = {}): Promise<WriteResult> {
+    return this.#tracked({ output: resolve(path), format: 'csv' }, opts, (signal) =>
+      this.#job.toCsv(path, { signal }),
+    )
   }
   toRows(limit?: number, opts?: Abortable) {
     return this.#job.toRows(limit, opts)
@@ -121,11 +165,67 @@ export class TrainingJob implements RetrievalJob {
     const job = this.#job
     return job.toTable === undefined
       ? undefined
-      : (table: string, opts?: Abortable) => job.toTable!(table, opts)
+      : (table: string, opts: HistoricalWriteOptions = {}) =>
+          this.#tracked({ output: table, format: 'table' }, opts, (signal) => job.toTable!(table, { signal }))
+  }
+
+  /**
+   * Runs `write` as a stored `historical` job: queued, then running under a {@link JobTracker}
+   * (heartbeat, cancel from any process through `signal`), then succeeded with the rows written, or
+   * cancelled or failed with the error, which is rethrown.
+   */
+  async #tracked(
+    output: { readonly output: string; readonly format: 'parquet' | 'csv' | 'table' },
+    opts: HistoricalWriteOptions,
+    write: (signal: AbortSignal) => Promise<WriteResult>,
+  ): Promise<WriteResult> {
+    const context = this.#context
+    const jobs = await context.jobs()
+    const now = nowMicros()
+    const job: JobRecord = {
+      id: randomUUID(),
+      project: context.project,
+      kind: 'historical',
+      engine: 'local',
+      status: 'queued',
+      featureViews: [...context.featureViews],
+      request: {
+        ...output,
+        features: this.request.features,
+        ...(this.request.featureServiceName === ''
+          ? {}
+          : { feature_service: this.request.featureServiceName }),
+        ...context.entities,
+      },
+      progress: { rowsDone: 0, rowsTotal: undefined, tasksDone: 0, tasksTotal: 1 },
+      createdBy: currentActor(),
+      runner: THIS_RUNNER,
+      createdAt: now,
+      startedAt: undefined,
+      finishedAt: undefined,
+      heartbeatAt: now,
+      cancelRequestedAt: undefined,
+      error: undefined,
+      result: undefined,
+    }
+    await jobs.create(job, { signal: opts.signal })
+    opts.onJob?.(job)
+    const tracker = await JobTracker.start(jobs, job, opts.signal)
+    tracker.log('info', `writing ${countOf(this.request.features.length, 'feature')} to ${output.output}`)
+    try {
+      const { rows } = await write(tracker.signal)
+      tracker.progress({ rowsDone: rows, rowsTotal: rows, tasksDone: 1, tasksTotal: 1 })
+      tracker.log('info', `wrote ${countOf(rows, 'row')} to ${output.output}`)
+      await tracker.finish({ result: { ...output, rows } })
+      return { rows }
+    } catch (e) {
+      await tracker.finish({ error: e })
+      throw e
+    }
   }
 }
 
-export interface SaveDatasetOptions extends Abortable {
+export interface SaveDatasetOptions extends HistoricalWriteOptions {
   name: string
   /** The Parquet file to write; relative paths resolve against the repo. Give `path` or `table`. */
   path?: string
@@ -168,6 +268,7 @@ export class FeatureStore {
   #offline: Promise<OfflineStore> | undefined
   #online: Promise<OnlineStore> | undefined
   #onDemandViews: Promise<DeployedOnDemandViews> | undefined
+  #engine: Promise<BatchEngine> | undefined
 
   private constructor(config: RepoConfig, registry: Registry) {
     this.config = config
@@ -208,6 +309,11 @@ export class FeatureStore {
   /** Every on-demand feature view of the project. */
   async listOnDemandFeatureViews(options: ListOptions = {}): Promise<OnDemandFeatureView[]> {
     return this.#list((c) => c.onDemandFeatureViews, options)
+  }
+
+  /** Every stream feature view of the project. */
+  async listStreamFeatureViews(options: ListOptions = {}): Promise<StreamFeatureView[]> {
+    return this.#list((c) => c.streamFeatureViews, options)
   }
 
   /** Every feature service of the project. */
@@ -252,6 +358,11 @@ export class FeatureStore {
     return (await this.catalog(options)).featureView(name)
   }
 
+  /** One stream feature view by name; NOT_FOUND lists the known names. */
+  async getStreamFeatureView(name: string, options: ListOptions = {}): Promise<StreamFeatureView> {
+    return (await this.catalog(options)).streamFeatureView(name)
+  }
+
   /** One on-demand feature view by name; NOT_FOUND lists the known names. */
   async getOnDemandFeatureView(name: string, options: ListOptions = {}): Promise<OnDemandFeatureView> {
     return (await this.catalog(options)).onDemandFeatureView(name)
@@ -293,6 +404,15 @@ export class FeatureStore {
   offline(): Promise<OfflineStore> {
     this.#offline ??= createOfflineStore(this.config)
     return this.#offline
+  }
+
+  /** The materialization engine of `batch_engine` (in-process by default), opened on first use. */
+  engine(): Promise<BatchEngine> {
+    this.#engine ??= createBatchEngine(this.config, this.registry).catch((e) => {
+      this.#engine = undefined
+      throw e
+    })
+    return this.#engine
   }
 
   /** The online store, opened on first use. */
@@ -346,12 +466,14 @@ export class FeatureStore {
     const p = plan ?? (await this.plan(options))
     const keep = [
       ...p.contents.featureViews.filter((v) => v.online),
+      ...streamStoredViews(p.contents.streamFeatureViews),
       ...storedViews(p.contents.onDemandFeatureViews),
     ]
     const keptNames = new Set(keep.map((v) => v.name))
     const before = p.base.catalog(this.project)
     const drop = [
       ...[...before.featureViews.values()].filter((v) => v.online),
+      ...streamStoredViews([...before.streamFeatureViews.values()]),
       ...storedViews([...before.onDemandFeatureViews.values()]),
     ].filter((v) => !keptNames.has(v.name))
     if (this.config.onlineStore) {
@@ -374,6 +496,7 @@ export class FeatureStore {
     const catalog = state.catalog(this.project)
     const views = [
       ...[...catalog.featureViews.values()].filter((v) => v.online),
+      ...streamStoredViews([...catalog.streamFeatureViews.values()]),
       ...storedViews([...catalog.onDemandFeatureViews.values()]),
     ]
     if (this.config.onlineStore && views.length) {
@@ -407,19 +530,31 @@ export class FeatureStore {
     const joinKeys = new Set(
       selections.flatMap((s) => s.projection.view.joinKeys.map((k) => s.projection.joinKeyMap[k] ?? k)),
     )
-    return new TrainingJob(job, {
-      features: [
-        ...selections.flatMap((s) =>
-          s.features
-            .filter((f) => !odfv.hidden.has(outputColumnName(s.projection.nameToUse, f, full)))
-            .map((f) => `${s.projection.nameToUse}:${f}`),
-        ),
-        ...odfv.wanted.flatMap((w) => w.features.map((f) => `${w.name}:${f}`)),
+    const context: HistoricalJobContext = {
+      project: this.project,
+      jobs: async () => (await this.engine()).jobs,
+      featureViews: [
+        ...new Set([...selections.map((s) => s.projection.view.name), ...odfv.wanted.map((w) => w.name)]),
       ],
-      joinKeys: [...joinKeys],
-      fullFeatureNames: Boolean(request.fullFeatureNames),
-      featureServiceName: service?.name ?? '',
-    })
+      entities: entitiesJson(rest),
+    }
+    return new TrainingJob(
+      job,
+      {
+        features: [
+          ...selections.flatMap((s) =>
+            s.features
+              .filter((f) => !odfv.hidden.has(outputColumnName(s.projection.nameToUse, f, full)))
+              .map((f) => `${s.projection.nameToUse}:${f}`),
+          ),
+          ...odfv.wanted.flatMap((w) => w.features.map((f) => `${w.name}:${f}`)),
+        ],
+        joinKeys: [...joinKeys],
+        fullFeatureNames: Boolean(request.fullFeatureNames),
+        featureServiceName: service?.name ?? '',
+      },
+      context,
+    )
   }
 
   /**
@@ -494,6 +629,47 @@ export class FeatureStore {
   }
 
   /**
+   * Starts {@link FeatureStore.materialize} as a job and returns the stored job without waiting. With
+   * the local engine the job runs in this process (and dies with it); with `bullmq`, on the workers.
+   *
+   * @example const job = await store.submitMaterialize({ start: '2026-11-21', end: '2026-11-22' })
+   */
+  submitMaterialize(request: MaterializeRequest, options: MaterializeOptions = {}): Promise<JobRecord> {
+    return submitMaterialize(this, request, options)
+  }
+
+  /** Starts {@link FeatureStore.materializeIncremental} as a job, as {@link FeatureStore.submitMaterialize}. */
+  submitMaterializeIncremental(
+    request: MaterializeIncrementalRequest,
+    options: MaterializeOptions = {},
+  ): Promise<JobRecord> {
+    return submitMaterializeIncremental(this, request, options)
+  }
+
+  /** The project's jobs (materializations, retrievals), newest first, from the engine's job store. */
+  async listJobs(options: ListJobsOptions = {}): Promise<JobRecord[]> {
+    return (await this.engine()).jobs.list(this.project, options)
+  }
+
+  /** One job, or NOT_FOUND. */
+  async getJob(id: string, options: Abortable = {}): Promise<JobRecord> {
+    return (await this.engine()).jobs.get(this.project, id, options)
+  }
+
+  /** A job's log lines, oldest first (at most the newest `limit`). */
+  async jobLogs(id: string, options: Abortable & { limit?: number } = {}): Promise<JobLogLine[]> {
+    return (await this.engine()).jobs.logs(this.project, id, options)
+  }
+
+  /**
+   * Cancels a job: its runner stops at the next batch boundary, tasks not started never run, and no
+   * interval is recorded for a view it did not finish. Returns the job as stored after the request.
+   */
+  async cancelJob(id: string, options: Abortable = {}): Promise<JobRecord> {
+    return (await this.engine()).cancel(this.project, id, options)
+  }
+
+  /**
    * The latest feature values of entity rows from the online store, in Feast's columnar response
    * shape, with a status per value. See {@link getOnlineFeatures}.
    *
@@ -545,7 +721,7 @@ export class FeatureStore {
 
   /** Closes the stores and the registry. */
   async close(): Promise<void> {
-    const stores = await Promise.allSettled([this.#offline, this.#online].filter(Boolean))
+    const stores = await Promise.allSettled([this.#offline, this.#online, this.#engine].filter(Boolean))
     await Promise.all(stores.flatMap((s) => (s.status === 'fulfilled' && s.value ? [s.value.close()] : [])))
     await this.registry.close()
   }
@@ -554,6 +730,32 @@ export class FeatureStore {
 /** The feature views that on-demand views computed at write time are stored as online. */
 function storedViews(views: readonly OnDemandFeatureView[] = []): FeatureView[] {
   return views.flatMap((v) => (v.storageView ? [v.storageView] : []))
+}
+
+/** The feature views online stream views keep their non-aggregated features in. */
+function streamStoredViews(views: readonly StreamFeatureView[] = []): FeatureView[] {
+  return views.filter((v) => v.online).map((v) => v.storageView)
+}
+
+/** Longest entity file path or query text a job's request keeps; a longer one is cut. */
+const ENTITY_TEXT_KEPT = 500
+
+/**
+ * The entity rows of a retrieval as its job's request shows them: a file path or query text as given
+ * (cut to {@link ENTITY_TEXT_KEPT} characters), rows in memory by their count, else the date range.
+ */
+function entitiesJson(request: Omit<GetHistoricalFeaturesOptions, 'features' | 'featureService'>) {
+  const cut = (text: string) =>
+    text.length <= ENTITY_TEXT_KEPT ? text : `${text.slice(0, ENTITY_TEXT_KEPT - 1)}…`
+  const entities = request.entities
+  if (entities === undefined) {
+    const at = (t: typeof request.startDate, what: string) =>
+      t === undefined ? null : formatMicros(toMicros(t, what))
+    return { start_date: at(request.startDate, 'startDate'), end_date: at(request.endDate, 'endDate') }
+  }
+  if (typeof entities === 'string') return { entities: cut(entities) }
+  if ('sql' in entities) return { entities: { sql: cut(entities.sql) } }
+  return { entity_rows: 'numRows' in entities ? entities.numRows : entities.length }
 }
 
 /** Writes a saved dataset's rows to its Parquet file or its table. */

@@ -347,6 +347,8 @@ describe('other commands', () => {
       'init',
       'teardown',
       'get-historical-features',
+      'jobs',
+      'jobs logs',
       'registry',
       'registry migrate',
       'registry-dump',
@@ -354,6 +356,7 @@ describe('other commands', () => {
       'config-schema',
       'serve',
       'ui',
+      'worker',
     ]
     const queue = ['', ...commands]
     for (const cmd of queue) {

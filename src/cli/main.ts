@@ -6,6 +6,7 @@ import { registerDescribe } from './commands/describe.js'
 import { registerGet } from './commands/get.js'
 import { registerGetHistoricalFeatures } from './commands/get-historical-features.js'
 import { registerInit } from './commands/init.js'
+import { registerJobs } from './commands/jobs.js'
 import { registerList } from './commands/list.js'
 import { registerMaterialize } from './commands/materialize.js'
 import { registerMaterializeIncremental } from './commands/materialize-incremental.js'
@@ -17,6 +18,7 @@ import { registerServeRegistry } from './commands/serve-registry.js'
 import { registerTeardown } from './commands/teardown.js'
 import { registerUi } from './commands/ui.js'
 import { larderVersion, registerVersion } from './commands/version.js'
+import { registerWorker } from './commands/worker.js'
 import { createContext, type GlobalOptions } from './context.js'
 import { type Output, paint, processOutput } from './output.js'
 
@@ -42,6 +44,7 @@ export async function runCli(argv: readonly string[], output: Output = processOu
     registerTeardown,
     registerMaterialize,
     registerMaterializeIncremental,
+    registerJobs,
     registerGet,
     registerList,
     registerDescribe,
@@ -51,6 +54,7 @@ export async function runCli(argv: readonly string[], output: Output = processOu
     registerConfigSchema,
     registerServe,
     registerServeRegistry,
+    registerWorker,
     registerUi,
     registerVersion,
   ]) {

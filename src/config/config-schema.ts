@@ -80,7 +80,9 @@ const typedBlock = <T extends z.ZodType>(type: T) => z.looseObject({ type })
 const batchEngineSchema = z
   .union([z.string().min(1), typedBlock(z.string().min(1))])
   .optional()
-  .describe('Materialization engine; Larder materializes in-process (Feast type local)')
+  .describe(
+    'Materialization engine: local (in-process, default) or bullmq (tasks on a Redis queue run by `larder worker`)',
+  )
 
 export const repoConfigSchema = z
   .object({

@@ -33,6 +33,11 @@ export interface RepoConfig {
   }
   readonly onlineStore: StoreConfig | undefined
   readonly offlineStore: StoreConfig
+  /**
+   * The materialization engine: `local` (default; in-process) or `bullmq` (tasks on a queue), from
+   * Feast's `batch_engine` (or its older names `batch_engine_config`, `engine`).
+   */
+  readonly batchEngine: StoreConfig
   readonly entityKeySerializationVersion: 1 | 2 | 3
   readonly onlineWriteBatchSize: number | undefined
   /**
@@ -100,10 +105,20 @@ export function parseRepoConfig(text: string, repoPath: string, source = CONFIG_
     }),
     onlineStore: onlineStoreConfig(c.online_store),
     offlineStore: storeConfig(c.offline_store, 'duckdb'),
+    batchEngine: batchEngineConfig(c.batch_engine ?? c.batch_engine_config ?? c.engine),
     entityKeySerializationVersion: c.entity_key_serialization_version,
     onlineWriteBatchSize: c.materialization?.online_write_batch_size,
     warnings: Object.freeze(feastOnlyWarnings(c, registry, resolve(repoPath), source)),
   })
+}
+
+/** The engines Larder runs; Feast's others (spark, lambda, k8s…) fall back to local with a warning. */
+const BATCH_ENGINES: readonly string[] = ['local', 'bullmq']
+
+/** The engine block; a type Larder does not run (warned about) is `local`. */
+function batchEngineConfig(block: ParsedRepoConfig['batch_engine']): StoreConfig {
+  const engine = storeConfig(block ?? 'local', 'local')
+  return BATCH_ENGINES.includes(engine.type) ? engine : storeConfig('local', 'local')
 }
 
 /** Feast disables the online store with `null` or the strings "None" and "null". */
@@ -203,9 +218,12 @@ function feastOnlyWarnings(
     const engine = c[key]
     if (engine === undefined) continue
     const { type, ...options } = typeof engine === 'string' ? { type: engine } : engine
-    if (type !== 'local')
-      warn(key, `type "${type}" is not available; Larder materializes in-process, as Feast's local engine`)
-    else if (Object.keys(options).length > 0) {
+    if (!BATCH_ENGINES.includes(type)) {
+      warn(
+        key,
+        `type "${type}" is not available; Larder materializes in-process (local) or on a BullMQ queue (bullmq)`,
+      )
+    } else if (type === 'local' && Object.keys(options).length > 0) {
       warn(key, `options ${Object.keys(options).join(', ')} are ignored; Larder materializes in-process`)
     }
   }

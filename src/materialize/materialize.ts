@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import type { RepoConfig } from '../config/index.js'
 import {
   type Abortable,
@@ -9,16 +10,20 @@ import {
   type Micros,
   nowMicros,
   type TimestampInput,
-  throwIfAborted,
   toMicros,
 } from '../core/index.js'
-import { type OfflineStore, type PullColumns, pullColumns } from '../offline/index.js'
-import { type OnlineStore, viewRef } from '../online/online-store.js'
-import type { ProjectCatalog, Registry } from '../registry/index.js'
-import { type OnDemandWriter, onDemandWriters } from './on-demand-writes.js'
-import { recordInterval } from './record-interval.js'
-import { type RunTally, recordRun } from './record-run.js'
-import { writeRowEncoder } from './row-encoder.js'
+import type { OfflineStore } from '../offline/index.js'
+import type { OnlineStore } from '../online/online-store.js'
+import {
+  currentActor,
+  type JobKind,
+  type JobRecord,
+  type ProjectCatalog,
+  type Registry,
+} from '../registry/index.js'
+import type { BatchEngine, ViewWindow } from './engine.js'
+import { THIS_RUNNER } from './job-tracker.js'
+import { LocalEngine } from './local-engine.js'
 
 /** What materialization needs from a feature store; `FeatureStore` is one. */
 export interface MaterializeTarget {
@@ -28,6 +33,8 @@ export interface MaterializeTarget {
   online(options?: Abortable): Promise<OnlineStore>
   /** The deployed on-demand views, for views computed at write time (`writeToOnlineStore`). */
   onDemandViews?(): Promise<DeployedOnDemandViews>
+  /** The engine that runs materialization jobs; default: in this process, jobs kept in the registry. */
+  engine?(): Promise<BatchEngine>
 }
 
 export interface MaterializeRequest {
@@ -59,6 +66,8 @@ export interface MaterializeOptions extends Abortable {
    * in the registry's run history. Default: `process.emitWarning`.
    */
   readonly onWarning?: (message: string) => void
+  /** Called once the job is stored, before any row is loaded: its id is what `larder jobs cancel` takes. */
+  readonly onJob?: (job: JobRecord) => void
 }
 
 /** Where one view's materialization stands. */
@@ -91,6 +100,8 @@ export interface ViewMaterialization {
 }
 
 export interface MaterializeResult {
+  /** The job's id (see `larder jobs get`). */
+  readonly job: string
   readonly views: readonly ViewMaterialization[]
 }
 
@@ -99,22 +110,17 @@ const WEEK_MICROS = 7 * 86_400 * 1_000_000
 /** Feast's incremental start for a view with no ttl and no interval: 52 weeks before the end. */
 const DEFAULT_LOOKBACK_MICROS = 52 * WEEK_MICROS
 
-interface Window {
-  readonly view: FeatureView
-  readonly columns: PullColumns
-  readonly start: Micros
-  readonly end: Micros
-}
-
 /**
  * Loads the latest row per entity key with `start <= event timestamp <= end` of each selected view
- * from the offline store into the online store, as `feast materialize`. Rows stream through in batches
- * (memory does not grow with the window); a view's interval is recorded in the registry only after all
- * its rows were written, so an interrupted run leaves the registry as it was and a rerun converges to
- * the same online state (stores keep the newer value). Views run one after another.
+ * from the offline store into the online store, as `feast materialize`, as one job of the configured
+ * engine (in this process by default). Rows stream through in batches (memory does not grow with the
+ * window); a view's interval is recorded in the registry only after all its rows were written, so an
+ * interrupted run leaves the registry as it was and a rerun converges to the same online state (stores
+ * keep the newer value).
  *
  * Throws INVALID_ARGUMENT when `end` is before `start` or a named view is not served online, NOT_FOUND
- * for an unknown view (listing the known ones), and ABORTED when the signal fires.
+ * for an unknown view (listing the known ones), and ABORTED when the signal fires or the job is
+ * cancelled.
  *
  * @example await materialize(store, { start: '2026-11-21T00:00:00Z', end: '2026-11-22T00:00:00Z' })
  */
@@ -123,23 +129,8 @@ export async function materialize(
   request: MaterializeRequest,
   options: MaterializeOptions = {},
 ): Promise<MaterializeResult> {
-  const start = toMicros(request.start, 'start')
-  const end = toMicros(request.end, 'end')
-  if (end < start) {
-    throw new LarderError(
-      'INVALID_ARGUMENT',
-      `end ${formatMicros(end)} is before start ${formatMicros(start)}`,
-      { hint: 'give the start first: materialize START END' },
-    )
-  }
-  const catalog = await freshCatalog(target, options)
-  const windows = selectViews(catalog, request.views).map((view) => ({
-    view,
-    columns: pullColumns(view),
-    start,
-    end,
-  }))
-  return run(target, windows, options)
+  const windows = await windowsOf(target, request, options)
+  return (await runAsJob(target, 'materialize', request, windows, options, false))!
 }
 
 /**
@@ -155,11 +146,140 @@ export async function materializeIncremental(
   request: MaterializeIncrementalRequest,
   options: MaterializeOptions = {},
 ): Promise<MaterializeResult> {
+  const windows = await incrementalWindowsOf(target, request, options)
+  return (await runAsJob(target, 'materialize-incremental', request, windows, options, false))!
+}
+
+/**
+ * Starts {@link materialize} as a job and returns it once it is handed over, without waiting: in this
+ * process for the local engine (it dies with the process), on the workers for `bullmq`. Follow it with
+ * the job store (`larder jobs get ID`).
+ */
+export async function submitMaterialize(
+  target: MaterializeTarget,
+  request: MaterializeRequest,
+  options: MaterializeOptions = {},
+): Promise<JobRecord> {
+  const windows = await windowsOf(target, request, options)
+  return submitted(target, 'materialize', request, windows, options)
+}
+
+/** Starts {@link materializeIncremental} as a job, as {@link submitMaterialize}. */
+export async function submitMaterializeIncremental(
+  target: MaterializeTarget,
+  request: MaterializeIncrementalRequest,
+  options: MaterializeOptions = {},
+): Promise<JobRecord> {
+  const windows = await incrementalWindowsOf(target, request, options)
+  return submitted(target, 'materialize-incremental', request, windows, options)
+}
+
+/** The engine of `target`: its own, else the local one keeping jobs in the registry. */
+export async function engineOf(target: MaterializeTarget): Promise<BatchEngine> {
+  return (await target.engine?.()) ?? new LocalEngine(target.registry.jobs)
+}
+
+/** Rows per batch: the option, else the config's `online_write_batch_size`, else 10,000. */
+export function materializeBatchSize(target: MaterializeTarget, options: MaterializeOptions): number {
+  const batchSize = options.batchSize ?? target.config.onlineWriteBatchSize ?? DEFAULT_BATCH_ROWS
+  if (!Number.isSafeInteger(batchSize) || batchSize <= 0) {
+    throw new LarderError('INVALID_ARGUMENT', `batchSize must be a positive integer, got ${batchSize}`)
+  }
+  return batchSize
+}
+
+async function submitted(
+  target: MaterializeTarget,
+  kind: JobKind,
+  request: MaterializeRequest | MaterializeIncrementalRequest,
+  windows: readonly ViewWindow[],
+  options: MaterializeOptions,
+): Promise<JobRecord> {
+  let job: JobRecord | undefined
+  await runAsJob(
+    target,
+    kind,
+    request,
+    windows,
+    {
+      ...options,
+      onJob: (j) => {
+        job = j
+        options.onJob?.(j)
+      },
+    },
+    true,
+  )
+  return job!
+}
+
+/** Stores a queued job for the windows and hands it to the engine (waiting for it unless `detach`). */
+async function runAsJob(
+  target: MaterializeTarget,
+  kind: JobKind,
+  request: MaterializeRequest | MaterializeIncrementalRequest,
+  windows: readonly ViewWindow[],
+  options: MaterializeOptions,
+  detach: boolean,
+): Promise<MaterializeResult | undefined> {
+  materializeBatchSize(target, options)
+  const engine = await engineOf(target)
+  const now = nowMicros()
+  const job: JobRecord = {
+    id: randomUUID(),
+    project: target.config.project,
+    kind,
+    engine: engine.type,
+    status: 'queued',
+    featureViews: request.views && request.views.length > 0 ? [...new Set(request.views)] : null,
+    request: {
+      ...('start' in request ? { start: formatMicros(toMicros(request.start, 'start')) } : {}),
+      end: formatMicros(toMicros(request.end, 'end')),
+      views: windows.map((w) => w.view.name),
+    },
+    progress: { rowsDone: 0, rowsTotal: undefined, tasksDone: 0, tasksTotal: 0 },
+    createdBy: currentActor(),
+    runner: engine.remote ? undefined : THIS_RUNNER,
+    createdAt: now,
+    startedAt: undefined,
+    finishedAt: undefined,
+    heartbeatAt: now,
+    cancelRequestedAt: undefined,
+    error: undefined,
+    result: undefined,
+  }
+  await engine.jobs.create(job, { signal: options.signal })
+  options.onJob?.(job)
+  return engine.run(target, job, windows, { ...options, detach })
+}
+
+async function windowsOf(
+  target: MaterializeTarget,
+  request: MaterializeRequest,
+  options: Abortable,
+): Promise<ViewWindow[]> {
+  const start = toMicros(request.start, 'start')
+  const end = toMicros(request.end, 'end')
+  if (end < start) {
+    throw new LarderError(
+      'INVALID_ARGUMENT',
+      `end ${formatMicros(end)} is before start ${formatMicros(start)}`,
+      { hint: 'give the start first: materialize START END' },
+    )
+  }
+  const catalog = await freshCatalog(target, options)
+  return selectViews(catalog, request.views).map((view) => ({ view, start, end }))
+}
+
+async function incrementalWindowsOf(
+  target: MaterializeTarget,
+  request: MaterializeIncrementalRequest,
+  options: Abortable,
+): Promise<ViewWindow[]> {
   const end = toMicros(request.end, 'end')
   const catalog = await freshCatalog(target, options)
   const windows = selectViews(catalog, request.views).map((view) => ({
     view,
-    columns: pullColumns(view),
     start: incrementalStart(catalog, view, end),
     end,
   }))
@@ -181,7 +301,7 @@ export async function materializeIncremental(
       },
     )
   }
-  return run(target, windows, options)
+  return windows
 }
 
 function incrementalStart(catalog: ProjectCatalog, view: FeatureView, end: Micros): Micros {
@@ -231,152 +351,4 @@ function selectViews(catalog: ProjectCatalog, names: readonly string[] | undefin
     }
     return view
   })
-}
-
-async function run(
-  target: MaterializeTarget,
-  windows: readonly Window[],
-  options: MaterializeOptions,
-): Promise<MaterializeResult> {
-  const batchSize = options.batchSize ?? target.config.onlineWriteBatchSize ?? DEFAULT_BATCH_ROWS
-  if (!Number.isSafeInteger(batchSize) || batchSize <= 0) {
-    throw new LarderError('INVALID_ARGUMENT', `batchSize must be a positive integer, got ${batchSize}`)
-  }
-  if (windows.length === 0) return { views: [] }
-  const offline = await target.offline()
-  const online = await target.online(options)
-  const catalog = await freshCatalog(target, options)
-  const stored = [...catalog.onDemandFeatureViews.values()].some((o) => o.writeToOnlineStore)
-  const deployed = stored ? await target.onDemandViews?.() : undefined
-  const views: ViewMaterialization[] = []
-  for (const w of windows) {
-    throwIfAborted(options.signal)
-    const writers = onDemandWriters(catalog, w.view, deployed)
-    views.push(await materializeView(target, offline, online, w, batchSize, options, writers))
-  }
-  return { views }
-}
-
-async function materializeView(
-  target: MaterializeTarget,
-  offline: OfflineStore,
-  online: OnlineStore,
-  w: Window,
-  batchSize: number,
-  options: MaterializeOptions,
-  writers: readonly OnDemandWriter[],
-): Promise<ViewMaterialization> {
-  const tally: RunTally = {
-    startedAt: nowMicros(),
-    started: performance.now(),
-    rows: 0,
-    written: 0,
-    skipped: 0,
-    newestEvent: undefined,
-  }
-  let result: Awaited<ReturnType<typeof loadView>>
-  try {
-    result = await loadView(target, offline, online, w, batchSize, options, writers, tally)
-  } catch (e) {
-    await recordRun(target, w, tally, e, options)
-    throw e
-  }
-  await recordRun(target, w, tally, undefined, options)
-  result.report('done')
-  return result.outcome
-}
-
-/**
- * Streams one view's window into the online store and records its interval, counting into `tally` as
- * batches are written. Returns the outcome and the progress reporter, for the `done` event.
- */
-async function loadView(
-  target: MaterializeTarget,
-  offline: OfflineStore,
-  online: OnlineStore,
-  w: Window,
-  batchSize: number,
-  options: MaterializeOptions,
-  writers: readonly OnDemandWriter[],
-  tally: RunTally,
-): Promise<{ outcome: ViewMaterialization; report: (phase: MaterializeProgress['phase']) => void }> {
-  const { project, entityKeySerializationVersion } = target.config
-  const ref = viewRef(project, w.view)
-  const encode = writeRowEncoder(ref, w.columns, entityKeySerializationVersion)
-  const started = tally.started
-  let rowsTotal: number | undefined
-  const report = (phase: MaterializeProgress['phase']) => {
-    if (!options.onProgress) return
-    const elapsedSeconds = (performance.now() - started) / 1000
-    options.onProgress({
-      view: w.view.name,
-      phase,
-      start: w.start,
-      end: w.end,
-      rows: tally.rows,
-      rowsTotal: phase === 'done' ? tally.rows : rowsTotal,
-      rowsPerSecond: elapsedSeconds > 0 ? tally.rows / elapsedSeconds : 0,
-      elapsedSeconds,
-    })
-  }
-  report('start')
-  const batches = offline
-    .pullLatest(
-      w.view,
-      // A number would be read as epoch milliseconds; RFC 3339 text keeps the microseconds.
-      { start: formatMicros(w.start), end: formatMicros(w.end) },
-      {
-        signal: options.signal,
-        batchSize,
-        // a total gives progress bars their ETA; nobody watching, no extra scan
-        ...(options.onProgress
-          ? {
-              onRowCount: (n: number) => {
-                rowsTotal = n
-                report('rows')
-              },
-            }
-          : {}),
-      },
-    )
-    [Symbol.asyncIterator]()
-  try {
-    // The next batch is read while this one is encoded and written.
-    let next = batches.next()
-    for (;;) {
-      const { done, value: batch } = await next
-      if (done) break
-      next = batches.next()
-      next.catch(() => undefined)
-      throwIfAborted(options.signal)
-      const encoded = encode(batch)
-      tally.rows += batch.numRows
-      const stats = await online.write(ref, encoded, { signal: options.signal })
-      for (const writer of writers) {
-        await online.write(writer.ref, writer.rows(encoded), { signal: options.signal })
-      }
-      tally.written += stats.written
-      tally.skipped += stats.skipped
-      let newest = tally.newestEvent ?? Number.NEGATIVE_INFINITY
-      for (const row of encoded) if (row.eventTs > newest) newest = row.eventTs
-      if (encoded.length > 0) tally.newestEvent = newest
-      report('rows')
-    }
-  } finally {
-    await batches.return?.()
-  }
-  throwIfAborted(options.signal)
-  await recordInterval(target.registry, project, w.view.name, w, { signal: options.signal })
-  return {
-    report,
-    outcome: {
-      view: w.view.name,
-      start: w.start,
-      end: w.end,
-      rows: tally.rows,
-      written: tally.written,
-      skipped: tally.skipped,
-      seconds: (performance.now() - started) / 1000,
-    },
-  }
 }

@@ -20,8 +20,9 @@ export interface RunTally {
 }
 
 /**
- * Records one view's run in the registry's run history: succeeded when `error` is undefined, else
- * failed with the error's message (after its code, for a LarderError: `ABORTED: …`). Never throws: a run that cannot be recorded (registry down, a
+ * Records one view's run in the registry's run history, as run by `engine` (default `local`):
+ * succeeded when `error` is undefined, else failed with the error's message (after its code, for a
+ * LarderError: `ABORTED: …`). Never throws: a run that cannot be recorded (registry down, a
  * registry that keeps no history) is reported through `options.onWarning`, else `process.emitWarning`,
  * and the materialization's own outcome stands. It takes no abort signal, so a cancelled run is
  * recorded too.
@@ -32,13 +33,14 @@ export async function recordRun(
   tally: RunTally,
   error: unknown,
   options: Pick<MaterializeOptions, 'onWarning'>,
+  engine: string = LOCAL_ENGINE,
 ): Promise<MaterializationRun | undefined> {
   const finishedAt = nowMicros()
   const run: MaterializationRun = {
     id: randomUUID(),
     project: target.config.project,
     view: window.view.name,
-    engine: LOCAL_ENGINE,
+    engine,
     status: error === undefined ? 'succeeded' : 'failed',
     ...(error === undefined ? {} : { error: errorText(error) }),
     start: window.start,

@@ -25,6 +25,8 @@ export interface TestRepoOptions {
   readonly data?: ReadonlyMap<FeatureView, readonly Row[]>
   /** Writes more source files before apply, given the repo directory. */
   readonly prepare?: (dir: string) => Promise<void>
+  /** The `batch_engine` block as YAML lines without indentation; default none (local). */
+  readonly batchEngine?: string
 }
 
 export interface TestRepo {
@@ -37,20 +39,22 @@ export interface TestRepo {
   close(): Promise<void>
 }
 
-export function configText(project: string, onlineStore: string): string {
-  const block = onlineStore
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((l) => `  ${l}`)
-    .join('\n')
+export function configText(project: string, onlineStore: string, batchEngine?: string): string {
+  const indent = (lines: string) =>
+    lines
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .map((l) => `  ${l}`)
+      .join('\n')
   return [
     `project: ${project}`,
     'registry: data/registry.db',
     'provider: local',
     'online_store:',
-    block,
+    indent(onlineStore),
     'offline_store:',
     '  type: duckdb',
+    ...(batchEngine === undefined ? [] : ['batch_engine:', indent(batchEngine)]),
     'entity_key_serialization_version: 3',
     '',
   ].join('\n')
@@ -61,7 +65,7 @@ export async function createTestRepo(options: TestRepoOptions): Promise<TestRepo
   const project = options.project ?? uniqueProject('t')
   const dir = mkdtempSync(join(tmpdir(), 'larder-mat-'))
   mkdirSync(join(dir, 'data'))
-  const yaml = configText(project, options.onlineStore)
+  const yaml = configText(project, options.onlineStore, options.batchEngine)
   writeFileSync(join(dir, 'feature_store.yaml'), yaml)
   const reexport = `export * from ${JSON.stringify(options.definitions ?? DRIVER_FEATURES)}\n`
   writeFileSync(join(dir, 'features.ts'), options.featuresFile ?? reexport)

@@ -1,0 +1,95 @@
+import { expect, it } from 'vitest'
+import { toMicros } from '../../core/index.js'
+import { describeWithService, redisUnavailable } from '../../testing/services.js'
+import { testOnlineStores } from '../__fixtures__/online-stores.js'
+import type { TestRepo } from '../__fixtures__/test-repo.js'
+import type { MaterializeProgress } from '../materialize.js'
+import {
+  bulkRepo,
+  clearEngine,
+  END,
+  engineBlock,
+  onlineState,
+  START,
+  startWorkers,
+  type WorkerProcess,
+} from './__fixtures__/bullmq-harness.js'
+
+// Workers run the built CLI: run `npx tsc -p tsconfig.build.json` (or `npm run build`) first.
+const [host, port] = (process.env.LARDER_TEST_REDIS ?? '127.0.0.1:6379').split(':') as [string, string]
+const REDIS_URL = `redis://${host}:${port}`
+const redisDown = await redisUnavailable(host, Number(port))
+const DRIVERS = 1500
+const HOURS = 24
+
+// The memory store lives in one process, so workers cannot share it.
+for (const { name, config, unavailable } of (await testOnlineStores()).filter((s) => s.name !== 'memory')) {
+  describeWithService(`bullmq engine into ${name}`, unavailable ?? redisDown, () => {
+    it('gives the online state of the local engine with 3 worker processes, and records the job', async () => {
+      const block = engineBlock(REDIS_URL, ['partitions: 3', 'slice: 6h', 'lock_duration_ms: 5000'])
+      const repos: TestRepo[] = []
+      let workers: WorkerProcess[] = []
+      try {
+        const local = await bulkRepo(config, DRIVERS, HOURS)
+        repos.push(local)
+        const distributed = await bulkRepo(config, DRIVERS, HOURS, block)
+        repos.push(distributed)
+        workers = await startWorkers(distributed.dir, 3)
+
+        const expected = await local.store.materialize({ start: START, end: END })
+        const events: MaterializeProgress[] = []
+        const result = await distributed.store.materialize(
+          { start: START, end: END },
+          { batchSize: 200, onProgress: (e) => events.push(e) },
+        )
+
+        const reference = await onlineState(local, config)
+        // a row per feature, or a hash per entity in Redis
+        expect(reference.rows).toBe(name === 'redis' ? DRIVERS : DRIVERS * 3)
+        expect(await onlineState(distributed, config)).toEqual(reference)
+
+        // 8 slices of 6 h x 3 key parts; the 4 slices holding data give one row per driver each
+        expect(result.views).toHaveLength(1)
+        expect(result.views[0]).toMatchObject({
+          view: 'bulk_stats',
+          start: toMicros(START),
+          end: toMicros(END),
+          rows: DRIVERS * 4,
+        })
+        expect(expected.views[0]!.rows).toBe(DRIVERS)
+        const job = await distributed.store.getJob(result.job)
+        expect(job).toMatchObject({ engine: 'bullmq', status: 'succeeded', runner: undefined })
+        expect(job.progress).toMatchObject({ rowsDone: DRIVERS * 4, tasksDone: 24, tasksTotal: 24 })
+        expect(job.result).toEqual({
+          views: [expect.objectContaining({ view: 'bulk_stats', start: START, end: END, rows: DRIVERS * 4 })],
+        })
+        const logs = (await distributed.store.jobLogs(result.job)).map((l) => l.message)
+        expect(logs[0]).toContain('queued 24 tasks')
+        expect(logs.at(-1)).toBe('succeeded')
+
+        const intervals = (await distributed.store.catalog({ allowCache: false })).materializationIntervals(
+          'bulk_stats',
+        )
+        expect(intervals).toEqual([{ start: toMicros(START), end: toMicros(END) }])
+        const runs = await distributed.store.listMaterializationRuns()
+        expect(runs).toEqual([
+          expect.objectContaining({
+            view: 'bulk_stats',
+            engine: 'bullmq',
+            status: 'succeeded',
+            rowsRead: DRIVERS * 4,
+          }),
+        ])
+
+        expect(events[0]).toMatchObject({ view: 'bulk_stats', phase: 'start', rows: 0 })
+        expect(events.at(-1)).toMatchObject({ phase: 'done', rows: DRIVERS * 4, rowsTotal: DRIVERS * 4 })
+        const ran = workers.map((w) => w.logs().filter((l) => l.msg === 'task done').length)
+        expect(ran.reduce((a, b) => a + b, 0)).toBe(24)
+      } finally {
+        await Promise.all(workers.map((w) => w.stop()))
+        for (const repo of repos) await repo.close()
+        await clearEngine(REDIS_URL, block)
+      }
+    }, 120_000)
+  })
+}
