@@ -99,6 +99,13 @@ describe('larder ui serving (no browser)', () => {
     const api = await fetch(`${ui.url}/api/v1/nope`)
     expect(api.status).toBe(404)
     expect(await api.json()).toMatchObject({ error_type: 'NOT_FOUND' })
+    // the jobs routes answer JSON, never the UI's page
+    const jobs = await fetch(`${ui.url}/jobs`)
+    expect(jobs.headers.get('content-type')).toMatch(/^application\/json/)
+    expect(await jobs.json()).toEqual({ jobs: [] })
+    const job = await fetch(`${ui.url}/jobs/nope`)
+    expect(job.status).toBe(404)
+    expect(await job.json()).toMatchObject({ error_type: 'NOT_FOUND', details: { job: 'nope' } })
     const views = await fetch(`${ui.url}/api/v1/feature_views?project=demo`)
     const listed = (await views.json()) as { featureViews: { spec: { name: string } }[] }
     expect(listed.featureViews.map((v) => v.spec.name)).toEqual([

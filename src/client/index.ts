@@ -1,4 +1,12 @@
 export type {
+  JobError,
+  JobKind,
+  JobProgress,
+  JobRecord,
+  JobStatus,
+  ViewProgress,
+} from '../registry/jobs.js'
+export type {
   EntityRows,
   FeatureVector,
   FieldStatus,

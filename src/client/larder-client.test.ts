@@ -125,13 +125,62 @@ describe("Feast's ServingService over gRPC", () => {
   })
 })
 
+describe("LarderClient's jobs (over the REST routes /jobs)", () => {
+  const client = () => new LarderClient(server.url)
+
+  it('returns the jobs FeatureStore returns, the server materialization of beforeAll among them', async () => {
+    const remote = await client().listJobs()
+    expect(remote).toEqual(await local.listJobs())
+    expect(remote[0]).toMatchObject({
+      kind: 'materialize-incremental',
+      engine: 'local',
+      status: 'succeeded',
+      progress: { rowsDone: 10, rowsTotal: 10, tasksDone: 2, tasksTotal: 2 },
+    })
+    const id = remote[0]!.id
+    expect(await client().getJob(id)).toEqual(await local.getJob(id))
+    expect(await client().listJobs({ status: ['queued', 'running'] })).toEqual([])
+    expect(await client().listJobs({ status: ['succeeded'], limit: 1 })).toEqual([remote[0]])
+    // a finished job is returned as it is
+    expect(await client().cancelJob(id)).toEqual(remote[0])
+  })
+
+  it("raises the server's NOT_FOUND and INVALID_ARGUMENT, and UNSUPPORTED over gRPC", async () => {
+    const missing = await client()
+      .getJob('no-such-job')
+      .catch((e: LarderError) => e)
+    expect(missing).toMatchObject({
+      name: 'LarderError',
+      code: 'NOT_FOUND',
+      message: `job "no-such-job" not found in project "${repo.project}"`,
+      hint: expect.stringContaining('newest jobs:'),
+    })
+    expect(
+      await client()
+        .cancelJob('no-such-job')
+        .catch((e: LarderError) => e.code),
+    ).toBe('NOT_FOUND')
+    const limit = await client()
+      .listJobs({ limit: 0 })
+      .catch((e: LarderError) => e)
+    expect(limit).toMatchObject({ code: 'INVALID_ARGUMENT', details: { field: 'query.limit' } })
+    const grpc = await new LarderClient(server.grpcUrl!, { protocol: 'grpc' })
+      .listJobs()
+      .catch((e: LarderError) => e)
+    expect(grpc).toMatchObject({ code: 'UNSUPPORTED', hint: expect.stringContaining('HTTP URL') })
+  })
+})
+
 describe('LarderClient without a server', () => {
   it('fails with BACKEND_UNAVAILABLE naming the URL', async () => {
     const url = `http://127.0.0.1:${await freePort()}`
-    const err = await new LarderClient(url, { timeoutMs: 2000 })
-      .getOnlineFeatures(requests.features)
-      .catch((e: LarderError) => e)
-    expect(err).toMatchObject({ name: 'LarderError', code: 'BACKEND_UNAVAILABLE' })
-    expect((err as LarderError).message).toContain(url)
+    for (const call of [
+      (c: LarderClient) => c.getOnlineFeatures(requests.features),
+      (c: LarderClient) => c.listJobs(),
+    ]) {
+      const err = await call(new LarderClient(url, { timeoutMs: 2000 })).catch((e: LarderError) => e)
+      expect(err).toMatchObject({ name: 'LarderError', code: 'BACKEND_UNAVAILABLE' })
+      expect((err as LarderError).message).toContain(url)
+    }
   })
 })

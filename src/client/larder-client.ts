@@ -1,6 +1,6 @@
 import { type Client, Code, ConnectError, createClient, type Transport } from '@connectrpc/connect'
 import { createConnectTransport, createGrpcTransport } from '@connectrpc/connect-node'
-import { type Abortable, isLarderError, LarderError, type LarderErrorCode } from '../core/index.js'
+import { type Abortable, isLarderError, LarderError, type LarderErrorCode, toMicros } from '../core/index.js'
 import { ServingService } from '../gen/feast/serving/ServingService_pb.js'
 import {
   ERROR_CODE_HEADER,
@@ -9,6 +9,14 @@ import {
   responseFromMessage,
   VALUE_TYPES_HEADER,
 } from '../grpc/serving-messages.js'
+import type {
+  JobJson,
+  JobProgress,
+  JobRecord,
+  JobStatus,
+  ProgressJson,
+  ViewProgress,
+} from '../registry/jobs.js'
 import {
   type GetOnlineFeaturesOptions,
   type OnlineFeaturesRequest,
@@ -32,8 +40,9 @@ export interface LarderClientOptions {
  * A remote feature store with the in-process SDK's read API: `getOnlineFeatures` takes the same
  * request and returns the same response as `FeatureStore.getOnlineFeatures`, values and statuses
  * included (int64 beyond 2^53 as a bigint), so an application switches between in-process and
- * remote reads by changing the object it calls. Errors are `LarderError`s with the server's code and
- * hint; a server that cannot be reached is BACKEND_UNAVAILABLE.
+ * remote reads by changing the object it calls. `listJobs`, `getJob` and `cancelJob` do the same for
+ * the server's jobs, over its REST routes (`/jobs`). Errors are `LarderError`s with the server's code
+ * and hint; a server that cannot be reached is BACKEND_UNAVAILABLE.
  *
  * @example
  * const store = new LarderClient('http://127.0.0.1:6566')
@@ -41,12 +50,14 @@ export interface LarderClientOptions {
  */
 export class LarderClient {
   readonly url: string
+  readonly #protocol: 'connect' | 'grpc'
   readonly #client: Client<typeof ServingService>
   readonly #timeoutMs: number
   readonly #headers: Readonly<Record<string, string>>
 
   constructor(url: string, options: LarderClientOptions = {}) {
     this.url = url.replace(/\/+$/, '')
+    this.#protocol = options.protocol ?? 'connect'
     const transport: Transport =
       options.protocol === 'grpc'
         ? createGrpcTransport({ baseUrl: this.url })
@@ -87,6 +98,92 @@ export class LarderClient {
     return info.version
   }
 
+  /**
+   * The project's jobs, newest first, as {@link FeatureStore.listJobs} returns them (`GET /jobs`):
+   * only those in the `status` states when given, at most `limit` (default 50, at most 1000).
+   */
+  async listJobs(
+    options: Abortable & { readonly status?: readonly JobStatus[]; readonly limit?: number } = {},
+  ): Promise<JobRecord[]> {
+    const query = new URLSearchParams()
+    if (options.status && options.status.length > 0) query.set('status', options.status.join(','))
+    if (options.limit !== undefined) query.set('limit', String(options.limit))
+    const path = query.size > 0 ? `/jobs?${query}` : '/jobs'
+    const body = (await this.#rest('GET', path, options)) as { jobs: JobJson[] }
+    return body.jobs.map(jobRecord)
+  }
+
+  /** One job, as {@link FeatureStore.getJob} returns it (`GET /jobs/{id}`); NOT_FOUND naming the id. */
+  async getJob(id: string, options: Abortable = {}): Promise<JobRecord> {
+    return jobRecord((await this.#rest('GET', `/jobs/${encodeURIComponent(id)}`, options)) as JobJson)
+  }
+
+  /**
+   * Cancels a job, as {@link FeatureStore.cancelJob} (`DELETE /jobs/{id}`): its runner stops at the
+   * next batch boundary; a lost job is marked cancelled at once. Returns the job as stored after.
+   */
+  async cancelJob(id: string, options: Abortable = {}): Promise<JobRecord> {
+    return jobRecord((await this.#rest('DELETE', `/jobs/${encodeURIComponent(id)}`, options)) as JobJson)
+  }
+
+  /**
+   * Calls one of the server's REST routes and returns its JSON body. An error answer becomes the
+   * server's LarderError (code, message, hint, details); no answer, BACKEND_UNAVAILABLE.
+   */
+  async #rest(method: 'GET' | 'DELETE', path: string, options: Abortable): Promise<unknown> {
+    if (this.#protocol === 'grpc') {
+      throw new LarderError(
+        'UNSUPPORTED',
+        `jobs are served over HTTP, and the client for ${this.url} speaks gRPC`,
+        {
+          hint: "create a LarderClient with the feature server's HTTP URL (larder serve --port) to read jobs",
+        },
+      )
+    }
+    const timeout = AbortSignal.timeout(this.#timeoutMs)
+    let response: Response
+    try {
+      response = await fetch(`${this.url}${path}`, {
+        method,
+        headers: { ...this.#headers, accept: 'application/json' },
+        signal: options.signal ? AbortSignal.any([options.signal, timeout]) : timeout,
+      })
+    } catch (cause) {
+      if (options.signal?.aborted)
+        throw new LarderError('ABORTED', `${method} ${path} was aborted`, { cause })
+      throw new LarderError(
+        'BACKEND_UNAVAILABLE',
+        `the feature server at ${this.url} did not answer ${method} ${path}: ${(cause as Error).message}`,
+        { hint: 'check that `larder serve` runs there', cause },
+      )
+    }
+    const text = await response.text()
+    let body: unknown
+    try {
+      body = JSON.parse(text)
+    } catch {
+      body = undefined
+    }
+    if (response.ok && body !== undefined) return body
+    const error = body as
+      | { error_type?: unknown; detail?: unknown; hint?: unknown; details?: unknown }
+      | undefined
+    if (typeof error?.error_type === 'string' && typeof error.detail === 'string') {
+      throw new LarderError(error.error_type as LarderErrorCode, error.detail, {
+        hint: typeof error.hint === 'string' ? error.hint : undefined,
+        details:
+          typeof error.details === 'object' && error.details !== null
+            ? (error.details as Record<string, unknown>)
+            : undefined,
+      })
+    }
+    throw new LarderError(
+      'INTERNAL',
+      `the feature server at ${this.url} answered ${method} ${path} with ${response.status} and no JSON: ${text.slice(0, 200)}`,
+      { hint: 'check that the URL is the HTTP port of `larder serve`, not a proxy or another service' },
+    )
+  }
+
   async #call<T>(call: () => Promise<T>): Promise<T> {
     try {
       return await call()
@@ -121,5 +218,44 @@ export class LarderClient {
     return new LarderError('INTERNAL', `the feature server at ${this.url} failed: ${err.rawMessage}`, {
       cause: err,
     })
+  }
+}
+
+/**
+ * A job as the SDK holds it, from its JSON. The JSON's status is the effective one; a `lost` job is
+ * stored running (or queued), and comes back as running, from which `effectiveStatus` reads `lost`
+ * again (its heartbeat is kept).
+ */
+function jobRecord(json: JobJson): JobRecord {
+  const at = (text: string | null) => (text === null ? undefined : toMicros(text))
+  const progress = (p: ProgressJson): ViewProgress => ({
+    rowsDone: p.rows_done,
+    rowsTotal: p.rows_total ?? undefined,
+    tasksDone: p.tasks_done,
+    tasksTotal: p.tasks_total,
+  })
+  const views = Object.entries(json.progress.views)
+  const jobProgress: JobProgress = {
+    ...progress(json.progress),
+    ...(views.length > 0 ? { views: Object.fromEntries(views.map(([v, p]) => [v, progress(p)])) } : {}),
+  }
+  return {
+    id: json.job_id,
+    project: json.project,
+    kind: json.kind,
+    engine: json.engine,
+    status: json.status === 'lost' ? 'running' : json.status,
+    featureViews: json.feature_views,
+    request: json.request,
+    progress: jobProgress,
+    createdBy: json.created_by,
+    runner: json.runner ?? undefined,
+    createdAt: toMicros(json.created_at),
+    startedAt: at(json.started_at),
+    finishedAt: at(json.finished_at),
+    heartbeatAt: toMicros(json.heartbeat_at),
+    cancelRequestedAt: at(json.cancel_requested_at),
+    error: json.error ?? undefined,
+    result: json.result ?? undefined,
   }
 }

@@ -9,21 +9,24 @@ import { type Abortable, formatMicros, LarderError, nowMicros } from '../core/in
 import type { FeatureStore } from '../feature-store.js'
 import { type IngestResult, push, writeToOnlineStore } from '../ingest/index.js'
 import {
+  type MaterializeOptions,
   type MaterializeProgress,
   type MaterializeResult,
   type MaterializeTarget,
   materialize,
   materializeIncremental,
+  submitMaterialize,
+  submitMaterializeIncremental,
 } from '../materialize/index.js'
 import { type OnlineReadRequest, type OnlineStore, viewRef } from '../online/online-store.js'
-import { projectFreshness } from '../registry/index.js'
+import { type JobRecord, jobJson, jobStatusesOf, projectFreshness } from '../registry/index.js'
 import { getOnlineFeatures, jsonResponseText, type ServingTarget, STRICT_HEADER } from '../serving/index.js'
 import { BackgroundRegistry } from './background-registry.js'
 import { errorResponse } from './errors.js'
-import { type JobKind, type JobState, MaterializationJobs } from './jobs.js'
+import { type JobStart, ServerJobs } from './jobs.js'
 import { decodeBody, parseJsonBody, validateBody } from './json-body.js'
 import { ServerMetrics } from './metrics.js'
-import { registerRegistryApi } from './registry-api.js'
+import { intQuery, registerRegistryApi } from './registry-api.js'
 import { projectsList } from './registry-json.js'
 import * as schemas from './schemas.js'
 
@@ -45,14 +48,17 @@ export const DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
 const DEFAULT_READ_TIMEOUT_MS = 1000
 const REGISTRY_PATH = '/api/v1'
 const REQUEST_ID = /^[\w.:@/+=-]{1,128}$/
+/** Most jobs `GET /jobs` lists at once. */
+const MAX_JOBS_LISTED = 1000
 
 type Env = { Variables: { requestId: string } }
 
 /**
  * Larder's HTTP feature server: Feast's feature server routes (`/get-online-features`, `/push`,
  * `/write-to-online-store`, `/materialize`, `/materialize-incremental`, `/health`), Feast's REST registry API under `/api/v1`
- * with `/projects-list.json` for web UIs, plus `/jobs/{id}`, `/metrics` (Prometheus),
- * `/openapi.json` and `POST /registry/refresh`. Handlers only translate HTTP to calls of `serving/`,
+ * with `/projects-list.json` for web UIs, plus the jobs of the engine's job store (`GET /jobs`,
+ * `GET /jobs/{id}`, `DELETE /jobs/{id}`), `/metrics` (Prometheus), `/openapi.json` and
+ * `POST /registry/refresh`. Handlers only translate HTTP to calls of `serving/`,
  * `ingest/` and `materialize/` and back; every error answers one JSON body (see `errors.ts`).
  *
  * Reads use the registry loaded last (reloaded in the background, never waiting for a reload), and
@@ -72,7 +78,7 @@ export class FeatureServer {
   readonly #store: FeatureStore
   readonly #logger: Logger
   readonly #readTimeoutMs: number
-  readonly #jobs = new MaterializationJobs<MaterializeResult>()
+  readonly #jobs: ServerJobs
   readonly #timed = new WeakMap<OnlineStore, OnlineStore>()
   #openapi: unknown
 
@@ -80,6 +86,7 @@ export class FeatureServer {
     this.#store = store
     this.#logger = options.logger
     this.#readTimeoutMs = options.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS
+    this.#jobs = new ServerJobs(store)
     const ttl = store.config.registry.cacheTtlSeconds
     this.registry = new BackgroundRegistry(store.registry, {
       intervalSeconds: options.registryRefreshSeconds ?? (ttl > 0 ? ttl : 1),
@@ -92,6 +99,7 @@ export class FeatureServer {
       online: async (opts?: Abortable) => this.#timedStore(await store.online(opts)),
       offline: () => store.offline(),
       onDemandViews: () => store.onDemandViews(),
+      engine: () => store.engine(),
     }
     this.app = new OpenAPIHono<Env>()
     this.#middleware(options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES)
@@ -110,7 +118,11 @@ export class FeatureServer {
     this.app.post(path, (c) => handler(c.req.raw))
   }
 
-  /** Aborts running materialization jobs and stops the registry reloads. The store stays open. */
+  /**
+   * Aborts the materialization jobs the server runs in this process (each ends cancelled, "the server
+   * is shutting down"; jobs on a queue go on, on their workers) and stops the registry reloads. The
+   * store stays open.
+   */
   async close(): Promise<void> {
     await this.#jobs.abortAll()
     await this.registry.close()
@@ -165,7 +177,7 @@ export class FeatureServer {
   #routes(): void {
     const app = this.app
     const doc = (
-      method: 'get' | 'post',
+      method: 'get' | 'post' | 'delete',
       path: string,
       summary: string,
       body?: z.ZodType,
@@ -267,8 +279,12 @@ export class FeatureServer {
         })
       }
       const views = body.feature_views ?? undefined
-      return this.#materialization(c, 'materialize', views, (options) =>
-        materialize(this.target, { start: body.start_ts, end: body.end_ts, views }, options),
+      const request = { start: body.start_ts, end: body.end_ts, views }
+      return this.#materialization(
+        c,
+        views,
+        (options) => materialize(this.target, request, options),
+        (options) => submitMaterialize(this.target, request, options),
       )
     })
 
@@ -283,19 +299,51 @@ export class FeatureServer {
     app.post('/materialize-incremental', async (c) => {
       const body = await readBody(c, schemas.MaterializeIncrementalRequest)
       const views = body.feature_views ?? undefined
-      return this.#materialization(c, 'materialize-incremental', views, (options) =>
-        materializeIncremental(this.target, { end: body.end_ts, views }, options),
+      const request = { end: body.end_ts, views }
+      return this.#materialization(
+        c,
+        views,
+        (options) => materializeIncremental(this.target, request, options),
+        (options) => submitMaterializeIncremental(this.target, request, options),
       )
     })
 
     doc(
       'get',
+      '/jobs',
+      "The project's jobs (materializations, historical retrievals), newest first, from the engine's job store",
+      undefined,
+      schemas.JobList,
+      schemas.JobsQuery,
+    )
+    app.get('/jobs', async (c) => {
+      const status = jobStatusesOf(c.req.queries('status') ?? [])
+      const jobs = await this.#store.listJobs({
+        status: status.length > 0 ? status : undefined,
+        limit: intQuery(c, 'limit', 1, MAX_JOBS_LISTED),
+        signal: c.req.raw.signal,
+      })
+      const now = nowMicros()
+      return c.json({ jobs: jobs.map((job) => jobJson(job, now)) })
+    })
+
+    doc('get', '/jobs/{id}', 'One job: its state, progress, error and result', undefined, schemas.Job)
+    app.get('/jobs/:id', async (c) =>
+      c.json(jobJson(await this.#store.getJob(c.req.param('id'), { signal: c.req.raw.signal }), nowMicros())),
+    )
+
+    doc(
+      'delete',
       '/jobs/{id}',
-      'The state of a materialization started with ?async=true',
+      'Cancel a job: it stops at its next batch boundary and records no interval for a view it did not finish; a lost job is marked cancelled at once. Answers the job as stored after the request',
       undefined,
       schemas.Job,
     )
-    app.get('/jobs/:id', (c) => c.json(jobJson(this.#jobs.get(c.req.param('id')))))
+    app.delete('/jobs/:id', async (c) =>
+      c.json(
+        jobJson(await this.#store.cancelJob(c.req.param('id'), { signal: c.req.raw.signal }), nowMicros()),
+      ),
+    )
 
     doc(
       'get',
@@ -370,62 +418,69 @@ export class FeatureServer {
     }
   }
 
-  /** Runs a materialization as a job: synchronously (200 with the result) or with ?async=true (202 with the job id). */
+  /**
+   * Runs a materialization as a job of the engine: synchronously with `run` (200 with the outcome), or
+   * with ?async=true through `submit` (202 with the job id). 409 when a job at work shares a view,
+   * unless ?force=true (see {@link ServerJobs}).
+   */
   async #materialization(
     c: Context<Env>,
-    kind: JobKind,
     views: readonly string[] | undefined,
-    run: (options: {
-      signal: AbortSignal
-      onProgress: (p: MaterializeProgress) => void
-      onWarning: (message: string) => void
-    }) => Promise<MaterializeResult>,
+    run: (options: MaterializeOptions) => Promise<MaterializeResult>,
+    submit: (options: MaterializeOptions) => Promise<JobRecord>,
   ): Promise<Response> {
     const force = c.req.query('force') === 'true'
-    const background = c.req.query('async') === 'true'
-    const { state, done } = this.#jobs.start(
-      kind,
-      views,
-      force,
-      (signal) => this.#measured(run, signal),
-      background,
-    )
-    if (background) {
-      done.then((s) => {
-        if (s.status === 'failed')
-          this.#logger.warn({ job: s.id, err: s.error }, 'materialization job failed')
-      })
-      return c.json({ status: 'accepted', feature_views: state.featureViews, job_id: state.id }, 202)
+    const meter = this.#meter()
+    const options = (start: JobStart): MaterializeOptions => ({
+      signal: start.signal,
+      onJob: start.onJob,
+      onProgress: meter.progress,
+      onWarning: (message) => this.#logger.warn(message),
+    })
+    if (c.req.query('async') === 'true') {
+      const job = await this.#jobs.start(
+        views,
+        {
+          force,
+          detached: true,
+          onFinished: (finished) => {
+            if (finished.status === 'succeeded') return
+            meter.failed()
+            this.#logger.warn(
+              { job: finished.id, error: finished.error },
+              'materialization job did not succeed',
+            )
+          },
+        },
+        (start) => submit(options(start)),
+      )
+      return c.json({ status: 'accepted', feature_views: job.featureViews, job_id: job.id }, 202)
     }
-    const finished = await done
-    if (finished.status === 'failed') throw finished.error
-    return c.json(materializeJson(finished.result!))
+    try {
+      const result = await this.#jobs.start(views, { force, detached: false }, (start) => run(options(start)))
+      return c.json(materializeJson(result))
+    } catch (e) {
+      meter.failed()
+      throw e
+    }
   }
 
-  /** Runs a materialization, recording rows and duration per view in the metrics. */
-  async #measured(
-    run: (options: {
-      signal: AbortSignal
-      onProgress: (p: MaterializeProgress) => void
-      onWarning: (message: string) => void
-    }) => Promise<MaterializeResult>,
-    signal: AbortSignal,
-  ): Promise<MaterializeResult> {
+  /**
+   * The metrics of one materialization: rows and duration of each view once it is done (from its
+   * progress events), and with `failed()` the view it was loading when it stopped.
+   */
+  #meter(): { progress: (p: MaterializeProgress) => void; failed: () => void } {
     let current: MaterializeProgress | undefined
-    try {
-      return await run({
-        signal,
-        onWarning: (message) => this.#logger.warn(message),
-        onProgress: (p) => {
-          current = p
-          if (p.phase === 'done') this.metrics.materialization(p.view, 'succeeded', p.rows, p.elapsedSeconds)
-        },
-      })
-    } catch (e) {
-      if (current && current.phase !== 'done') {
-        this.metrics.materialization(current.view, 'failed', current.rows, current.elapsedSeconds)
-      }
-      throw e
+    return {
+      progress: (p) => {
+        current = p
+        if (p.phase === 'done') this.metrics.materialization(p.view, 'succeeded', p.rows, p.elapsedSeconds)
+      },
+      failed: () => {
+        if (current && current.phase !== 'done') {
+          this.metrics.materialization(current.view, 'failed', current.rows, current.elapsedSeconds)
+        }
+      },
     }
   }
 
@@ -574,19 +629,5 @@ function ingestJson(result: IngestResult) {
       online_skipped: v.onlineSkipped,
       offline_rows: v.offlineRows,
     })),
-  }
-}
-
-function jobJson(job: JobState<MaterializeResult>) {
-  const error = job.error === undefined ? undefined : errorResponse(job.error, undefined).body
-  return {
-    id: job.id,
-    kind: job.kind,
-    status: job.status,
-    feature_views: job.featureViews,
-    started_at: job.startedAt.toISOString(),
-    ...(job.finishedAt ? { finished_at: job.finishedAt.toISOString() } : {}),
-    ...(job.result ? { result: materializeJson(job.result) } : {}),
-    ...(error ? { error: { error_type: error.error_type, detail: error.detail } } : {}),
   }
 }

@@ -254,7 +254,7 @@ function flag(c: Context, name: string): boolean {
 }
 
 /** An integer query parameter from `min` to `max`; undefined when absent; INVALID_ARGUMENT otherwise. */
-function intQuery(c: Context, name: string, min: number, max: number): number | undefined {
+export function intQuery(c: Context, name: string, min: number, max: number): number | undefined {
   const text = c.req.query(name)
   if (text === undefined || text === '') return undefined
   const n = Number(text)

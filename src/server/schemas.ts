@@ -126,18 +126,60 @@ export const JobAccepted = z
   })
   .openapi('JobAccepted')
 
+const JobProgress = z.object({
+  rows_done: z.number().int(),
+  rows_total: z.number().int().nullable().openapi({ description: 'Null while unknown' }),
+  tasks_done: z.number().int(),
+  tasks_total: z.number().int(),
+})
+
 export const Job = z
   .object({
-    id: z.string(),
-    kind: z.enum(['materialize', 'materialize-incremental']),
-    status: z.enum(['running', 'succeeded', 'failed']),
-    feature_views: z.array(z.string()).nullable(),
-    started_at: z.string(),
-    finished_at: z.string().optional(),
-    result: MaterializeResponse.optional(),
-    error: z.object({ error_type: z.string(), detail: z.string() }).optional(),
+    job_id: z.string(),
+    project: z.string(),
+    kind: z.enum(['materialize', 'materialize-incremental', 'historical', 'stream']),
+    engine: z.string().openapi({ description: 'What runs it: local (one process) or bullmq (workers)' }),
+    status: z.enum(['queued', 'running', 'succeeded', 'failed', 'cancelled', 'lost']).openapi({
+      description:
+        'lost: a job run in one process whose process stopped beating (killed); DELETE /jobs/{id} marks it cancelled',
+    }),
+    feature_views: z
+      .array(z.string())
+      .nullable()
+      .openapi({ description: 'The views asked for; null means every view it could take' }),
+    request: z.record(z.string(), z.unknown()).openapi({ description: 'What was asked' }),
+    progress: JobProgress.extend({
+      views: z.record(z.string(), JobProgress).openapi({ description: 'The same per feature view' }),
+    }),
+    created_by: z.string(),
+    runner: z
+      .string()
+      .nullable()
+      .openapi({ description: 'host:pid of the process that runs it; null on a queue' }),
+    created_at: z.string(),
+    started_at: z.string().nullable(),
+    finished_at: z.string().nullable(),
+    heartbeat_at: z.string(),
+    cancel_requested_at: z.string().nullable(),
+    error: z.object({ code: z.string(), message: z.string() }).nullable(),
+    result: z.unknown().openapi({ description: 'What it produced, once it succeeded; else null' }),
   })
   .openapi('Job')
+
+export const JobList = z
+  .object({ jobs: z.array(Job).openapi({ description: 'Newest first' }) })
+  .openapi('JobList')
+
+export const JobsQuery = z.object({
+  status: z.string().optional().openapi({
+    description:
+      'Only jobs in these stored states, comma-separated or repeated: queued, running, succeeded, failed, cancelled (a lost job is stored running or queued)',
+  }),
+  limit: z
+    .string()
+    .optional()
+    .openapi({ description: 'At most this many, newest first: 1 to 1000, default 50' }),
+})
 
 export const AsyncQuery = z.object({
   async: z

@@ -240,14 +240,19 @@ describe('larder serve (child process, real HTTP)', () => {
     let job: Record<string, unknown> = {}
     for (let i = 0; i < 200; i++) {
       job = (await get(`/jobs/${accepted.job_id}`)).body
-      if (job.status !== 'running') break
+      if (job.status !== 'queued' && job.status !== 'running') break
       await new Promise((r) => setTimeout(r, 50))
     }
-    expect(job).toMatchObject({ id: accepted.job_id, kind: 'materialize', status: 'succeeded' })
-    expect((job.result as { feature_views: { name: string; rows: number }[] }).feature_views).toEqual([
-      expect.objectContaining({ name: 'driver_hourly_stats', rows: 5 }),
+    expect(job).toMatchObject({ job_id: accepted.job_id, kind: 'materialize', status: 'succeeded' })
+    expect((job.result as { views: { view: string; rows: number }[] }).views).toEqual([
+      expect.objectContaining({ view: 'driver_hourly_stats', rows: 5 }),
     ])
-    expect((await get('/jobs/nope')).status).toBe(404)
+    const missing = await get('/jobs/nope')
+    expect(missing.status).toBe(404)
+    expect(missing.body).toMatchObject({
+      error_type: 'NOT_FOUND',
+      detail: `job "nope" not found in project "${repo.project}"`,
+    })
   })
 
   it('serves Prometheus metrics on the main port and on --metrics-port', async () => {
@@ -268,9 +273,22 @@ describe('larder serve (child process, real HTTP)', () => {
     const doc = (await get('/openapi.json')).body
     expect(doc.openapi).toBe('3.1.0')
     expect(Object.keys(doc.paths)).toEqual(
-      expect.arrayContaining(['/get-online-features', '/materialize', '/health', '/api/v1/feature_views']),
+      expect.arrayContaining([
+        '/get-online-features',
+        '/materialize',
+        '/health',
+        '/jobs',
+        '/jobs/{id}',
+        '/api/v1/feature_views',
+      ]),
     )
     expect(doc.components.schemas.GetOnlineFeaturesRequest.properties.entities).toBeDefined()
+    expect(Object.keys(doc.paths['/jobs/{id}'])).toEqual(['get', 'delete'])
+    expect(doc.paths['/jobs'].get.parameters.map((p: { name: string }) => p.name)).toEqual([
+      'status',
+      'limit',
+    ])
+    expect(Object.keys(doc.components.schemas.Job.properties)).toContain('job_id')
     const example = doc.components.schemas.PushRequest.example
     const pushed = await post('/push', { ...example, to: 'online' })
     expect(pushed.status, pushed.text).toBe(200)

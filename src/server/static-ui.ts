@@ -16,8 +16,8 @@ const TYPES: Readonly<Record<string, string>> = {
   '.txt': 'text/plain; charset=utf-8',
 }
 
-/** Paths that belong to the server's API: never answered with the UI's index.html. */
-const API_PREFIXES = ['/api/', '/jobs/', '/feast.', '/get-online-features', '/push', '/write-to-online-store']
+/** Paths that belong to the server's API (`/jobs` and `/jobs/{id}` included): never answered with the UI's index.html. */
+const API_PREFIXES = ['/api/', '/jobs', '/feast.', '/get-online-features', '/push', '/write-to-online-store']
 
 /**
  * Serves a built single-page app from `dir` on the feature server, after its own routes, so the UI,

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path'
 import type { Command } from 'commander'
 import { countOf, LarderError } from '../../core/index.js'
+import type { JobRecord } from '../../registry/index.js'
 import { instant } from '../arguments.js'
 import type { CommandContext } from '../context.js'
 import { startTicker } from '../progress.js'
@@ -62,7 +63,12 @@ export function registerGetHistoricalFeatures(program: Command, ctx: CommandCont
         })
       }
       const store = await ctx.openStore()
-      const ticker = startTicker(ctx.output, 'Retrieving historical features')
+      // the write runs as a job: its id first, so that another shell can follow or cancel it
+      let ticker: { stop(): number } | undefined
+      const onJob = (job: JobRecord) => {
+        ctx.output.err(`Job ${job.id} (larder jobs get ${job.id}; larder jobs cancel ${job.id})`)
+        ticker = startTicker(ctx.output, 'Retrieving historical features')
+      }
       try {
         const job = await store.getHistoricalFeatures({
           entities: opts.entities ? resolve(opts.entities) : undefined,
@@ -78,17 +84,22 @@ export function registerGetHistoricalFeatures(program: Command, ctx: CommandCont
         })
         for (const notice of job.notices) ctx.output.err(`note: ${notice}`)
         const { rows } = opts.saveAs
-          ? await store.createSavedDataset(job, { name: opts.saveAs, path: out, allowOverwrite: false })
+          ? await store.createSavedDataset(job, {
+              name: opts.saveAs,
+              path: out,
+              allowOverwrite: false,
+              onJob,
+            })
           : csv
-            ? await job.toCsv(out)
-            : await job.toParquet(out)
-        const seconds = ticker.stop()
+            ? await job.toCsv(out, { onJob })
+            : await job.toParquet(out, { onJob })
+        const seconds = ticker?.stop() ?? 0
         ctx.output.out(
           `Wrote ${countOf(rows, 'row')} (${countOf(job.columns.length, 'column')}) to ${out} in ${seconds.toFixed(2)}s`,
         )
         if (opts.saveAs) ctx.output.out(`Registered saved dataset "${opts.saveAs}"`)
       } finally {
-        ticker.stop()
+        ticker?.stop()
       }
     })
 }

@@ -5,6 +5,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { DuckDBInstance } from '@duckdb/node-api'
 import { initRepo } from '../../cli/commands/init.js'
 import { FeatureStore } from '../../feature-store.js'
 
@@ -45,6 +46,35 @@ export async function appliedRepo(options: { onlineStore?: string; now?: Date } 
     await store.close()
   }
   return { dir, project, remove: () => rmSync(root, { recursive: true, force: true }) }
+}
+
+/**
+ * Gives a `larder init` repo a large window to materialize: its sample data replaced by `drivers`
+ * drivers with one row each at `at`, plus drivers 1001 to 1005 two hours earlier (a small window of
+ * their own), and `online_write_batch_size: 1000`, so loading the window into SQLite takes seconds with
+ * a batch boundary every few milliseconds.
+ */
+export async function manyDrivers(dir: string, drivers: number, at: Date): Promise<void> {
+  const instance = await DuckDBInstance.create(':memory:')
+  const db = await instance.connect()
+  try {
+    const path = join(dir, 'data', 'driver_stats.parquet').replaceAll("'", "''")
+    const row = (id: string, ts: string, seed: string) =>
+      `SELECT ${id}::BIGINT AS driver_id, ${ts} AS event_timestamp, ${ts} AS created,
+         ((hash(${seed}) % 1000) / 1000.0)::FLOAT AS conv_rate,
+         ((hash(${seed}, 1) % 1000) / 1000.0)::FLOAT AS acc_rate,
+         (hash(${seed}, 2) % 1000)::BIGINT AS avg_daily_trips`
+    const ts = `TIMESTAMPTZ '${at.toISOString()}'`
+    await db.run(
+      `COPY (${row('1001 + d', `${ts} - INTERVAL 2 HOUR`, 'd')} FROM range(5) t(d)
+        UNION ALL ${row('2001 + d', ts, 'd')} FROM range(${drivers}) t(d)) TO '${path}' (FORMAT parquet)`,
+    )
+  } finally {
+    db.closeSync()
+    instance.closeSync()
+  }
+  const config = join(dir, 'feature_store.yaml')
+  writeFileSync(config, `${readFileSync(config, 'utf8')}materialization:\n  online_write_batch_size: 1000\n`)
 }
 
 /** A `larder` child process that logs JSON lines, once it logged that it is ready. */
