@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto'
 import { resolve } from 'node:path'
 import { type JsonValue, toJson } from '@bufbuild/protobuf'
 import { loadRepoConfig, type RepoConfig } from './config/index.js'
@@ -54,7 +53,6 @@ import { type InfraPlan, type OnlineStore, viewRef } from './online/online-store
 import {
   applyContents,
   createRegistry,
-  currentActor,
   diffContents,
   getObjectMessage,
   type JobLogLine,
@@ -64,6 +62,7 @@ import {
   type ListMaterializationRunsOptions,
   type MaterializationRun,
   microsFromTimestamp,
+  newJob,
   type ObjectChange,
   type ObjectKind,
   type ProjectCatalog,
@@ -181,13 +180,10 @@ export class TrainingJob implements RetrievalJob {
   ): Promise<WriteResult> {
     const context = this.#context
     const jobs = await context.jobs()
-    const now = nowMicros()
-    const job: JobRecord = {
-      id: randomUUID(),
+    const job = newJob({
       project: context.project,
       kind: 'historical',
       engine: 'local',
-      status: 'queued',
       featureViews: [...context.featureViews],
       request: {
         ...output,
@@ -197,17 +193,9 @@ export class TrainingJob implements RetrievalJob {
           : { feature_service: this.request.featureServiceName }),
         ...context.entities,
       },
-      progress: { rowsDone: 0, rowsTotal: undefined, tasksDone: 0, tasksTotal: 1 },
-      createdBy: currentActor(),
+      tasksTotal: 1,
       runner: THIS_RUNNER,
-      createdAt: now,
-      startedAt: undefined,
-      finishedAt: undefined,
-      heartbeatAt: now,
-      cancelRequestedAt: undefined,
-      error: undefined,
-      result: undefined,
-    }
+    })
     await jobs.create(job, { signal: opts.signal })
     opts.onJob?.(job)
     const tracker = await JobTracker.start(jobs, job, opts.signal)

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto'
 import type { RepoConfig } from '../config/index.js'
 import {
   type Abortable,
@@ -8,16 +7,15 @@ import {
   knownNames,
   LarderError,
   type Micros,
-  nowMicros,
   type TimestampInput,
   toMicros,
 } from '../core/index.js'
 import type { OfflineStore } from '../offline/index.js'
 import type { OnlineStore } from '../online/online-store.js'
 import {
-  currentActor,
   type JobKind,
   type JobRecord,
+  newJob,
   type ProjectCatalog,
   type Registry,
 } from '../registry/index.js'
@@ -224,30 +222,19 @@ async function runAsJob(
 ): Promise<MaterializeResult | undefined> {
   materializeBatchSize(target, options)
   const engine = await engineOf(target)
-  const now = nowMicros()
-  const job: JobRecord = {
-    id: randomUUID(),
+  const job = newJob({
     project: target.config.project,
     kind,
     engine: engine.type,
-    status: 'queued',
     featureViews: request.views && request.views.length > 0 ? [...new Set(request.views)] : null,
     request: {
       ...('start' in request ? { start: formatMicros(toMicros(request.start, 'start')) } : {}),
       end: formatMicros(toMicros(request.end, 'end')),
       views: windows.map((w) => w.view.name),
     },
-    progress: { rowsDone: 0, rowsTotal: undefined, tasksDone: 0, tasksTotal: 0 },
-    createdBy: currentActor(),
+    tasksTotal: 0,
     runner: engine.remote ? undefined : THIS_RUNNER,
-    createdAt: now,
-    startedAt: undefined,
-    finishedAt: undefined,
-    heartbeatAt: now,
-    cancelRequestedAt: undefined,
-    error: undefined,
-    result: undefined,
-  }
+  })
   await engine.jobs.create(job, { signal: options.signal })
   options.onJob?.(job)
   return engine.run(target, job, windows, { ...options, detach })

@@ -51,6 +51,7 @@ export {
   jobStatusesOf,
   jobsLimit,
   type ListJobsOptions,
+  newJob,
   type ProgressJson,
   type ViewProgress,
 } from './jobs.js'

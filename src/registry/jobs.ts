@@ -1,4 +1,13 @@
-import { type Abortable, formatMicros, knownNames, LarderError, type Micros } from '../core/index.js'
+import { randomUUID } from 'node:crypto'
+import {
+  type Abortable,
+  formatMicros,
+  knownNames,
+  LarderError,
+  type Micros,
+  nowMicros,
+} from '../core/index.js'
+import { currentActor } from './registry-objects.js'
 
 /**
  * Long work Larder runs on a user's behalf: a materialization (local or on a distributed engine), a
@@ -150,6 +159,42 @@ export const JOB_KINDS: readonly JobKind[] = [
   'stream',
 ]
 const FINAL: ReadonlySet<JobStatus> = new Set(['succeeded', 'failed', 'cancelled'])
+
+/**
+ * A new job, queued now by the current actor (`LARDER_ACTOR`, else user@host), with a fresh id and
+ * nothing done yet: what a caller stores with `create` before handing the work over.
+ */
+export function newJob(fields: {
+  readonly project: string
+  readonly kind: JobKind
+  readonly engine: string
+  readonly featureViews: readonly string[] | null
+  readonly request: Readonly<Record<string, unknown>>
+  readonly tasksTotal: number
+  /** `host:pid` of the process that will run it; undefined for a job on a queue. */
+  readonly runner: string | undefined
+}): JobRecord {
+  const now = nowMicros()
+  return {
+    id: randomUUID(),
+    project: fields.project,
+    kind: fields.kind,
+    engine: fields.engine,
+    status: 'queued',
+    featureViews: fields.featureViews,
+    request: fields.request,
+    progress: { rowsDone: 0, rowsTotal: undefined, tasksDone: 0, tasksTotal: fields.tasksTotal },
+    createdBy: currentActor(),
+    runner: fields.runner,
+    createdAt: now,
+    startedAt: undefined,
+    finishedAt: undefined,
+    heartbeatAt: now,
+    cancelRequestedAt: undefined,
+    error: undefined,
+    result: undefined,
+  }
+}
 
 /** Whether a job in this stored state has finished for good. */
 export function isFinal(status: JobStatus): boolean {
