@@ -8,14 +8,20 @@ export type DefinitionKind =
   | 'Entity'
   | 'FeatureView'
   | 'OnDemandFeatureView'
+  | 'StreamFeatureView'
   | 'FeatureService'
   | 'FileSource'
   | 'PushSource'
   | 'RequestSource'
   | 'PostgreSQLSource'
+  | 'KafkaSource'
+  | 'KinesisSource'
+  | 'RedisStreamSource'
+  | 'NatsSource'
   | 'Project'
   | 'FeatureViewProjection'
   | 'OnDemandProjection'
+  | 'StreamProjection'
 
 export interface Branded<K extends DefinitionKind = DefinitionKind> {
   readonly [definitionKind]: K

@@ -1,9 +1,11 @@
 import { type Branded, definitionKind, kindOf } from './brand.js'
 import { LarderError } from './errors.js'
 import { Field } from './field.js'
+import type { StreamSource } from './stream-source.js'
 import { checkColumnName, checkKnownKeys, checkName, checkTags, optionalString } from './validate.js'
 
-interface CommonSourceOptions {
+/** Options every source takes. */
+export interface CommonSourceOptions {
   name?: string
   description?: string
   tags?: Record<string, string>
@@ -21,16 +23,18 @@ export interface BatchSourceOptions extends CommonSourceOptions {
   datePartitionColumn?: string
 }
 
-const COMMON_KEYS = ['name', 'description', 'tags', 'owner'] as const
+/** The option names of {@link CommonSourceOptions}. */
+export const COMMON_SOURCE_KEYS = ['name', 'description', 'tags', 'owner'] as const
 const BATCH_KEYS = [
-  ...COMMON_KEYS,
+  ...COMMON_SOURCE_KEYS,
   'timestampField',
   'createdTimestampColumn',
   'fieldMapping',
   'datePartitionColumn',
 ] as const
 
-abstract class SourceBase {
+/** Name, description, tags and owner, checked; every source extends it. */
+export abstract class SourceBase {
   readonly name: string
   readonly description: string
   readonly tags: Readonly<Record<string, string>>
@@ -61,12 +65,7 @@ abstract class BatchSourceBase extends SourceBase {
       options.createdTimestampColumn,
     )
     this.datePartitionColumn = optionalString(where, 'datePartitionColumn', options.datePartitionColumn)
-    const mapping = checkTags(`${where} fieldMapping`, options.fieldMapping)
-    for (const [from, to] of Object.entries(mapping)) {
-      checkColumnName(`${where} fieldMapping`, from)
-      checkColumnName(`${where} fieldMapping`, to)
-    }
-    this.fieldMapping = mapping
+    this.fieldMapping = checkFieldMapping(where, options.fieldMapping)
   }
 
   /** The source column that holds a Feast-side column name (the reverse of `fieldMapping`). */
@@ -74,6 +73,16 @@ abstract class BatchSourceBase extends SourceBase {
     for (const [from, to] of Object.entries(this.fieldMapping)) if (to === name) return from
     return name
   }
+}
+
+/** Copies and freezes a `fieldMapping`, checking that both sides of every entry are column names. */
+export function checkFieldMapping(where: string, mapping: unknown): Readonly<Record<string, string>> {
+  const checked = checkTags(`${where} fieldMapping`, mapping)
+  for (const [from, to] of Object.entries(checked)) {
+    checkColumnName(`${where} fieldMapping`, from)
+    checkColumnName(`${where} fieldMapping`, to)
+  }
+  return checked
 }
 
 export type FileFormat = 'parquet' | 'csv'
@@ -192,7 +201,7 @@ export class PushSource extends SourceBase implements Branded<'PushSource'> {
   readonly batchSource: BatchSource | undefined
 
   constructor(options: PushSourceOptions) {
-    checkKnownKeys('PushSource', options, [...COMMON_KEYS, 'batchSource'])
+    checkKnownKeys('PushSource', options, [...COMMON_SOURCE_KEYS, 'batchSource'])
     super('PushSource', options.name, options)
     if (options.batchSource !== undefined && !isBatchSource(options.batchSource)) {
       throw new LarderError(
@@ -220,7 +229,7 @@ export class RequestSource extends SourceBase implements Branded<'RequestSource'
   readonly schema: readonly Field[]
 
   constructor(options: RequestSourceOptions) {
-    checkKnownKeys('RequestSource', options, [...COMMON_KEYS, 'schema'])
+    checkKnownKeys('RequestSource', options, [...COMMON_SOURCE_KEYS, 'schema'])
     super('RequestSource', options.name, options)
     if (!globalThis.Array.isArray(options.schema) || options.schema.length === 0) {
       throw new LarderError('INVALID_DEFINITION', `RequestSource "${this.name}" has no schema`, {
@@ -232,12 +241,20 @@ export class RequestSource extends SourceBase implements Branded<'RequestSource'
   }
 }
 
-export type DataSource = FileSource | PostgreSQLSource | PushSource | RequestSource
+export type DataSource = FileSource | PostgreSQLSource | PushSource | RequestSource | StreamSource
+
+const DATA_SOURCE_KINDS: ReadonlySet<string> = new globalThis.Set([
+  'FileSource',
+  'PostgreSQLSource',
+  'PushSource',
+  'RequestSource',
+  'KafkaSource',
+  'KinesisSource',
+  'RedisStreamSource',
+  'NatsSource',
+])
 
 /** True when `value` is any data source definition. */
 export function isDataSource(value: unknown): value is DataSource {
-  const kind = kindOf(value)
-  return (
-    kind === 'FileSource' || kind === 'PostgreSQLSource' || kind === 'PushSource' || kind === 'RequestSource'
-  )
+  return DATA_SOURCE_KINDS.has(kindOf(value) ?? '')
 }

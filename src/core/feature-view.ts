@@ -76,31 +76,7 @@ export class FeatureView implements Branded<'FeatureView'> {
     checkKnownKeys('FeatureView', options, VIEW_KEYS)
     this.name = checkName('feature view', options.name)
     const where = `feature view "${this.name}"`
-    const entities = options.entities ?? []
-    if (!globalThis.Array.isArray(entities)) {
-      throw new LarderError('INVALID_DEFINITION', `${where}: entities must be an array of Entity`, {
-        hint: 'write entities: [driver]',
-      })
-    }
-    entities.forEach((e, i) => {
-      if (!isKind(e, 'Entity')) {
-        throw new LarderError('INVALID_DEFINITION', `${where}: entities[${i}] is not an Entity`, {
-          hint: "define it with new Entity({ name: 'driver', joinKeys: ['driver_id'] }) and pass the object",
-        })
-      }
-    })
-    this.entities = Object.freeze([...entities])
-    const joinKeys = this.entities.map((e) => e.joinKey)
-    const duplicate = joinKeys.find((k, i) => joinKeys.indexOf(k) !== i)
-    if (duplicate) {
-      throw new LarderError(
-        'INVALID_DEFINITION',
-        `${where} lists two entities with the join key "${duplicate}"`,
-        {
-          hint: 'list each entity once',
-        },
-      )
-    }
+    this.entities = checkEntities(where, options.entities)
     const source = options.source as unknown
     if (!isBatchSource(source) && !isKind(source, 'PushSource')) {
       throw new LarderError(
@@ -213,7 +189,38 @@ export class FeatureView implements Branded<'FeatureView'> {
   }
 }
 
-function checkBool(where: string, field: string, value: unknown, fallback: boolean): boolean {
+/** Copies and freezes a view's entities, checking each is an Entity and no join key appears twice. */
+export function checkEntities(where: string, value: unknown): readonly Entity[] {
+  const entities = value ?? []
+  if (!globalThis.Array.isArray(entities)) {
+    throw new LarderError('INVALID_DEFINITION', `${where}: entities must be an array of Entity`, {
+      hint: 'write entities: [driver]',
+    })
+  }
+  entities.forEach((e, i) => {
+    if (!isKind(e, 'Entity')) {
+      throw new LarderError('INVALID_DEFINITION', `${where}: entities[${i}] is not an Entity`, {
+        hint: "define it with new Entity({ name: 'driver', joinKeys: ['driver_id'] }) and pass the object",
+      })
+    }
+  })
+  const checked = Object.freeze([...(entities as Entity[])])
+  const joinKeys = checked.map((e) => e.joinKey)
+  const duplicate = joinKeys.find((k, i) => joinKeys.indexOf(k) !== i)
+  if (duplicate) {
+    throw new LarderError(
+      'INVALID_DEFINITION',
+      `${where} lists two entities with the join key "${duplicate}"`,
+      {
+        hint: 'list each entity once',
+      },
+    )
+  }
+  return checked
+}
+
+/** Returns `value`, or `fallback` when undefined; throws unless it is a boolean. */
+export function checkBool(where: string, field: string, value: unknown, fallback: boolean): boolean {
   if (value === undefined) return fallback
   if (typeof value !== 'boolean') {
     throw new LarderError(
@@ -224,7 +231,11 @@ function checkBool(where: string, field: string, value: unknown, fallback: boole
   return value
 }
 
-function checkSchema(
+/**
+ * Copies and freezes a view's schema, checking it is an array of fields with unique names, none of them
+ * a timestamp column of the batch source.
+ */
+export function checkSchema(
   where: string,
   schema: readonly Field[],
   batchSource: BatchSource | undefined,
@@ -263,6 +274,54 @@ export interface ProjectionChanges {
   joinKeyMap?: Record<string, string>
 }
 
+/** What a projection needs of its view: its name, schema (once known), join keys and feature lookup. */
+export interface ProjectedView {
+  readonly name: string
+  readonly schema: readonly Field[] | undefined
+  readonly joinKeys: readonly string[]
+  feature(name: string): Field
+}
+
+/**
+ * Checks a projection's changes against its view: a valid alias, a non-empty selection of features the
+ * view has (checked once its schema is known), and a join-key map over the view's join keys.
+ */
+export function checkProjection(
+  where: string,
+  view: ProjectedView,
+  changes: ProjectionChanges,
+): {
+  alias: string
+  featureNames: readonly string[] | undefined
+  joinKeyMap: Readonly<Record<string, string>>
+} {
+  const alias = changes.alias === undefined ? '' : checkName('feature view alias', changes.alias)
+  let featureNames: readonly string[] | undefined
+  if (changes.features !== undefined) {
+    if (!globalThis.Array.isArray(changes.features) || changes.features.length === 0) {
+      throw new LarderError('INVALID_DEFINITION', `${where} selects no features`, {
+        hint: "pass the feature names to keep, e.g. view.select(['conv_rate'])",
+      })
+    }
+    for (const f of changes.features) checkColumnName(where, f)
+    if (view.schema) for (const f of changes.features) view.feature(f)
+    featureNames = Object.freeze([...changes.features])
+  }
+  const joinKeyMap = checkTags(`${where} joinKeyMap`, changes.joinKeyMap)
+  for (const key of Object.keys(joinKeyMap)) {
+    if (!view.joinKeys.includes(key)) {
+      throw new LarderError(
+        'INVALID_DEFINITION',
+        `${where} maps join key "${key}", which the view does not have`,
+        {
+          hint: `the view's join keys: ${knownNames(view.joinKeys)}`,
+        },
+      )
+    }
+  }
+  return { alias, featureNames, joinKeyMap }
+}
+
 /**
  * A feature view as a feature service uses it: a subset of its features, an alias, and a map from
  * its join keys to the request's entity columns. Made by `view.select()`, `withName()`, `withJoinKeyMap()`.
@@ -277,33 +336,10 @@ export class FeatureViewProjection implements Branded<'FeatureViewProjection'> {
 
   constructor(view: FeatureView, changes: ProjectionChanges) {
     this.view = view
-    const where = `projection of feature view "${view.name}"`
-    this.alias = changes.alias === undefined ? '' : checkName('feature view alias', changes.alias)
-    if (changes.features !== undefined) {
-      if (!globalThis.Array.isArray(changes.features) || changes.features.length === 0) {
-        throw new LarderError('INVALID_DEFINITION', `${where} selects no features`, {
-          hint: "pass the feature names to keep, e.g. view.select(['conv_rate'])",
-        })
-      }
-      for (const f of changes.features) checkColumnName(where, f)
-      if (view.schema) for (const f of changes.features) view.feature(f)
-      this.featureNames = Object.freeze([...changes.features])
-    } else {
-      this.featureNames = undefined
-    }
-    const map = checkTags(`${where} joinKeyMap`, changes.joinKeyMap)
-    for (const key of Object.keys(map)) {
-      if (!view.joinKeys.includes(key)) {
-        throw new LarderError(
-          'INVALID_DEFINITION',
-          `${where} maps join key "${key}", which the view does not have`,
-          {
-            hint: `the view's join keys: ${knownNames(view.joinKeys)}`,
-          },
-        )
-      }
-    }
-    this.joinKeyMap = map
+    const parts = checkProjection(`projection of feature view "${view.name}"`, view, changes)
+    this.alias = parts.alias
+    this.featureNames = parts.featureNames
+    this.joinKeyMap = parts.joinKeyMap
     Object.freeze(this)
   }
 

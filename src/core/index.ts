@@ -1,8 +1,10 @@
 export { type Abortable, throwIfAborted } from './abortable.js'
+export { AGGREGATION_FUNCTIONS, Aggregation, type AggregationOptions } from './aggregation.js'
 export { type Branded, type DefinitionKind, definitionKind, isKind, kindOf } from './brand.js'
 export {
   type BatchSource,
   type BatchSourceOptions,
+  type CommonSourceOptions,
   type DataSource,
   type FileFormat,
   FileSource,
@@ -64,6 +66,30 @@ export {
   transformOf,
 } from './on-demand-run.js'
 export { checkProjectName, Project, type ProjectOptions } from './project.js'
+export {
+  DEFAULT_TILING_HOP_SECONDS,
+  StreamFeatureView,
+  type StreamFeatureViewCommonOptions,
+  type StreamFeatureViewOptions,
+  StreamProjection,
+} from './stream-feature-view.js'
+export {
+  DEFAULT_CONSUMER_GROUP,
+  isStreamSource,
+  KafkaSource,
+  type KafkaSourceOptions,
+  KinesisSource,
+  type KinesisSourceOptions,
+  type MessageFormat,
+  type MessageFormatInput,
+  NatsSource,
+  type NatsSourceOptions,
+  RedisStreamSource,
+  type RedisStreamSourceOptions,
+  type StreamSource,
+  type StreamSourceOptions,
+  withBatchSource,
+} from './stream-source.js'
 export {
   formatMicros,
   MICROS_PER_SECOND,

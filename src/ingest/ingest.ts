@@ -172,7 +172,7 @@ export async function writeToOnlineStore(
   options: Abortable = {},
 ): Promise<IngestResult> {
   const catalog = await catalogOf(target, options)
-  const view = catalog.featureView(request.featureViewName)
+  const view = writableView(catalog, request.featureViewName)
   const frame = toFrame(request.df)
   const encoded = [{ view, ...encodeOnline(target.config, view, frame) }]
   encoded.push(...(await onDemandRows(target, catalog, encoded)))
@@ -210,7 +210,7 @@ export async function writeToOfflineStore(
   options: Abortable = {},
 ): Promise<IngestResult> {
   const catalog = await catalogOf(target, options)
-  const view = catalog.featureView(request.featureViewName)
+  const view = writableView(catalog, request.featureViewName)
   const frame = toFrame(request.df)
   encodeOnline(target.config, view, frame)
   const rows = offlineBatch([view], frame)
@@ -224,6 +224,15 @@ export async function writeToOfflineStore(
 }
 
 const PUSH_MODES: readonly PushMode[] = ['online', 'offline', 'online_and_offline']
+
+/**
+ * The view rows are written to by name: a feature view, or the non-aggregated features of a stream
+ * feature view (Feast's `write_to_online_store` and `write_to_offline_store` take both). NOT_FOUND lists
+ * the feature views.
+ */
+function writableView(catalog: ProjectCatalog, name: string): FeatureView {
+  return catalog.streamFeatureViews.get(name)?.storageView ?? catalog.featureView(name)
+}
 
 async function catalogOf(target: IngestTarget, options: Abortable): Promise<ProjectCatalog> {
   return (await target.registry.load({ signal: options.signal })).catalog(target.config.project)

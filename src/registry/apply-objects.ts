@@ -17,6 +17,7 @@ import type {
   Micros,
   OnDemandFeatureView,
   Project,
+  StreamFeatureView,
 } from '../core/index.js'
 import { type DataSource as DataSourceProto, DataSourceSchema } from '../gen/feast/core/DataSource_pb.js'
 import { EntityMetaSchema, EntitySpecV2Schema } from '../gen/feast/core/Entity_pb.js'
@@ -28,6 +29,7 @@ import {
 } from '../gen/feast/core/OnDemandFeatureView_pb.js'
 import { ProjectMetaSchema, ProjectSpecSchema } from '../gen/feast/core/Project_pb.js'
 import type { Registry as RegistryProto } from '../gen/feast/core/Registry_pb.js'
+import { StreamFeatureViewSpecSchema } from '../gen/feast/core/StreamFeatureView_pb.js'
 import type { ObjectKind } from './catalog.js'
 import {
   dataSourceToProto,
@@ -39,6 +41,7 @@ import {
   projectToProto,
   timestampFromMicros,
 } from './proto-mapping.js'
+import { streamFeatureViewToProto } from './stream-mapping.js'
 
 /** Everything a feature repo defines for one project. */
 export interface RepoContents {
@@ -46,6 +49,8 @@ export interface RepoContents {
   readonly entities: readonly Entity[]
   readonly dataSources: readonly DataSource[]
   readonly featureViews: readonly FeatureView[]
+  /** Absent means none. */
+  readonly streamFeatureViews?: readonly StreamFeatureView[]
   /** Absent means none. */
   readonly onDemandFeatureViews?: readonly OnDemandFeatureView[]
   readonly featureServices: readonly FeatureService[]
@@ -146,6 +151,46 @@ const featureServices: KindTable<ReturnType<typeof featureServiceToProto>> = {
   carryMeta: metaCarrier(FeatureServiceMetaSchema),
 }
 
+/**
+ * A plan's changed fields of a view with a transformation: a code change shows as the transformation's
+ * hashes (`transformation code <old> -> <new>`), not as the proto fields that hold the text, its hash
+ * tag or the mode that changes with it.
+ */
+function explainTransformation(
+  fields: string[],
+  before: { spec?: { tags: Record<string, string> } },
+  after: { spec?: { tags: Record<string, string> } },
+): string[] {
+  const hash = (p: typeof before) => (p.spec!.tags[LARDER_TAGS.transformationHash] ?? '').slice(0, 12)
+  const codeChanged = fields.includes('featureTransformation')
+  const strip = (t: Record<string, string>) =>
+    JSON.stringify(
+      Object.entries(t)
+        .filter(([k]) => k !== LARDER_TAGS.transformationHash)
+        .sort(),
+    )
+  const userTagsChanged = strip(before.spec!.tags) !== strip(after.spec!.tags)
+  const rest = fields.filter(
+    (f) =>
+      f !== 'featureTransformation' && (f !== 'tags' || userTagsChanged) && (f !== 'mode' || !codeChanged),
+  )
+  return codeChanged ? [`transformation code ${hash(before) || '?'} -> ${hash(after)}`, ...rest] : rest
+}
+
+const streamFeatureViews: KindTable<ReturnType<typeof streamFeatureViewToProto>> = {
+  kind: 'stream feature view',
+  schema: StreamFeatureViewSpecSchema,
+  existing: (r, project) => r.streamFeatureViews.filter((v) => v.spec?.project === project),
+  desired: (c) => (c.streamFeatureViews ?? []).map((v) => streamFeatureViewToProto(v, c.project.name)),
+  nameOf: (p) => p.spec!.name,
+  specOf: (p) => p.spec!,
+  replace: (r, project, next) => {
+    r.streamFeatureViews = [...r.streamFeatureViews.filter((v) => v.spec?.project !== project), ...next]
+  },
+  carryMeta: metaCarrier(FeatureViewMetaSchema),
+  explain: explainTransformation,
+}
+
 const onDemandFeatureViews: KindTable<ReturnType<typeof onDemandFeatureViewToProto>> = {
   kind: 'on demand feature view',
   schema: OnDemandFeatureViewSpecSchema,
@@ -157,25 +202,7 @@ const onDemandFeatureViews: KindTable<ReturnType<typeof onDemandFeatureViewToPro
     r.onDemandFeatureViews = [...r.onDemandFeatureViews.filter((v) => v.spec?.project !== project), ...next]
   },
   carryMeta: metaCarrier(OnDemandFeatureViewMetaSchema),
-  // A code change shows as the transformation's hashes, not as the proto fields that hold the text.
-  explain: (fields, before, after) => {
-    const hash = (p: typeof before) => (p.spec!.tags[LARDER_TAGS.transformationHash] ?? '').slice(0, 12)
-    const codeChanged = fields.includes('featureTransformation')
-    const userTagsChanged = (() => {
-      const strip = (t: Record<string, string>) =>
-        JSON.stringify(
-          Object.entries(t)
-            .filter(([k]) => k !== LARDER_TAGS.transformationHash)
-            .sort(),
-        )
-      return strip(before.spec!.tags) !== strip(after.spec!.tags)
-    })()
-    const rest = fields.filter(
-      (f) =>
-        f !== 'featureTransformation' && (f !== 'tags' || userTagsChanged) && (f !== 'mode' || !codeChanged),
-    )
-    return codeChanged ? [`transformation code ${hash(before) || '?'} -> ${hash(after)}`, ...rest] : rest
-  },
+  explain: explainTransformation,
 }
 
 const projects: KindTable<ReturnType<typeof projectToProto>> = {
@@ -197,6 +224,7 @@ const KINDS: readonly KindTable<any>[] = [
   entities,
   dataSources,
   featureViews,
+  streamFeatureViews,
   onDemandFeatureViews,
   featureServices,
 ]

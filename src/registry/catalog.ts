@@ -6,6 +6,7 @@ import type {
   Micros,
   OnDemandFeatureView,
   Project,
+  StreamFeatureView,
 } from '../core/index.js'
 import { knownNames, LarderError } from '../core/index.js'
 import type { Registry as RegistryProto } from '../gen/feast/core/Registry_pb.js'
@@ -20,6 +21,7 @@ import {
   UnsupportedObject,
 } from './proto-mapping.js'
 import { type SavedDatasetInfo, savedDatasetFromProto } from './saved-datasets.js'
+import { streamFeatureViewFromProto } from './stream-mapping.js'
 
 /** A half-open record of one successful materialization window. */
 export interface MaterializationInterval {
@@ -42,6 +44,7 @@ export const OBJECT_KINDS = [
   'entity',
   'data source',
   'feature view',
+  'stream feature view',
   'on demand feature view',
   'feature service',
   'project',
@@ -66,6 +69,8 @@ export class ProjectCatalog {
   readonly entities: ReadonlyMap<string, Entity>
   readonly dataSources: ReadonlyMap<string, DataSource>
   readonly featureViews: ReadonlyMap<string, FeatureView>
+  /** Stream views, their transformation known by its source text (the function comes from the deployed repo). */
+  readonly streamFeatureViews: ReadonlyMap<string, StreamFeatureView>
   /** On-demand views, known by their transformation's source text (the function comes from the deployed repo). */
   readonly onDemandFeatureViews: ReadonlyMap<string, OnDemandFeatureView>
   readonly featureServices: ReadonlyMap<string, FeatureService>
@@ -111,11 +116,14 @@ export class ProjectCatalog {
     this.featureViews = load('feature view', proto.featureViews, (p) =>
       featureViewFromProto(p, this.entities),
     )
+    this.streamFeatureViews = load('stream feature view', proto.streamFeatureViews, (p) =>
+      streamFeatureViewFromProto(p, this.entities),
+    )
     this.onDemandFeatureViews = load('on demand feature view', proto.onDemandFeatureViews, (p) =>
       onDemandFeatureViewFromProto(p, this.featureViews),
     )
     this.featureServices = load('feature service', proto.featureServices, (p) =>
-      featureServiceFromProto(p, this.featureViews, this.onDemandFeatureViews),
+      featureServiceFromProto(p, this.featureViews, this.onDemandFeatureViews, this.streamFeatureViews),
     )
     this.savedDatasets = new Map(
       proto.savedDatasets
@@ -134,6 +142,7 @@ export class ProjectCatalog {
       this.entities.size +
         this.dataSources.size +
         this.featureViews.size +
+        this.streamFeatureViews.size +
         this.onDemandFeatureViews.size +
         this.featureServices.size ===
         0 && this.skipped.length === 0
@@ -150,6 +159,14 @@ export class ProjectCatalog {
 
   featureView(name: string): FeatureView {
     return this.#get('feature view', this.featureViews, name)
+  }
+
+  /**
+   * The stream view with this name. One that Feast wrote with a Python transformation is returned (its
+   * `transformation.mode` says so); the stream processor refuses to run it.
+   */
+  streamFeatureView(name: string): StreamFeatureView {
+    return this.#get('stream feature view', this.streamFeatureViews, name)
   }
 
   /**
@@ -173,11 +190,10 @@ export class ProjectCatalog {
     return this.#meta.get(`${kind}:${name}`) ?? { createdAt: undefined, updatedAt: undefined }
   }
 
-  /** The materialization intervals recorded for a feature view, oldest first. */
+  /** The materialization intervals recorded for a feature view or stream feature view, oldest first. */
   materializationIntervals(view: string): readonly MaterializationInterval[] {
-    return (
-      (this.#meta.get(`feature view:${view}`) as FeatureViewMeta | undefined)?.materializationIntervals ?? []
-    )
+    const meta = this.#meta.get(`feature view:${view}`) ?? this.#meta.get(`stream feature view:${view}`)
+    return (meta as FeatureViewMeta | undefined)?.materializationIntervals ?? []
   }
 
   #get<T>(kind: ObjectKind, map: ReadonlyMap<string, T>, name: string): T {
@@ -222,6 +238,7 @@ export function projectNames(proto: RegistryProto): string[] {
   for (const list of [
     proto.entities,
     proto.featureViews,
+    proto.streamFeatureViews,
     proto.featureServices,
     proto.onDemandFeatureViews,
   ]) {

@@ -2,40 +2,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { concat, int, mapEntry, msg, str } from './__fixtures__/proto-wire.js'
 import { FileRegistry } from './file/file-registry.js'
-
-/**
- * A protobuf writer that knows only the wire format, so this test builds a registry from Feast's
- * field numbers without Larder's generated code or writer.
- */
-type Part = Uint8Array
-const enc = new TextEncoder()
-
-function varint(n: number | bigint): Part {
-  let v = BigInt(n)
-  const out: number[] = []
-  do {
-    let byte = Number(v & 0x7fn)
-    v >>= 7n
-    if (v > 0n) byte |= 0x80
-    out.push(byte)
-  } while (v > 0n)
-  return Uint8Array.from(out)
-}
-function concat(parts: Part[]): Part {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
-  let at = 0
-  for (const p of parts) {
-    out.set(p, at)
-    at += p.length
-  }
-  return out
-}
-const int = (field: number, n: number | bigint) => concat([varint((field << 3) | 0), varint(n)])
-const bytes = (field: number, b: Part) => concat([varint((field << 3) | 2), varint(b.length), b])
-const str = (field: number, s: string) => bytes(field, enc.encode(s))
-const msg = (field: number, ...parts: Part[]) => bytes(field, concat(parts))
-const mapEntry = (field: number, k: string, v: string) => msg(field, str(1, k), str(2, v))
 
 const PROJECT = 'feast_demo'
 const fileSource = (field: number) =>

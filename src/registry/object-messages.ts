@@ -8,6 +8,7 @@ import { OnDemandFeatureViewSchema } from '../gen/feast/core/OnDemandFeatureView
 import { ProjectSchema } from '../gen/feast/core/Project_pb.js'
 import type { Registry as RegistryProto } from '../gen/feast/core/Registry_pb.js'
 import { SavedDatasetSchema } from '../gen/feast/core/SavedDataset_pb.js'
+import { StreamFeatureViewSchema } from '../gen/feast/core/StreamFeatureView_pb.js'
 import type { ObjectKind } from './catalog.js'
 
 /** One registry message with the schema to print it by. */
@@ -40,6 +41,8 @@ function namesOf(registry: RegistryProto, project: string, kind: ObjectKind): st
       return registry.entities.filter((m) => m.spec?.project === project).map((m) => m.spec!.name)
     case 'feature view':
       return registry.featureViews.filter((m) => m.spec?.project === project).map((m) => m.spec!.name)
+    case 'stream feature view':
+      return registry.streamFeatureViews.filter((m) => m.spec?.project === project).map((m) => m.spec!.name)
     case 'on demand feature view':
       return registry.onDemandFeatureViews.filter((m) => m.spec?.project === project).map((m) => m.spec!.name)
     case 'feature service':
@@ -72,6 +75,8 @@ export function findObjectMessage(
       return bySpec(EntitySchema, registry.entities)
     case 'feature view':
       return bySpec(FeatureViewSchema, registry.featureViews)
+    case 'stream feature view':
+      return bySpec(StreamFeatureViewSchema, registry.streamFeatureViews)
     case 'on demand feature view':
       return bySpec(OnDemandFeatureViewSchema, registry.onDemandFeatureViews)
     case 'feature service':

@@ -4,6 +4,7 @@ import { type Duration, DurationSchema, type Timestamp, TimestampSchema } from '
 import {
   type BatchSource,
   type DataSource,
+  DUMMY_ENTITY_NAME,
   Entity,
   type FeastType,
   FeatureService,
@@ -12,7 +13,12 @@ import {
   Field,
   FileSource,
   isKind,
+  KafkaSource,
+  KinesisSource,
+  kindOf,
+  type MessageFormat,
   type Micros,
+  NatsSource,
   OnDemandFeatureView,
   type OnDemandProjection,
   type OnDemandSource,
@@ -20,11 +26,16 @@ import {
   Project,
   PushSource,
   postgresOptionsJson,
+  RedisStreamSource,
   RequestSource,
+  type StreamFeatureView,
+  type StreamProjection,
+  type StreamSource,
   typeFromValueType,
   typeTags,
   valueTypeName,
 } from '../core/index.js'
+import { type StreamFormat, StreamFormatSchema } from '../gen/feast/core/DataFormat_pb.js'
 import {
   type DataSource as DataSourceProto,
   DataSourceSchema,
@@ -57,13 +68,26 @@ export const LARDER_TAGS = {
   maxAge: 'larder.dev/max-age-seconds',
   storageTtl: 'larder.dev/storage-ttl-seconds',
   fileFormat: 'larder.dev/file-format',
-  /** sha256 (hex) of an on-demand view's `body_text`, so drift shows without comparing whole texts. */
+  /** sha256 (hex) of an on-demand or stream view's `body_text`, so drift shows without comparing whole texts. */
   transformationHash: 'larder.dev/transformation-sha256',
+  /** `true` on a stream view that appends its events offline (Feast's stream view message has no `offline`). */
+  offline: 'larder.dev/offline',
 } as const
 
 const LARDER_TAG_PREFIX = 'larder.dev/'
 const POSTGRES_SOURCE_CLASS =
   'feast.infra.offline_stores.contrib.postgres_offline_store.postgres_source.PostgreSQLSource'
+
+/**
+ * The `data_source_class_type` of Larder's own stream sources. They are stored as Feast push sources
+ * (type `PUSH_SOURCE`, with their batch source) whose `custom_options.configuration` holds Larder's
+ * options as JSON: Feast picks a source's class by its type and loads them as `PushSource`s, ignoring
+ * the class name and the options; Larder picks them by this class name.
+ */
+const LARDER_SOURCE_CLASSES = {
+  RedisStreamSource: 'larderjs.RedisStreamSource',
+  NatsSource: 'larderjs.NatsSource',
+} as const
 
 /** Thrown inside the mapping for a message Larder cannot represent; the catalog records it and moves on. */
 export class UnsupportedObject extends Error {}
@@ -78,16 +102,16 @@ export function microsFromTimestamp(ts: Timestamp | undefined): Micros | undefin
   return Number(ts.seconds) * 1_000_000 + Math.floor(ts.nanos / 1000)
 }
 
-function durationFromSeconds(seconds: number): Duration {
+export function durationFromSeconds(seconds: number): Duration {
   const whole = Math.floor(seconds)
   return create(DurationSchema, { seconds: BigInt(whole), nanos: Math.round((seconds - whole) * 1e9) })
 }
 
-function secondsFromDuration(d: Duration | undefined): number {
+export function secondsFromDuration(d: Duration | undefined): number {
   return d ? Number(d.seconds) + d.nanos / 1e9 : 0
 }
 
-function userTags(tags: Record<string, string>): Record<string, string> {
+export function userTags(tags: Record<string, string>): Record<string, string> {
   return Object.fromEntries(Object.entries(tags).filter(([k]) => !k.startsWith(LARDER_TAG_PREFIX)))
 }
 
@@ -189,11 +213,138 @@ export function dataSourceToProto(source: DataSource, project: string): DataSour
       options: { case: 'pushOptions', value: {} },
     })
   }
+  if (isKind(source, 'KafkaSource')) {
+    const s = source as KafkaSource
+    return create(DataSourceSchema, {
+      ...common,
+      ...streamFields(s, project),
+      type: SourceType.STREAM_KAFKA,
+      options: {
+        case: 'kafkaOptions',
+        value: {
+          kafkaBootstrapServers: s.kafkaBootstrapServers,
+          topic: s.topic,
+          messageFormat: streamFormatToProto(s.messageFormat),
+          watermarkDelayThreshold:
+            s.watermarkDelayThreshold === undefined
+              ? undefined
+              : durationFromSeconds(s.watermarkDelayThreshold),
+        },
+      },
+    })
+  }
+  if (isKind(source, 'KinesisSource')) {
+    const s = source as KinesisSource
+    return create(DataSourceSchema, {
+      ...common,
+      ...streamFields(s, project),
+      type: SourceType.STREAM_KINESIS,
+      options: {
+        case: 'kinesisOptions',
+        value: {
+          region: s.region,
+          streamName: s.streamName,
+          recordFormat: streamFormatToProto(s.recordFormat),
+        },
+      },
+    })
+  }
+  if (isKind(source, 'RedisStreamSource') || isKind(source, 'NatsSource')) {
+    const s = source as RedisStreamSource | NatsSource
+    return create(DataSourceSchema, {
+      ...common,
+      ...streamFields(s, project),
+      type: SourceType.PUSH_SOURCE,
+      dataSourceClassType: LARDER_SOURCE_CLASSES[kindOf(s) as keyof typeof LARDER_SOURCE_CLASSES],
+      options: {
+        case: 'customOptions',
+        value: { configuration: new TextEncoder().encode(larderStreamOptionsJson(s)) },
+      },
+    })
+  }
   const s = source as RequestSource
   return create(DataSourceSchema, {
     ...common,
     type: SourceType.REQUEST_SOURCE,
     options: { case: 'requestDataOptions', value: { schema: s.schema.map(fieldToProto) } },
+  })
+}
+
+/** The fields a stream source keeps at the top of Feast's `DataSource`, its batch source included. */
+function streamFields(s: StreamSource, project: string) {
+  return {
+    timestampField: s.timestampField,
+    createdTimestampColumn: s.createdTimestampColumn,
+    fieldMapping: { ...s.fieldMapping },
+    batchSource: s.batchSource ? dataSourceToProto(s.batchSource, project) : undefined,
+  }
+}
+
+function streamFormatToProto(format: MessageFormat): StreamFormat {
+  switch (format.type) {
+    case 'json':
+      return create(StreamFormatSchema, {
+        format: { case: 'jsonFormat', value: { schemaJson: format.schemaJson } },
+      })
+    case 'avro':
+      return create(StreamFormatSchema, {
+        format: { case: 'avroFormat', value: { schemaJson: format.schemaJson } },
+      })
+    case 'proto':
+      return create(StreamFormatSchema, {
+        format: { case: 'protoFormat', value: { classPath: format.classPath } },
+      })
+  }
+}
+
+/** Feast's `StreamFormat` as a message format; a message without one is JSON (Feast writes it always). */
+function streamFormatFromProto(format: StreamFormat | undefined): MessageFormat {
+  switch (format?.format.case) {
+    case 'avroFormat':
+      return { type: 'avro', schemaJson: format.format.value.schemaJson }
+    case 'protoFormat':
+      return { type: 'proto', classPath: format.format.value.classPath }
+    default:
+      return { type: 'json', schemaJson: format?.format.value?.schemaJson ?? '' }
+  }
+}
+
+/** A message format in the JSON of a Larder stream source's configuration. */
+type FormatJson = { type: string; schema_json?: string; class_path?: string }
+
+function formatJson(format: MessageFormat): FormatJson {
+  return format.type === 'proto'
+    ? { type: 'proto', class_path: format.classPath }
+    : { type: format.type, schema_json: format.schemaJson }
+}
+
+function formatFromJson(json: FormatJson): MessageFormat {
+  return json.type === 'proto'
+    ? ({ type: 'proto', classPath: json.class_path ?? '' } as MessageFormat)
+    : ({ type: json.type, schemaJson: json.schema_json ?? '' } as MessageFormat)
+}
+
+/**
+ * The `custom_options.configuration` of a Redis stream or NATS source: its broker options as JSON with
+ * snake_case keys in a fixed order (`{"stream", "consumer_group", "payload_field", "message_format"}`
+ * or `{"subject", "stream", "consumer", "message_format"}`), so equal definitions give equal bytes.
+ */
+function larderStreamOptionsJson(s: RedisStreamSource | NatsSource): string {
+  if (isKind(s, 'RedisStreamSource')) {
+    const r = s as RedisStreamSource
+    return JSON.stringify({
+      stream: r.stream,
+      consumer_group: r.consumerGroup,
+      payload_field: r.payloadField,
+      message_format: r.messageFormat ? formatJson(r.messageFormat) : null,
+    })
+  }
+  const n = s as NatsSource
+  return JSON.stringify({
+    subject: n.subject,
+    stream: n.stream,
+    consumer: n.consumer,
+    message_format: formatJson(n.messageFormat),
   })
 }
 
@@ -220,7 +371,43 @@ export function dataSourceFromProto(proto: DataSourceProto): DataSource {
     datePartitionColumn: proto.datePartitionColumn,
     fieldMapping: { ...proto.fieldMapping },
   }
+  const stream = {
+    ...common,
+    timestampField: proto.timestampField,
+    createdTimestampColumn: proto.createdTimestampColumn,
+    fieldMapping: { ...proto.fieldMapping },
+    batchSource: proto.batchSource ? (dataSourceFromProto(proto.batchSource) as BatchSource) : undefined,
+  }
+  if (proto.options.case === 'customOptions') {
+    const larder = larderStreamSourceFromProto(
+      proto.dataSourceClassType,
+      proto.options.value.configuration,
+      stream,
+    )
+    if (larder) return larder
+  }
   switch (proto.options.case) {
+    case 'kafkaOptions': {
+      const o = proto.options.value
+      return new KafkaSource({
+        ...stream,
+        kafkaBootstrapServers: o.kafkaBootstrapServers,
+        topic: o.topic,
+        messageFormat: streamFormatFromProto(o.messageFormat),
+        watermarkDelayThreshold: o.watermarkDelayThreshold
+          ? secondsFromDuration(o.watermarkDelayThreshold)
+          : undefined,
+      })
+    }
+    case 'kinesisOptions': {
+      const o = proto.options.value
+      return new KinesisSource({
+        ...stream,
+        region: o.region,
+        streamName: o.streamName,
+        recordFormat: streamFormatFromProto(o.recordFormat),
+      })
+    }
     case 'fileOptions':
       return new FileSource({
         ...batch,
@@ -240,10 +427,13 @@ export function dataSourceFromProto(proto: DataSourceProto): DataSource {
         table: conf.table || undefined,
       })
     }
-    case 'pushOptions': {
-      const inner = proto.batchSource ? dataSourceFromProto(proto.batchSource) : undefined
-      return new PushSource({ ...common, batchSource: inner as BatchSource | undefined })
-    }
+    case 'pushOptions':
+      return new PushSource({ ...common, batchSource: stream.batchSource })
+    case undefined:
+      // Feast's PushSource writes its type and batch source but no push_options.
+      if (proto.type === SourceType.PUSH_SOURCE)
+        return new PushSource({ ...common, batchSource: stream.batchSource })
+      break
     case 'requestDataOptions':
       return new RequestSource({
         ...common,
@@ -255,10 +445,81 @@ export function dataSourceFromProto(proto: DataSourceProto): DataSource {
   )
 }
 
+/**
+ * A Redis stream or NATS source from its class name and JSON configuration, or undefined when the class
+ * is not one of Larder's. A configuration that is not Larder's JSON makes the source unsupported.
+ */
+function larderStreamSourceFromProto(
+  classType: string,
+  configuration: Uint8Array,
+  stream: {
+    name: string
+    description: string
+    tags: Record<string, string>
+    owner: string
+    timestampField: string
+    createdTimestampColumn: string
+    fieldMapping: Record<string, string>
+    batchSource: BatchSource | undefined
+  },
+): StreamSource | undefined {
+  if (
+    classType !== LARDER_SOURCE_CLASSES.RedisStreamSource &&
+    classType !== LARDER_SOURCE_CLASSES.NatsSource
+  ) {
+    return undefined
+  }
+  let conf: Record<string, unknown>
+  try {
+    conf = JSON.parse(new TextDecoder().decode(configuration)) as Record<string, unknown>
+  } catch (cause) {
+    throw new UnsupportedObject(
+      `data source "${stream.name}" (${classType}) has a configuration that is not JSON: ${(cause as Error).message}`,
+    )
+  }
+  const format = conf.message_format as FormatJson | null | undefined
+  if (classType === LARDER_SOURCE_CLASSES.RedisStreamSource) {
+    return new RedisStreamSource({
+      ...stream,
+      stream: conf.stream as string,
+      consumerGroup: conf.consumer_group as string | undefined,
+      payloadField: conf.payload_field as string | undefined,
+      messageFormat: format ? formatFromJson(format) : undefined,
+    })
+  }
+  return new NatsSource({
+    ...stream,
+    subject: conf.subject as string,
+    stream: conf.stream as string | undefined,
+    consumer: conf.consumer as string | undefined,
+    messageFormat: format ? formatFromJson(format) : undefined,
+  })
+}
+
 // ---- feature views ----
 
-/** Feast's dummy entity name for entity-less views, stored in `spec.entities`. */
-const DUMMY_ENTITY = '__dummy'
+/** A view's `spec.entities`: its entities' names, or Feast's dummy entity for an entity-less view. */
+export function viewEntityNames(entities: readonly Entity[]): string[] {
+  return entities.length ? entities.map((e) => e.name) : [DUMMY_ENTITY_NAME]
+}
+
+/**
+ * The entities a view's `spec.entities` names, Feast's dummy entity left out; one the registry does not
+ * hold makes the view unsupported.
+ */
+export function viewEntitiesFromProto(
+  names: readonly string[],
+  entities: ReadonlyMap<string, Entity>,
+  where: string,
+): Entity[] {
+  return names
+    .filter((n) => n !== DUMMY_ENTITY_NAME)
+    .map((n) => {
+      const e = entities.get(n)
+      if (!e) throw new UnsupportedObject(`${where} uses entity "${n}", which the registry does not hold`)
+      return e
+    })
+}
 
 export function featureViewToProto(view: FeatureView, project: string): FeatureViewProto {
   const tags: Record<string, string> = { ...view.tags }
@@ -269,7 +530,7 @@ export function featureViewToProto(view: FeatureView, project: string): FeatureV
     spec: {
       name: view.name,
       project,
-      entities: view.entities.length ? view.entities.map((e) => e.name) : [DUMMY_ENTITY],
+      entities: viewEntityNames(view.entities),
       features: view.features.map(fieldToProto),
       entityColumns: view.entityColumns.map(fieldToProto),
       description: view.description,
@@ -292,13 +553,7 @@ export function featureViewFromProto(
   const where = `feature view "${spec.name}"`
   if (spec.featureTransformation)
     throw new UnsupportedObject(`${where} is a batch feature view with a transformation`)
-  const viewEntities = spec.entities
-    .filter((n) => n !== DUMMY_ENTITY)
-    .map((n) => {
-      const e = entities.get(n)
-      if (!e) throw new UnsupportedObject(`${where} uses entity "${n}", which the registry does not hold`)
-      return e
-    })
+  const viewEntities = viewEntitiesFromProto(spec.entities, entities, where)
   const stream = spec.streamSource ? dataSourceFromProto(spec.streamSource) : undefined
   const batch = spec.batchSource ? dataSourceFromProto(spec.batchSource) : undefined
   const source = stream && isKind(stream, 'PushSource') ? stream : batch
@@ -323,7 +578,9 @@ export function featureViewFromProto(
 
 // ---- feature services ----
 
-export function projectionToProto(p: FeatureViewProjection | OnDemandProjection): ProjectionProto {
+export function projectionToProto(
+  p: FeatureViewProjection | StreamProjection | OnDemandProjection,
+): ProjectionProto {
   return create(FeatureViewProjectionSchema, {
     featureViewName: p.view.name,
     featureViewNameAlias: p.alias,
@@ -337,7 +594,9 @@ export function featureServiceToProto(service: FeatureService, project: string):
     spec: {
       name: service.name,
       project,
-      features: [...service.projections, ...service.onDemandProjections].map(projectionToProto),
+      features: [...service.projections, ...service.streamProjections, ...service.onDemandProjections].map(
+        projectionToProto,
+      ),
       tags: { ...service.tags },
       description: service.description,
       owner: service.owner,
@@ -349,10 +608,13 @@ export function featureServiceFromProto(
   proto: FeatureServiceProto,
   views: ReadonlyMap<string, FeatureView>,
   onDemandViews: ReadonlyMap<string, OnDemandFeatureView> = new Map(),
+  streamViews: ReadonlyMap<string, StreamFeatureView> = new Map(),
 ): FeatureService {
   const spec = proto.spec!
   const where = `feature service "${spec.name}"`
   const features = spec.features.map((p) => {
+    const sfv = streamViews.get(p.featureViewName)
+    if (sfv) return projectionFromProto(p, sfv)
     const odfv = onDemandViews.get(p.featureViewName)
     if (odfv) {
       let projection = odfv.projection
@@ -377,7 +639,21 @@ export function featureServiceFromProto(
   })
 }
 
-function projectionFromProto(p: ProjectionProto, view: FeatureView): FeatureViewProjection {
+/** A projection as a definition makes it: alias, join-key map, and a subset of the features. */
+interface Projectable<P> {
+  select(features: readonly string[]): P
+  withName(alias: string): P
+  withJoinKeyMap(map: Record<string, string>): P
+}
+
+/**
+ * A view's projection as a `FeatureViewProjection` message describes it; a selection of every feature
+ * in the view's order stays the whole view.
+ */
+function projectionFromProto<P extends Projectable<P>>(
+  p: ProjectionProto,
+  view: { readonly projection: P; readonly features: readonly Field[] },
+): P {
   let projection = view.projection
   if (p.featureViewNameAlias) projection = projection.withName(p.featureViewNameAlias)
   if (Object.keys(p.joinKeyMap).length) projection = projection.withJoinKeyMap({ ...p.joinKeyMap })

@@ -13,6 +13,7 @@ import {
   LarderError,
   type OnDemandFeatureView,
   type Project,
+  type StreamFeatureView,
 } from '../core/index.js'
 import { loadIgnore } from './ignore-file.js'
 
@@ -26,6 +27,7 @@ export interface RepoDefinitions {
   readonly entities: readonly Entity[]
   readonly dataSources: readonly DataSource[]
   readonly featureViews: readonly FeatureView[]
+  readonly streamFeatureViews: readonly StreamFeatureView[]
   readonly onDemandFeatureViews: readonly OnDemandFeatureView[]
   readonly featureServices: readonly FeatureService[]
   /** Where each definition object was first found, relative to the repo. */
@@ -36,6 +38,7 @@ type Family =
   | 'entity'
   | 'data source'
   | 'feature view'
+  | 'stream feature view'
   | 'on demand feature view'
   | 'feature service'
   | 'project'
@@ -45,7 +48,12 @@ const FAMILY: Record<string, Family | undefined> = {
   PostgreSQLSource: 'data source',
   PushSource: 'data source',
   RequestSource: 'data source',
+  KafkaSource: 'data source',
+  KinesisSource: 'data source',
+  RedisStreamSource: 'data source',
+  NatsSource: 'data source',
   FeatureView: 'feature view',
+  StreamFeatureView: 'stream feature view',
   OnDemandFeatureView: 'on demand feature view',
   FeatureService: 'feature service',
   Project: 'project',
@@ -160,6 +168,7 @@ async function collectDefinitions(
     entities: of<Entity>('entity'),
     dataSources: of<DataSource>('data source'),
     featureViews: of<FeatureView>('feature view'),
+    streamFeatureViews: of<StreamFeatureView>('stream feature view'),
     onDemandFeatureViews: of<OnDemandFeatureView>('on demand feature view'),
     featureServices: of<FeatureService>('feature service'),
     origins,
@@ -175,7 +184,15 @@ function references(value: object): object[] {
         ...references(v),
       ])
     }
-    case 'PushSource': {
+    case 'StreamFeatureView': {
+      const view = value as StreamFeatureView
+      return [...view.entities, view.source, ...references(view.source)]
+    }
+    case 'PushSource':
+    case 'KafkaSource':
+    case 'KinesisSource':
+    case 'RedisStreamSource':
+    case 'NatsSource': {
       const batch = (value as { batchSource?: object }).batchSource
       return batch ? [batch] : []
     }
@@ -190,6 +207,7 @@ function references(value: object): object[] {
       const service = value as FeatureService
       return [
         ...service.projections.flatMap((p) => [p.view, ...references(p.view)]),
+        ...service.streamProjections.flatMap((p) => [p.view, ...references(p.view)]),
         ...service.onDemandProjections.flatMap((p) => [p.view, ...references(p.view)]),
       ]
     }

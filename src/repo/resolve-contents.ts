@@ -10,13 +10,17 @@ import {
   Invalid,
   isKind,
   isLarderError,
+  isStreamSource,
   knownNames,
   LarderError,
   type OnDemandFeatureView,
   PostgreSQLSource,
   Project,
-  PushSource,
+  type PushSource,
+  type StreamFeatureView,
+  type StreamSource,
   ValueType,
+  withBatchSource,
 } from '../core/index.js'
 import type { RepoContents } from '../registry/index.js'
 import type { RepoDefinitions } from './load-repo.js'
@@ -87,16 +91,16 @@ export async function resolveRepoContents(
     if (isKind(s, 'FileSource') || isKind(s, 'PostgreSQLSource')) await resolveBatch(s as BatchSource)
   }
   for (const s of defs.dataSources) {
-    if (isKind(s, 'PushSource')) {
-      const push = s as PushSource
-      const batch = push.batchSource ? await resolveBatch(push.batchSource) : undefined
-      sources.set(s, batch === push.batchSource ? push : new PushSource({ ...push, batchSource: batch }))
+    if (isKind(s, 'PushSource') || isStreamSource(s)) {
+      const fed = s as PushSource | StreamSource
+      const batch = fed.batchSource ? await resolveBatch(fed.batchSource) : undefined
+      sources.set(s, batch === fed.batchSource ? fed : withBatchSource(fed, batch!))
     } else if (!sources.has(s)) sources.set(s, s)
   }
 
   // 2. Entities: infer key types from the first view whose source has the join key.
   const entities = new Map<Entity, Entity>(defs.entities.map((e) => [e, e]))
-  for (const view of defs.featureViews) {
+  for (const view of [...defs.featureViews, ...defs.streamFeatureViews.map((v) => v.storageView)]) {
     const batch = view.batchSource
     for (const entity of view.entities) {
       const current = entities.get(entity) ?? entity
@@ -119,10 +123,25 @@ export async function resolveRepoContents(
     const batch = isKind(source, 'PushSource') ? (source as PushSource).batchSource : (source as BatchSource)
     const viewEntities = view.entities.map((e) => entities.get(e) ?? e)
     const schema = batch
-      ? await checkedSchema(view, viewEntities, batch, await columnsOf(batch))
+      ? await checkedSchema(`feature view "${view.name}"`, view, viewEntities, batch, await columnsOf(batch))
       : requireSchema(view, viewEntities)
     views.set(view, view.with({ source, entities: viewEntities, schema }))
   }
+  // Stream views: the same checks of their event fields against the batch source the events land in.
+  const streamViews = new Map<StreamFeatureView, StreamFeatureView>()
+  for (const view of defs.streamFeatureViews) {
+    const where = `stream feature view "${view.name}"`
+    const source = sources.get(view.source) as PushSource | StreamSource
+    const batch = source.batchSource!
+    const viewEntities = view.entities.map((e) => entities.get(e) ?? e)
+    const schema = await checkedSchema(where, view.storageView, viewEntities, batch, await columnsOf(batch))
+    streamViews.set(view, view.with({ source, entities: viewEntities, schema }))
+  }
+  checkUniqueViewNames({
+    'feature view': views.values(),
+    'stream feature view': streamViews.values(),
+    'on-demand feature view': defs.onDemandFeatureViews,
+  })
   // 4. On-demand views: re-check their source selections against the completed views, so a source
   // feature that does not exist fails here, at apply, rather than on the first request.
   const onDemand = new Map<OnDemandFeatureView, OnDemandFeatureView>()
@@ -146,6 +165,7 @@ export async function resolveRepoContents(
         owner: s.owner,
         features: [
           ...s.projections.map((p) => p.over(views.get(p.view) ?? p.view)),
+          ...s.streamProjections.map((p) => p.over(streamViews.get(p.view) ?? p.view)),
           ...s.onDemandProjections.map((p) => p.over(onDemand.get(p.view) ?? p.view)),
         ],
       }),
@@ -155,6 +175,7 @@ export async function resolveRepoContents(
     entities: [...entities.values()],
     dataSources: [...sources.values()],
     featureViews: [...views.values()],
+    streamFeatureViews: [...streamViews.values()],
     onDemandFeatureViews: [...onDemand.values()],
     featureServices: services,
   }
@@ -166,13 +187,33 @@ function rebuildBatch(s: BatchSource, timestampField: string): BatchSource {
     : new PostgreSQLSource({ ...(s as PostgreSQLSource), timestampField })
 }
 
+/** Views share one namespace in Feast (feature references name them), whatever their kind. */
+function checkUniqueViewNames(byKind: Record<string, Iterable<{ readonly name: string }>>): void {
+  const seen = new Map<string, string>()
+  for (const [kind, views] of Object.entries(byKind)) {
+    for (const v of views) {
+      const other = seen.get(v.name)
+      if (other !== undefined) {
+        throw new LarderError('INVALID_DEFINITION', `a ${other} and a ${kind} are both named "${v.name}"`, {
+          hint: 'feature references name views, so give each view its own name',
+        })
+      }
+      seen.set(v.name, kind)
+    }
+  }
+}
+
+/**
+ * The schema of a view (named by `where`) over a batch source: the declared fields checked against the
+ * source's columns, or, with none declared, the join keys and every column that is not a timestamp.
+ */
 async function checkedSchema(
+  where: string,
   view: FeatureView,
   entities: readonly Entity[],
   batch: BatchSource,
   columns: readonly SourceColumn[],
 ): Promise<Field[]> {
-  const where = `feature view "${view.name}"`
   const byName = new Map(columns.map((c) => [c.name, c]))
   const sourceName = isKind(batch, 'FileSource')
     ? `${batch.name} (${(batch as FileSource).path})`

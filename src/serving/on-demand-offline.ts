@@ -31,6 +31,7 @@ import {
 import { type FeatureSelection, type ResultTransform, resolveFeatureRefs } from '../offline/index.js'
 import type { ProjectCatalog } from '../registry/index.js'
 import { addOnDemandSources, type OnDemandWanted, onDemandRequested } from './online-plan.js'
+import { isStreamViewRef, streamViewSelections } from './stream-views.js'
 
 /** A historical request with its on-demand views resolved: the join's selections and the rewrite after it. */
 export interface HistoricalOnDemandPlan {
@@ -54,10 +55,16 @@ export function historicalOnDemandPlan(
   const service = Array.isArray(request) ? undefined : (request as FeatureService)
   const refs = service ? [] : (request as readonly string[])
   const wanted = onDemandRequested(catalog, service, refs)
-  const selections = resolveFeatureRefs(
-    service ?? refs.filter((r) => !catalog.onDemandFeatureViews.has(parseFeatureRef(r).view)),
-    catalog.featureViews,
-  )
+  const selections = [
+    ...resolveFeatureRefs(
+      service ??
+        refs.filter(
+          (r) => !catalog.onDemandFeatureViews.has(parseFeatureRef(r).view) && !isStreamViewRef(catalog, r),
+        ),
+      catalog.featureViews,
+    ),
+    ...streamViewSelections(catalog, service, refs),
+  ]
   const pairs = addOnDemandSources(catalog, selections, wanted, false)
   const hidden = new Set(
     [...pairs].map((pair) => {

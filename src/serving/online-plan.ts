@@ -14,6 +14,7 @@ import {
 import { type FeatureSelection, resolveFeatureRefs } from '../offline/index.js'
 import { entityKeyEncoder, type ViewRef, viewRef } from '../online/online-store.js'
 import type { ProjectCatalog, Registry, RegistryState } from '../registry/index.js'
+import { isStreamViewRef, streamViewSelections } from './stream-views.js'
 
 /** Which features an online read returns: references or a feature service, and how columns are named. */
 export interface FeatureSelectionRequest {
@@ -137,8 +138,14 @@ function buildPlan(
   const service = typeof featureService === 'string' ? catalog.featureService(featureService) : featureService
   const wanted = onDemandRequested(catalog, service, features ?? [])
   const refs =
-    service ?? (features ?? []).filter((r) => !catalog.onDemandFeatureViews.has(parseFeatureRef(r).view))
-  const selections = resolveFeatureRefs(refs, catalog.featureViews)
+    service ??
+    (features ?? []).filter(
+      (r) => !catalog.onDemandFeatureViews.has(parseFeatureRef(r).view) && !isStreamViewRef(catalog, r),
+    )
+  const selections = [
+    ...resolveFeatureRefs(refs, catalog.featureViews),
+    ...streamViewSelections(catalog, service, features ?? []),
+  ]
   const hidden = addOnDemandSources(catalog, selections, wanted, true)
   const full = Boolean(request.fullFeatureNames)
   const featureColumns: string[] = []

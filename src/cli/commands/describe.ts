@@ -7,6 +7,7 @@ import type { CommandContext } from '../context.js'
 const KINDS: Record<string, ObjectKind> = {
   entity: 'entity',
   'feature-view': 'feature view',
+  'stream-feature-view': 'stream feature view',
   'on-demand-feature-view': 'on demand feature view',
   'feature-service': 'feature service',
   'data-source': 'data source',

@@ -4,11 +4,15 @@ import {
   type FileSource,
   formatDuration,
   formatMicros,
-  isKind,
+  type KafkaSource,
+  type KinesisSource,
+  kindOf,
   knownNames,
   LarderError,
+  type NatsSource,
   type PostgreSQLSource,
   type PushSource,
+  type RedisStreamSource,
 } from '../../core/index.js'
 import {
   type MaterializationRun,
@@ -42,6 +46,24 @@ const LISTERS: Record<string, Lister> = {
         source: v.source.name,
         ttl: formatDuration(v.ttl),
         online: v.online,
+        materializedUntil: last ? formatMicros(last) : '',
+        tags: v.tags,
+      }
+    }),
+  'stream-feature-views': (c) =>
+    [...c.streamFeatureViews.values()].map((v) => {
+      const intervals = c.materializationIntervals(v.name)
+      const last = intervals.reduce((m, i) => Math.max(m, i.end), 0)
+      return {
+        name: v.name,
+        entities: v.entities.map((e) => e.name),
+        features: v.storageView.features.map((f) => f.name),
+        aggregations: v.aggregations.map((a) => `${a.outputName} = ${a.describe()}`),
+        source: v.source.name,
+        batchSource: v.batchSource.name,
+        ttl: formatDuration(v.ttl),
+        online: v.online,
+        transformation: v.transformation?.mode ?? '',
         materializedUntil: last ? formatMicros(last) : '',
         tags: v.tags,
       }
@@ -114,11 +136,21 @@ function positiveInteger(text: string): number {
   return n
 }
 
+const batchOf = (s: { batchSource?: { name: string } }) => `batch: ${s.batchSource?.name ?? '(none)'}`
+
+/** What the `detail` column shows of each kind of source. */
+const SOURCE_DETAIL: Record<string, (s: never) => string> = {
+  FileSource: (s: FileSource) => s.path,
+  PostgreSQLSource: (s: PostgreSQLSource) => s.table || s.query,
+  PushSource: (s: PushSource) => batchOf(s),
+  KafkaSource: (s: KafkaSource) => `topic ${s.topic}; ${batchOf(s)}`,
+  KinesisSource: (s: KinesisSource) => `stream ${s.streamName} (${s.region}); ${batchOf(s)}`,
+  RedisStreamSource: (s: RedisStreamSource) => `stream ${s.stream}; ${batchOf(s)}`,
+  NatsSource: (s: NatsSource) => `subject ${s.subject}; ${batchOf(s)}`,
+}
+
 function sourceDetail(s: DataSource): string {
-  if (isKind(s, 'FileSource')) return (s as FileSource).path
-  if (isKind(s, 'PostgreSQLSource')) return (s as PostgreSQLSource).table || (s as PostgreSQLSource).query
-  if (isKind(s, 'PushSource')) return `batch: ${(s as PushSource).batchSource?.name ?? '(none)'}`
-  return ''
+  return (SOURCE_DETAIL[kindOf(s) ?? ''] as ((s: DataSource) => string) | undefined)?.(s) ?? ''
 }
 
 function parseTags(values: readonly string[]): Record<string, string> {

@@ -1,0 +1,252 @@
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import {
+  Entity,
+  FeatureView,
+  Field,
+  FileSource,
+  Float64,
+  Int64,
+  isLarderError,
+  String as Str,
+} from '../core/index.js'
+import { createTestRepo, type TestRepo } from '../materialize/__fixtures__/test-repo.js'
+
+// A repo with stream views over a Redis stream whose events land in a Parquet batch source: apply and
+// plan register them, reads serve their non-aggregated features, and refuse their aggregations.
+
+const CORE = fileURLToPath(new URL('../core/index.ts', import.meta.url))
+const features = (factor: number, extra = '') => `import {
+  Aggregation, Entity, FeatureService, Field, FileSource, Float64, Int64, RedisStreamSource, StreamFeatureView, String,
+} from ${JSON.stringify(CORE)}
+export const driver = new Entity({ name: 'driver', joinKeys: ['driver_id'], valueType: Int64 })
+export const tripsFile = new FileSource({ name: 'trips_file', path: 'data/trips.parquet', timestampField: 'event_timestamp' })
+export const tripsStream = new RedisStreamSource({
+  name: 'trips_stream', stream: 'trips', timestampField: 'event_timestamp', batchSource: tripsFile,
+})
+export const tripStats = new StreamFeatureView({
+  name: 'trip_stats',
+  source: tripsStream,
+  entities: [driver],
+  schema: [
+    new Field({ name: 'driver_id', dtype: Int64 }),
+    new Field({ name: 'fare', dtype: Float64 }),
+    new Field({ name: 'city', dtype: String }),
+  ],
+  aggregations: [new Aggregation({ column: 'fare', function: 'sum', timeWindow: '1h' })],
+  transform: (e) => ({ ...e, fare: Number(e.fare) * ${factor} }),
+  ttl: '1d',
+})
+// no schema: apply infers it from the batch source, then checks the aggregation against it
+export const tripCities = new StreamFeatureView({
+  name: 'trip_cities',
+  source: tripsStream,
+  entities: [driver],
+  aggregations: [new Aggregation({ column: 'city', function: 'count_distinct', timeWindow: '1d' })],
+})
+export const tripService = new FeatureService({ name: 'trip_service', features: [tripStats.select(['fare', 'city'])] })
+export const tripTotals = new FeatureService({ name: 'trip_totals', features: [tripStats] })
+${extra}`
+
+const driver = new Entity({ name: 'driver', joinKeys: ['driver_id'], valueType: Int64 })
+/** The batch source's rows, written through a feature view over the same file. */
+const tripsFileView = new FeatureView({
+  name: 'trips_file_rows',
+  entities: [driver],
+  schema: [
+    new Field({ name: 'driver_id', dtype: Int64 }),
+    new Field({ name: 'fare', dtype: Float64 }),
+    new Field({ name: 'city', dtype: Str }),
+  ],
+  source: new FileSource({
+    name: 'trips_file',
+    path: 'data/trips.parquet',
+    timestampField: 'event_timestamp',
+  }),
+})
+
+async function rejection(
+  promise: Promise<unknown>,
+): Promise<{ code: string; message: string; hint?: string }> {
+  try {
+    await promise
+  } catch (e) {
+    if (isLarderError(e)) return { code: e.code, message: e.message, hint: e.hint }
+    throw e
+  }
+  throw new Error('expected a rejection')
+}
+
+describe('stream feature views in a feature repo', () => {
+  let repo: TestRepo
+  beforeAll(async () => {
+    repo = await createTestRepo({
+      onlineStore: 'type: memory',
+      featuresFile: features(2),
+      data: new Map([
+        [
+          tripsFileView,
+          [
+            { driver_id: 1, event_timestamp: '2026-01-01T01:00:00Z', fare: 10, city: 'Lisbon' },
+            { driver_id: 1, event_timestamp: '2026-01-01T03:00:00Z', fare: 30, city: 'Porto' },
+            { driver_id: 2, event_timestamp: '2026-01-01T02:00:00Z', fare: 20, city: 'Faro' },
+          ],
+        ],
+      ]),
+    })
+  })
+  afterAll(async () => {
+    await repo?.close()
+  })
+
+  it('are registered by apply, with their sources, and plan shows nothing left to do', async () => {
+    const plan = await repo.store.plan()
+    expect(plan.changes.filter((c) => c.action !== 'unchanged')).toEqual([])
+    expect(
+      plan.changes
+        .filter((c) => c.kind === 'stream feature view')
+        .map((c) => c.name)
+        .sort(),
+    ).toEqual(['trip_cities', 'trip_stats'])
+    expect(
+      plan.changes
+        .filter((c) => c.kind === 'data source')
+        .map((c) => c.name)
+        .sort(),
+    ).toEqual(['trips_file', 'trips_stream'])
+    const views = await repo.store.listStreamFeatureViews()
+    expect(views.map((v) => v.name).sort()).toEqual(['trip_cities', 'trip_stats'])
+    const inferred = await repo.store.getStreamFeatureView('trip_cities')
+    expect(inferred.features.map((f) => `${f.name}:${f.dtype.name}`)).toEqual([
+      'fare:Float64',
+      'city:String',
+      'count_distinct_city_86400s:Int64',
+    ])
+    const described = (await repo.store.describe('stream feature view', 'trip_stats')) as {
+      spec: {
+        aggregations: unknown[]
+        mode: string
+        streamSource: { type: string; dataSourceClassType: string }
+      }
+    }
+    expect(described.spec.aggregations).toEqual([
+      { column: 'fare', function: 'sum', timeWindow: '3600s', slideInterval: '3600s' },
+    ])
+    expect(described.spec.mode).toBe('typescript-row')
+    expect(described.spec.streamSource).toMatchObject({
+      type: 'PUSH_SOURCE',
+      dataSourceClassType: 'larderjs.RedisStreamSource',
+    })
+  })
+
+  it('serve their non-aggregated features online, by reference and by service', async () => {
+    await repo.store.writeToOnlineStore({
+      featureViewName: 'trip_stats',
+      df: [
+        { driver_id: 1, event_timestamp: '2026-01-01T03:00:00Z', fare: 60, city: 'Porto' },
+        { driver_id: 2, event_timestamp: '2026-01-01T02:00:00Z', fare: 40, city: 'Faro' },
+      ],
+    })
+    const now = '2026-01-01T04:00:00Z'
+    const byRef = await repo.store.getOnlineFeatures(
+      { entities: { driver_id: [1, 2, 3] }, features: ['trip_stats:fare', 'trip_stats:city'] },
+      { now },
+    )
+    expect(byRef.metadata.featureNames).toEqual(['driver_id', 'fare', 'city'])
+    expect(byRef.results[1]!.values).toEqual([60, 40, null])
+    expect(byRef.results[2]!.statuses).toEqual(['PRESENT', 'PRESENT', 'NOT_FOUND'])
+    const byService = await repo.store.getOnlineFeatures(
+      { entities: { driver_id: [2] }, featureService: 'trip_service', fullFeatureNames: true },
+      { now },
+    )
+    expect(byService.metadata.featureNames).toEqual(['driver_id', 'trip_stats__fare', 'trip_stats__city'])
+    expect(byService.results.slice(1).map((r) => r.values[0])).toEqual([40, 'Faro'])
+  })
+
+  it('refuse their aggregated features with UNSUPPORTED, naming the stream processor', async () => {
+    const byRef = await rejection(
+      repo.store.getOnlineFeatures({ entities: { driver_id: [1] }, features: ['trip_stats:sum_fare_3600s'] }),
+    )
+    expect(byRef.code).toBe('UNSUPPORTED')
+    expect(byRef.message).toBe(
+      'feature "sum_fare_3600s" of stream feature view "trip_stats" is a windowed aggregation (sum(fare) over 1h); serving it needs the stream processor (larder stream), which this version of Larder does not have yet',
+    )
+    expect(byRef.hint).toContain('fare')
+    const byService = await rejection(
+      repo.store.getOnlineFeatures({ entities: { driver_id: [1] }, featureService: 'trip_totals' }),
+    )
+    expect(byService.code).toBe('UNSUPPORTED')
+    expect(byService.hint).toBe("read the view's other requested features for now: city, fare")
+    const historical = await rejection(
+      repo.store.getHistoricalFeatures({
+        entities: [{ driver_id: 1, event_timestamp: '2026-01-01T04:00:00Z' }],
+        features: ['trip_stats:sum_fare_3600s'],
+      }),
+    )
+    expect(historical.code).toBe('UNSUPPORTED')
+    const unknown = await rejection(
+      repo.store.getOnlineFeatures({ entities: { driver_id: [1] }, features: ['trip_stats:tip'] }),
+    )
+    expect(unknown).toMatchObject({ code: 'NOT_FOUND' })
+  })
+
+  it('give point-in-time training rows of their non-aggregated features from the batch source', async () => {
+    const job = await repo.store.getHistoricalFeatures({
+      entities: [
+        { driver_id: 1, event_timestamp: '2026-01-01T02:00:00Z' },
+        { driver_id: 1, event_timestamp: '2026-01-01T04:00:00Z' },
+      ],
+      features: ['trip_stats:fare', 'trip_stats:city'],
+    })
+    const rows = await job.toRows()
+    expect(rows.map((r) => [r.fare, r.city])).toEqual([
+      [10, 'Lisbon'],
+      [30, 'Porto'],
+    ])
+  })
+
+  it('show a change of the transform, and a new stream view, in the plan', async () => {
+    writeFileSync(
+      join(repo.dir, 'features.ts'),
+      features(
+        3,
+        `export const tripMax = new StreamFeatureView({ name: 'trip_max', source: tripsStream, entities: [driver],
+  aggregations: [new Aggregation({ column: 'fare', function: 'max', timeWindow: '2h' })] })\n`,
+      ),
+    )
+    const changes = (await repo.store.plan()).changes
+      .filter((c) => c.action !== 'unchanged')
+      .sort((a, b) => b.name.localeCompare(a.name))
+    expect(changes).toEqual([
+      {
+        kind: 'stream feature view',
+        name: 'trip_stats',
+        action: 'update',
+        changedFields: [expect.stringMatching(/^transformation code [0-9a-f]{12} -> [0-9a-f]{12}$/)],
+      },
+      { kind: 'stream feature view', name: 'trip_max', action: 'create', changedFields: [] },
+    ])
+    await repo.store.apply()
+    expect((await repo.store.getStreamFeatureView('trip_max')).aggregatedFeatures.map((f) => f.name)).toEqual(
+      ['max_fare_7200s'],
+    )
+  })
+
+  it('refuses at apply an aggregation of a field the batch source lacks', async () => {
+    writeFileSync(
+      join(repo.dir, 'features.ts'),
+      features(
+        2,
+        `export const tips = new StreamFeatureView({ name: 'tips', source: tripsStream, entities: [driver],
+  aggregations: [new Aggregation({ column: 'tip', function: 'sum', timeWindow: '1h' })] })\n`,
+      ),
+    )
+    const e = await rejection(repo.store.plan())
+    expect(e.code).toBe('INVALID_DEFINITION')
+    expect(e.message).toContain(
+      'stream feature view "tips": sum(tip) over 1h aggregates "tip", which is not in the schema',
+    )
+  })
+})
