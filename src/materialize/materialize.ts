@@ -16,6 +16,7 @@ import {
   type JobKind,
   type JobRecord,
   newJob,
+  type ObjectKind,
   type ProjectCatalog,
   type Registry,
 } from '../registry/index.js'
@@ -40,14 +41,20 @@ export interface MaterializeRequest {
   readonly start: TimestampInput
   /** End of the window, inclusive. */
   readonly end: TimestampInput
-  /** Feature views to load; default: every view with `online: true` that has a batch source. */
+  /**
+   * Feature views and stream feature views to load; default: every view with `online: true` that has a
+   * batch source. A stream view loads its non-aggregated features from its batch source.
+   */
   readonly views?: readonly string[]
 }
 
 export interface MaterializeIncrementalRequest {
   /** End of the window, inclusive; each view starts where its last materialization ended. */
   readonly end: TimestampInput
-  /** Feature views to load; default: every view with `online: true` that has a batch source. */
+  /**
+   * Feature views and stream feature views to load; default: every view with `online: true` that has a
+   * batch source. A stream view loads its non-aggregated features from its batch source.
+   */
   readonly views?: readonly string[]
 }
 
@@ -114,7 +121,8 @@ const DEFAULT_LOOKBACK_MICROS = 52 * WEEK_MICROS
  * engine (in this process by default). Rows stream through in batches (memory does not grow with the
  * window); a view's interval is recorded in the registry only after all its rows were written, so an
  * interrupted run leaves the registry as it was and a rerun converges to the same online state (stores
- * keep the newer value).
+ * keep the newer value). A stream feature view loads its non-aggregated features from its batch source
+ * (its windowed aggregations come from the stream processor) and records its interval on its own meta.
  *
  * Throws INVALID_ARGUMENT when `end` is before `start` or a named view is not served online, NOT_FOUND
  * for an unknown view (listing the known ones), and ABORTED when the signal fires or the job is
@@ -304,28 +312,42 @@ async function freshCatalog(target: MaterializeTarget, options: Abortable): Prom
 }
 
 /**
- * The views to materialize: the named ones (each once, in the order given), or every online view with
- * a batch source, by name.
+ * The feature view the rows of the view named `name` are loaded into: the feature view of that name,
+ * or the `storageView` of the stream feature view (its non-aggregated features over its batch source;
+ * its aggregations come from the stream processor). Undefined when neither exists (or was skipped).
+ */
+export function loadedView(catalog: ProjectCatalog, name: string): FeatureView | undefined {
+  return catalog.featureViews.get(name) ?? catalog.streamFeatureViews.get(name)?.storageView
+}
+
+/**
+ * The views to materialize, as the feature views their rows are loaded into (see {@link loadedView}):
+ * the named ones (each once, in the order given), or every online feature view with a batch source and
+ * every online stream feature view, by name.
  */
 function selectViews(catalog: ProjectCatalog, names: readonly string[] | undefined): FeatureView[] {
-  const loadable = [...catalog.featureViews.values()]
+  const streamViews = [...catalog.streamFeatureViews.values()].map((v) => v.storageView)
+  const loadable = [...catalog.featureViews.values(), ...streamViews]
     .filter((v) => v.online && v.batchSource !== undefined)
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
   if (names === undefined || names.length === 0) return loadable
   const known = () => `feature views that can be materialized: ${knownNames(loadable.map((v) => v.name))}`
   return [...new Set(names)].map((name) => {
-    const view = catalog.featureViews.get(name)
+    const view = loadedView(catalog, name)
     if (view === undefined) {
-      if (catalog.skipped.some((s) => s.kind === 'feature view' && s.name === name)) catalog.featureView(name)
+      const skipped = (kind: ObjectKind) => catalog.skipped.some((s) => s.kind === kind && s.name === name)
+      if (skipped('feature view')) catalog.featureView(name)
+      if (skipped('stream feature view')) catalog.streamFeatureView(name)
       throw new LarderError('NOT_FOUND', `feature view "${name}" not found in project "${catalog.project}"`, {
         hint: known(),
         details: { view: name },
       })
     }
     if (!view.online) {
+      const kind = catalog.featureViews.has(name) ? 'feature view' : 'stream feature view'
       throw new LarderError(
         'INVALID_ARGUMENT',
-        `feature view "${name}" is not served online (online: false), so it cannot be materialized`,
+        `${kind} "${name}" is not served online (online: false), so it cannot be materialized`,
         { hint: `set online: true and apply, or pick another view; ${known()}`, details: { view: name } },
       )
     }

@@ -8,11 +8,12 @@ import {
 import { type Registry, timestampFromMicros, updateRegistry } from '../registry/index.js'
 
 /**
- * Records that `[start, end]` of a feature view is in the online store, as Feast's
- * `apply_materialization`: appends a `MaterializationInterval` to the view's meta, sets its state to
- * AVAILABLE_ONLINE and stamps `last_updated_timestamp`. Commits on a fresh read of the registry and
- * retries when another writer commits first, so concurrent materializations of different views both
- * land. Throws NOT_FOUND when the view was deleted from the registry meanwhile.
+ * Records that `[start, end]` of a feature view or stream feature view is in the online store, as
+ * Feast's `apply_materialization`: appends a `MaterializationInterval` to the view's meta (the same
+ * `FeatureViewMeta` for both kinds), sets its state to AVAILABLE_ONLINE and stamps
+ * `last_updated_timestamp`. Commits on a fresh read of the registry and retries when another writer
+ * commits first, so concurrent materializations of different views both land. Throws NOT_FOUND when
+ * the project has neither kind of view of that name (it was deleted meanwhile).
  */
 export async function recordInterval(
   registry: Registry,
@@ -24,7 +25,9 @@ export async function recordInterval(
   await updateRegistry(
     registry,
     (draft) => {
-      const proto = draft.featureViews.find((v) => v.spec?.project === project && v.spec.name === view)
+      const named = (v: { spec?: { project: string; name: string } }) =>
+        v.spec?.project === project && v.spec.name === view
+      const proto = draft.featureViews.find(named) ?? draft.streamFeatureViews.find(named)
       if (!proto) {
         throw new LarderError(
           'NOT_FOUND',

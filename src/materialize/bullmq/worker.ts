@@ -7,7 +7,7 @@ import { isFinal, type JobRecord } from '../../registry/index.js'
 import { jobError } from '../job-tracker.js'
 import { loadPiece, newTally, writersFor } from '../load-window.js'
 import { viewOutcomeJson } from '../local-engine.js'
-import type { MaterializeTarget, ViewMaterialization } from '../materialize.js'
+import { loadedView, type MaterializeTarget, type ViewMaterialization } from '../materialize.js'
 import { recordInterval } from '../record-interval.js'
 import { type RunTally, recordRun } from '../record-run.js'
 import { bullmqOptions, redactedUrl } from './bullmq-config.js'
@@ -199,9 +199,8 @@ async function runTask(ctx: WorkerContext, job: Job): Promise<TaskTally> {
     const stored = await ctx.jobs.start(d.project, d.job, nowMicros())
     if (stopped(stored)) throw stoppedError(stored)
     ctx.log('info', 'task started', { job: d.job, view: d.view, task: d.task, attempt: job.attemptsMade + 1 })
-    const view = (await ctx.target.registry.load({ allowCache: false }))
-      .catalog(d.project)
-      .featureView(d.view)
+    const catalog = (await ctx.target.registry.load({ allowCache: false })).catalog(d.project)
+    const view = loadedView(catalog, d.view) ?? catalog.featureView(d.view)
     await loadPiece(
       ctx.target,
       ctx.offline,
