@@ -10,6 +10,7 @@ export type {
   Row,
   SourceColumn,
   TimeRange,
+  WindowSelection,
   WriteInput,
   WriteResult,
 } from './offline-store.js'

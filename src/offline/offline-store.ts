@@ -1,6 +1,7 @@
 import type { RecordBatch, Table } from 'apache-arrow'
 import type {
   Abortable,
+  Aggregation,
   BatchSource,
   FeastType,
   FeatureView,
@@ -23,10 +24,26 @@ export type Row = Record<string, unknown>
  */
 export type EntityInput = readonly Row[] | Table | string | { readonly sql: string }
 
-/** Features of one feature view, as a projection (alias, join-key map) plus the names to read. */
+/**
+ * Features of one feature view, as a projection (alias, join-key map) plus the names to read, and the
+ * windowed aggregations to compute over the same source (a stream feature view's, read through its
+ * `storageView`). `features` may be empty when `windows` is given.
+ */
 export interface FeatureSelection {
   readonly projection: FeatureViewProjection
   readonly features: readonly string[]
+  readonly windows?: WindowSelection
+}
+
+/**
+ * Windowed aggregations over a view's source, each reported under its output name (after the view's
+ * features). Their semantics are `PitWindows`' (`pit/spec.ts`).
+ */
+export interface WindowSelection {
+  /** Seconds: the tiling hop size, the resolution at which windows are cut. */
+  readonly hopSeconds: number
+  /** The aggregations requested, in order; their columns must be in the view's schema. */
+  readonly aggregations: readonly Aggregation[]
 }
 
 /**

@@ -63,7 +63,7 @@ export function historicalOnDemandPlan(
         ),
       catalog.featureViews,
     ),
-    ...streamViewSelections(catalog, service, refs),
+    ...streamViewSelections(catalog, service, refs, 'offline'),
   ]
   const pairs = addOnDemandSources(catalog, selections, wanted, false)
   const hidden = new Set(

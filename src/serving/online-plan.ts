@@ -144,7 +144,7 @@ function buildPlan(
     )
   const selections = [
     ...resolveFeatureRefs(refs, catalog.featureViews),
-    ...streamViewSelections(catalog, service, features ?? []),
+    ...streamViewSelections(catalog, service, features ?? [], 'online'),
   ]
   const hidden = addOnDemandSources(catalog, selections, wanted, true)
   const full = Boolean(request.fullFeatureNames)

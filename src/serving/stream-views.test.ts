@@ -15,7 +15,8 @@ import {
 import { createTestRepo, type TestRepo } from '../materialize/__fixtures__/test-repo.js'
 
 // A repo with stream views over a Redis stream whose events land in a Parquet batch source: apply and
-// plan register them, reads serve their non-aggregated features, and refuse their aggregations.
+// plan register them, reads serve their non-aggregated features, and refuse their aggregations online;
+// historical retrieval computes the aggregations from the batch source.
 
 const CORE = fileURLToPath(new URL('../core/index.ts', import.meta.url))
 const features = (factor: number, extra = '') => `import {
@@ -165,7 +166,7 @@ describe('stream feature views in a feature repo', () => {
     expect(byService.results.slice(1).map((r) => r.values[0])).toEqual([40, 'Faro'])
   })
 
-  it('refuse their aggregated features with UNSUPPORTED, naming the stream processor', async () => {
+  it('refuse their aggregated features online with UNSUPPORTED, naming the stream processor', async () => {
     const byRef = await rejection(
       repo.store.getOnlineFeatures({ entities: { driver_id: [1] }, features: ['trip_stats:sum_fare_3600s'] }),
     )
@@ -179,13 +180,6 @@ describe('stream feature views in a feature repo', () => {
     )
     expect(byService.code).toBe('UNSUPPORTED')
     expect(byService.hint).toBe("read the view's other requested features for now: city, fare")
-    const historical = await rejection(
-      repo.store.getHistoricalFeatures({
-        entities: [{ driver_id: 1, event_timestamp: '2026-01-01T04:00:00Z' }],
-        features: ['trip_stats:sum_fare_3600s'],
-      }),
-    )
-    expect(historical.code).toBe('UNSUPPORTED')
     const unknown = await rejection(
       repo.store.getOnlineFeatures({ entities: { driver_id: [1] }, features: ['trip_stats:tip'] }),
     )
@@ -204,6 +198,54 @@ describe('stream feature views in a feature repo', () => {
     expect(rows.map((r) => [r.fare, r.city])).toEqual([
       [10, 'Lisbon'],
       [30, 'Porto'],
+    ])
+  })
+
+  it('give training rows of their aggregations from the batch source, windows cut at the 5-minute hop', async () => {
+    const job = await repo.store.getHistoricalFeatures({
+      entities: [
+        { driver_id: 1, event_timestamp: '2026-01-01T03:04:59.999999Z' },
+        { driver_id: 1, event_timestamp: '2026-01-01T04:00:00Z' },
+        { driver_id: 2, event_timestamp: '2026-01-01T02:00:00Z' },
+        { driver_id: 3, event_timestamp: '2026-01-01T04:00:00Z' },
+      ],
+      features: ['trip_stats:sum_fare_3600s', 'trip_stats:fare', 'trip_cities:count_distinct_city_86400s'],
+    })
+    expect(job.columns).toEqual([
+      'driver_id',
+      'event_timestamp',
+      'fare',
+      'sum_fare_3600s',
+      'count_distinct_city_86400s',
+    ])
+    const rows = await job.toRows()
+    // at 03:04:59.999999 the window is [02:05, t] (tiles 02:05 to 03:00); at 04:00 it is [03:05, 04:00]
+    expect(rows.map((r) => [r.fare, r.sum_fare_3600s, r.count_distinct_city_86400s])).toEqual([
+      [30, 30, 2],
+      [30, null, 2],
+      [20, 20, 1],
+      [null, null, 0],
+    ])
+  })
+
+  it("give a service's aggregations offline after its plain features, under the view's name", async () => {
+    const job = await repo.store.getHistoricalFeatures({
+      entities: [{ driver_id: 1, event_timestamp: '2026-01-01T03:30:00Z' }],
+      featureService: 'trip_totals',
+      fullFeatureNames: true,
+    })
+    expect(job.columns).toEqual([
+      'driver_id',
+      'event_timestamp',
+      'trip_stats__fare',
+      'trip_stats__city',
+      'trip_stats__sum_fare_3600s',
+    ])
+    const [row] = await job.toRows()
+    expect([row!.trip_stats__fare, row!.trip_stats__city, row!.trip_stats__sum_fare_3600s]).toEqual([
+      30,
+      'Porto',
+      30,
     ])
   })
 

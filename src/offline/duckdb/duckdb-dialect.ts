@@ -11,6 +11,11 @@ export const duckdbDialect: SqlDialect = {
   minusMicros: (expr, micros) => `(${expr} - INTERVAL '${micros} microseconds')`,
   utcInstant: (expr) => `CAST(${expr} AS TIMESTAMPTZ)`,
   keyBucket: (keys, parts) => `(hash(${keys.join(', ')}) % ${parts})`,
+  epochMicros: (expr) => `epoch_us(${expr})`,
+  fromEpochMicros: (expr) => `make_timestamp(${expr})`,
+  types: { int64: 'BIGINT', float64: 'DOUBLE' },
+  // `first` keeps a null value, unlike `any_value`
+  firstValue: (value, order, filter) => `first(${value} ORDER BY ${order})${filter}`,
   asof: {
     // Without a created column: event ts in the high 64 bits of a HUGEINT, the source position (a
     // non-negative BIGINT) in the low 64 bits. With one: a struct, compared field by field, since three

@@ -8,7 +8,7 @@ import { collectTable, transformedRows, writeTransformed } from '../local/result
 import type { Session } from '../local/session.js'
 import type { ResultTransform, RetrievalJob, Row, WriteResult } from '../offline-store.js'
 import { ENTITY_TS, type PitView } from '../pit/spec.js'
-import { buildPitQuery, type JoinStrategy } from '../pit/sql.js'
+import { buildPitQuery, type JoinStrategy, viewOutputColumns } from '../pit/sql.js'
 import { duckdbDialect } from './duckdb-dialect.js'
 
 /** Everything a job needs to run, decided when it was planned. */
@@ -43,7 +43,7 @@ export class DuckDBRetrievalJob implements RetrievalJob {
   constructor(open: OpenSession, plan: PlannedRetrieval) {
     this.#open = open
     this.#plan = plan
-    const joined = [...plan.entityColumns, ...plan.views.flatMap((v) => v.features.map((f) => f.output))]
+    const joined = [...plan.entityColumns, ...plan.views.flatMap(viewOutputColumns)]
     this.columns = Object.freeze(plan.transform ? plan.transform.columns(joined) : joined)
     this.notices = Object.freeze([...plan.notices])
   }

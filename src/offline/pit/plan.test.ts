@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import {
+  Aggregation,
   Entity,
   FeatureView,
   Field,
@@ -199,5 +200,69 @@ describe('range and latest plans', () => {
       createdTimestamp: 'created',
     })
     expect(planned.view.features.map((f) => f.source)).toEqual(['conv', 'trips'])
+  })
+})
+
+describe('planViews with windows', () => {
+  const aggregations = [
+    new Aggregation({ column: 'conv_rate', function: 'MEAN', timeWindow: '1h' }),
+    new Aggregation({ column: 'trips', function: 'sum', timeWindow: '10m' }),
+    new Aggregation({ column: 'trips', function: 'max', timeWindow: '10m', name: 'top' }),
+  ]
+
+  it('plans canonical functions, mapped source columns, output names, windows and result casts', () => {
+    const [p] = planViews(
+      [{ projection: stats.projection, features: [], windows: { hopSeconds: 300, aggregations } }],
+      true,
+    )
+    expect(p!.view.windows).toEqual({
+      hopMicros: 300_000_000,
+      aggregations: [
+        {
+          fn: 'avg',
+          source: 'conv',
+          output: 'driver_stats__MEAN_conv_rate_3600s',
+          windowMicros: 3_600_000_000,
+          cast: 'float64',
+        },
+        {
+          fn: 'sum',
+          source: 'trips',
+          output: 'driver_stats__sum_trips_600s',
+          windowMicros: 600_000_000,
+          cast: 'int64',
+        },
+        { fn: 'max', source: 'trips', output: 'driver_stats__top', windowMicros: 600_000_000, cast: 'int64' },
+      ],
+    })
+    expect(p!.columns.map((c) => c.role).slice(-1)).toEqual(['aggregated column of max(trips) over 10m'])
+  })
+
+  it('names an aggregation of a column the view lacks, and output names that clash', () => {
+    const tip = new Aggregation({ column: 'tip', function: 'sum', timeWindow: '1h' })
+    const e = thrown(() =>
+      planViews(
+        [{ projection: stats.projection, features: [], windows: { hopSeconds: 300, aggregations: [tip] } }],
+        false,
+      ),
+    )
+    expect(e.message).toBe(
+      'feature view "driver_stats": sum(tip) over 1h aggregates "tip", which is not in its schema',
+    )
+    const clash = new Aggregation({ column: 'trips', function: 'sum', timeWindow: '1h', name: 'conv_rate' })
+    expect(
+      thrown(() =>
+        planViews(
+          [
+            {
+              projection: stats.projection,
+              features: ['conv_rate'],
+              windows: { hopSeconds: 300, aggregations: [clash] },
+            },
+          ],
+          false,
+        ),
+      ).message,
+    ).toBe('feature column "conv_rate" is requested from "driver_stats" twice')
   })
 })

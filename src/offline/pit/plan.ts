@@ -6,9 +6,19 @@ import {
   outputColumnName,
   type TimestampInput,
   toMicros,
+  ValueType,
 } from '../../core/index.js'
-import type { FeatureSelection, HistoricalRequest } from '../offline-store.js'
-import { EVENT_TIMESTAMP, type MicrosRange, type PitView, RESERVED_PREFIX } from './spec.js'
+import type { FeatureSelection, HistoricalRequest, WindowSelection } from '../offline-store.js'
+import {
+  EVENT_TIMESTAMP,
+  type MicrosRange,
+  type PitAggregation,
+  type PitView,
+  type PitWindows,
+  RESERVED_PREFIX,
+  type WindowFunction,
+} from './spec.js'
+import { viewOutputColumns } from './sql.js'
 
 /** A source column the join reads, and why (for error messages naming the declaration at fault). */
 export interface SourceColumnUse {
@@ -51,12 +61,12 @@ export function planViews(selections: readonly FeatureSelection[], fullFeatureNa
   const planned = selections.map((s) => planView(s, fullFeatureNames))
   const owner = new Map<string, string>()
   for (const p of planned) {
-    for (const f of p.view.features) {
-      const other = owner.get(f.output)
+    for (const output of viewOutputColumns(p.view)) {
+      const other = owner.get(output)
       if (other !== undefined) {
         throw new LarderError(
           'INVALID_ARGUMENT',
-          `feature column "${f.output}" is requested from ${other === p.view.name ? `"${other}" twice` : `"${other}" and "${p.view.name}"`}`,
+          `feature column "${output}" is requested from ${other === p.view.name ? `"${other}" twice` : `"${other}" and "${p.view.name}"`}`,
           {
             hint: fullFeatureNames
               ? `give one of the projections another name with view.withName('${p.view.name}_2')`
@@ -64,7 +74,7 @@ export function planViews(selections: readonly FeatureSelection[], fullFeatureNa
           },
         )
       }
-      owner.set(f.output, p.view.name)
+      owner.set(output, p.view.name)
     }
   }
   return planned
@@ -80,7 +90,7 @@ function planView(selection: FeatureSelection, fullFeatureNames: boolean): Plann
       hint: 'run `larder apply` so that its schema is inferred from the source, or declare schema: [...]',
     })
   }
-  if (selection.features.length === 0) {
+  if (selection.features.length === 0 && (selection.windows?.aggregations.length ?? 0) === 0) {
     throw new LarderError('INVALID_ARGUMENT', `no features are selected from ${where}`, {
       hint: `known features: ${knownNames(fv.features.map((f) => f.name))}`,
     })
@@ -107,11 +117,19 @@ function planView(selection: FeatureSelection, fullFeatureNames: boolean): Plann
     source: source.sourceColumn(f),
     output: outputColumnName(projection.nameToUse, f, fullFeatureNames),
   }))
+  const windows =
+    selection.windows === undefined || selection.windows.aggregations.length === 0
+      ? undefined
+      : planWindows(selection.windows, fv, source, projection.nameToUse, fullFeatureNames)
   const columns: SourceColumnUse[] = [
     { column: timestamp, role: 'timestamp field' },
     ...(created === undefined ? [] : [{ column: created, role: 'created timestamp column' }]),
     ...fv.joinKeys.map((k, i) => ({ column: keys[i]!.source, role: `join key "${k}"` })),
     ...selection.features.map((f, i) => ({ column: features[i]!.source, role: `feature "${f}"` })),
+    ...(selection.windows?.aggregations ?? []).map((a, i) => ({
+      column: windows!.aggregations[i]!.source,
+      role: `aggregated column of ${a.describe()}`,
+    })),
   ]
   return {
     source,
@@ -124,9 +142,67 @@ function planView(selection: FeatureSelection, fullFeatureNames: boolean): Plann
       created,
       ttlMicros: Math.round(fv.ttl * 1e6),
       features,
+      ...(windows === undefined ? {} : { windows }),
     },
     columns,
   }
+}
+
+/** Canonical names of the aggregation functions (`Aggregation.function` is as written). */
+const WINDOW_FUNCTIONS: Readonly<Record<string, WindowFunction>> = {
+  sum: 'sum',
+  count: 'count',
+  min: 'min',
+  max: 'max',
+  avg: 'avg',
+  mean: 'avg',
+  std: 'std',
+  stddev: 'std',
+  var: 'var',
+  variance: 'var',
+  count_distinct: 'count_distinct',
+  last: 'last',
+}
+
+/** The cast of an aggregation's result, by the value type of its output feature. */
+const RESULT_CASTS: Readonly<Record<number, PitAggregation['cast']>> = {
+  [ValueType.INT64]: 'int64',
+  [ValueType.DOUBLE]: 'float64',
+}
+
+/**
+ * The windows of a selection: each aggregation's canonical function, source column (after field
+ * mapping), output name, window and result cast, from the type of its column in the view's schema.
+ * Throws INVALID_ARGUMENT for a column the schema lacks or an aggregation its column's type refuses.
+ */
+function planWindows(
+  w: WindowSelection,
+  fv: FeatureView,
+  source: BatchSource,
+  name: string,
+  fullFeatureNames: boolean,
+): PitWindows {
+  const where = `feature view "${fv.name}"`
+  const types = new Map((fv.schema ?? []).map((f) => [f.name, f.dtype]))
+  const aggregations = w.aggregations.map((a) => {
+    const type = types.get(a.column)
+    if (type === undefined) {
+      throw new LarderError(
+        'INVALID_ARGUMENT',
+        `${where}: ${a.describe()} aggregates "${a.column}", which is not in its schema`,
+        { hint: `aggregate a field of the schema (${knownNames(types.keys())}), or declare "${a.column}"` },
+      )
+    }
+    const fn = WINDOW_FUNCTIONS[a.function.toLowerCase()]!
+    return {
+      fn,
+      source: source.sourceColumn(a.column),
+      output: outputColumnName(name, a.outputName, fullFeatureNames),
+      windowMicros: Math.round(a.timeWindow * 1e6),
+      cast: RESULT_CASTS[a.outputField(type, where).dtype.valueType],
+    }
+  })
+  return { hopMicros: Math.round(w.hopSeconds * 1e6), aggregations }
 }
 
 function batchSourceOf(fv: FeatureView): BatchSource {

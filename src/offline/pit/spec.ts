@@ -78,6 +78,61 @@ export interface PitView {
   /** The look-back in microseconds; 0 means no lower bound. */
   readonly ttlMicros: number
   readonly features: readonly PitFeature[]
+  /** Windowed aggregations read beside the features (a stream feature view's), if any. */
+  readonly windows?: PitWindows
+}
+
+/**
+ * The aggregate functions of windowed aggregations under their canonical names (`mean` is `avg`,
+ * `stddev` is `std`, `variance` is `var`).
+ */
+export type WindowFunction =
+  | 'sum'
+  | 'count'
+  | 'min'
+  | 'max'
+  | 'avg'
+  | 'std'
+  | 'var'
+  | 'count_distinct'
+  | 'last'
+
+/** One windowed aggregation of a view: a function of one source column over a window ending at t. */
+export interface PitAggregation {
+  readonly fn: WindowFunction
+  /** Source column aggregated. */
+  readonly source: string
+  readonly output: string
+  /** The window's length in microseconds, a whole number of hops. */
+  readonly windowMicros: number
+  /**
+   * The type the result is cast to (and the input too, for the arithmetic functions sum, avg, std and
+   * var, so a sum of Float32 values accumulates in Float64); undefined keeps the column's own type.
+   */
+  readonly cast: 'int64' | 'float64' | undefined
+}
+
+/**
+ * The windowed aggregations of a view, one semantics for every engine and for the online tiles:
+ *
+ * with hop h (`hopMicros`, the view's tiling hop size) and window W (a multiple of h), tile k covers
+ * event times [k·h, (k+1)·h), counted from the Unix epoch in UTC microseconds. The value of an
+ * aggregation for an entity row at time t aggregates the events of the row's join keys whose event
+ * timestamp lies in [(⌊t/h⌋ + 1 − W/h)·h, t]: the W/h tiles ending with the tile that holds t, counting
+ * only events at or before t (the current tile is partial, as it is online). With `asOfKnownTime`, an
+ * event of a view with a created column counts only when its created timestamp is set and `<=` t.
+ * Every source row is an event (no deduplication); rows with a null join key never match.
+ *
+ * Functions ignore null values, except `last`: `count` counts non-null values (0 for an empty window),
+ * `count_distinct` counts distinct non-null values exactly (0 for an empty window), `sum`, `min`, `max`
+ * and `avg` are null when no value is set, `std` and `var` are the sample statistics (null below two
+ * values). `last` is the value (null included) of the event with the greatest event timestamp, then the
+ * greatest created timestamp (null lowest), then the greatest `SOURCE_POSITION`, the tie rule of the
+ * point-in-time join. The view's ttl plays no part.
+ */
+export interface PitWindows {
+  readonly hopMicros: number
+  readonly aggregations: readonly PitAggregation[]
 }
 
 /** An inclusive range of event timestamps. */

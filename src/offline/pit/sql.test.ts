@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest'
 import type { PitSpec, PitView } from './spec.js'
-import { buildLatestQuery, buildPitQuery, buildRangeEntityQuery, type SqlDialect } from './sql.js'
+import {
+  buildLatestQuery,
+  buildPitQuery,
+  buildRangeEntityQuery,
+  type SqlDialect,
+  viewOutputColumns,
+} from './sql.js'
 
 const plain: SqlDialect = {
   ident: (n) => `"${n}"`,
@@ -8,6 +14,10 @@ const plain: SqlDialect = {
   minusMicros: (e, m) => `(${e} - ${m})`,
   utcInstant: (e) => `UTC(${e})`,
   keyBucket: (keys, parts) => `BUCKET(${keys.join(', ')}; ${parts})`,
+  epochMicros: (e) => `US(${e})`,
+  fromEpochMicros: (e) => `AT(${e})`,
+  types: { int64: 'I64', float64: 'F64' },
+  firstValue: (v, o, f) => `FIRST(${v} BY ${o})${f}`,
 }
 const withAsof: SqlDialect = {
   ...plain,
@@ -153,5 +163,54 @@ describe('range and latest queries', () => {
       },
     )
     expect(keyless).not.toContain('BUCKET')
+  })
+})
+
+describe('windowed aggregations', () => {
+  const windows: PitView['windows'] = {
+    hopMicros: 300,
+    aggregations: [
+      { fn: 'sum', source: 'fare', output: 'sum_fare', windowMicros: 3600, cast: 'float64' },
+      { fn: 'count', source: 'fare', output: 'n_fare', windowMicros: 900, cast: 'int64' },
+      { fn: 'last', source: 'city', output: 'last_city', windowMicros: 3600, cast: undefined },
+    ],
+  }
+  const start = (w: number) =>
+    `AT((US(e."__larder_ts") - (((US(e."__larder_ts") % 300) + 300) % 300) + ${300 - w}))`
+
+  it('aggregates the widest window per entity row, filters narrower ones, and follows the features', () => {
+    const sql = buildPitQuery(spec([{ ...view('a', 'cr'), windows }]), plain)
+    expect(sql).toContain(
+      `ON e."driver_id" = f."__k0" AND f."__ts" <= e."__larder_ts" AND f."__ts" >= ${start(3600)} GROUP BY e."__larder_row"`,
+    )
+    expect(sql).toContain('CAST(sum(CAST(f."__x0" AS F64)) AS F64) AS "__a0"')
+    expect(sql).toContain(`CAST(count(f."__x1") FILTER (WHERE f."__ts" >= ${start(900)}) AS I64) AS "__a1"`)
+    expect(sql).toContain(
+      'FIRST(f."__x2" BY f."__ts" DESC, f."__cr" DESC NULLS LAST, f."__pos" DESC) AS "__a2"',
+    )
+    expect(sql).toContain(
+      'SELECT e."driver_id", e."event_timestamp", v0."__f0" AS "a__f", a0."__a0" AS "sum_fare", ',
+    )
+    expect(sql).toContain('coalesce(a0."__a1", 0) AS "n_fare", a0."__a2" AS "last_city"')
+    expect(viewOutputColumns({ ...view('a', 'cr'), windows })).toEqual([
+      'a__f',
+      'sum_fare',
+      'n_fare',
+      'last_city',
+    ])
+  })
+
+  it('reads the source directly per entity row in the lateral form, with no join of features when none', () => {
+    const sql = buildPitQuery(spec([{ ...view('a', undefined), features: [], windows }], true), {
+      ...plain,
+      lateral: true,
+    })
+    expect(sql).toContain(
+      `LEFT JOIN LATERAL (SELECT CAST(sum(CAST("fare" AS F64)) AS F64) AS "__a0", ` +
+        `CAST(count("fare") FILTER (WHERE "ts" >= ${start(900)}) AS I64) AS "__a1", ` +
+        `FIRST("city" BY "ts" DESC, "__larder_pos" DESC) AS "__a2" FROM src_a ` +
+        `WHERE "id" = e."driver_id" AND "ts" <= e."__larder_ts" AND "ts" >= ${start(3600)}) a0 ON true`,
+    )
+    expect(sql).not.toContain('v0')
   })
 })

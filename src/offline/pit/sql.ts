@@ -3,10 +3,13 @@ import {
   ENTITY_TS,
   EVENT_TIMESTAMP,
   type MicrosRange,
+  type PitAggregation,
   type PitSpec,
   type PitView,
+  type PitWindows,
   ROW_ID,
   SOURCE_POSITION,
+  type WindowFunction,
 } from './spec.js'
 
 /**
@@ -24,6 +27,17 @@ export interface SqlDialect {
   utcInstant(expr: string): string
   /** Which of `parts` buckets the row with these key expressions falls in: a number from 0 to parts − 1. */
   keyBucket(keys: readonly string[], parts: number): string
+  /** The microseconds since the Unix epoch of a naive-UTC timestamp, as a 64-bit integer, exactly. */
+  epochMicros(expr: string): string
+  /** The naive-UTC timestamp (or instant) `expr` microseconds after the Unix epoch, exactly. */
+  fromEpochMicros(expr: string): string
+  /** The engine's names of the types windowed aggregations are cast to. */
+  readonly types: { readonly int64: string; readonly float64: string }
+  /**
+   * An aggregate giving `value` (null included) of the first row in `order` among the rows passing
+   * `filter` (empty, or ` FILTER (WHERE …)`); null when there is none.
+   */
+  firstValue(value: string, order: string, filter: string): string
   /** Present when the engine has an exact `ASOF LEFT JOIN`; otherwise every view uses the window form. */
   readonly asof?: AsofHooks
   /**
@@ -74,11 +88,21 @@ export interface PitQueryOptions {
  * has no lower bound, and the greatest event ts is older than the ttl only if every candidate is. The
  * window form joins the candidates on a range condition and keeps `row_number() = 1`; it also handles
  * conditions ASOF cannot express (`asOfKnownTime` against a created column).
+ *
+ * A view's windowed aggregations (`PitView.windows`, semantics in `PitWindows`) follow its features:
+ * with a lateral dialect, one `LEFT JOIN LATERAL` aggregate query per view and entity row over the
+ * widest window; otherwise a range join of the entity rows with the view's events grouped per entity
+ * row. Narrower windows filter their aggregate (`FILTER (WHERE …)`). A view may have windows and no
+ * features. Output columns are as {@link viewOutputColumns} lists them.
  */
 export function buildPitQuery(spec: PitSpec, d: SqlDialect, options: PitQueryOptions = {}): string {
   const q = d.ident.bind(d)
   const useAsof = spec.views.map(
-    (v) => d.asof !== undefined && options.strategy !== 'window' && !(spec.asOfKnownTime && v.created),
+    (v) =>
+      v.features.length > 0 &&
+      d.asof !== undefined &&
+      options.strategy !== 'window' &&
+      !(spec.asOfKnownTime && v.created),
   )
   const entityKeys = [false, true]
     .filter((created) => spec.views.some((v, i) => useAsof[i] && (v.created !== undefined) === created))
@@ -88,34 +112,186 @@ export function buildPitQuery(spec: PitSpec, d: SqlDialect, options: PitQueryOpt
   const selects = spec.entity.columns.map((c) => `e.${q(c)}`)
   const joins: string[] = []
   spec.views.forEach((v, i) => {
-    const src = q(`__larder_v${i}`)
     const lateral = !useAsof[i] && d.lateral === true && options.strategy !== 'window'
-    if (!lateral) ctes.push(`${src} AS (${sourceSelect(v, spec, d, useAsof[i]!)})`)
-    const alias = `v${i}`
-    if (useAsof[i]) {
-      const on = v.keys.map((k, j) => `e.${q(k.entity)} = ${alias}.${q(`__k${j}`)}`)
-      on.push(`e.${q(v.created === undefined ? '__o' : '__oc')} >= ${alias}.${q('__o')}`)
-      joins.push(`ASOF LEFT JOIN ${src} ${alias} ON ${on.join(' AND ')}`)
-      const fresh =
-        v.ttlMicros > 0 ? `${alias}.${q('__ts')} >= ${d.minusMicros(`e.${q(ENTITY_TS)}`, v.ttlMicros)}` : ''
-      v.features.forEach((f, j) => {
-        const value = `${alias}.${q(`__f${j}`)}`
-        selects.push(`${fresh ? `CASE WHEN ${fresh} THEN ${value} END` : value} AS ${q(f.output)}`)
-      })
-    } else if (lateral) {
-      joins.push(`LEFT JOIN LATERAL (${lateralSelect(v, spec, d)}) ${alias} ON true`)
-      for (const [j, f] of v.features.entries()) selects.push(`${alias}.${q(`__f${j}`)} AS ${q(f.output)}`)
-    } else {
-      const win = q(`__larder_w${i}`)
-      ctes.push(`${win} AS (${windowSelect(v, spec, d, src)})`)
-      joins.push(`LEFT JOIN ${win} ${alias} ON ${alias}.${q(ROW_ID)} = e.${q(ROW_ID)}`)
-      for (const [j, f] of v.features.entries()) selects.push(`${alias}.${q(`__f${j}`)} AS ${q(f.output)}`)
+    if (v.features.length > 0) {
+      const src = q(`__larder_v${i}`)
+      if (!lateral) ctes.push(`${src} AS (${sourceSelect(v, spec, d, useAsof[i]!)})`)
+      const alias = `v${i}`
+      if (useAsof[i]) {
+        const on = v.keys.map((k, j) => `e.${q(k.entity)} = ${alias}.${q(`__k${j}`)}`)
+        on.push(`e.${q(v.created === undefined ? '__o' : '__oc')} >= ${alias}.${q('__o')}`)
+        joins.push(`ASOF LEFT JOIN ${src} ${alias} ON ${on.join(' AND ')}`)
+        const fresh =
+          v.ttlMicros > 0 ? `${alias}.${q('__ts')} >= ${d.minusMicros(`e.${q(ENTITY_TS)}`, v.ttlMicros)}` : ''
+        v.features.forEach((f, j) => {
+          const value = `${alias}.${q(`__f${j}`)}`
+          selects.push(`${fresh ? `CASE WHEN ${fresh} THEN ${value} END` : value} AS ${q(f.output)}`)
+        })
+      } else if (lateral) {
+        joins.push(`LEFT JOIN LATERAL (${lateralSelect(v, spec, d)}) ${alias} ON true`)
+        for (const [j, f] of v.features.entries()) selects.push(`${alias}.${q(`__f${j}`)} AS ${q(f.output)}`)
+      } else {
+        const win = q(`__larder_w${i}`)
+        ctes.push(`${win} AS (${windowSelect(v, spec, d, src)})`)
+        joins.push(`LEFT JOIN ${win} ${alias} ON ${alias}.${q(ROW_ID)} = e.${q(ROW_ID)}`)
+        for (const [j, f] of v.features.entries()) selects.push(`${alias}.${q(`__f${j}`)} AS ${q(f.output)}`)
+      }
+    }
+    if (v.windows !== undefined) {
+      const windows = v.windows
+      const alias = `a${i}`
+      if (lateral) {
+        joins.push(`LEFT JOIN LATERAL (${windowLateralSelect(v, windows, spec, d)}) ${alias} ON true`)
+      } else {
+        const agg = q(`__larder_a${i}`)
+        ctes.push(`${agg} AS (${windowGroupedSelect(v, windows, spec, d)})`)
+        joins.push(`LEFT JOIN ${agg} ${alias} ON ${alias}.${q(ROW_ID)} = e.${q(ROW_ID)}`)
+      }
+      for (const [j, a] of windows.aggregations.entries()) {
+        const value = `${alias}.${q(`__a${j}`)}`
+        selects.push(`${COUNTS.has(a.fn) ? `coalesce(${value}, 0)` : value} AS ${q(a.output)}`)
+      }
     }
   })
   const limit = options.limit === undefined ? '' : ` LIMIT ${Math.max(0, Math.floor(options.limit))}`
   return (
     `WITH ${ctes.join(',\n')}\nSELECT ${selects.join(', ')}\nFROM ${q('__larder_e')} e\n` +
     `${joins.join('\n')}\nORDER BY e.${q(ROW_ID)}${limit}`
+  )
+}
+
+/** The output columns of a view in a join's result, in order: its features, then its aggregations. */
+export function viewOutputColumns(v: Pick<PitView, 'features' | 'windows'>): string[] {
+  return [...v.features.map((f) => f.output), ...(v.windows?.aggregations ?? []).map((a) => a.output)]
+}
+
+/** Functions whose value over an empty window is 0 rather than null. */
+const COUNTS: ReadonlySet<WindowFunction> = new Set(['count', 'count_distinct'])
+
+/**
+ * Each function's aggregate over `x` (already cast for the arithmetic ones), given the `filter` of its
+ * window and the tie order of `last`. SQL's aggregates skip nulls and give null over no values
+ * (`stddev_samp` and `var_samp` also below two), which is the semantics of `PitWindows`.
+ */
+const WINDOW_SQL: Readonly<
+  Record<
+    WindowFunction,
+    { readonly arithmetic: boolean; sql(x: string, filter: string, order: string, d: SqlDialect): string }
+  >
+> = {
+  sum: { arithmetic: true, sql: (x, filter) => `sum(${x})${filter}` },
+  count: { arithmetic: false, sql: (x, filter) => `count(${x})${filter}` },
+  min: { arithmetic: false, sql: (x, filter) => `min(${x})${filter}` },
+  max: { arithmetic: false, sql: (x, filter) => `max(${x})${filter}` },
+  avg: { arithmetic: true, sql: (x, filter) => `avg(${x})${filter}` },
+  std: { arithmetic: true, sql: (x, filter) => `stddev_samp(${x})${filter}` },
+  var: { arithmetic: true, sql: (x, filter) => `var_samp(${x})${filter}` },
+  count_distinct: { arithmetic: false, sql: (x, filter) => `count(DISTINCT ${x})${filter}` },
+  last: { arithmetic: false, sql: (x, filter, order, d) => d.firstValue(x, order, filter) },
+}
+
+/** Column expressions of an event row, as the window queries read them. */
+interface EventColumns {
+  readonly ts: string
+  readonly created: string | undefined
+  readonly position: string
+  /** The aggregated column of aggregation j. */
+  value(j: number): string
+}
+
+/**
+ * The start of the window of `windowMicros` ending at the entity row's timestamp: the start of the
+ * tile holding it, moved back by the window less one hop (`PitWindows`). The remainder is taken as
+ * `((t % h) + h) % h` so that instants before 1970 fall in the tile below them too.
+ */
+function windowStart(d: SqlDialect, hopMicros: number, windowMicros: number): string {
+  const t = d.epochMicros(`e.${d.ident(ENTITY_TS)}`)
+  const within = `(((${t} % ${hopMicros}) + ${hopMicros}) % ${hopMicros})`
+  return d.fromEpochMicros(`(${t} - ${within} + ${hopMicros - windowMicros})`)
+}
+
+/**
+ * The aggregates of a view's windows over the event rows `c`, as `__a0`, `__a1`, …, and the conditions
+ * an event row must meet for the widest window. Narrower windows filter their aggregate.
+ */
+function windowAggregates(
+  w: PitWindows,
+  spec: PitSpec,
+  d: SqlDialect,
+  c: EventColumns,
+): { selects: string[]; where: string[] } {
+  const q = d.ident.bind(d)
+  const widest = Math.max(...w.aggregations.map((a) => a.windowMicros))
+  const ets = `e.${q(ENTITY_TS)}`
+  const where = [`${c.ts} <= ${ets}`, `${c.ts} >= ${windowStart(d, w.hopMicros, widest)}`]
+  if (spec.asOfKnownTime && c.created !== undefined) where.push(`${c.created} <= ${ets}`)
+  const order = [
+    `${c.ts} DESC`,
+    ...(c.created === undefined ? [] : [`${c.created} DESC NULLS LAST`]),
+    `${c.position} DESC`,
+  ].join(', ')
+  const cast = (expr: string, a: PitAggregation) =>
+    a.cast === undefined ? expr : `CAST(${expr} AS ${d.types[a.cast]})`
+  const selects = w.aggregations.map((a, j) => {
+    const fn = WINDOW_SQL[a.fn]
+    const filter =
+      a.windowMicros === widest
+        ? ''
+        : ` FILTER (WHERE ${c.ts} >= ${windowStart(d, w.hopMicros, a.windowMicros)})`
+    const x = fn.arithmetic ? cast(c.value(j), a) : c.value(j)
+    return `${cast(fn.sql(x, filter, order, d), a)} AS ${q(`__a${j}`)}`
+  })
+  return { selects, where }
+}
+
+/**
+ * The lateral form of a view's windows: for each entity row, one aggregate query over the source
+ * relation read directly, so an index on (join keys, timestamp) serves the window's range.
+ */
+function windowLateralSelect(v: PitView, w: PitWindows, spec: PitSpec, d: SqlDialect): string {
+  const q = d.ident.bind(d)
+  const { selects, where } = windowAggregates(w, spec, d, {
+    ts: q(v.timestamp),
+    created: v.created === undefined ? undefined : q(v.created),
+    position: q(SOURCE_POSITION),
+    value: (j) => q(w.aggregations[j]!.source),
+  })
+  const keys = v.keys.map((k) => `${q(k.source)} = e.${q(k.entity)}`)
+  return `SELECT ${selects.join(', ')} FROM ${v.relation} WHERE ${[...keys, ...where].join(' AND ')}`
+}
+
+/**
+ * The grouped form of a view's windows: entity rows range-joined with the view's events (keys set,
+ * pruned to the span the entity rows' windows can reach), aggregated per entity row. Entity rows with
+ * no event are absent; the outer join gives them nulls (and 0 for counts).
+ */
+function windowGroupedSelect(v: PitView, w: PitWindows, spec: PitSpec, d: SqlDialect): string {
+  const q = d.ident.bind(d)
+  const cols = [
+    ...v.keys.map((k, j) => `${q(k.source)} AS ${q(`__k${j}`)}`),
+    `${q(v.timestamp)} AS ${q('__ts')}`,
+    ...(v.created === undefined ? [] : [`${q(v.created)} AS ${q('__cr')}`]),
+    `${q(SOURCE_POSITION)} AS ${q('__pos')}`,
+    ...w.aggregations.map((a, j) => `${q(a.source)} AS ${q(`__x${j}`)}`),
+  ]
+  const prune = v.keys.map((k) => `${q(k.source)} IS NOT NULL`)
+  const bounds = spec.entity.bounds
+  if (bounds) {
+    const widest = Math.max(...w.aggregations.map((a) => a.windowMicros))
+    prune.push(`${q(v.timestamp)} <= ${d.timestamp(bounds.max)}`)
+    prune.push(`${q(v.timestamp)} >= ${d.timestamp(bounds.min - widest)}`)
+  }
+  const events = `SELECT ${cols.join(', ')} FROM ${v.relation}${prune.length ? ` WHERE ${prune.join(' AND ')}` : ''}`
+  const { selects, where } = windowAggregates(w, spec, d, {
+    ts: `f.${q('__ts')}`,
+    created: v.created === undefined ? undefined : `f.${q('__cr')}`,
+    position: `f.${q('__pos')}`,
+    value: (j) => `f.${q(`__x${j}`)}`,
+  })
+  const on = [...v.keys.map((k, j) => `e.${q(k.entity)} = f.${q(`__k${j}`)}`), ...where]
+  return (
+    `SELECT e.${q(ROW_ID)}, ${selects.join(', ')} FROM ${q('__larder_e')} e JOIN (${events}) AS f ` +
+    `ON ${on.join(' AND ')} GROUP BY e.${q(ROW_ID)}`
   )
 }
 

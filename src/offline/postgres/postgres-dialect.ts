@@ -14,5 +14,11 @@ export const postgresDialect: SqlDialect = {
   minusMicros: (expr, micros) => `(${expr} - INTERVAL '${micros} microseconds')`,
   utcInstant: (expr) => `(${expr})::timestamptz`,
   keyBucket: (keys, parts) => `mod(abs(hashtext(ROW(${keys.join(', ')})::text)::bigint), ${parts})`,
+  // extract(epoch …) is numeric since PostgreSQL 14, so exact to the microsecond
+  epochMicros: (expr) => `(extract(epoch FROM ${expr}) * 1000000)::bigint`,
+  fromEpochMicros: (expr) => `(TIMESTAMPTZ 'epoch' + (${expr}) * INTERVAL '1 microsecond')`,
+  types: { int64: 'bigint', float64: 'double precision' },
+  // no first(): the ordered array's first element (null values kept)
+  firstValue: (value, order, filter) => `(array_agg(${value} ORDER BY ${order})${filter})[1]`,
   lateral: true,
 }

@@ -111,9 +111,13 @@ export class PostgresOfflineStore implements OfflineStore {
       const views = typed.map((t) => t.view)
       const base = {
         views,
-        featureColumns: typed.flatMap(({ view, types }) =>
-          view.features.map((f) => ({ name: f.output, type: types.get(f.source)! })),
-        ),
+        featureColumns: typed.flatMap(({ view, types }) => [
+          ...view.features.map((f) => ({ name: f.output, type: types.get(f.source)! })),
+          ...(view.windows?.aggregations ?? []).map((a) => ({
+            name: a.output,
+            type: a.cast === undefined ? types.get(a.source)! : postgresDialect.types[a.cast],
+          })),
+        ]),
         transform: req.transform,
         asOfKnownTime: req.asOfKnownTime ?? false,
         strategy: (this.#options.point_in_time_join ?? 'auto') as JoinStrategy,
@@ -455,7 +459,9 @@ export class PostgresOfflineStore implements OfflineStore {
     checkCodecs(
       columns.filter(
         (c) =>
-          p.view.features.some((f) => f.source === c.name) || p.view.keys.some((k) => k.source === c.name),
+          p.view.features.some((f) => f.source === c.name) ||
+          p.view.keys.some((k) => k.source === c.name) ||
+          (p.view.windows?.aggregations ?? []).some((a) => a.source === c.name),
       ),
       label,
     )

@@ -13,7 +13,7 @@ import {
 } from '../local/results.js'
 import type { ResultTransform, RetrievalJob, Row, WriteResult } from '../offline-store.js'
 import { ENTITY_TS, type PitView } from '../pit/spec.js'
-import { buildPitQuery, type JoinStrategy } from '../pit/sql.js'
+import { buildPitQuery, type JoinStrategy, viewOutputColumns } from '../pit/sql.js'
 import { postgresDialect } from './postgres-dialect.js'
 import { ENTITY_TABLE } from './postgres-entities.js'
 import type { ClosableSessions, Sessions } from './postgres-session.js'
@@ -64,7 +64,7 @@ export class PostgresRetrievalJob implements RetrievalJob {
   constructor(open: OpenSessions, plan: PlannedPgRetrieval) {
     this.#open = open
     this.#plan = plan
-    const joined = [...plan.entityColumns, ...plan.views.flatMap((v) => v.features.map((f) => f.output))]
+    const joined = [...plan.entityColumns, ...plan.views.flatMap(viewOutputColumns)]
     this.columns = Object.freeze(plan.transform ? plan.transform.columns(joined) : joined)
     this.notices = Object.freeze([...plan.notices])
   }
