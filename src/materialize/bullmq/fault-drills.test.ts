@@ -136,7 +136,8 @@ describeWithService('bullmq engine fault drills', await redisUnavailable(host, N
     })
     const exited = new Promise((r) => coordinator.once('exit', r))
     let running: JobRecord | undefined
-    for (let i = 0; !running && i < 300; i++) {
+    // a loaded machine may take seconds to start the coordinator and hand the first tasks out
+    for (let i = 0; !running && i < 1200; i++) {
       running = (await repo.store.listJobs()).find((j) => j.status === 'running' && j.progress.rowsDone > 0)
       if (!running) await sleep(50)
     }
@@ -147,7 +148,7 @@ describeWithService('bullmq engine fault drills', await redisUnavailable(host, N
     expect(done.status).toBe('succeeded')
     expect(await onlineState(repo, ONLINE)).toEqual(reference)
     expect(await intervals(repo)).toHaveLength(1)
-  }, 90_000)
+  }, 150_000)
 
   it('resumes or fails clearly when Redis stops for 5 s mid-job, never recording an interval ahead of the data', async () => {
     let redis: OwnRedis | undefined
