@@ -286,7 +286,7 @@ export interface ProjectedView {
  * Checks a projection's changes against its view: a valid alias, a non-empty selection of features the
  * view has (checked once its schema is known), and a join-key map over the view's join keys.
  */
-export function checkProjection(
+function checkProjection(
   where: string,
   view: ProjectedView,
   changes: ProjectionChanges,
@@ -323,25 +323,29 @@ export function checkProjection(
 }
 
 /**
- * A feature view as a feature service uses it: a subset of its features, an alias, and a map from
- * its join keys to the request's entity columns. Made by `view.select()`, `withName()`, `withJoinKeyMap()`.
+ * What every projection of a view shares: the checked alias, feature selection and join-key map, and
+ * copies with one of them changed. A subclass names its kind and makes its own copies (`project`).
  */
-export class FeatureViewProjection implements Branded<'FeatureViewProjection'> {
-  readonly [definitionKind] = 'FeatureViewProjection' as const
-  readonly view: FeatureView
+export abstract class ViewProjection<
+  V extends ProjectedView & { readonly features: readonly Field[] },
+  Self,
+> {
+  readonly view: V
   readonly alias: string
   /** The selected feature names; undefined means every feature of the view. */
   readonly featureNames: readonly string[] | undefined
   readonly joinKeyMap: Readonly<Record<string, string>>
 
-  constructor(view: FeatureView, changes: ProjectionChanges) {
+  protected constructor(view: V, changes: ProjectionChanges, what: string) {
     this.view = view
-    const parts = checkProjection(`projection of feature view "${view.name}"`, view, changes)
+    const parts = checkProjection(`projection of ${what} "${view.name}"`, view, changes)
     this.alias = parts.alias
     this.featureNames = parts.featureNames
     this.joinKeyMap = parts.joinKeyMap
-    Object.freeze(this)
   }
+
+  /** The same kind of projection of `view` with `changes`. */
+  protected abstract project(view: V, changes: ProjectionChanges): Self
 
   /** The name features are reported under: the alias if set, else the view's name. */
   get nameToUse(): string {
@@ -354,21 +358,21 @@ export class FeatureViewProjection implements Branded<'FeatureViewProjection'> {
     return this.featureNames.map((n) => this.view.feature(n))
   }
 
-  select(features: readonly string[]): FeatureViewProjection {
-    return new FeatureViewProjection(this.view, { ...this.changes(), features })
+  select(features: readonly string[]): Self {
+    return this.project(this.view, { ...this.changes(), features })
   }
 
-  withName(alias: string): FeatureViewProjection {
-    return new FeatureViewProjection(this.view, { ...this.changes(), alias })
+  withName(alias: string): Self {
+    return this.project(this.view, { ...this.changes(), alias })
   }
 
-  withJoinKeyMap(joinKeyMap: Record<string, string>): FeatureViewProjection {
-    return new FeatureViewProjection(this.view, { ...this.changes(), joinKeyMap })
+  withJoinKeyMap(joinKeyMap: Record<string, string>): Self {
+    return this.project(this.view, { ...this.changes(), joinKeyMap })
   }
 
   /** The same projection over another version of its view (used after schema inference). */
-  over(view: FeatureView): FeatureViewProjection {
-    return new FeatureViewProjection(view, this.changes())
+  over(view: V): Self {
+    return this.project(view, this.changes())
   }
 
   private changes(): ProjectionChanges {
@@ -377,5 +381,25 @@ export class FeatureViewProjection implements Branded<'FeatureViewProjection'> {
       features: this.featureNames,
       joinKeyMap: { ...this.joinKeyMap },
     }
+  }
+}
+
+/**
+ * A feature view as a feature service uses it: a subset of its features, an alias, and a map from
+ * its join keys to the request's entity columns. Made by `view.select()`, `withName()`, `withJoinKeyMap()`.
+ */
+export class FeatureViewProjection
+  extends ViewProjection<FeatureView, FeatureViewProjection>
+  implements Branded<'FeatureViewProjection'>
+{
+  readonly [definitionKind] = 'FeatureViewProjection' as const
+
+  constructor(view: FeatureView, changes: ProjectionChanges) {
+    super(view, changes, 'feature view')
+    Object.freeze(this)
+  }
+
+  protected project(view: FeatureView, changes: ProjectionChanges): FeatureViewProjection {
+    return new FeatureViewProjection(view, changes)
   }
 }

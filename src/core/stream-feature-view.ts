@@ -7,10 +7,10 @@ import { knownNames, LarderError } from './errors.js'
 import {
   checkBool,
   checkEntities,
-  checkProjection,
   checkSchema,
   FeatureView,
   type ProjectionChanges,
+  ViewProjection,
 } from './feature-view.js'
 import type { Field } from './field.js'
 import {
@@ -422,56 +422,18 @@ function isMultiple(whole: number, part: number): boolean {
  * A stream feature view as a feature service lists it: a subset of its features, an alias, and a map
  * from its join keys to the request's entity columns.
  */
-export class StreamProjection implements Branded<'StreamProjection'> {
+export class StreamProjection
+  extends ViewProjection<StreamFeatureView, StreamProjection>
+  implements Branded<'StreamProjection'>
+{
   readonly [definitionKind] = 'StreamProjection' as const
-  readonly view: StreamFeatureView
-  readonly alias: string
-  /** The selected feature names; undefined means every feature of the view. */
-  readonly featureNames: readonly string[] | undefined
-  readonly joinKeyMap: Readonly<Record<string, string>>
 
   constructor(view: StreamFeatureView, changes: ProjectionChanges) {
-    this.view = view
-    const parts = checkProjection(`projection of stream feature view "${view.name}"`, view, changes)
-    this.alias = parts.alias
-    this.featureNames = parts.featureNames
-    this.joinKeyMap = parts.joinKeyMap
+    super(view, changes, 'stream feature view')
     Object.freeze(this)
   }
 
-  /** The name features are reported under: the alias if set, else the view's name. */
-  get nameToUse(): string {
-    return this.alias || this.view.name
-  }
-
-  /** The selected features (every feature of the view when none were selected). */
-  get features(): readonly Field[] {
-    if (this.featureNames === undefined) return this.view.features
-    return this.featureNames.map((n) => this.view.feature(n))
-  }
-
-  select(features: readonly string[]): StreamProjection {
-    return new StreamProjection(this.view, { ...this.changes(), features })
-  }
-
-  withName(alias: string): StreamProjection {
-    return new StreamProjection(this.view, { ...this.changes(), alias })
-  }
-
-  withJoinKeyMap(joinKeyMap: Record<string, string>): StreamProjection {
-    return new StreamProjection(this.view, { ...this.changes(), joinKeyMap })
-  }
-
-  /** The same projection over another version of its view (used after schema inference). */
-  over(view: StreamFeatureView): StreamProjection {
-    return new StreamProjection(view, this.changes())
-  }
-
-  private changes(): ProjectionChanges {
-    return {
-      alias: this.alias || undefined,
-      features: this.featureNames,
-      joinKeyMap: { ...this.joinKeyMap },
-    }
+  protected project(view: StreamFeatureView, changes: ProjectionChanges): StreamProjection {
+    return new StreamProjection(view, changes)
   }
 }
