@@ -194,7 +194,6 @@ describeWithService('bullmq engine fault drills', await redisUnavailable(host, N
     expect(await intervals(repo)).toEqual([])
     const runs = await repo.store.listMaterializationRuns()
     expect(runs.every((r) => r.status === 'failed' && r.engine === 'bullmq')).toBe(true)
-    expect((await onlineState(repo, ONLINE)).rows).toBeLessThan(reference.rows)
   }, 90_000)
 
   it("cancels the job when the waiting caller's signal fires, and rejects ABORTED", async () => {
