@@ -101,3 +101,4 @@ export {
 export * from './types.js'
 export { checkName } from './validate.js'
 export * from './value-codec.js'
+export * from './tiles.js'

@@ -12,6 +12,8 @@ import type {
   WriteStats,
 } from '../online-store.js'
 import { bytesId, checkAborted, checkRows, missingStorage, tableName } from '../store-support.js'
+import type { StoredTile, TileApplyStats, TileStore, TileViewRef, TileWrite } from '../tile-store.js'
+import { MemoryTiles } from './memory-tiles.js'
 
 interface StoredRow {
   readonly eventTs: Micros
@@ -25,9 +27,13 @@ interface StoredRow {
  * empty when created and forgets everything when the process ends. Newer values win, like the other
  * stores; `storageTtl` expires rows on read.
  *
+ * Tiles of stream feature views (`TileStore`) live apart from the rows, per view a map of entity key
+ * to tile index to tile and a map of applied event ids (see `memory-tiles.ts`); `teardown` drops them
+ * with the view's rows.
+ *
  * @example const store = new MemoryOnlineStore(); await store.update({ keep: [view], drop: [] })
  */
-export class MemoryOnlineStore implements OnlineStore {
+export class MemoryOnlineStore implements OnlineStore, TileStore {
   readonly type = 'memory'
   readonly capabilities: OnlineStoreCapabilities = Object.freeze({
     newerWins: true,
@@ -36,6 +42,7 @@ export class MemoryOnlineStore implements OnlineStore {
   })
   readonly #tables = new Map<string, Map<string, StoredRow>>()
   readonly #now: () => number
+  readonly #tiles = new MemoryTiles()
 
   /** `now` gives wall-clock milliseconds for `storageTtl`; tests may pass a fake clock. */
   constructor(now: () => number = Date.now) {
@@ -97,11 +104,41 @@ export class MemoryOnlineStore implements OnlineStore {
 
   async teardown(plan: InfraPlan, opts?: Abortable): Promise<void> {
     checkAborted(opts)
-    for (const view of [...plan.keep, ...plan.drop]) this.#tables.delete(tableName(view))
+    for (const view of [...plan.keep, ...plan.drop]) {
+      this.#tables.delete(tableName(view))
+      this.#tiles.drop(view)
+    }
   }
 
   async close(): Promise<void> {
     this.#tables.clear()
+    this.#tiles.clear()
+  }
+
+  applyTiles(
+    view: TileViewRef,
+    writes: readonly TileWrite[],
+    now: Micros,
+    opts?: Abortable,
+  ): Promise<TileApplyStats> {
+    return this.#tiles.applyTiles(view, writes, now, opts)
+  }
+
+  releaseMarks(view: TileViewRef, writes: readonly TileWrite[], opts?: Abortable): Promise<void> {
+    return this.#tiles.releaseMarks(view, writes, opts)
+  }
+
+  readTiles(
+    view: TileViewRef,
+    keys: readonly Uint8Array[],
+    fromTile: number,
+    opts?: Abortable,
+  ): Promise<(readonly StoredTile[])[]> {
+    return this.#tiles.readTiles(view, keys, fromTile, opts)
+  }
+
+  dropTiles(view: TileViewRef, opts?: Abortable): Promise<void> {
+    return this.#tiles.dropTiles(view, opts)
   }
 
   #table(view: ViewRef): Map<string, StoredRow> {

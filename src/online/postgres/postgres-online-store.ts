@@ -29,6 +29,8 @@ import {
   tableName,
   valueText,
 } from '../store-support.js'
+import type { StoredTile, TileApplyStats, TileStore, TileViewRef, TileWrite } from '../tile-store.js'
+import { PostgresTiles } from './postgres-tiles.js'
 
 /** Feature rows from which a write goes through COPY into a staging table instead of one INSERT. */
 const COPY_FROM_FEATURE_ROWS = 2000
@@ -58,8 +60,14 @@ interface MutableRow {
  * unconditionally). Small batches go in one INSERT from `unnest` arrays; from 2,000 feature rows a
  * batch is streamed with binary COPY into a temporary table and upserted from there, in one
  * transaction either way. Reads use `entity_key = ANY($1)`, as prepared statements.
+ *
+ * Tiles of stream feature views (`TileStore`, see `postgres-tiles.ts`) live in two more tables per
+ * view in `db_schema`, `"<project>_<view>__tiles"` (entity_key BYTEA, tile BIGINT, newest_ts BIGINT,
+ * states TEXT: a JSON array of state texts) and `"<project>_<view>__tile_marks"` (id TEXT PRIMARY
+ * KEY, marked_at BIGINT), created on first use; each `applyTiles` is one transaction that marks the
+ * ids and locks the tiles in sorted order. `teardown` drops them too.
  */
-export class PostgresOnlineStore implements OnlineStore {
+export class PostgresOnlineStore implements OnlineStore, TileStore {
   readonly type = 'postgres'
   readonly capabilities: OnlineStoreCapabilities = Object.freeze({
     newerWins: true,
@@ -70,12 +78,14 @@ export class PostgresOnlineStore implements OnlineStore {
   readonly #schema: string
   readonly #where: string
   readonly #tables = new Map<string, Table>()
+  readonly #tiles: PostgresTiles
 
   /** Takes ownership of a connected pool; `where` names the server in messages. */
   constructor(pool: pg.Pool, schema: string, where: string) {
     this.#pool = pool
     this.#schema = schema
     this.#where = where
+    this.#tiles = new PostgresTiles(pool, schema, where)
   }
 
   async update(plan: InfraPlan, opts?: Abortable): Promise<void> {
@@ -148,8 +158,36 @@ export class PostgresOnlineStore implements OnlineStore {
     }
   }
 
+  /** Drops the views' tables and their tile tables. */
   async teardown(plan: InfraPlan, opts?: Abortable): Promise<void> {
     await this.update({ keep: [], drop: [...plan.keep, ...plan.drop] }, opts)
+    await this.#tiles.drop([...plan.keep, ...plan.drop])
+  }
+
+  applyTiles(
+    view: TileViewRef,
+    writes: readonly TileWrite[],
+    now: Micros,
+    opts?: Abortable,
+  ): Promise<TileApplyStats> {
+    return this.#tiles.applyTiles(view, writes, now, opts)
+  }
+
+  releaseMarks(view: TileViewRef, writes: readonly TileWrite[], opts?: Abortable): Promise<void> {
+    return this.#tiles.releaseMarks(view, writes, opts)
+  }
+
+  readTiles(
+    view: TileViewRef,
+    keys: readonly Uint8Array[],
+    fromTile: number,
+    opts?: Abortable,
+  ): Promise<(readonly StoredTile[])[]> {
+    return this.#tiles.readTiles(view, keys, fromTile, opts)
+  }
+
+  dropTiles(view: TileViewRef, opts?: Abortable): Promise<void> {
+    return this.#tiles.dropTiles(view, opts)
   }
 
   async close(): Promise<void> {

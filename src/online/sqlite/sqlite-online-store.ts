@@ -22,7 +22,9 @@ import {
   tableName,
   valueText,
 } from '../store-support.js'
+import type { StoredTile, TileApplyStats, TileStore, TileViewRef, TileWrite } from '../tile-store.js'
 import type { SqliteDatabase, SqliteStatement } from './sqlite-database.js'
+import { SqliteTiles } from './sqlite-tiles.js'
 
 const SEC = 1_000_000
 /** Keys per SELECT; key lists are padded to a power of two so few statements are prepared. */
@@ -56,8 +58,13 @@ interface MutableRow {
  * Newer wins: an upsert replaces a stored feature row only when its event timestamp is at least the
  * stored one (Feast upserts unconditionally), so re-running an older window cannot clobber newer
  * pushed values. Each `write` is one transaction. The database uses WAL so readers never block.
+ *
+ * Tiles of stream feature views (`TileStore`, see `sqlite-tiles.ts`) live in two more tables per view,
+ * `"<project>_<view>__tiles"` (entity_key BLOB, tile INTEGER, newest_ts INTEGER, states TEXT: a JSON
+ * array of state texts) and `"<project>_<view>__tile_marks"` (id TEXT PRIMARY KEY, marked_at INTEGER),
+ * created on first use; each `applyTiles` is one IMMEDIATE transaction. `teardown` drops them too.
  */
-export class SqliteOnlineStore implements OnlineStore {
+export class SqliteOnlineStore implements OnlineStore, TileStore {
   readonly type = 'sqlite'
   readonly capabilities: OnlineStoreCapabilities = Object.freeze({
     newerWins: true,
@@ -68,6 +75,7 @@ export class SqliteOnlineStore implements OnlineStore {
   readonly #where: string
   readonly #selects = new Map<string, Select>()
   readonly #inserts = new Map<string, Insert>()
+  readonly #tiles: SqliteTiles
 
   /** Takes ownership of an open database (better-sqlite3 or `node:sqlite`); `path` is for messages. */
   constructor(db: SqliteDatabase, path: string) {
@@ -76,6 +84,7 @@ export class SqliteOnlineStore implements OnlineStore {
     db.exec('PRAGMA journal_mode = WAL')
     db.exec('PRAGMA synchronous = NORMAL')
     db.exec('PRAGMA busy_timeout = 5000')
+    this.#tiles = new SqliteTiles(db, this.#where)
   }
 
   async update(plan: InfraPlan, opts?: Abortable): Promise<void> {
@@ -162,15 +171,45 @@ export class SqliteOnlineStore implements OnlineStore {
     }
   }
 
-  /** Drops the views' tables; unlike Feast, which deletes the whole file, other projects' tables stay. */
+  /**
+   * Drops the views' tables and tile tables; unlike Feast, which deletes the whole file, other
+   * projects' tables stay.
+   */
   async teardown(plan: InfraPlan, opts?: Abortable): Promise<void> {
     checkAborted(opts)
     this.#transaction(() => {
       for (const view of [...plan.keep, ...plan.drop]) {
         this.#db.exec(`DROP TABLE IF EXISTS ${quoteIdent(tableName(view))}`)
+        this.#tiles.drop(view)
       }
     })
     this.#forgetStatements()
+  }
+
+  applyTiles(
+    view: TileViewRef,
+    writes: readonly TileWrite[],
+    now: Micros,
+    opts?: Abortable,
+  ): Promise<TileApplyStats> {
+    return this.#tiles.applyTiles(view, writes, now, opts)
+  }
+
+  releaseMarks(view: TileViewRef, writes: readonly TileWrite[], opts?: Abortable): Promise<void> {
+    return this.#tiles.releaseMarks(view, writes, opts)
+  }
+
+  readTiles(
+    view: TileViewRef,
+    keys: readonly Uint8Array[],
+    fromTile: number,
+    opts?: Abortable,
+  ): Promise<(readonly StoredTile[])[]> {
+    return this.#tiles.readTiles(view, keys, fromTile, opts)
+  }
+
+  dropTiles(view: TileViewRef, opts?: Abortable): Promise<void> {
+    return this.#tiles.dropTiles(view, opts)
   }
 
   async close(): Promise<void> {
