@@ -63,7 +63,7 @@ export function historicalOnDemandPlan(
         ),
       catalog.featureViews,
     ),
-    ...streamViewSelections(catalog, service, refs, 'offline'),
+    ...streamViewSelections(catalog, service, refs),
   ]
   const pairs = addOnDemandSources(catalog, selections, wanted, false)
   const hidden = new Set(

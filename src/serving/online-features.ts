@@ -4,6 +4,7 @@ import {
   decodeValue,
   type EntityKeyValue,
   type FeastValue,
+  firstTileOfWindow,
   knownNames,
   LarderError,
   type Micros,
@@ -16,6 +17,7 @@ import {
   transformOf,
 } from '../core/index.js'
 import type { OnlineReadResult, OnlineStore } from '../online/online-store.js'
+import { hasTiles, windowValues } from '../online/tile-store.js'
 import { joinKeyValue } from './entity-values.js'
 import { type FeatureSelectionRequest, type OnlinePlan, onlinePlan, type PlanTarget } from './online-plan.js'
 import { expireOnRead } from './storage-expiry.js'
@@ -143,6 +145,7 @@ export async function getOnlineFeatures(
     ),
     now,
   )
+  const tileResults = await readTileWindows(online, plan, groups, now, options)
   const keyColumns = table.columns.filter((c) => plan.joinKeys.has(c))
   const results: FeatureVector[] = keyColumns.map((column) => joinKeyColumn(plan, table, column))
   const features: FeatureVector[] = new Array(plan.featureColumns.length)
@@ -152,6 +155,12 @@ export async function getOnlineFeatures(
       const vector = featureColumn(read[i]!, f, rowKey, r.maxAgeMicros, now)
       if (r.outputs[f]! >= 0) features[r.outputs[f]!] = vector
       return vector
+    })
+  })
+  plan.tileReads.forEach((t, i) => {
+    const rowKey = groups[t.keyGroup]!.rowKey
+    t.outputs.forEach((at, f) => {
+      features[at] = featureColumn(tileResults[i]!, f, rowKey, t.maxAgeMicros, now)
     })
   })
   if (plan.onDemand.length > 0) {
@@ -199,6 +208,45 @@ export async function getOnlineFeatures(
     },
     results: [...results, ...features],
   }
+}
+
+/**
+ * The windowed aggregations of the plan's tile reads at `now`, as read results: per distinct key, the
+ * wanted aggregations' values, stamped with the newest event in their windows (`now` when the windows
+ * are empty, as an empty window's count is a current answer); no row for a key without tiles.
+ */
+async function readTileWindows(
+  online: OnlineStore,
+  plan: OnlinePlan,
+  groups: readonly GroupKeys[],
+  now: Micros,
+  options: Abortable,
+): Promise<OnlineReadResult[]> {
+  if (plan.tileReads.length === 0) return []
+  if (!hasTiles(online)) {
+    throw new LarderError(
+      'UNSUPPORTED',
+      `the online store "${online.type}" keeps no tiles, so the windowed aggregations of "${plan.tileReads[0]!.name}" cannot be read`,
+      {
+        hint: 'use a built-in online store (sqlite, redis, postgres, memory) for stream feature views with aggregations',
+      },
+    )
+  }
+  return Promise.all(
+    plan.tileReads.map(async (t) => {
+      const hops = Math.max(...t.wanted.map((i) => t.ref.aggregations[i]!.hops))
+      const tiles = await online.readTiles(
+        t.ref,
+        groups[t.keyGroup]!.keys,
+        firstTileOfWindow(now, t.ref.hopMicros, hops),
+        options,
+      )
+      return tiles.map((entity) => {
+        const window = windowValues(t.ref, entity, now, t.wanted)
+        return window && { eventTs: window.newestTs || now, values: window.values }
+      })
+    }),
+  )
 }
 
 function entityTable(entities: EntityRows): EntityTable {

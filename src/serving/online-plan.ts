@@ -13,6 +13,7 @@ import {
 } from '../core/index.js'
 import { type FeatureSelection, resolveFeatureRefs } from '../offline/index.js'
 import { entityKeyEncoder, type ViewRef, viewRef } from '../online/online-store.js'
+import { type TileViewRef, tileViewRef } from '../online/tile-store.js'
 import type { ProjectCatalog, Registry, RegistryState } from '../registry/index.js'
 import { isStreamViewRef, streamViewSelections } from './stream-views.js'
 
@@ -39,6 +40,21 @@ export interface ViewRead {
   /** Index of each feature's column among the plan's feature columns; -1 for a feature read only as an on-demand input. */
   readonly outputs: readonly number[]
   /** Microseconds after which a value is OUTSIDE_MAX_AGE; 0 disables the check. */
+  readonly maxAgeMicros: number
+}
+
+/** The windowed aggregations of a stream feature view (or projection of it), combined from its tiles. */
+export interface TileRead {
+  /** The name features are reported under, as for the view's {@link ViewRead}. */
+  readonly name: string
+  readonly ref: TileViewRef
+  /** Index into `OnlinePlan.keyGroups` (the view's plain read uses the same). */
+  readonly keyGroup: number
+  /** Indexes into `ref.aggregations` of the aggregations read. */
+  readonly wanted: readonly number[]
+  /** The feature column of each wanted aggregation. */
+  readonly outputs: readonly number[]
+  /** Microseconds after which a value (by the newest event in its windows) is OUTSIDE_MAX_AGE; 0 disables. */
   readonly maxAgeMicros: number
 }
 
@@ -73,6 +89,8 @@ export interface OnlinePlan {
   /** Each request column a read needs, with its value type and the first view needing it. */
   readonly joinKeys: ReadonlyMap<string, { readonly valueType: number; readonly view: string }>
   readonly reads: readonly ViewRead[]
+  /** Windowed aggregations of stream views, read from tiles. */
+  readonly tileReads: readonly TileRead[]
   readonly keyGroups: readonly KeyGroup[]
   /** On-demand views computed after the reads; their columns follow the reads' columns. */
   readonly onDemand: readonly OnDemandRead[]
@@ -144,7 +162,7 @@ function buildPlan(
     )
   const selections = [
     ...resolveFeatureRefs(refs, catalog.featureViews),
-    ...streamViewSelections(catalog, service, features ?? [], 'online'),
+    ...streamViewSelections(catalog, service, features ?? []),
   ]
   const hidden = addOnDemandSources(catalog, selections, wanted, true)
   const full = Boolean(request.fullFeatureNames)
@@ -154,7 +172,23 @@ function buildPlan(
   const joinKeys = new Map<string, { valueType: number; view: string }>()
   const keyGroups: KeyGroup[] = []
   const groupIndex = new Map<string, number>()
-  const reads = selections.map(({ projection, features: names }): ViewRead => {
+  const outputColumn = (name: string, feature: string, valueType: number): number => {
+    const column = outputColumnName(name, feature, full)
+    const owner = owners.get(column)
+    if (owner !== undefined) {
+      throw new LarderError(
+        'INVALID_ARGUMENT',
+        `feature "${feature}" is requested from both "${owner}" and "${name}", so both would be named "${column}"`,
+        { hint: 'set fullFeatureNames (--full-feature-names) to name columns <view>__<feature>' },
+      )
+    }
+    owners.set(column, name)
+    featureColumns.push(column)
+    featureTypes.push(valueType)
+    return featureColumns.length - 1
+  }
+  const tileReads: TileRead[] = []
+  const reads = selections.map(({ projection, features: names, windows }): ViewRead => {
     const view = projection.view
     checkOnline(view, catalog)
     const ref = viewRef(config.project, view)
@@ -163,38 +197,32 @@ function buildPlan(
     keyColumns.forEach((column, j) => {
       if (!joinKeys.has(column)) joinKeys.set(column, { valueType: ref.joinKeys[j]!.valueType, view: name })
     })
-    const outputs = names.map((feature) => {
-      if (hidden.has(`${name}\0${feature}`)) return -1
-      const column = outputColumnName(name, feature, full)
-      const owner = owners.get(column)
-      if (owner !== undefined) {
-        throw new LarderError(
-          'INVALID_ARGUMENT',
-          `feature "${feature}" is requested from both "${owner}" and "${name}", so both would be named "${column}"`,
-          { hint: 'set fullFeatureNames (--full-feature-names) to name columns <view>__<feature>' },
-        )
-      }
-      owners.set(column, name)
-      featureColumns.push(column)
-      featureTypes.push(view.feature(feature).dtype.valueType)
-      return featureColumns.length - 1
-    })
-    return {
-      name,
+    const outputs = names.map((feature) =>
+      hidden.has(`${name}\0${feature}`)
+        ? -1
+        : outputColumn(name, feature, view.feature(feature).dtype.valueType),
+    )
+    const keyGroup = keyGroupOf(
       ref,
       keyColumns,
-      keyGroup: keyGroupOf(
-        ref,
-        keyColumns,
-        name,
-        config.entityKeySerializationVersion,
-        keyGroups,
-        groupIndex,
-      ),
-      features: names,
-      outputs,
-      maxAgeMicros: Math.round(view.maxAge * 1_000_000),
+      name,
+      config.entityKeySerializationVersion,
+      keyGroups,
+      groupIndex,
+    )
+    const maxAgeMicros = Math.round(view.maxAge * 1_000_000)
+    if (windows) {
+      const tiles = tileViewRef(config.project, catalog.streamFeatureView(view.name))
+      const wanted = windows.aggregations.map((a) =>
+        tiles.aggregations.findIndex((t) => t.name === a.outputName),
+      )
+      const tileOutputs = wanted.map((i) => {
+        const agg = tiles.aggregations[i]!
+        return outputColumn(name, agg.name, agg.outputType.valueType)
+      })
+      tileReads.push({ name, ref: tiles, keyGroup, wanted, outputs: tileOutputs, maxAgeMicros })
     }
+    return { name, ref, keyColumns, keyGroup, features: names, outputs, maxAgeMicros }
   })
   const requestFields = new Map<string, { dtype: FeastType; view: string }>()
   const onDemand = wanted.map(({ name, view: registered, features: names }): OnDemandRead => {
@@ -225,7 +253,7 @@ function buildPlan(
     })
     return { view: registered, inputs, outputs }
   })
-  return { featureColumns, featureTypes, joinKeys, reads, keyGroups, onDemand, requestFields }
+  return { featureColumns, featureTypes, joinKeys, reads, tileReads, keyGroups, onDemand, requestFields }
 }
 
 /** An on-demand view a request asks for, under the name it is reported as, with the outputs asked for. */

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   Entity,
+  eventState,
   FeatureView,
   Field,
   FileSource,
@@ -11,11 +12,15 @@ import {
   Int64,
   isLarderError,
   String as Str,
+  tileIndex,
+  toMicros,
 } from '../core/index.js'
 import { createTestRepo, type TestRepo } from '../materialize/__fixtures__/test-repo.js'
+import { entityKeyEncoder, viewRef } from '../online/online-store.js'
+import { hasTiles, tileViewRef } from '../online/tile-store.js'
 
 // A repo with stream views over a Redis stream whose events land in a Parquet batch source: apply and
-// plan register them, reads serve their non-aggregated features, and refuse their aggregations online;
+// plan register them, reads serve their non-aggregated features and combine their aggregations' tiles online;
 // historical retrieval computes the aggregations from the batch source.
 
 const CORE = fileURLToPath(new URL('../core/index.ts', import.meta.url))
@@ -166,20 +171,53 @@ describe('stream feature views in a feature repo', () => {
     expect(byService.results.slice(1).map((r) => r.values[0])).toEqual([40, 'Faro'])
   })
 
-  it('refuse their aggregated features online with UNSUPPORTED, naming the stream processor', async () => {
-    const byRef = await rejection(
-      repo.store.getOnlineFeatures({ entities: { driver_id: [1] }, features: ['trip_stats:sum_fare_3600s'] }),
+  it('serve their aggregated features online from the tiles: NOT_FOUND before any event, then the window sums', async () => {
+    const before = await repo.store.getOnlineFeatures({
+      entities: { driver_id: [1] },
+      features: ['trip_stats:sum_fare_3600s'],
+    })
+    expect(before.results[1]!.statuses).toEqual(['NOT_FOUND'])
+    const online = await repo.store.online()
+    if (!hasTiles(online)) throw new Error('the test store keeps no tiles')
+    const catalog = (await repo.store.registry.load()).catalog(repo.store.config.project)
+    const view = catalog.streamFeatureView('trip_stats')
+    const tiles = tileViewRef(repo.store.config.project, view)
+    const key = (id: number) =>
+      entityKeyEncoder(viewRef(repo.store.config.project, view.storageView), 3)([id])
+    const hop = tiles.hopMicros
+    const at = (iso: string) => toMicros(iso)
+    const event = (id: string, driver: number, iso: string, fare: number) => ({
+      id,
+      entityKey: key(driver),
+      tile: tileIndex(at(iso), hop),
+      eventTs: at(iso),
+      states: tiles.aggregations.map((a) =>
+        eventState(a, fare, { ts: at(iso), created: -Infinity, order: id }),
+      ),
+    })
+    const now = at('2026-01-01T04:00:00Z')
+    await online.applyTiles(
+      tiles,
+      [
+        event('1', 1, '2026-01-01T02:50:00Z', 5), // outside the hour before 04:00
+        event('2', 1, '2026-01-01T03:10:00Z', 7),
+        event('3', 1, '2026-01-01T03:59:00Z', 11),
+        event('4', 2, '2026-01-01T03:30:00Z', 2),
+      ],
+      now,
     )
-    expect(byRef.code).toBe('UNSUPPORTED')
-    expect(byRef.message).toBe(
-      'feature "sum_fare_3600s" of stream feature view "trip_stats" is a windowed aggregation (sum(fare) over 1h); serving it needs the stream processor (larder stream), which this version of Larder does not have yet',
+    const read = await repo.store.getOnlineFeatures(
+      { entities: { driver_id: [1, 2, 3] }, features: ['trip_stats:fare', 'trip_stats:sum_fare_3600s'] },
+      { now: '2026-01-01T04:00:00Z' },
     )
-    expect(byRef.hint).toContain('fare')
-    const byService = await rejection(
-      repo.store.getOnlineFeatures({ entities: { driver_id: [1] }, featureService: 'trip_totals' }),
+    expect(read.metadata.featureNames).toEqual(['driver_id', 'fare', 'sum_fare_3600s'])
+    expect(read.results[2]!.values).toEqual([18, 2, null])
+    expect(read.results[2]!.statuses).toEqual(['PRESENT', 'PRESENT', 'NOT_FOUND'])
+    const byService = await repo.store.getOnlineFeatures(
+      { entities: { driver_id: [1] }, featureService: 'trip_totals' },
+      { now: '2026-01-01T04:00:00Z' },
     )
-    expect(byService.code).toBe('UNSUPPORTED')
-    expect(byService.hint).toBe("read the view's other requested features for now: city, fare")
+    expect(byService.metadata.featureNames).toContain('sum_fare_3600s')
     const unknown = await rejection(
       repo.store.getOnlineFeatures({ entities: { driver_id: [1] }, features: ['trip_stats:tip'] }),
     )

@@ -1,7 +1,6 @@
 import {
   type FeatureService,
   FeatureViewProjection,
-  knownNames,
   LarderError,
   parseFeatureRef,
   type StreamProjection,
@@ -17,21 +16,19 @@ export function isStreamViewRef(catalog: ProjectCatalog, ref: string): boolean {
 /**
  * What a request reads of stream feature views (a service's stream projections, or the references to
  * stream views among `refs`): each view's non-aggregated features, as a selection of the feature view
- * they are stored as, under the projection's name and join-key map, and, for an `offline` read, its
- * aggregated features as the selection's windows (computed by the offline store's window query).
- * References are grouped by view in order of first appearance. Throws UNSUPPORTED for an aggregated
- * feature read `online` (its values need the stream processor), NOT_FOUND for an unknown feature,
- * INVALID_ARGUMENT for a reference given twice.
+ * they are stored as, under the projection's name and join-key map, and its aggregated features as
+ * the selection's windows (offline computed by the store's window query, online combined from the
+ * stream processor's tiles). References are grouped by view in order of first appearance. Throws
+ * NOT_FOUND for an unknown feature, INVALID_ARGUMENT for a reference given twice.
  */
 export function streamViewSelections(
   catalog: ProjectCatalog,
   service: FeatureService | undefined,
   refs: readonly string[],
-  read: 'online' | 'offline',
 ): FeatureSelection[] {
   if (service) {
     return service.streamProjections.flatMap((p) =>
-      selectionOf(p.over(catalog.streamFeatureView(p.view.name)), read),
+      selectionOf(p.over(catalog.streamFeatureView(p.view.name))),
     )
   }
   const byView = new Map<string, string[]>()
@@ -48,29 +45,15 @@ export function streamViewSelections(
     byView.set(view, features)
   }
   return [...byView].flatMap(([view, features]) =>
-    selectionOf(catalog.streamFeatureView(view).select(features), read),
+    selectionOf(catalog.streamFeatureView(view).select(features)),
   )
 }
 
-function selectionOf(p: StreamProjection, read: 'online' | 'offline'): FeatureSelection[] {
+function selectionOf(p: StreamProjection): FeatureSelection[] {
   const names = p.features.map((f) => f.name)
+  if (names.length === 0) return []
   const plain = names.filter((n) => p.view.aggregationOf(n) === undefined)
   const aggregations = names.flatMap((n) => p.view.aggregationOf(n) ?? [])
-  const aggregated = names.find((n) => p.view.aggregationOf(n) !== undefined)
-  if (aggregated !== undefined && read === 'online') {
-    throw new LarderError(
-      'UNSUPPORTED',
-      `feature "${aggregated}" of stream feature view "${p.view.name}" is a windowed aggregation (${p.view.aggregationOf(aggregated)!.describe()}); serving it needs the stream processor (larder stream), which this version of Larder does not have yet`,
-      {
-        hint:
-          plain.length > 0
-            ? `read the view's other requested features for now: ${knownNames(plain)}`
-            : `read the view's non-aggregated features for now: ${knownNames(p.view.storageView.features.map((f) => f.name))}`,
-        details: { view: p.view.name, feature: aggregated },
-      },
-    )
-  }
-  if (names.length === 0) return []
   const projection = new FeatureViewProjection(p.view.storageView, {
     alias: p.alias || undefined,
     features: plain.length > 0 ? plain : undefined,
