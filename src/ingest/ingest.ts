@@ -382,7 +382,7 @@ const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/
  * text or a `Date` for a UNIX_TIMESTAMP feature becomes epoch seconds (lists element-wise). Anything
  * else is left for the Value encoder to check against the type.
  */
-function coerce(type: FeastType, value: unknown): unknown {
+export function coerce(type: FeastType, value: unknown): unknown {
   const element = type.element
   if (element && Array.isArray(value)) return value.map((v) => coerce(element, v))
   if (typeof value === 'string' && BYTES_TYPES.has(type.valueType)) {

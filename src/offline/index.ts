@@ -12,6 +12,7 @@ export type {
   TimeRange,
   WindowSelection,
   WriteInput,
+  WriteOptions,
   WriteResult,
 } from './offline-store.js'
 export { type PullColumns, pullColumns } from './pit/plan.js'

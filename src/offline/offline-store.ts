@@ -117,6 +117,17 @@ export interface SourceColumn {
 /** Rows to append to a view's offline source. */
 export type WriteInput = readonly Row[] | Table | RecordBatch
 
+/** Options of an offline append. */
+export interface WriteOptions extends Abortable {
+  /**
+   * Names the append so that doing it again adds nothing: rows appended again under a key already
+   * appended replace the first append (a directory source's part file is named by the key) or are
+   * skipped (a database table records the keys it took). Without a key every append adds its rows.
+   * A single-file source cannot honour a key and appends every time.
+   */
+  readonly idempotencyKey?: string
+}
+
 /** What writing a result to a file did. */
 export interface WriteResult {
   /** Rows written. */
@@ -171,7 +182,7 @@ export interface OfflineStore {
    * Appends rows (columns named as in the view: join keys, features, timestamp field, created column)
    * to the view's source, so that a concurrent reader sees either the old or the new data, never part.
    */
-  writeRows(view: FeatureView, rows: WriteInput, opts?: Abortable): Promise<void>
+  writeRows(view: FeatureView, rows: WriteInput, opts?: WriteOptions): Promise<void>
   /** The columns of a source with inferred Feast types, for schema inference at apply time. */
   describeSource(source: BatchSource, opts?: Abortable): Promise<SourceColumn[]>
   /** Releases the engine. Jobs created by this store cannot run afterwards. */

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto'
+import { createHash, randomUUID } from 'node:crypto'
 import { existsSync, statSync } from 'node:fs'
 import { isAbsolute, join, resolve } from 'node:path'
 import type { FileSource } from '../../core/index.js'
@@ -62,9 +62,17 @@ let lastPartMillis = 0
 /**
  * A new, unique part-file name for appending to a directory source. Names start with the time in
  * milliseconds, strictly increasing within a process, so a later append sorts after an earlier one and
- * its rows come later in source order (see `sourceFiles`).
+ * its rows come later in source order (see `sourceFiles`). With an idempotency key the name is
+ * `part-<key>` (the key's SHA-256 when it holds other characters than letters, digits, `_`, `.`, `-`),
+ * so an append done again replaces its own file; keys that sort in append order keep source order.
  */
-export function newPartFile(loc: FileLocation): string {
+export function newPartFile(loc: FileLocation, idempotencyKey?: string): string {
+  if (idempotencyKey !== undefined) {
+    const name = /^[\w.-]{1,120}$/.test(idempotencyKey)
+      ? idempotencyKey
+      : createHash('sha256').update(idempotencyKey).digest('hex')
+    return join(loc.path, `part-${name}.${loc.format}`)
+  }
   lastPartMillis = Math.max(Date.now(), lastPartMillis + 1)
   return join(loc.path, `part-${lastPartMillis}-${randomUUID().slice(0, 8)}.${loc.format}`)
 }

@@ -33,6 +33,7 @@ import type {
   SourceColumn,
   TimeRange,
   WriteInput,
+  WriteOptions,
 } from '../offline-store.js'
 import {
   type PlannedView,
@@ -193,7 +194,7 @@ export class DuckDBOfflineStore implements OfflineStore {
     }
   }
 
-  async writeRows(view: FeatureView, rows: WriteInput, opts: Abortable = {}): Promise<void> {
+  async writeRows(view: FeatureView, rows: WriteInput, opts: WriteOptions = {}): Promise<void> {
     const source = fileSourceOf(view.batchSource, `feature view "${view.name}"`)
     const loc = locateFileSource(source, this.#options.repoPath)
     if (loc.kind === 'glob') {
@@ -220,7 +221,7 @@ export class DuckDBOfflineStore implements OfflineStore {
     await this.#serialized(loc.path, async () => {
       const session = await this.#session(opts.signal)
       try {
-        await this.#append(session, loc, mapped, declaredColumns(view, source), what)
+        await this.#append(session, loc, mapped, declaredColumns(view, source), what, opts.idempotencyKey)
       } finally {
         this.#release(session)
       }
@@ -346,6 +347,7 @@ export class DuckDBOfflineStore implements OfflineStore {
     columns: readonly ColumnBuffer[],
     declared: readonly DeclaredColumn[] | undefined,
     what: string,
+    idempotencyKey: string | undefined,
   ): Promise<void> {
     await createTable(session.connection, WRITE_TABLE, columns)
     const existing = hasFiles(loc) ? await describeLocation(session, loc) : undefined
@@ -370,7 +372,7 @@ export class DuckDBOfflineStore implements OfflineStore {
       new LarderError('DATA_SOURCE', `writing ${what} to ${loc.label} failed: ${message}`, {
         hint: 'check that the values fit the types of the existing columns',
       })
-    const path = loc.kind === 'dir' ? newPartFile(loc) : loc.path
+    const path = loc.kind === 'dir' ? newPartFile(loc, idempotencyKey) : loc.path
     const content =
       loc.kind === 'file' && existing ? `SELECT * FROM ${readExpression(loc)} UNION ALL ${fresh}` : fresh
     await writeAtomically(path, async (tmp) => {

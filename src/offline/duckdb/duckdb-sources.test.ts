@@ -296,6 +296,18 @@ describe('writeRows', () => {
     expect(readdirSync(join(dir, 'write'))).toEqual(['one.parquet'])
   })
 
+  it('names a part file by its idempotency key, so an append repeated under the key replaces itself', async () => {
+    mkdirSync(join(dir, 'write/keyed'), { recursive: true })
+    const rows = [{ driver_id: 1, event_timestamp: '2026-01-01T00:00:00Z', score: 1, note: 'x' }]
+    await store.writeRows(view('write/keyed'), rows, { idempotencyKey: 'stream-0001-abc' })
+    await store.writeRows(view('write/keyed'), rows, { idempotencyKey: 'stream-0001-abc' })
+    await store.writeRows(view('write/keyed'), rows, { idempotencyKey: 'stream 0002/x' })
+    const files = readdirSync(join(dir, 'write/keyed')).filter((f) => f.endsWith('.parquet'))
+    expect(files).toHaveLength(2)
+    expect(files).toContain('part-stream-0001-abc.parquet')
+    expect(await query(`SELECT count(*) FROM '${join(dir, 'write/keyed')}/*.parquet'`)).toEqual([[2n]])
+  })
+
   it('adds new part files to a directory, and creates a missing file', async () => {
     mkdirSync(join(dir, 'write/parts'), { recursive: true })
     const rows = [{ driver_id: 1, event_timestamp: '2026-01-01T00:00:00Z', score: 1, note: 'x' }]

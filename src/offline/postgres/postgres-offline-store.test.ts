@@ -420,6 +420,29 @@ describeWithService('postgres offline store', unavailable, () => {
       ).toRows()
       expect(back[0]!.amount).toBe(1.5)
     })
+
+    it('takes an append under an idempotency key once, however often it is repeated', async () => {
+      await db.client.query(
+        'CREATE TABLE streamed (driver_id bigint, ts timestamptz, amount double precision)',
+      )
+      const view = new FeatureView({
+        name: 'streamed',
+        entities: [driver],
+        source: new PostgreSQLSource({ name: 'streamed', table: 'streamed', timestampField: 'ts' }),
+        schema: [new Field({ name: 'amount', dtype: Float64 })],
+      })
+      const s = store()
+      const rows = [{ driver_id: 1, ts: '2026-01-01T00:00:00Z', amount: 1 }]
+      await Promise.all([
+        s.writeRows(view, rows, { idempotencyKey: 'batch-1' }),
+        s.writeRows(view, rows, { idempotencyKey: 'batch-1' }),
+      ])
+      await s.writeRows(view, rows, { idempotencyKey: 'batch-1' })
+      await s.writeRows(view, rows, { idempotencyKey: 'batch-2' })
+      await s.writeRows(view, rows)
+      const n = Number((await db.client.query('SELECT count(*) AS n FROM streamed')).rows[0].n)
+      expect(n).toBe(3)
+    })
   })
 
   describe('apply-time descriptions and bad input', () => {

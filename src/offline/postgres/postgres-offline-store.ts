@@ -27,6 +27,7 @@ import type {
   SourceColumn,
   TimeRange,
   WriteInput,
+  WriteOptions,
 } from '../offline-store.js'
 import {
   type PlannedView,
@@ -61,6 +62,23 @@ export interface PostgresOfflineStoreOptions extends PostgresOfflineOptions {
 const q = postgresDialect.ident
 const WRITE_TABLE = '__larder_write'
 const STAGE_TABLE = '__larder_stage'
+/** The keys of idempotent appends (see `WriteOptions.idempotencyKey`), in the store's schema. */
+const APPENDS_TABLE = 'larder_offline_appends'
+
+/** Creates the appends table unless it exists; two processes creating it at once both succeed. */
+async function ensureAppendsTable(pg: PgSession, fail: (message: string) => LarderError): Promise<void> {
+  const exists = async () =>
+    (await pg.query<{ t: string | null }>('SELECT to_regclass($1) AS t', [APPENDS_TABLE])).rows[0]?.t != null
+  if (await exists()) return
+  try {
+    await pg.query(
+      `CREATE TABLE IF NOT EXISTS ${q(APPENDS_TABLE)} (append_key TEXT PRIMARY KEY, table_name TEXT NOT NULL, appended_at TIMESTAMPTZ NOT NULL DEFAULT now())`,
+    )
+  } catch (error) {
+    // a concurrent CREATE ... IF NOT EXISTS can still collide on the catalog's unique indexes
+    if (!(await exists())) throw fail((error as Error).message)
+  }
+}
 
 /** Why the operations still running when the store is closed reject. */
 const STORE_CLOSED = new LarderError(
@@ -224,7 +242,7 @@ export class PostgresOfflineStore implements OfflineStore {
    * declared types and the table's columns first, staged with `COPY` into a temporary table of the
    * table's types, then inserted; any failure leaves the table as it was.
    */
-  async writeRows(view: FeatureView, rows: WriteInput, opts: Abortable = {}): Promise<void> {
+  async writeRows(view: FeatureView, rows: WriteInput, opts: WriteOptions = {}): Promise<void> {
     const where = `feature view "${view.name}"`
     const source = pgSourceOf(view.batchSource, where)
     if (source.table === '') {
@@ -280,7 +298,16 @@ export class PostgresOfflineStore implements OfflineStore {
         new LarderError('DATA_SOURCE', `writing ${what} to ${sourceLabel(source)} failed: ${message}`, {
           hint: 'check that the values fit the types of the table; nothing was written',
         })
+      if (opts.idempotencyKey !== undefined) await ensureAppendsTable(s.pg, fail)
       await s.pg.begin()
+      if (opts.idempotencyKey !== undefined) {
+        const taken = await s.pg.query(
+          `INSERT INTO ${q(APPENDS_TABLE)} (append_key, table_name) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING append_key`,
+          [opts.idempotencyKey, source.table],
+          fail,
+        )
+        if (taken.rows.length === 0) return // appended before; closing the session rolls back
+      }
       await s.pg.query(
         `CREATE TEMP TABLE ${q(STAGE_TABLE)} ON COMMIT DROP AS SELECT ${names} FROM ${source.table} WHERE false`,
         [],
