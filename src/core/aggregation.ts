@@ -12,8 +12,6 @@ interface AggregationFunction {
   takes(t: FeastType): boolean
   /** The type of its result over a column of type `t`. */
   output(t: FeastType): FeastType
-  /** True when online values are estimates rather than exact. */
-  readonly approximate: boolean
 }
 
 const NUMERIC: ReadonlySet<number> = new globalThis.Set([
@@ -33,33 +31,29 @@ const sum: AggregationFunction = {
   accepts: 'numbers (Int32, Int64, Float32, Float64)',
   takes: numeric,
   output: (t) => (INTEGER.has(t.valueType) ? Int64 : Float64),
-  approximate: false,
 }
 const count: AggregationFunction = {
   accepts: 'any type',
   takes: anyType,
   output: () => Int64,
-  approximate: false,
 }
 const extreme: AggregationFunction = {
   accepts: 'numbers and UnixTimestamp',
   takes: (t) => ORDERED.has(t.valueType),
   output: (t) => t,
-  approximate: false,
 }
 const mean: AggregationFunction = {
   accepts: 'numbers (Int32, Int64, Float32, Float64)',
   takes: numeric,
   output: () => Float64,
-  approximate: false,
 }
 
 /**
  * The aggregation functions, by name. Feast's: `sum`, `count` (non-null values), `min`, `max`,
  * `avg`/`mean`, `std`/`stddev` (sample standard deviation), `var`/`variance` (sample variance). Larder's
- * own: `count_distinct`, the number of distinct non-null values, **approximate**: a value may be an
- * estimate within a small relative error rather than an exact count (so it can be kept per tile and
- * merged); and `last`, the value of the latest event in the window.
+ * own: `count_distinct`, the number of distinct non-null values — exact online too, where each tile
+ * keeps its distinct values (so its memory grows with them); and `last`, the value of the latest event
+ * in the window.
  */
 const FUNCTIONS: Readonly<Record<string, AggregationFunction>> = {
   sum,
@@ -72,8 +66,8 @@ const FUNCTIONS: Readonly<Record<string, AggregationFunction>> = {
   stddev: mean,
   var: mean,
   variance: mean,
-  count_distinct: { accepts: 'scalar types', takes: scalar, output: () => Int64, approximate: true },
-  last: { accepts: 'any type', takes: anyType, output: (t) => t, approximate: false },
+  count_distinct: { accepts: 'scalar types', takes: scalar, output: () => Int64 },
+  last: { accepts: 'any type', takes: anyType, output: (t) => t },
 }
 
 /** The names of the aggregation functions, Feast's and Larder's. */
@@ -140,11 +134,6 @@ export class Aggregation {
    */
   get outputName(): string {
     return this.name || `${this.function}_${this.column}_${Math.trunc(this.timeWindow)}s`
-  }
-
-  /** True for a function whose online values are estimates (`count_distinct`). */
-  get approximate(): boolean {
-    return FUNCTIONS[this.function.toLowerCase()]!.approximate
   }
 
   /** `sum(amount) over 1h`, for messages and listings. */
