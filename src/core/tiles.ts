@@ -283,7 +283,12 @@ function distinctKey(value: unknown): string {
 }
 
 function toNumber(value: unknown): number {
-  if (typeof value === 'number') return value
+  if (typeof value === 'number') {
+    if (Number.isFinite(value)) return value
+    throw new LarderError('INVALID_ARGUMENT', `${value} cannot be aggregated`, {
+      hint: 'send finite numbers: an infinity would make the window sums and variances meaningless',
+    })
+  }
   if (typeof value === 'bigint') return Number(value)
   throw new LarderError('INVALID_ARGUMENT', `expected a number to aggregate, got ${typeof value}`, {
     hint: 'send numbers for the columns that sum, avg, min, max, std and var aggregate',

@@ -27,8 +27,8 @@ export interface RedisConnection {
   /** `host:port[,…]`, for messages. */
   readonly where: string
   /**
-   * Sends the commands pipelined and returns their replies in order (bulk strings as Buffers). A
-   * failed command rejects with its error reply.
+   * Sends the commands pipelined and returns their replies in order (bulk strings as Buffers, maps
+   * as flat `[key, value, …]` arrays). A failed command rejects with its error reply.
    */
   pipeline(commands: readonly RedisCommand[], readonly: boolean): Promise<unknown[]>
   /** Loads a Lua script on every master and returns its SHA1. */
@@ -38,7 +38,7 @@ export interface RedisConnection {
   close(): Promise<void>
 }
 
-const BUFFERS = { [RESP_TYPES.BLOB_STRING]: Buffer } as const
+const BUFFERS = { [RESP_TYPES.BLOB_STRING]: Buffer, [RESP_TYPES.MAP]: Array } as const
 
 /**
  * Connects to one Redis server or a Redis Cluster. A server that is down fails within the connect
@@ -159,6 +159,25 @@ export async function connectRedis(
       }
     },
     close: () => redisCluster.close(),
+  }
+}
+
+/**
+ * Sends script calls (EVALSHA) pipelined; when the server lost the scripts (restart, SCRIPT FLUSH,
+ * failover), runs `reload` and sends them again, once. In a cluster where only some masters lost
+ * them, the calls that ran on the others run a second time, so scripts must be safe to repeat.
+ */
+export async function runScripts(
+  connection: RedisConnection,
+  commands: readonly RedisCommand[],
+  reload: () => Promise<void>,
+): Promise<unknown[]> {
+  try {
+    return await connection.pipeline(commands, false)
+  } catch (e) {
+    if (!(e instanceof Error && e.message.startsWith('NOSCRIPT'))) throw e
+    await reload()
+    return connection.pipeline(commands, false)
   }
 }
 

@@ -85,6 +85,27 @@ export function keySpace(view: ViewRef, version: EntityKeySerializationVersion):
   }
 }
 
+/**
+ * The key prefix of a stream view's tile hashes, `larder:tiles:<project>:<view>:`; an entity's tile
+ * key is the prefix followed by its entity key bytes (see {@link tileKey}).
+ */
+export function tileKeyPrefix(project: string, view: string): Buffer {
+  return Buffer.from(`larder:tiles:${project}:${view}:`, 'utf8')
+}
+
+/** The key of an entity's tiles: the view's {@link tileKeyPrefix}, then the entity key bytes. */
+export function tileKey(prefix: Buffer, entityKey: Uint8Array): Buffer {
+  const key = Buffer.allocUnsafe(prefix.length + entityKey.length)
+  key.set(prefix, 0)
+  key.set(entityKey, prefix.length)
+  return key
+}
+
+/** A SCAN MATCH pattern for every key that starts with `prefix`. */
+export function prefixPattern(prefix: Buffer): Buffer {
+  return Buffer.concat([globEscape(prefix), Buffer.from('*')])
+}
+
 /** Escapes the bytes Redis glob patterns treat specially (`* ? [ ] \`). */
 function globEscape(bytes: Buffer): Buffer {
   const out: number[] = []

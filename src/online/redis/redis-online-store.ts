@@ -1,5 +1,10 @@
 import type { RedisArgument } from 'redis'
-import { decodeTimestamp, type EntityKeySerializationVersion, encodeTimestamp } from '../../core/index.js'
+import {
+  decodeTimestamp,
+  type EntityKeySerializationVersion,
+  encodeTimestamp,
+  type Micros,
+} from '../../core/index.js'
 import type {
   Abortable,
   InfraPlan,
@@ -14,9 +19,11 @@ import type {
   WriteStats,
 } from '../online-store.js'
 import { asBuffer, checkAborted, checkRows } from '../store-support.js'
+import type { StoredTile, TileApplyStats, TileStore, TileViewRef, TileWrite } from '../tile-store.js'
 import type { RedisOptions } from './redis-config.js'
-import type { RedisCommand, RedisConnection } from './redis-connection.js'
+import { type RedisCommand, type RedisConnection, runScripts } from './redis-connection.js'
 import { FieldNames, type KeySpace, keySpace, redisKey } from './redis-keys.js'
+import { RedisTiles } from './redis-tiles.js'
 
 /** Rows per pipeline when writing. */
 const WRITE_BATCH = 1000
@@ -90,14 +97,18 @@ interface ReadGroup {
  * With `skip_dedup` rows are written blindly. Expiry is per key: the view's `storageTtl`, else
  * `key_ttl_seconds`; since views share a hash, the last write sets the expiry of all of them.
  * Reads merge every requested view into one HMGET per entity, pipelined.
+ *
+ * Tiles of stream feature views live in hashes of their own, one per view and entity (see
+ * {@link RedisTiles}); a teardown or a dropped view removes them too.
  */
-export class RedisOnlineStore implements OnlineStore {
+export class RedisOnlineStore implements OnlineStore, TileStore {
   readonly type = 'redis'
   readonly capabilities: OnlineStoreCapabilities
   readonly #connection: RedisConnection
   readonly #options: RedisOptions
   readonly #version: EntityKeySerializationVersion
   readonly #fields = new FieldNames()
+  readonly #tiles: RedisTiles
   #writeSha = ''
   #removeSha = ''
 
@@ -109,6 +120,7 @@ export class RedisOnlineStore implements OnlineStore {
     this.#connection = connection
     this.#options = options
     this.#version = version
+    this.#tiles = new RedisTiles(connection)
     this.capabilities = Object.freeze({
       newerWins: !options.skip_dedup,
       nativeTtl: true,
@@ -127,7 +139,7 @@ export class RedisOnlineStore implements OnlineStore {
     return store
   }
 
-  /** Nothing to create: hashes appear on write. Dropped views lose their fields (see {@link teardown}). */
+  /** Nothing to create: hashes appear on write. Dropped views lose their fields and tiles (see {@link teardown}). */
   async update(plan: InfraPlan, opts?: Abortable): Promise<void> {
     checkAborted(opts)
     await this.#remove(plan.drop, opts)
@@ -243,7 +255,36 @@ export class RedisOnlineStore implements OnlineStore {
     return false
   }
 
-  /** Finds the views' keys with SCAN and removes their fields, deleting keys no view uses any more. */
+  applyTiles(
+    view: TileViewRef,
+    writes: readonly TileWrite[],
+    now: Micros,
+    opts?: Abortable,
+  ): Promise<TileApplyStats> {
+    return this.#tiles.applyTiles(view, writes, now, opts)
+  }
+
+  releaseMarks(view: TileViewRef, writes: readonly TileWrite[], opts?: Abortable): Promise<void> {
+    return this.#tiles.releaseMarks(view, writes, opts)
+  }
+
+  readTiles(
+    view: TileViewRef,
+    keys: readonly Uint8Array[],
+    fromTile: number,
+    opts?: Abortable,
+  ): Promise<(readonly StoredTile[])[]> {
+    return this.#tiles.readTiles(view, keys, fromTile, opts)
+  }
+
+  dropTiles(view: TileViewRef, opts?: Abortable): Promise<void> {
+    return this.#tiles.dropTiles(view, opts)
+  }
+
+  /**
+   * Finds the views' keys with SCAN and removes their fields, deleting keys no view uses any more,
+   * and removes the views' tiles.
+   */
   async teardown(plan: InfraPlan, opts?: Abortable): Promise<void> {
     checkAborted(opts)
     await this.#remove([...plan.keep, ...plan.drop], opts)
@@ -274,22 +315,18 @@ export class RedisOnlineStore implements OnlineStore {
         await this.#run(mine.map((key) => ({ key, args: ['EVALSHA', this.#removeSha, '1', key, ...fields] })))
       }
     }
+    await this.#tiles.dropViews(views, opts)
   }
 
   /** Runs script calls; if the server lost the scripts (restart, SCRIPT FLUSH, failover), loads them and retries once. */
-  async #run(commands: readonly RedisCommand[]): Promise<unknown[]> {
-    try {
-      return await this.#connection.pipeline(commands, false)
-    } catch (e) {
-      if (!(e instanceof Error && e.message.startsWith('NOSCRIPT'))) throw e
-      await this.#loadScripts()
-      return this.#connection.pipeline(commands, false)
-    }
+  #run(commands: readonly RedisCommand[]): Promise<unknown[]> {
+    return runScripts(this.#connection, commands, () => this.#loadScripts())
   }
 
   async #loadScripts(): Promise<void> {
     this.#writeSha = await this.#connection.loadScript(WRITE_IF_NEWER)
     this.#removeSha = await this.#connection.loadScript(REMOVE_VIEWS)
+    await this.#tiles.loadScript()
   }
 }
 
