@@ -35,3 +35,32 @@ export function freePort(): Promise<number> {
     })
   })
 }
+
+/**
+ * Undefined when a NATS server with JetStream enabled answers at host:port within the timeout, else
+ * the reason. Reads the server's INFO line over a plain socket, so it needs no driver.
+ */
+export function natsUnavailable(host: string, port: number, timeoutMs = 2000): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port })
+    let received = ''
+    const done = (reason: string | undefined) => {
+      socket.destroy()
+      resolve(reason)
+    }
+    socket.setTimeout(timeoutMs, () => done(`no answer from NATS at ${host}:${port} within ${timeoutMs} ms`))
+    socket.on('error', (e) =>
+      done(`no NATS at ${host}:${port} (${(e as NodeJS.ErrnoException).code ?? e.message})`),
+    )
+    socket.on('data', (data) => {
+      received += data.toString()
+      const end = received.indexOf('\r\n')
+      if (end < 0) return
+      const line = received.slice(0, end)
+      if (!line.startsWith('INFO '))
+        return done(`the server at ${host}:${port} is not NATS (it said ${line})`)
+      const info = JSON.parse(line.slice(5)) as { jetstream?: boolean }
+      done(info.jetstream ? undefined : `NATS at ${host}:${port} runs without JetStream (start it with -js)`)
+    })
+  })
+}

@@ -24,4 +24,4 @@ export function describeWithService(name: string, unavailable: string | undefine
   }
 }
 
-export { freePort, redisUnavailable } from './probes.js'
+export { freePort, natsUnavailable, redisUnavailable } from './probes.js'
