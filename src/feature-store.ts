@@ -429,6 +429,15 @@ export class FeatureStore {
   }
 
   /**
+   * The stream feature views of the repo's definition files, loaded on each call: the transformations
+   * `larder stream` runs (the registry keeps only their source text).
+   */
+  async deployedStreamViews(): Promise<ReadonlyMap<string, StreamFeatureView>> {
+    const defs = await loadRepoDefinitions(this.config.repoPath)
+    return new Map(defs.streamFeatureViews.map((v) => [v.name, v]))
+  }
+
+  /**
    * Loads the repo's definition files, checks them against their data (inferring what was omitted)
    * and compares them with the registry. Writes nothing. The whole config is checked as apply checks
    * it: a bad `online_store` or `offline_store` option fails here, without connecting to the online

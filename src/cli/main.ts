@@ -15,6 +15,7 @@ import { registerRegistryDump } from './commands/registry-dump.js'
 import { registerRegistryMigrate } from './commands/registry-migrate.js'
 import { registerServe } from './commands/serve.js'
 import { registerServeRegistry } from './commands/serve-registry.js'
+import { registerStream } from './commands/stream.js'
 import { registerTeardown } from './commands/teardown.js'
 import { registerUi } from './commands/ui.js'
 import { larderVersion, registerVersion } from './commands/version.js'
@@ -55,6 +56,7 @@ export async function runCli(argv: readonly string[], output: Output = processOu
     registerServe,
     registerServeRegistry,
     registerWorker,
+    registerStream,
     registerUi,
     registerVersion,
   ]) {

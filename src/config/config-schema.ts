@@ -116,6 +116,10 @@ export const repoConfigSchema = z
     batch_engine: batchEngineSchema,
     batch_engine_config: batchEngineSchema,
     engine: batchEngineSchema,
+    stream_processor: z
+      .record(z.string(), z.unknown())
+      .optional()
+      .describe('`larder stream`: broker addresses and micro-batch sizes (checked by the stream processor)'),
     auth: typedBlock(z.enum(['no_auth', 'kubernetes', 'oidc']))
       .optional()
       .describe("Feast's auth; Larder's servers check no tokens, so only no_auth is honoured"),

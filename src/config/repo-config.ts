@@ -38,6 +38,8 @@ export interface RepoConfig {
    * Feast's `batch_engine` (or its older names `batch_engine_config`, `engine`).
    */
   readonly batchEngine: StoreConfig
+  /** The `stream_processor` block as written; `larder stream` checks it. */
+  readonly streamProcessor: Readonly<Record<string, unknown>>
   readonly entityKeySerializationVersion: 1 | 2 | 3
   readonly onlineWriteBatchSize: number | undefined
   /**
@@ -106,6 +108,7 @@ export function parseRepoConfig(text: string, repoPath: string, source = CONFIG_
     onlineStore: onlineStoreConfig(c.online_store),
     offlineStore: storeConfig(c.offline_store, 'duckdb'),
     batchEngine: batchEngineConfig(c.batch_engine ?? c.batch_engine_config ?? c.engine),
+    streamProcessor: Object.freeze({ ...c.stream_processor }),
     entityKeySerializationVersion: c.entity_key_serialization_version,
     onlineWriteBatchSize: c.materialization?.online_write_batch_size,
     warnings: Object.freeze(feastOnlyWarnings(c, registry, resolve(repoPath), source)),

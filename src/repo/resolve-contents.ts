@@ -134,7 +134,14 @@ export async function resolveRepoContents(
     const source = sources.get(view.source) as PushSource | StreamSource
     const batch = source.batchSource!
     const viewEntities = view.entities.map((e) => entities.get(e) ?? e)
-    const schema = await checkedSchema(where, view.storageView, viewEntities, batch, await columnsOf(batch))
+    // a directory the processor has not appended to yet has nothing to check a declared schema against
+    const columns = await columnsOf(batch).catch((e: unknown) => {
+      if (view.schema && isLarderError(e) && e.details?.emptyDirectory === true) return undefined
+      throw e
+    })
+    const schema = columns
+      ? await checkedSchema(where, view.storageView, viewEntities, batch, columns)
+      : requireSchema(view.storageView, viewEntities)
     streamViews.set(view, view.with({ source, entities: viewEntities, schema }))
   }
   checkUniqueViewNames({

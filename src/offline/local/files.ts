@@ -62,7 +62,7 @@ export async function describeLocation(
       `${loc.label}: ${loc.kind === 'dir' ? `no .${loc.format} files in the directory` : 'no such file'}`,
       {
         hint: `check the path; a relative path is resolved against ${loc.base}`,
-        details: { path: loc.path },
+        details: { path: loc.path, emptyDirectory: loc.kind === 'dir' && existsSync(loc.path) },
       },
     )
   }

@@ -1,0 +1,419 @@
+import { createHash } from 'node:crypto'
+import type { RepoConfig } from '../config/index.js'
+import {
+  type BatchTransform,
+  isLarderError,
+  isStreamSource,
+  knownNames,
+  LarderError,
+  type Micros,
+  nowMicros,
+  type RowTransform,
+  type StreamFeatureView,
+  type StreamSource,
+} from '../core/index.js'
+import type { OfflineStore } from '../offline/index.js'
+import type { OnlineStore } from '../online/online-store.js'
+import { hasTiles } from '../online/tile-store.js'
+import type { Registry } from '../registry/index.js'
+import type { ConsumerIdentity, StreamConsumer, StreamMessage } from './consumer.js'
+import { openStreamConsumer } from './consumer-loader.js'
+import { checkDecodable, decodeMessage } from './decode.js'
+import { type StreamProcessorOptions, streamProcessorSchema } from './stream-config.js'
+import { type DecodedEvent, type RefusedEvent, ViewSink } from './view-sink.js'
+
+/** What the processor needs from a feature store; `FeatureStore` is one. */
+export interface StreamTarget {
+  readonly config: RepoConfig
+  readonly registry: Registry
+  online(): Promise<OnlineStore>
+  offline(): Promise<OfflineStore>
+  /** The deployed definitions' stream views, whose transformations run (the registry keeps only their text). */
+  deployedStreamViews?(): Promise<ReadonlyMap<string, StreamFeatureView>>
+}
+
+/** Counters and gauges the processor reports; the CLI backs them with Prometheus metrics. */
+export interface StreamMetrics {
+  /** A micro-batch of a view was written: its events and how long the batch took from read to ack. */
+  batch(view: string, events: number, seconds: number): void
+  /** Events of a source moved to its dead-letter stream. */
+  deadLettered(source: string, events: number): void
+  /** A failure that was retried: `broker` (read, ack, connect) or `write` (online or offline store). */
+  error(source: string, kind: 'broker' | 'write'): void
+  /** Messages of a source's group not yet delivered, and delivered but not acknowledged. */
+  lag(source: string, pending: number | undefined, unacknowledged: number | undefined): void
+}
+
+/** A log line of the processor. */
+export interface StreamLog {
+  readonly level: 'info' | 'warn' | 'error'
+  readonly msg: string
+  readonly [field: string]: unknown
+}
+
+export interface RunStreamOptions {
+  /** The stream views to run (default: every stream feature view of the project with a broker source). */
+  readonly views?: readonly string[]
+  /** This process's name in the consumer groups; stable across restarts so a restart resumes its own messages. */
+  readonly member: string
+  readonly metrics?: StreamMetrics
+  readonly onLog?: (line: StreamLog) => void
+  /** The clock tiles are expired by (default: now). */
+  readonly now?: () => Micros
+}
+
+/** The state of one source's consumer, for the health route. */
+export interface SourceHealth {
+  readonly source: string
+  readonly views: readonly string[]
+  /** `starting` until the broker answered, `running`, `retrying` after a failure, `stopped`. */
+  readonly state: 'starting' | 'running' | 'retrying' | 'stopped'
+  /** The last failure, while retrying. */
+  readonly error: string | undefined
+  readonly events: number
+  readonly deadLettered: number
+  /** When the last batch was written (epoch ms), or undefined. */
+  readonly lastBatchAt: number | undefined
+}
+
+/** A running processor. */
+export interface StreamProcessor {
+  /** Healthy when every source is running. */
+  health(): { readonly healthy: boolean; readonly sources: readonly SourceHealth[] }
+  /** Stops reading, finishes and acknowledges the batch in hand, closes the consumers. */
+  stop(): Promise<void>
+  /** Settles when the processor has stopped (after `stop`). */
+  readonly done: Promise<void>
+}
+
+const BACKOFF_START_MS = 250
+const BACKOFF_MAX_MS = 15_000
+
+/**
+ * Starts `larder stream`'s work: one consumer per stream source (in the source's consumer group, as
+ * `member`), each reading micro-batches and, for every view fed by the source, checking and
+ * transforming each event, then writing the batch offline (appended to the view's batch source under
+ * an idempotency key, when the view has `offline: true`), online (latest values, newer wins) and into
+ * the view's tiles (each event id applied once), and only then acknowledging it. A bad event goes to
+ * the source's dead-letter stream with its reason; a broker or store failure is retried with backoff
+ * (shown by `health()`), never acknowledged. Throws at start for an unknown view, a view without a
+ * broker source, a transformation the deployed repo lacks, or a bad `stream_processor` block.
+ */
+export async function runStreamProcessor(
+  target: StreamTarget,
+  options: RunStreamOptions,
+): Promise<StreamProcessor> {
+  const settings = streamSettings(target.config)
+  const catalog = (await target.registry.load()).catalog(target.config.project)
+  const all = [...catalog.streamFeatureViews.values()]
+  const consumable = all.filter((v) => isStreamSource(v.source))
+  const chosen = options.views ?? consumable.map((v) => v.name)
+  if (chosen.length === 0) {
+    throw new LarderError(
+      'NOT_FOUND',
+      `project "${target.config.project}" has no stream feature view over a broker`,
+      {
+        hint: 'define a StreamFeatureView over a RedisStreamSource, NatsSource or KafkaSource, and apply',
+      },
+    )
+  }
+  const deployed = all.some((v) => v.transformation && !v.transformation.fn)
+    ? await target.deployedStreamViews?.()
+    : undefined
+  const sinks = chosen.map((name) => {
+    const view = catalog.streamFeatureViews.get(name)
+    if (view === undefined) {
+      throw new LarderError(
+        'NOT_FOUND',
+        `stream feature view "${name}" not found in project "${target.config.project}"`,
+        {
+          hint: `known stream feature views: ${knownNames(all.map((v) => v.name))}`,
+        },
+      )
+    }
+    if (!isStreamSource(view.source)) {
+      throw new LarderError(
+        'INVALID_ARGUMENT',
+        `stream feature view "${name}" reads push source "${view.source.name}", which no broker feeds`,
+        {
+          hint: 'push to it with `larder push` or POST /push; larder stream consumes Redis streams, NATS subjects and Kafka topics',
+        },
+      )
+    }
+    checkDecodable(view.source)
+    const fn = view.transformation?.fn ?? deployed?.get(name)?.transformation?.fn
+    return new ViewSink(target.config, view, fn as RowTransform | BatchTransform | undefined)
+  })
+  const online = await target.online()
+  if (sinks.some((s) => s.tiles) && !hasTiles(online)) {
+    throw new LarderError(
+      'UNSUPPORTED',
+      `the online store "${online.type}" keeps no tiles for windowed aggregations`,
+      {
+        hint: 'use a built-in online store (sqlite, redis, postgres, memory)',
+      },
+    )
+  }
+  const bySource = new Map<string, ViewSink[]>()
+  for (const sink of sinks)
+    bySource.set(sink.view.source.name, [...(bySource.get(sink.view.source.name) ?? []), sink])
+  const runners = [...bySource.values()].map(
+    (group) => new SourceRunner(target, online, settings, group, options),
+  )
+  const done = Promise.all(runners.map((r) => r.run())).then(() => undefined)
+  return {
+    health: () => {
+      const sources = runners.map((r) => r.health())
+      return { healthy: sources.every((s) => s.state === 'running'), sources }
+    },
+    stop: async () => {
+      for (const r of runners) r.stop()
+      await done
+    },
+    done,
+  }
+}
+
+/** The `stream_processor` block with its defaults; INVALID_CONFIG names the key. */
+export function streamSettings(config: RepoConfig): StreamProcessorOptions {
+  const parsed = streamProcessorSchema.safeParse(config.streamProcessor)
+  if (parsed.success) return parsed.data
+  const issue = parsed.error.issues[0]!
+  const key = issue.path.join('.')
+  throw new LarderError(
+    'INVALID_CONFIG',
+    `feature_store.yaml: stream_processor${key ? `.${key}` : ''}: ${issue.message}`,
+    { hint: `known keys: ${knownNames(Object.keys(streamProcessorSchema.shape))}` },
+  )
+}
+
+/** Reads one source and writes its views, until stopped. */
+class SourceRunner {
+  readonly #target: StreamTarget
+  readonly #online: OnlineStore
+  readonly #settings: StreamProcessorOptions
+  readonly #sinks: readonly ViewSink[]
+  readonly #source: StreamSource
+  readonly #options: RunStreamOptions
+  readonly #stopping = new AbortController()
+  #consumer: StreamConsumer | undefined
+  #state: SourceHealth['state'] = 'starting'
+  #error: string | undefined
+  #events = 0
+  #deadLettered = 0
+  #lastBatchAt: number | undefined
+
+  constructor(
+    target: StreamTarget,
+    online: OnlineStore,
+    settings: StreamProcessorOptions,
+    sinks: readonly ViewSink[],
+    options: RunStreamOptions,
+  ) {
+    this.#target = target
+    this.#online = online
+    this.#settings = settings
+    this.#sinks = sinks
+    this.#source = sinks[0]!.view.source as StreamSource
+    this.#options = options
+  }
+
+  health(): SourceHealth {
+    return {
+      source: this.#source.name,
+      views: this.#sinks.map((s) => s.view.name),
+      state: this.#state,
+      error: this.#error,
+      events: this.#events,
+      deadLettered: this.#deadLettered,
+      lastBatchAt: this.#lastBatchAt,
+    }
+  }
+
+  stop(): void {
+    this.#stopping.abort()
+  }
+
+  async run(): Promise<void> {
+    const signal = this.#stopping.signal
+    const identity: ConsumerIdentity = {
+      member: this.#options.member,
+      claimAfterMs: this.#settings.claim_after_ms,
+    }
+    try {
+      this.#consumer = await this.#retrying('broker', () =>
+        openStreamConsumer(this.#source, this.#settings, identity, { signal }),
+      )
+      if (this.#consumer === undefined) return
+      this.#log('info', 'consuming', { views: this.#sinks.map((s) => s.view.name) })
+      let lagAt = 0
+      while (!signal.aborted) {
+        const consumer = this.#consumer
+        const messages = await this.#retrying('broker', () =>
+          consumer.read(this.#settings.batch_size, this.#settings.max_wait_ms, { signal }),
+        )
+        if (messages === undefined) break
+        if (messages.length > 0) {
+          // a batch in hand is finished even when a stop comes meanwhile: written, then acknowledged
+          const written = await this.#retrying('write', () => this.#process(messages), true)
+          if (written === undefined) break
+        }
+        if (Date.now() - lagAt > 1000) {
+          lagAt = Date.now()
+          const lag = await consumer.lag().catch(() => undefined)
+          if (lag) this.#options.metrics?.lag(this.#source.name, lag.pending, lag.unacknowledged)
+        }
+      }
+    } finally {
+      await this.#consumer?.close().catch(() => undefined)
+      this.#state = 'stopped'
+      this.#log('info', 'stopped')
+    }
+  }
+
+  /** Writes one batch everywhere, then acknowledges it; bad events go to the dead-letter stream. */
+  async #process(messages: readonly StreamMessage[]): Promise<true> {
+    const started = performance.now()
+    const consumer = this.#consumer!
+    const refused = new Map<string, RefusedEvent>()
+    const decoded: DecodedEvent[] = []
+    for (const message of messages) {
+      try {
+        decoded.push(decodeMessage(this.#source, message))
+      } catch (error) {
+        refused.set(message.id, { message, reason: (error as Error).message })
+      }
+    }
+    const perView = this.#sinks.map((sink) => {
+      const { prepared, refused: bad } = sink.prepare(decoded)
+      for (const r of bad) {
+        const seen = refused.get(r.message.id)
+        refused.set(r.message.id, seen ? { message: r.message, reason: `${seen.reason}; ${r.reason}` } : r)
+      }
+      return { sink, prepared }
+    })
+    const good = perView.map(({ sink, prepared }) => ({
+      sink,
+      events: prepared.filter((p) => !refused.has(p.message.id)),
+    }))
+    const acked = messages.filter((m) => !refused.has(m.id))
+    const key = appendKey(acked)
+    const offline = good.filter(({ sink, events }) => sink.view.offline && events.length > 0)
+    if (offline.length > 0) {
+      const store = await this.#target.offline()
+      const appended = new Set<string>()
+      for (const { sink, events } of offline) {
+        const batchSource = sink.view.batchSource.name
+        if (appended.has(batchSource)) continue
+        appended.add(batchSource)
+        await store.writeRows(
+          sink.view.storageView,
+          events.map((e) => e.offline),
+          { idempotencyKey: key },
+        )
+      }
+    }
+    const now = this.#options.now?.() ?? nowMicros()
+    for (const { sink, events } of good) {
+      if (events.length === 0 || !sink.view.online) continue
+      await this.#online.write(
+        sink.ref,
+        events.map((e) => e.online),
+      )
+      if (sink.tiles && hasTiles(this.#online)) {
+        await this.#online.applyTiles(
+          sink.tiles,
+          events.map((e) => e.tile!),
+          now,
+        )
+      }
+    }
+    for (const r of refused.values()) {
+      await consumer.deadLetter(r.message, r.reason)
+      this.#log('warn', 'event dead-lettered', { id: r.message.id, reason: r.reason })
+    }
+    if (acked.length > 0) await consumer.ack(acked)
+    for (const { sink, events } of good) {
+      if (sink.tiles && hasTiles(this.#online) && events.length > 0) {
+        await this.#online
+          .releaseMarks(
+            sink.tiles,
+            events.map((e) => e.tile!),
+          )
+          .catch(() => undefined)
+      }
+    }
+    const seconds = (performance.now() - started) / 1000
+    for (const { sink, events } of good) this.#options.metrics?.batch(sink.view.name, events.length, seconds)
+    if (refused.size > 0) this.#options.metrics?.deadLettered(this.#source.name, refused.size)
+    this.#events += acked.length
+    this.#deadLettered += refused.size
+    this.#lastBatchAt = Date.now()
+    return true
+  }
+
+  /**
+   * Runs `f` until it succeeds, retrying failures with exponential backoff (shown in health, counted
+   * in metrics). Undefined when a stop came first; with `finish` (a batch in hand) a stop does not cut
+   * the retries short, so the batch is written and acknowledged before the processor ends.
+   */
+  async #retrying<T>(kind: 'broker' | 'write', f: () => Promise<T>, finish = false): Promise<T | undefined> {
+    let delay = BACKOFF_START_MS
+    for (;;) {
+      if (this.#stopping.signal.aborted && !finish) return undefined
+      try {
+        const result = await f()
+        if (this.#state !== 'running') this.#log('info', 'running')
+        this.#state = 'running'
+        this.#error = undefined
+        return result
+      } catch (error) {
+        if (this.#stopping.signal.aborted && (!finish || isAbort(error))) return undefined
+        this.#state = 'retrying'
+        this.#error = isLarderError(error) ? error.message : String((error as Error)?.message ?? error)
+        this.#options.metrics?.error(this.#source.name, kind)
+        this.#log('error', `${kind === 'broker' ? 'broker' : 'store'} failure; retrying in ${delay} ms`, {
+          error: this.#error,
+        })
+        const waited = await sleep(delay, finish ? undefined : this.#stopping.signal)
+        if (!waited) return undefined
+        delay = Math.min(delay * 2, BACKOFF_MAX_MS)
+      }
+    }
+  }
+
+  #log(level: StreamLog['level'], msg: string, fields: Record<string, unknown> = {}): void {
+    this.#options.onLog?.({ level, msg, source: this.#source.name, ...fields })
+  }
+}
+
+/**
+ * The idempotency key of a batch's offline append: the first message's stream position and a hash of
+ * every id, so the same batch read again (a restart resuming its unacknowledged messages) replaces its
+ * own append, and keys sort in stream order.
+ */
+function appendKey(messages: readonly StreamMessage[]): string {
+  const hash = createHash('sha256')
+  for (const m of messages) hash.update(m.id).update('\0')
+  return `stream-${messages[0]?.order ?? ''}-${hash.digest('hex').slice(0, 16)}`
+}
+
+function isAbort(error: unknown): boolean {
+  return (error as Error)?.name === 'AbortError' || (isLarderError(error) && error.code === 'ABORTED')
+}
+
+/** Waits `ms`; false when the signal aborted first. */
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve(false)
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort)
+      resolve(true)
+    }, ms)
+    const onAbort = () => {
+      clearTimeout(timer)
+      resolve(false)
+    }
+    signal?.addEventListener('abort', onAbort, { once: true })
+  })
+}
