@@ -357,6 +357,7 @@ describe('other commands', () => {
       'serve',
       'ui',
       'worker',
+      'stream',
     ]
     const queue = ['', ...commands]
     for (const cmd of queue) {

@@ -8,7 +8,13 @@ import { createOfflineStore } from '../../offline/index.js'
 import { loadRepoDefinitions } from '../../repo/load-repo.js'
 import type { CommandContext } from '../context.js'
 
-const TEMPLATES = ['local'] as const
+/** The templates of `larder init`, with the line `--help` shows for each. */
+const TEMPLATES = {
+  local: 'batch features over a Parquet file with 7 days of sample data, and an on-demand view',
+  streaming: 'a stream feature view over a Redis stream, with windowed aggregations and an event producer',
+} as const
+type TemplateName = keyof typeof TEMPLATES
+
 const SAMPLE_DAYS = 7
 const SAMPLE_DRIVERS = [1001, 1002, 1003, 1004, 1005]
 
@@ -82,15 +88,19 @@ function larderDependency(root: string): string {
 }
 
 /**
- * Creates a runnable feature repo in `dir`: config, definitions, sample data, `.gitignore` and
- * `package.json`. Refuses a directory that is not empty. Returns the project name.
+ * Creates a runnable feature repo in `dir` from a template: config, definitions, `.gitignore`,
+ * `README.md`, `package.json`, and the template's data and scripts (`local`: sample data and an entity
+ * table; `streaming`: the empty directory its stream view appends to, an event producer and the
+ * `.larderignore` that keeps the producer out of the definitions). Refuses a directory that is not
+ * empty. Returns the project name.
  */
 export async function initRepo(dir: string, templateName: string, now = new Date()): Promise<string> {
-  if (!(TEMPLATES as readonly string[]).includes(templateName)) {
+  if (!Object.hasOwn(TEMPLATES, templateName)) {
     throw new LarderError('INVALID_ARGUMENT', `unknown template "${templateName}"`, {
-      hint: `known templates: ${knownNames(TEMPLATES)}`,
+      hint: `known templates: ${knownNames(Object.keys(TEMPLATES))}`,
     })
   }
+  const name = templateName as TemplateName
   const root = resolve(dir)
   if (existsSync(root) && readdirSync(root).length > 0) {
     throw new LarderError('ALREADY_EXISTS', `${root} already exists and is not empty`, {
@@ -99,19 +109,33 @@ export async function initRepo(dir: string, templateName: string, now = new Date
   }
   const project = projectNameFor(root)
   mkdirSync(join(root, 'data'), { recursive: true })
-  const configText = template(templateName, 'feature_store.yaml', project)
+  const configText = template(name, 'feature_store.yaml', project)
   writeFileSync(join(root, 'feature_store.yaml'), configText)
-  writeFileSync(join(root, 'features.ts'), template(templateName, 'features.ts', project))
-  writeFileSync(join(root, '.gitignore'), template(templateName, 'gitignore', project))
-  writeFileSync(join(root, 'README.md'), template(templateName, 'README.md', project))
+  writeFileSync(join(root, 'features.ts'), template(name, 'features.ts', project))
+  writeFileSync(join(root, '.gitignore'), template(name, 'gitignore', project))
+  writeFileSync(join(root, 'README.md'), template(name, 'README.md', project))
   const pkg = {
     name: project.replaceAll('_', '-').toLowerCase(),
     private: true,
     type: 'module',
-    scripts: { apply: 'larder apply', plan: 'larder plan' },
-    dependencies: { larderjs: larderDependency(root) },
+    scripts: { apply: 'larder apply', plan: 'larder plan' } as Record<string, string>,
+    dependencies: { larderjs: larderDependency(root) } as Record<string, string>,
+  }
+  if (name === 'streaming') {
+    pkg.scripts.stream = 'larder stream'
+    pkg.scripts.produce = 'node produce-events.mjs'
+    // the producer's client, and the one `larder stream` reads Redis streams with
+    pkg.dependencies.redis = '^6.0.0'
   }
   writeFileSync(join(root, 'package.json'), `${JSON.stringify(pkg, null, 2)}\n`)
+  if (name === 'streaming') {
+    writeFileSync(join(root, 'produce-events.mjs'), template(name, 'produce-events.mjs', project))
+    writeFileSync(join(root, '.larderignore'), template(name, 'larderignore', project))
+    // the stream view's batch source: a directory the processor appends part files to (kept in git)
+    mkdirSync(join(root, 'data', 'driver_trips'))
+    writeFileSync(join(root, 'data', 'driver_trips', '.gitkeep'), '')
+    return project
+  }
   writeFileSync(join(root, 'data', 'entities.csv'), entityTableCsv(now))
 
   // The sample data follows the template's own definitions, written through the offline store.
@@ -126,19 +150,38 @@ export async function initRepo(dir: string, templateName: string, now = new Date
   return project
 }
 
+/** What to run next, per template. */
+const NEXT_STEPS: Readonly<Record<TemplateName, string>> = {
+  local: `  npx larder plan      # what apply would change
+  npx larder apply     # register the definitions and create the online tables
+  npx larder list feature-views`,
+  streaming: `  npm install                   # Larder and the redis client
+  npx larder apply              # register the definitions and create the online tables
+  npx larder stream             # consume the Redis stream (leave it running)
+  node produce-events.mjs       # in another shell: send trip events
+  npx larder get driver_id=1001 -s driver_trips_v1
+
+It needs Redis 6.2 or later on 127.0.0.1:6379, or REDIS_URL; README.md says more.`,
+}
+
 export function registerInit(program: Command, ctx: CommandContext): void {
+  const width = Math.max(...Object.keys(TEMPLATES).map((t) => t.length))
   program
     .command('init')
-    .description('create a runnable feature repo with sample data')
+    .description('create a runnable feature repo from a template')
     .argument('[dir]', 'directory to create', 'feature_repo')
-    .option('-t, --template <name>', `repo template: ${TEMPLATES.join(', ')}`, 'local')
+    .option('-t, --template <name>', `repo template: ${Object.keys(TEMPLATES).join(', ')}`, 'local')
+    .addHelpText(
+      'after',
+      `\nTemplates:\n${Object.entries(TEMPLATES)
+        .map(([t, about]) => `  ${t.padEnd(width)}  ${about}`)
+        .join('\n')}`,
+    )
     .action(async (dir: string, opts: { template: string }) => {
       const project = await initRepo(dir, opts.template)
       ctx.output.out(`Created feature repo "${project}" in ${resolve(dir)}
 
   cd ${dir}
-  npx larder plan      # what apply would change
-  npx larder apply     # register the definitions and create the online tables
-  npx larder list feature-views`)
+${NEXT_STEPS[opts.template as TemplateName]}`)
     })
 }

@@ -30,7 +30,7 @@ export function registerStream(program: Command, ctx: CommandContext): void {
       'this process in the consumer groups; keep it across restarts to resume its own unacknowledged events (default: host-pid)',
     )
     .option('--host <host>', 'interface of the health and metrics routes', '127.0.0.1')
-    .option('--port <port>', 'port of the health and metrics routes (0 picks one)', '6572')
+    .option('--port <port>', 'port of the health and metrics routes (0 picks one)', '6574')
     .action(async (opts: Options) => {
       const store = await ctx.openStore()
       const logger = pino(
