@@ -28,7 +28,7 @@ interface StoredRow {
  * stores; `storageTtl` expires rows on read.
  *
  * Tiles of stream feature views (`TileStore`) live apart from the rows, per view a map of entity key
- * to tile index to tile and a map of applied event ids (see `memory-tiles.ts`); `teardown` drops them
+ * to tile index to tile and a map of applied event ids (see `memory-tiles.ts`); `teardown` and `update` (for dropped views) drop them
  * with the view's rows.
  *
  * @example const store = new MemoryOnlineStore(); await store.update({ keep: [view], drop: [] })
@@ -51,7 +51,10 @@ export class MemoryOnlineStore implements OnlineStore, TileStore {
 
   async update(plan: InfraPlan, opts?: Abortable): Promise<void> {
     checkAborted(opts)
-    for (const view of plan.drop) this.#tables.delete(tableName(view))
+    for (const view of plan.drop) {
+      this.#tables.delete(tableName(view))
+      this.#tiles.drop(view)
+    }
     for (const view of plan.keep) {
       const name = tableName(view)
       if (!this.#tables.has(name)) this.#tables.set(name, new Map())

@@ -65,7 +65,7 @@ interface MutableRow {
  * view in `db_schema`, `"<project>_<view>__tiles"` (entity_key BYTEA, tile BIGINT, newest_ts BIGINT,
  * states TEXT: a JSON array of state texts) and `"<project>_<view>__tile_marks"` (id TEXT PRIMARY
  * KEY, marked_at BIGINT), created on first use; each `applyTiles` is one transaction that marks the
- * ids and locks the tiles in sorted order. `teardown` drops them too.
+ * ids and locks the tiles in sorted order. `teardown` and `update` (for dropped views) drop them too.
  */
 export class PostgresOnlineStore implements OnlineStore, TileStore {
   readonly type = 'postgres'
@@ -90,6 +90,7 @@ export class PostgresOnlineStore implements OnlineStore, TileStore {
 
   async update(plan: InfraPlan, opts?: Abortable): Promise<void> {
     checkAborted(opts)
+    if (plan.drop.length > 0) await this.#tiles.drop(plan.drop)
     await this.#transaction(async (client) => {
       if (plan.keep.length > 0) {
         const exists = await client.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [this.#schema])
@@ -161,7 +162,6 @@ export class PostgresOnlineStore implements OnlineStore, TileStore {
   /** Drops the views' tables and their tile tables. */
   async teardown(plan: InfraPlan, opts?: Abortable): Promise<void> {
     await this.update({ keep: [], drop: [...plan.keep, ...plan.drop] }, opts)
-    await this.#tiles.drop([...plan.keep, ...plan.drop])
   }
 
   applyTiles(

@@ -62,7 +62,7 @@ interface MutableRow {
  * Tiles of stream feature views (`TileStore`, see `sqlite-tiles.ts`) live in two more tables per view,
  * `"<project>_<view>__tiles"` (entity_key BLOB, tile INTEGER, newest_ts INTEGER, states TEXT: a JSON
  * array of state texts) and `"<project>_<view>__tile_marks"` (id TEXT PRIMARY KEY, marked_at INTEGER),
- * created on first use; each `applyTiles` is one IMMEDIATE transaction. `teardown` drops them too.
+ * created on first use; each `applyTiles` is one IMMEDIATE transaction. `teardown` and `update` (for dropped views) drop them too.
  */
 export class SqliteOnlineStore implements OnlineStore, TileStore {
   readonly type = 'sqlite'
@@ -99,7 +99,10 @@ export class SqliteOnlineStore implements OnlineStore, TileStore {
       }
     }
     this.#transaction(() => {
-      for (const view of plan.drop) this.#db.exec(`DROP TABLE IF EXISTS ${quoteIdent(tableName(view))}`)
+      for (const view of plan.drop) {
+        this.#db.exec(`DROP TABLE IF EXISTS ${quoteIdent(tableName(view))}`)
+        this.#tiles.drop(view)
+      }
       for (const view of plan.keep) {
         const table = quoteIdent(tableName(view))
         this.#db.exec(

@@ -57,6 +57,8 @@ export class KafkaStreamConsumer implements StreamConsumer {
   readonly #offsets = new OffsetTracker<KafkaMessage>()
   /** Messages returned by read and not yet acknowledged, by id. */
   readonly #held = new Map<string, KafkaMessage>()
+  /** The newest committable message per partition whose commit has not gone through yet. */
+  readonly #uncommitted = new Map<number, KafkaMessage>()
   #stream: MessagesStream<Buffer, Buffer, Buffer, Buffer> | undefined
   #producer: Producer | undefined
   #wake: (() => void) | undefined
@@ -128,15 +130,19 @@ export class KafkaStreamConsumer implements StreamConsumer {
 
   /** Commits, per partition, the offset after the newest message acknowledged with all before it. Ids it does not hold are skipped. */
   async ack(messages: readonly StreamMessage[]): Promise<void> {
-    const commits = new Map<number, KafkaMessage>()
     for (const { id } of messages) {
       const held = this.#held.get(id)
       if (held === undefined) continue
       this.#held.delete(id)
       const committable = this.#offsets.ack(held.partition, held.offset)
-      if (committable !== undefined) commits.set(committable.partition, committable)
+      if (committable !== undefined) this.#uncommitted.set(committable.partition, committable)
     }
-    await this.#guard(() => Promise.all([...commits.values()].map((m) => m.commit())))
+    // a commit that failed stays here, so the caller's retry of this ack commits it
+    const commits = [...this.#uncommitted.values()]
+    await this.#guard(() => Promise.all(commits.map((m) => m.commit())))
+    for (const m of commits) {
+      if (this.#uncommitted.get(m.partition) === m) this.#uncommitted.delete(m.partition)
+    }
   }
 
   async deadLetter(message: StreamMessage, reason: string): Promise<void> {
