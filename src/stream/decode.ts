@@ -34,19 +34,29 @@ export function decodeMessage(source: StreamSource | PushSource, message: Stream
   let fields: Record<string, unknown>
   let text = false
   if (payload instanceof Uint8Array) {
+    const field =
+      'payloadField' in source && source.payloadField !== ''
+        ? `field "${source.payloadField}" of message ${message.id}`
+        : `the payload of message ${message.id}`
+    let text: string
     let parsed: unknown
     try {
-      parsed = JSON.parse(utf8.decode(payload))
+      text = utf8.decode(payload)
+    } catch (error) {
+      throw new LarderError('INVALID_ARGUMENT', `${field} is not UTF-8 text: ${(error as Error).message}`)
+    }
+    try {
+      parsed = JSON.parse(text)
     } catch (error) {
       throw new LarderError(
         'INVALID_ARGUMENT',
-        `message ${message.id} is not JSON: ${(error as Error).message}`,
+        `${field} is not JSON (${JSON.stringify(text.slice(0, 80))}): ${(error as Error).message}`,
       )
     }
     if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
       throw new LarderError(
         'INVALID_ARGUMENT',
-        `message ${message.id} is JSON ${Array.isArray(parsed) ? 'array' : typeof parsed}, not an object of event fields`,
+        `${field} is JSON ${parsed === null ? 'null' : Array.isArray(parsed) ? 'array' : typeof parsed} (${JSON.stringify(text.slice(0, 80))}), not an object of event fields`,
       )
     }
     fields = parsed as Record<string, unknown>

@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url'
 import { createClient } from 'redis'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, expect, it } from 'vitest'
 import { createTestRepo, type TestRepo } from '../materialize/__fixtures__/test-repo.js'
 import { redisUnavailable } from '../testing/probes.js'
 import { describeWithService } from '../testing/services.js'
@@ -96,6 +96,12 @@ describeWithService(
       }
       const r = await read()
       expect(r.results.slice(1).map((c) => c.values[0])).toEqual([10, 'Porto', 30, 2])
+      // a batch's bad events are dead-lettered after its writes: wait until the batch is through
+      for (let i = 0; i < 100; i++) {
+        const [source] = processor.health().sources
+        if (source!.events + source!.deadLettered === 4) break
+        await new Promise((r) => setTimeout(r, 100))
+      }
       const dead = await redis.xRange(`${stream}:dead`, '-', '+')
       expect(dead!).toHaveLength(2)
       expect(dead!.map((d) => d.message.reason).join('\n')).toMatch(/no timestamp field "event_timestamp"/)

@@ -20,7 +20,7 @@ import type { ConsumerIdentity, StreamConsumer, StreamMessage } from './consumer
 import { openStreamConsumer } from './consumer-loader.js'
 import { checkDecodable, decodeMessage } from './decode.js'
 import { type StreamProcessorOptions, streamProcessorSchema } from './stream-config.js'
-import { type DecodedEvent, type RefusedEvent, ViewSink } from './view-sink.js'
+import { type DecodedEvent, latestRows, type RefusedEvent, ViewSink } from './view-sink.js'
 
 /** What the processor needs from a feature store; `FeatureStore` is one. */
 export interface StreamTarget {
@@ -202,6 +202,8 @@ class SourceRunner {
   #events = 0
   #deadLettered = 0
   #lastBatchAt: number | undefined
+  /** The release of the last acknowledged batch's tile marks, running in the background. */
+  #releasing: Promise<void> = Promise.resolve()
 
   constructor(
     target: StreamTarget,
@@ -248,11 +250,23 @@ class SourceRunner {
       this.#log('info', 'consuming', { views: this.#sinks.map((s) => s.view.name) })
       let lagAt = 0
       while (!signal.aborted) {
-        const consumer = this.#consumer
-        const messages = await this.#retrying('broker', () =>
-          consumer.read(this.#settings.batch_size, this.#settings.max_wait_ms, { signal }),
-        )
+        const messages = await this.#retrying('broker', async () => {
+          // a consumer whose broker could not be reached is opened anew: its client may have given up
+          // reconnecting (Redis stops after about 30 s), and a new one connects once the broker is back
+          this.#consumer ??= await openStreamConsumer(this.#source, this.#settings, identity, { signal })
+          const consumer = this.#consumer
+          try {
+            return await consumer.read(this.#settings.batch_size, this.#settings.max_wait_ms, { signal })
+          } catch (error) {
+            if (isLarderError(error) && error.code === 'BACKEND_UNAVAILABLE') {
+              this.#consumer = undefined
+              await consumer.close().catch(() => undefined)
+            }
+            throw error
+          }
+        })
         if (messages === undefined) break
+        const consumer = this.#consumer!
         if (messages.length > 0) {
           // a batch in hand is finished even when a stop comes meanwhile: written, then acknowledged
           const written = await this.#retrying('write', () => this.#process(messages), true)
@@ -265,6 +279,7 @@ class SourceRunner {
         }
       }
     } finally {
+      await this.#releasing
       await this.#consumer?.close().catch(() => undefined)
       this.#state = 'stopped'
       this.#log('info', 'stopped')
@@ -281,7 +296,10 @@ class SourceRunner {
       try {
         decoded.push(decodeMessage(this.#source, message))
       } catch (error) {
-        refused.set(message.id, { message, reason: (error as Error).message })
+        // no view could read it: the reason names them all, as a view's own refusals do
+        const views = this.#sinks.map((s) => `"${s.view.name}"`).join(', ')
+        const reason = `${(error as Error).message}, for stream feature view${this.#sinks.length > 1 ? 's' : ''} ${views}`
+        refused.set(message.id, { message, reason })
       }
     }
     const perView = this.#sinks.map((sink) => {
@@ -297,9 +315,9 @@ class SourceRunner {
       events: prepared.filter((p) => !refused.has(p.message.id)),
     }))
     const acked = messages.filter((m) => !refused.has(m.id))
-    const key = appendKey(acked)
     const offline = good.filter(({ sink, events }) => sink.view.offline && events.length > 0)
     if (offline.length > 0) {
+      const key = appendKey(acked)
       const store = await this.#target.offline()
       const appended = new Set<string>()
       for (const { sink, events } of offline) {
@@ -308,7 +326,7 @@ class SourceRunner {
         appended.add(batchSource)
         await store.writeRows(
           sink.view.storageView,
-          events.map((e) => e.offline),
+          events.map((e) => e.offline!),
           { idempotencyKey: key },
         )
       }
@@ -316,32 +334,42 @@ class SourceRunner {
     const now = this.#options.now?.() ?? nowMicros()
     for (const { sink, events } of good) {
       if (events.length === 0 || !sink.view.online) continue
-      await this.#online.write(
-        sink.ref,
-        events.map((e) => e.online),
-      )
-      if (sink.tiles && hasTiles(this.#online)) {
-        await this.#online.applyTiles(
-          sink.tiles,
-          events.map((e) => e.tile!),
-          now,
-        )
-      }
+      // latest values and tiles are kept apart (other rows, other keys): written side by side
+      const online = this.#online
+      await Promise.all([
+        online.write(sink.ref, latestRows(events)),
+        sink.tiles && hasTiles(online)
+          ? online.applyTiles(
+              sink.tiles,
+              events.map((e) => e.tile!),
+              now,
+            )
+          : undefined,
+      ])
     }
     for (const r of refused.values()) {
       await consumer.deadLetter(r.message, r.reason)
       this.#log('warn', 'event dead-lettered', { id: r.message.id, reason: r.reason })
     }
     if (acked.length > 0) await consumer.ack(acked)
-    for (const { sink, events } of good) {
-      if (sink.tiles && hasTiles(this.#online) && events.length > 0) {
-        await this.#online
-          .releaseMarks(
-            sink.tiles,
+    // the acknowledged events' marks are forgotten while the next batch is read (one release in
+    // flight: the next waits for it, and so does the runner before it ends); a release that fails
+    // leaves marks that expire on their own
+    const online = this.#online
+    const releases = good.filter(({ sink, events }) => sink.tiles && events.length > 0)
+    if (releases.length > 0 && hasTiles(online)) {
+      await this.#releasing
+      this.#releasing = Promise.all(
+        releases.map(({ sink, events }) =>
+          online.releaseMarks(
+            sink.tiles!,
             events.map((e) => e.tile!),
-          )
-          .catch(() => undefined)
-      }
+          ),
+        ),
+      ).then(
+        () => undefined,
+        () => undefined,
+      )
     }
     const seconds = (performance.now() - started) / 1000
     for (const { sink, events } of good) this.#options.metrics?.batch(sink.view.name, events.length, seconds)

@@ -35,8 +35,11 @@ export interface PreparedEvent {
   readonly message: StreamMessage
   readonly online: OnlineWriteRow
   readonly tile: TileWrite | undefined
-  /** The row appended offline: join keys, features, the batch source's timestamp and created columns. */
-  readonly offline: Row
+  /**
+   * The row appended offline: join keys, features, the batch source's timestamp and created columns
+   * (undefined for a view without `offline: true`, which appends nothing).
+   */
+  readonly offline: Row | undefined
 }
 
 /** An event a view refuses, with the reason (it goes to the dead-letter stream). */
@@ -130,6 +133,7 @@ export class ViewSink {
       let out: Record<string, readonly unknown[]>
       try {
         out = (fn as BatchTransform)(columns)
+        checkRecord(out, 'columns')
         for (const [name, column] of Object.entries(out)) {
           if (!Array.isArray(column) || column.length !== events.length) {
             throw new Error(
@@ -151,8 +155,7 @@ export class ViewSink {
     return events.map((e) => {
       try {
         const out = (fn as RowTransform)(e.fields)
-        if (out === null || typeof out !== 'object')
-          throw new Error(`it returned ${out === null ? 'null' : typeof out}, not a record`)
+        checkRecord(out, 'a record')
         return { ...e.fields, ...out }
       } catch (error) {
         refused.push({ message: e.message, reason: `${where} failed: ${(error as Error).message}` })
@@ -174,7 +177,8 @@ export class ViewSink {
           `the event has no join key "${k.name}" for stream feature view "${view}"`,
         )
       }
-      return joinKeyValue(text ? fromText(raw, k.valueType) : raw, k.valueType, k.name, view)
+      const value = text ? cell(view, k.name, () => fromText(raw, k.valueType)) : raw
+      return joinKeyValue(value, k.valueType, k.name, view)
     })
     const entityKey = this.#encodeKey(keyValues)
     const values = new Map<string, unknown>()
@@ -211,6 +215,7 @@ export class ViewSink {
           ),
         ),
       } satisfies TileWrite)
+    if (!this.view.offline) return { message, online, tile, offline: undefined }
     const offline: Row = {}
     this.ref.joinKeys.forEach((k, j) => {
       offline[k.name] = keyValues[j]
@@ -237,7 +242,7 @@ export class ViewSink {
       )
     }
     const value = text && typeof raw === 'string' && NUMBER.test(raw) ? Number(raw) : raw
-    return cell(this.view.name, field, () => toMicros(value as string | number | Date, `field "${field}"`))
+    return cell(this.view.name, field, () => toMicros(value as string | number | Date, 'the value'))
   }
 }
 
@@ -283,16 +288,25 @@ function fromText(raw: unknown, valueType: number, type?: FeastType): unknown {
   }
 }
 
+/** Throws unless a transformation returned an object (a Promise is not: transformations are synchronous). */
+function checkRecord(out: unknown, wanted: string): void {
+  if (out === null || typeof out !== 'object' || Array.isArray(out))
+    throw new Error(
+      `it returned ${out === null ? 'null' : Array.isArray(out) ? 'an array' : typeof out}, not ${wanted}`,
+    )
+  if (typeof (out as { then?: unknown }).then === 'function')
+    throw new Error(`it returned a Promise, not ${wanted}: a stream transformation must be synchronous`)
+}
+
 /** Runs `f`; an error it throws names the view, the field and the cause. */
 function cell<T>(view: string, field: string, f: () => T): T {
   try {
     return f()
   } catch (error) {
-    throw new LarderError(
-      'INVALID_ARGUMENT',
-      `field "${field}" of the event for stream feature view "${view}": ${(error as Error).message}`,
-      { cause: error },
-    )
+    const prefix = `field "${field}" of the event for stream feature view "${view}": `
+    // a field's value is read once and used again (online value, tile state): name it once
+    if (isLarderError(error) && error.message.startsWith(prefix)) throw error
+    throw new LarderError('INVALID_ARGUMENT', `${prefix}${(error as Error).message}`, { cause: error })
   }
 }
 
@@ -306,4 +320,27 @@ function isoMicros(micros: Micros): string {
   const ms = Math.floor(micros / 1000)
   const rest = micros - ms * 1000
   return new Date(ms).toISOString().replace('Z', `${String(rest).padStart(3, '0')}Z`)
+}
+
+/**
+ * The latest-value rows of a batch: one per entity, its latest event by event time, then created
+ * time, then stream order (as materialization picks it). A store's newer-wins compares event times
+ * only, at its resolution (whole seconds in SQLite), a tie going to the later write, so writing every
+ * event would let a later-written event with an equal (or, in SQLite, same-second) time win.
+ */
+export function latestRows(events: readonly PreparedEvent[]): OnlineWriteRow[] {
+  const latest = new Map<string, PreparedEvent>()
+  for (const event of events) {
+    const key = Buffer.from(event.online.entityKey).toString('latin1')
+    const held = latest.get(key)
+    if (held === undefined || laterEvent(event, held)) latest.set(key, event)
+  }
+  return [...latest.values()].map((e) => e.online)
+}
+
+function laterEvent(a: PreparedEvent, b: PreparedEvent): boolean {
+  if (a.online.eventTs !== b.online.eventTs) return a.online.eventTs > b.online.eventTs
+  const [ca, cb] = [a.online.createdTs ?? -Infinity, b.online.createdTs ?? -Infinity]
+  if (ca !== cb) return ca > cb
+  return a.message.order > b.message.order
 }
