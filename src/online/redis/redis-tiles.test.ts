@@ -294,12 +294,12 @@ function describeRedisTiles(name: string, connectionString: () => string, cluste
       )
     })
 
-    it('writes infinities back as numbers', async () => {
+    it('writes a sum that overflowed to infinity back as a number', async () => {
       const view = newView(SECOND, [
         ['sum', 1, Float64],
         ['max', 1, Float64],
       ])
-      const writes = [1.7e308, 1.7e308, -Infinity].map((x, i) =>
+      const writes = [1.7e308, 1.7e308, -1.7e308].map((x, i) =>
         write(view, { id: `i${i}`, k: 1, ts: T0, values: [i < 2 ? x : 1, x] }),
       )
       await store.applyTiles(view, writes, T0)
