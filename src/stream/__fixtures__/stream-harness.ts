@@ -8,7 +8,6 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { DuckDBInstance } from '@duckdb/node-api'
-import type { createClient } from 'redis'
 import { createTestRepo, type TestRepo } from '../../materialize/__fixtures__/test-repo.js'
 import { type LarderProcess, startLarderProcess } from '../../server/__fixtures__/serve-process.js'
 
@@ -28,7 +27,11 @@ export const NATS_URL = `nats://${natsHost}:${natsPort}`
 /** The online store of the stream tests: Redis, each repo under its own project. */
 export const REDIS_ONLINE = `type: redis\nconnection_string: ${redisHost}:${redisPort}`
 
-export type RedisClient = ReturnType<typeof createClient>
+/** What the helpers use of a node-redis client. */
+export interface RedisClient {
+  xAdd(key: string, id: string, message: Record<string, string>): Promise<unknown>
+  sendCommand(args: string[]): Promise<unknown>
+}
 
 /** Where a repo's stream view reads: a Redis stream's key, or a NATS subject and the JetStream stream storing it. */
 export type BrokerSource =
@@ -140,7 +143,9 @@ export async function health(url: string): Promise<{ status: number; body: any }
 /** The process's `larder_stream_events_total` for the view (0 before its first batch). */
 export async function eventsWritten(url: string, view = 'trip_stats'): Promise<number> {
   const text = await (await fetch(`${url}/metrics`)).text()
-  const line = text.split('\n').find((l) => l.startsWith(`larder_stream_events_total{feature_view="${view}"}`))
+  const line = text
+    .split('\n')
+    .find((l) => l.startsWith(`larder_stream_events_total{feature_view="${view}"}`))
   return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1))
 }
 
@@ -191,7 +196,11 @@ export function tripEvents(n: number, drivers: number, now: number): TripEvent[]
 }
 
 /** XADDs the events to the stream as entry fields (text), pipelined in chunks. */
-export async function addToRedis(redis: RedisClient, stream: string, events: readonly TripEvent[]): Promise<void> {
+export async function addToRedis(
+  redis: RedisClient,
+  stream: string,
+  events: readonly TripEvent[],
+): Promise<void> {
   for (let start = 0; start < events.length; start += 1000) {
     await Promise.all(
       events.slice(start, start + 1000).map((e) =>
@@ -215,7 +224,11 @@ export interface GroupState {
   readonly entriesRead: number | null
 }
 
-export async function groupState(redis: RedisClient, stream: string, group = 'larder'): Promise<GroupState | undefined> {
+export async function groupState(
+  redis: RedisClient,
+  stream: string,
+  group = 'larder',
+): Promise<GroupState | undefined> {
   const groups = (await redis.sendCommand(['XINFO', 'GROUPS', stream])) as (
     | unknown[]
     | Record<string, unknown>
@@ -223,7 +236,8 @@ export async function groupState(redis: RedisClient, stream: string, group = 'la
   for (const reply of groups) {
     // a flat [key, value…] array in RESP2, a map in RESP3
     const info = new Map<string, unknown>(Array.isArray(reply) ? [] : Object.entries(reply))
-    if (Array.isArray(reply)) for (let i = 0; i + 1 < reply.length; i += 2) info.set(String(reply[i]), reply[i + 1])
+    if (Array.isArray(reply))
+      for (let i = 0; i + 1 < reply.length; i += 2) info.set(String(reply[i]), reply[i + 1])
     if (String(info.get('name')) !== group) continue
     const num = (v: unknown) => (v === null || v === undefined ? null : Number(v))
     return {
@@ -236,8 +250,18 @@ export async function groupState(redis: RedisClient, stream: string, group = 'la
 }
 
 /** The entries a member of the group holds unacknowledged (XPENDING summary by consumer). */
-export async function pendingOf(redis: RedisClient, stream: string, member: string, group = 'larder'): Promise<number> {
-  const summary = (await redis.sendCommand(['XPENDING', stream, group])) as [unknown, unknown, unknown, [string, string][] | null]
+export async function pendingOf(
+  redis: RedisClient,
+  stream: string,
+  member: string,
+  group = 'larder',
+): Promise<number> {
+  const summary = (await redis.sendCommand(['XPENDING', stream, group])) as [
+    unknown,
+    unknown,
+    unknown,
+    [string, string][] | null,
+  ]
   return Number(summary[3]?.find(([name]) => String(name) === member)?.[1] ?? 0)
 }
 
