@@ -1,6 +1,6 @@
 import { resolve } from 'node:path'
 import { type JsonValue, toJson } from '@bufbuild/protobuf'
-import { loadRepoConfig, type RepoConfig } from './config/index.js'
+import { clientTokenProvider, loadRepoConfig, type RepoConfig } from './config/index.js'
 import {
   type Abortable,
   checkName,
@@ -266,7 +266,9 @@ export class FeatureStore {
   /** Opens the repo at `repoPath` (default: the working directory). Reads only `feature_store.yaml`. */
   static async open(repoPath = '.', options: OpenOptions = {}): Promise<FeatureStore> {
     const config = loadRepoConfig(repoPath, options.configFile)
-    const registry = await createRegistry(config.registry, config.repoPath)
+    const registry = await createRegistry(config.registry, config.repoPath, {
+      tokenProvider: clientTokenProvider(config.auth),
+    })
     return new FeatureStore(config, registry)
   }
 

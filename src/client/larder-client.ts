@@ -1,6 +1,13 @@
 import { type Client, Code, ConnectError, createClient, type Transport } from '@connectrpc/connect'
 import { createConnectTransport, createGrpcTransport } from '@connectrpc/connect-node'
-import { type Abortable, isLarderError, LarderError, type LarderErrorCode, toMicros } from '../core/index.js'
+import {
+  type Abortable,
+  isLarderError,
+  LarderError,
+  type LarderErrorCode,
+  type TokenProvider,
+  toMicros,
+} from '../core/index.js'
 import { ServingService } from '../gen/feast/serving/ServingService_pb.js'
 import {
   ERROR_CODE_HEADER,
@@ -32,8 +39,15 @@ export interface LarderClientOptions {
   readonly protocol?: 'connect' | 'grpc'
   /** Milliseconds before a call fails with BACKEND_UNAVAILABLE (default 10 s). */
   readonly timeoutMs?: number
-  /** Headers sent with every call, e.g. an `authorization` header for a proxy in front of the server. */
+  /** Headers sent with every call, e.g. a header a proxy in front of the server asks for. */
   readonly headers?: Readonly<Record<string, string>>
+  /** A bearer token sent with every call (`authorization: Bearer <token>`), for a server with `auth`. */
+  readonly token?: string
+  /**
+   * Gives the bearer token for each call, instead of `token`: it is called before every call (a
+   * provider caches as it sees fit), so a rotated or refreshed token is used from the next call on.
+   */
+  readonly tokenProvider?: TokenProvider
 }
 
 /**
@@ -41,8 +55,10 @@ export interface LarderClientOptions {
  * request and returns the same response as `FeatureStore.getOnlineFeatures`, values and statuses
  * included (int64 beyond 2^53 as a bigint), so an application switches between in-process and
  * remote reads by changing the object it calls. `listJobs`, `getJob` and `cancelJob` do the same for
- * the server's jobs, over its REST routes (`/jobs`). Errors are `LarderError`s with the server's code
- * and hint; a server that cannot be reached is BACKEND_UNAVAILABLE.
+ * the server's jobs, over its REST routes (`/jobs`). With `token` or `tokenProvider`, every call
+ * carries `authorization: Bearer <token>`. Errors are `LarderError`s with the server's code and hint
+ * (UNAUTHENTICATED for a missing or refused token, PERMISSION_DENIED); a server that cannot be
+ * reached is BACKEND_UNAVAILABLE.
  *
  * @example
  * const store = new LarderClient('http://127.0.0.1:6566')
@@ -54,10 +70,18 @@ export class LarderClient {
   readonly #client: Client<typeof ServingService>
   readonly #timeoutMs: number
   readonly #headers: Readonly<Record<string, string>>
+  readonly #token: TokenProvider | undefined
 
   constructor(url: string, options: LarderClientOptions = {}) {
     this.url = url.replace(/\/+$/, '')
     this.#protocol = options.protocol ?? 'connect'
+    if (options.token !== undefined && options.tokenProvider !== undefined) {
+      throw new LarderError('INVALID_ARGUMENT', 'LarderClient takes token or tokenProvider, not both', {
+        hint: 'pass tokenProvider to have the token asked for at each call',
+      })
+    }
+    const token = options.token
+    this.#token = token !== undefined ? async () => token : options.tokenProvider
     const transport: Transport =
       options.protocol === 'grpc'
         ? createGrpcTransport({ baseUrl: this.url })
@@ -74,11 +98,11 @@ export class LarderClient {
   ): Promise<OnlineFeaturesResponse> {
     let valueTypes: number[] | undefined
     const message = requestMessage(request)
-    const response = await this.#call(() =>
+    const response = await this.#call(async () =>
       this.#client.getOnlineFeatures(message, {
         signal: options.signal,
         timeoutMs: this.#timeoutMs,
-        headers: options.strict ? { ...this.#headers, [STRICT_HEADER]: 'true' } : this.#headers,
+        headers: await this.#callHeaders(options.strict ? { [STRICT_HEADER]: 'true' } : {}),
         onHeader: (headers) => {
           valueTypes = headers.get(VALUE_TYPES_HEADER)?.split(',').filter(Boolean).map(Number)
         },
@@ -89,10 +113,10 @@ export class LarderClient {
 
   /** The server's version, from Feast's `GetFeastServingInfo`. */
   async version(options: Abortable = {}): Promise<string> {
-    const info = await this.#call(() =>
+    const info = await this.#call(async () =>
       this.#client.getFeastServingInfo(
         {},
-        { signal: options.signal, timeoutMs: this.#timeoutMs, headers: this.#headers },
+        { signal: options.signal, timeoutMs: this.#timeoutMs, headers: await this.#callHeaders() },
       ),
     )
     return info.version
@@ -141,11 +165,12 @@ export class LarderClient {
       )
     }
     const timeout = AbortSignal.timeout(this.#timeoutMs)
+    const headers = await this.#callHeaders({ accept: 'application/json' })
     let response: Response
     try {
       response = await fetch(`${this.url}${path}`, {
         method,
-        headers: { ...this.#headers, accept: 'application/json' },
+        headers,
         signal: options.signal ? AbortSignal.any([options.signal, timeout]) : timeout,
       })
     } catch (cause) {
@@ -184,6 +209,13 @@ export class LarderClient {
     )
   }
 
+  /** The headers of one call: the client's, `extra`, and the bearer token asked for now. */
+  async #callHeaders(extra: Record<string, string> = {}): Promise<Record<string, string>> {
+    const headers: Record<string, string> = { ...this.#headers, ...extra }
+    if (this.#token) headers.authorization = `Bearer ${await tokenFrom(this.#token)}`
+    return headers
+  }
+
   async #call<T>(call: () => Promise<T>): Promise<T> {
     try {
       return await call()
@@ -205,6 +237,13 @@ export class LarderClient {
     }
     if (err.code === Code.Canceled)
       return new LarderError('ABORTED', 'the online read was aborted', { cause: err })
+    if (err.code === Code.Unauthenticated || err.code === Code.PermissionDenied) {
+      return new LarderError(
+        err.code === Code.Unauthenticated ? 'UNAUTHENTICATED' : 'PERMISSION_DENIED',
+        `the feature server at ${this.url} refused the call: ${err.rawMessage}`,
+        { hint: 'pass a valid token with the token or tokenProvider option', cause: err },
+      )
+    }
     if (err.code === Code.Unavailable || err.code === Code.DeadlineExceeded || err.code === Code.Unknown) {
       return new LarderError(
         'BACKEND_UNAVAILABLE',
@@ -257,5 +296,22 @@ function jobRecord(json: JobJson): JobRecord {
     cancelRequestedAt: at(json.cancel_requested_at),
     error: json.error ?? undefined,
     result: json.result ?? undefined,
+  }
+}
+
+/** The provider's token; its failure is UNAUTHENTICATED (a LarderError it threw keeps its code). */
+async function tokenFrom(token: TokenProvider): Promise<string> {
+  try {
+    return await token()
+  } catch (cause) {
+    if (isLarderError(cause)) throw cause
+    throw new LarderError(
+      'UNAUTHENTICATED',
+      `the token provider failed: ${(cause as Error)?.message ?? cause}`,
+      {
+        hint: 'check the tokenProvider passed to LarderClient',
+        cause,
+      },
+    )
   }
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { authConfigSchema } from './auth-config.js'
 
 /**
  * `registry:` as an object. A bare string is shorthand for `{ path: <string> }`. Keys Feast knows that
@@ -74,7 +75,7 @@ export const materializationConfigSchema = z
   })
   .strict()
 
-/** A block with a `type` and options Larder does not read, as Feast's `batch_engine` and `auth`. */
+/** A block with a `type` and options Larder does not read, as Feast's `batch_engine` and `feature_server`. */
 const typedBlock = <T extends z.ZodType>(type: T) => z.looseObject({ type })
 
 const batchEngineSchema = z
@@ -120,9 +121,7 @@ export const repoConfigSchema = z
       .record(z.string(), z.unknown())
       .optional()
       .describe('`larder stream`: broker addresses and micro-batch sizes (checked by the stream processor)'),
-    auth: typedBlock(z.enum(['no_auth', 'kubernetes', 'oidc']))
-      .optional()
-      .describe("Feast's auth; Larder's servers check no tokens, so only no_auth is honoured"),
+    auth: authConfigSchema.optional(),
     feature_server: typedBlock(z.enum(['local', 'mcp']).optional())
       .optional()
       .describe("Feast's feature server settings; Larder's server takes `larder serve` options"),

@@ -90,7 +90,7 @@ describe('errors list the allowed values', () => {
 
   it('an auth type lists the allowed types', () => {
     expect(fail('project: demo\nauth:\n  type: saml\n').message).toContain(
-      'allowed: no_auth, kubernetes, oidc',
+      'auth.type: "saml" is not allowed; allowed: no_auth, oidc, static, kubernetes',
     )
   })
 
@@ -140,7 +140,6 @@ describe("Feast's forms", () => {
     expect(c.warnings).toEqual([
       "feature_store.yaml: registry.purge_feast_metadata: ignored; Larder's file registry keeps no metadata table",
       'feature_store.yaml: batch_engine_config: options backend are ignored; Larder materializes in-process',
-      'feature_store.yaml: auth: type "oidc" is not enforced: Larder\'s servers answer requests without checking a token',
       'feature_store.yaml: mlflow: ignored; the MLflow integration is not available in Larder',
     ])
   })

@@ -3,6 +3,7 @@ import { dirname, isAbsolute, resolve } from 'node:path'
 import { parse as parseYaml, YAMLParseError } from 'yaml'
 import { z } from 'zod'
 import { checkProjectName, LarderError } from '../core/index.js'
+import { type AuthConfig, authConfigIssue, authConfigOf } from './auth-config.js'
 import { type ParsedRepoConfig, registryConfigSchema, repoConfigSchema } from './config-schema.js'
 import { expandEnv } from './expand-env.js'
 
@@ -42,6 +43,11 @@ export interface RepoConfig {
   readonly streamProcessor: Readonly<Record<string, unknown>>
   readonly entityKeySerializationVersion: 1 | 2 | 3
   readonly onlineWriteBatchSize: number | undefined
+  /**
+   * The `auth:` block: how Larder's servers authenticate requests (`no_auth` by default), and the
+   * token a client of a server sends (see `clientTokenProvider`).
+   */
+  readonly auth: AuthConfig
   /**
    * One line per Feast key that the file sets and Larder accepts without acting on it, naming the key
    * and what Larder does instead. The CLI prints them once; the library leaves them to the caller.
@@ -111,6 +117,7 @@ export function parseRepoConfig(text: string, repoPath: string, source = CONFIG_
     streamProcessor: Object.freeze({ ...c.stream_processor }),
     entityKeySerializationVersion: c.entity_key_serialization_version,
     onlineWriteBatchSize: c.materialization?.online_write_batch_size,
+    auth: authConfigOf(c.auth, resolve(repoPath), source),
     warnings: Object.freeze(feastOnlyWarnings(c, registry, resolve(repoPath), source)),
   })
 }
@@ -230,12 +237,6 @@ function feastOnlyWarnings(
       warn(key, `options ${Object.keys(options).join(', ')} are ignored; Larder materializes in-process`)
     }
   }
-  if (c.auth && c.auth.type !== 'no_auth') {
-    warn(
-      'auth',
-      `type "${c.auth.type}" is not enforced: Larder's servers answer requests without checking a token`,
-    )
-  }
   if (c.feature_server)
     warn('feature_server', "ignored; Larder's feature server takes its settings from `larder serve` options")
   if (c.flags) warn('flags', 'deprecated in Feast and ignored by Larder')
@@ -268,6 +269,10 @@ const FORMS: Readonly<Record<string, string>> = {
 
 function configError(error: z.ZodError, input: unknown, source: string): LarderError {
   const issue = error.issues[0]!
+  if (issue.path[0] === 'auth') {
+    const auth = authConfigIssue(issue, valueAt(input, ['auth']), source)
+    if (auth) return auth
+  }
   const path = issue.path.join('.') || '(top level)'
   const details = { path: issue.path }
   if (issue.code === 'unrecognized_keys') {

@@ -14,6 +14,8 @@ export type LarderErrorCode =
   | 'TRANSFORMATION_FAILED'
   | 'UNSUPPORTED'
   | 'ABORTED'
+  | 'UNAUTHENTICATED'
+  | 'PERMISSION_DENIED'
   | 'INTERNAL'
 
 export interface LarderErrorOptions {

@@ -1,5 +1,22 @@
 export { type Abortable, throwIfAborted } from './abortable.js'
 export { AGGREGATION_FUNCTIONS, Aggregation, type AggregationOptions } from './aggregation.js'
+export {
+  ANONYMOUS,
+  AUTHZ_ACTIONS,
+  type Authenticator,
+  type AuthObject,
+  type AuthObjectType,
+  type Authorizer,
+  type AuthzAction,
+  allowAllAuthorizer,
+  anonymousAuthenticator,
+  authorizeAll,
+  NO_AUTH,
+  type Principal,
+  permittedItems,
+  type ServerAuth,
+  type TokenProvider,
+} from './auth.js'
 export { type Branded, type DefinitionKind, definitionKind, isKind, kindOf } from './brand.js'
 export {
   type BatchSource,
@@ -90,6 +107,7 @@ export {
   type StreamSourceOptions,
   withBatchSource,
 } from './stream-source.js'
+export * from './tiles.js'
 export {
   formatMicros,
   MICROS_PER_SECOND,
@@ -101,4 +119,3 @@ export {
 export * from './types.js'
 export { checkName } from './validate.js'
 export * from './value-codec.js'
-export * from './tiles.js'

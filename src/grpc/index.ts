@@ -1,3 +1,4 @@
+export { callPrincipal, knownPrincipal, PRINCIPAL } from './call-principal.js'
 export { type GrpcListening, type GrpcListenOptions, listenGrpc } from './grpc-server.js'
 export {
   ERROR_CODE_HEADER,

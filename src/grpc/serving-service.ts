@@ -3,12 +3,14 @@ import {
   ConnectError,
   type ConnectRouter,
   createConnectRouter,
+  createContextValues,
   type ServiceImpl,
 } from '@connectrpc/connect'
-import { createFetchHandler } from '@connectrpc/connect/protocol'
-import { isLarderError } from '../core/index.js'
+import { universalServerRequestFromFetch, universalServerResponseToFetch } from '@connectrpc/connect/protocol'
+import { authorizeAll, isLarderError, NO_AUTH, type Principal, type ServerAuth } from '../core/index.js'
 import { ServingService } from '../gen/feast/serving/ServingService_pb.js'
-import { getOnlineFeatures, type ServingTarget, STRICT_HEADER } from '../serving/index.js'
+import { getOnlineFeatures, onlineReadObjects, type ServingTarget, STRICT_HEADER } from '../serving/index.js'
+import { callPrincipal, PRINCIPAL } from './call-principal.js'
 import {
   ERROR_CODE_HEADER,
   ERROR_HINT_HEADER,
@@ -22,19 +24,38 @@ import { GRPC_STATUS } from './status-codes.js'
  * Feast's `feast.serving.ServingService`: `GetFeastServingInfo` answers `version`, and
  * `GetOnlineFeatures` reads as `POST /get-online-features` does (same resolution, statuses and
  * errors), answering values as `feast.types.Value` encoded by each column's declared type (the types
- * also go in the `larder-value-types` header, for Larder's client). A
- * `LarderError` becomes the matching gRPC status (NOT_FOUND, INVALID_ARGUMENT, UNAVAILABLE…) with its
- * code and hint in the `larder-error-code` and `larder-error-hint` metadata; any other error is
- * INTERNAL without its message.
+ * also go in the `larder-value-types` header, for Larder's client). Each call is authenticated with
+ * `auth` (metadata `authorization: Bearer …`; default: no authentication) and authorized: READ_ONLINE
+ * on what a read reads, DESCRIBE of the project for the serving info. A `LarderError` becomes the
+ * matching gRPC status (NOT_FOUND, INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED,
+ * UNAVAILABLE…) with its code and hint in the `larder-error-code` and `larder-error-hint` metadata;
+ * any other error is INTERNAL without its message.
  *
  * @example createConnectRouter().service(ServingService, servingService(target, '0.1.0'))
  */
-export function servingService(target: ServingTarget, version: string): ServiceImpl<typeof ServingService> {
+export function servingService(
+  target: ServingTarget,
+  version: string,
+  auth: ServerAuth = NO_AUTH,
+): ServiceImpl<typeof ServingService> {
+  const project = target.config.project
   return {
-    getFeastServingInfo: () => ({ version }),
+    async getFeastServingInfo(_message, context) {
+      try {
+        const principal = await callPrincipal(context, auth.authenticator)
+        await auth.authorizer.authorize(principal, 'DESCRIBE', { type: 'PROJECT', name: project, project })
+        return { version }
+      } catch (e) {
+        throw connectError(e)
+      }
+    },
     async getOnlineFeatures(message, context) {
       try {
-        const response = await getOnlineFeatures(target, requestFromMessage(message), {
+        const principal = await callPrincipal(context, auth.authenticator)
+        const request = requestFromMessage(message)
+        const catalog = (await target.registry.load({ signal: context.signal })).catalog(project)
+        await authorizeAll(auth.authorizer, principal, 'READ_ONLINE', onlineReadObjects(catalog, request))
+        const response = await getOnlineFeatures(target, request, {
           signal: context.signal,
           strict: context.requestHeader.get(STRICT_HEADER) === 'true',
         })
@@ -47,25 +68,41 @@ export function servingService(target: ServingTarget, version: string): ServiceI
   }
 }
 
-/** Registers the service on a Connect router (for `connectNodeAdapter`). */
-export function servingRoutes(target: ServingTarget, version: string): (router: ConnectRouter) => void {
+/** Registers the service on a Connect router (for `connectNodeAdapter`), with `auth` (default none). */
+export function servingRoutes(
+  target: ServingTarget,
+  version: string,
+  auth: ServerAuth = NO_AUTH,
+): (router: ConnectRouter) => void {
   return (router) => {
-    router.service(ServingService, servingService(target, version))
+    router.service(ServingService, servingService(target, version, auth))
   }
 }
 
 /**
  * The service as fetch handlers, one per method path (`/feast.serving.ServingService/GetOnlineFeatures`),
  * answering the Connect protocol and gRPC-Web over HTTP/1.1: for mounting on the HTTP feature server,
- * where Larder's client calls them.
+ * where Larder's client calls them. The server authenticated the request already and passes its
+ * principal; `auth.authorizer` authorizes each call.
  */
 export function servingFetchHandlers(
   target: ServingTarget,
   version: string,
-): { readonly path: string; readonly fetch: (request: Request) => Promise<Response> }[] {
+  auth: ServerAuth = NO_AUTH,
+): {
+  readonly path: string
+  readonly fetch: (request: Request, principal: Principal) => Promise<Response>
+}[] {
   const router = createConnectRouter()
-  servingRoutes(target, version)(router)
-  return router.handlers.map((h) => ({ path: h.requestPath, fetch: createFetchHandler(h) }))
+  servingRoutes(target, version, auth)(router)
+  return router.handlers.map((h) => ({
+    path: h.requestPath,
+    fetch: async (request, principal) => {
+      const universal = universalServerRequestFromFetch(request, {})
+      universal.contextValues = createContextValues().set(PRINCIPAL, principal)
+      return universalServerResponseToFetch(await h(universal))
+    },
+  }))
 }
 
 function connectError(e: unknown): ConnectError {

@@ -11,6 +11,8 @@ export const GRPC_STATUS: Readonly<Record<LarderErrorCode, Code>> = {
   CONFLICT: Code.Aborted,
   BACKEND_UNAVAILABLE: Code.Unavailable,
   ABORTED: Code.Canceled,
+  UNAUTHENTICATED: Code.Unauthenticated,
+  PERMISSION_DENIED: Code.PermissionDenied,
   INVALID_CONFIG: Code.Internal,
   REGISTRY_CORRUPT: Code.Internal,
   REPO_LOAD_FAILED: Code.Internal,

@@ -4,9 +4,10 @@ import type { AddressInfo } from 'node:net'
 import { createAdaptorServer } from '@hono/node-server'
 import { Hono } from 'hono'
 import { cors } from 'hono/cors'
-import { LarderError } from '../core/index.js'
+import { LarderError, NO_AUTH, type ServerAuth } from '../core/index.js'
 import { listenGrpc } from '../grpc/index.js'
 import type { Registry } from '../registry/index.js'
+import { authenticate, principalOf } from '../server/auth/http-auth.js'
 import { errorResponse } from '../server/errors.js'
 import { registerRegistryApi } from '../server/registry-api.js'
 import { registryRoutes } from './registry-service.js'
@@ -25,6 +26,12 @@ export interface RegistryServerOptions {
   readonly tls?: { readonly key: Buffer; readonly cert: Buffer }
   /** Called with each error answered as an internal error, whose message the client does not see. */
   readonly onInternalError?: (error: unknown) => void
+  /**
+   * Who may call (default: no authentication, everyone may do everything): every gRPC call and every
+   * REST request is authenticated (`authorization: Bearer …`) and authorized (see
+   * `RegistryServiceOptions.auth` and `registerRegistryApi`).
+   */
+  readonly auth?: ServerAuth
 }
 
 /** A listening registry server. */
@@ -51,7 +58,11 @@ export async function startRegistryServer(
 ): Promise<RegistryServerListening> {
   const host = options.host ?? '127.0.0.1'
   const grpc = await listenGrpc(
-    registryRoutes(registry, { where: options.where, onInternalError: options.onInternalError }),
+    registryRoutes(registry, {
+      where: options.where,
+      onInternalError: options.onInternalError,
+      auth: options.auth,
+    }),
     { host, port: options.port, tls: options.tls },
   )
   let rest: { url: string; close(): Promise<void> } | undefined
@@ -81,13 +92,21 @@ async function listenRest(
   options: RegistryServerOptions,
 ): Promise<{ url: string; close(): Promise<void> }> {
   const reader = new RegistryWriter(registry, options.where)
+  const auth = options.auth ?? NO_AUTH
   const app = new Hono()
   app.use('/api/v1/*', cors())
-  registerRegistryApi(app, '/api/v1', () => reader.read(true), registry)
+  app.use('*', authenticate(auth.authenticator))
+  registerRegistryApi(
+    app,
+    '/api/v1',
+    () => reader.read(true),
+    { authorizer: auth.authorizer, principal: principalOf },
+    registry,
+  )
   app.onError((err, c) => {
-    const { status, body } = errorResponse(err, undefined)
+    const { status, body, headers } = errorResponse(err, undefined)
     if (status >= 500) options.onInternalError?.(err)
-    return c.json(body, status)
+    return c.json(body, status, headers)
   })
   app.notFound((c) => {
     const { status, body } = errorResponse(

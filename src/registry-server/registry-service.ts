@@ -7,7 +7,15 @@ import {
   type HandlerContext,
   type ServiceImpl,
 } from '@connectrpc/connect'
-import { isLarderError } from '../core/index.js'
+import {
+  type AuthObject,
+  type AuthObjectType,
+  type AuthzAction,
+  isLarderError,
+  NO_AUTH,
+  permittedItems,
+  type ServerAuth,
+} from '../core/index.js'
 import type { DataSource } from '../gen/feast/core/DataSource_pb.js'
 import type { Entity } from '../gen/feast/core/Entity_pb.js'
 import type { FeatureService } from '../gen/feast/core/FeatureService_pb.js'
@@ -34,8 +42,16 @@ import {
 } from '../gen/feast/registry/RegistryServer_pb.js'
 import { Jobs } from '../gen/larder/registry/Jobs_pb.js'
 import { MaterializationRuns } from '../gen/larder/registry/MaterializationRuns_pb.js'
+import { callPrincipal, knownPrincipal } from '../grpc/call-principal.js'
 import { GRPC_STATUS } from '../grpc/status-codes.js'
-import { type JobStatus, microsFromTimestamp, type Registry, type RegistryState } from '../registry/index.js'
+import {
+  type JobStatus,
+  microsFromTimestamp,
+  type ObjectTable,
+  projectNames,
+  type Registry,
+  type RegistryState,
+} from '../registry/index.js'
 import {
   jobFromMessage,
   jobToMessage,
@@ -46,6 +62,7 @@ import {
   runFromMessage,
   runToMessage,
 } from '../registry/remote/index.js'
+import { projectObject, restAuthObject } from '../server/auth/access-objects.js'
 import {
   objectRelations,
   REST_KINDS,
@@ -58,11 +75,56 @@ import { notFound, RegistryWriter, type StagedWrite, tableOf, type WriteScope } 
 /** Feature view tables in the order `GetAnyFeatureView` and `DeleteFeatureView` look a name up. */
 const VIEW_TABLES = ['feature_views', 'stream_feature_views', 'on_demand_feature_views'] as const
 
+/** The table of each flavour of `AnyFeatureView`. */
+const ANY_VIEW_TABLES: Readonly<Record<NonNullable<AnyFeatureView['anyFeatureView']['case']>, string>> = {
+  featureView: 'feature_views',
+  onDemandFeatureView: 'on_demand_feature_views',
+  streamFeatureView: 'stream_feature_views',
+}
+
 export interface RegistryServiceOptions {
   /** Where the registry lives, for messages (a file path or a redacted database URL). */
   readonly where: string
   /** Called with each error answered as INTERNAL, whose message the client does not see. */
   readonly onInternalError?: (error: unknown) => void
+  /**
+   * Who may call (default: no authentication, everyone may do everything). Every call is
+   * authenticated from its `authorization` metadata, then authorized: DESCRIBE for reads (lists keep
+   * only what the principal may describe), CREATE or UPDATE for an apply (UPDATE when the object
+   * exists), DELETE, WRITE_ONLINE for a materialization record, UPDATE of the project for infra and
+   * jobs.
+   */
+  readonly auth?: ServerAuth
+}
+
+/** Feast's permission type of the objects of each registry table. */
+const TABLE_TYPES: Readonly<Record<string, AuthObjectType>> = {
+  projects: 'PROJECT',
+  entities: 'ENTITY',
+  data_sources: 'DATA_SOURCE',
+  feature_views: 'FEATURE_VIEW',
+  stream_feature_views: 'STREAM_FEATURE_VIEW',
+  on_demand_feature_views: 'ON_DEMAND_FEATURE_VIEW',
+  label_views: 'LABEL_VIEW',
+  feature_services: 'FEATURE_SERVICE',
+  saved_datasets: 'SAVED_DATASET',
+  validation_references: 'VALIDATION_REFERENCE',
+  permissions: 'PERMISSION',
+}
+
+/** A registry message as an object of Feast's permissions: its table's type, name, project and tags. */
+function messageObject(table: ObjectTable, message: Message): AuthObject {
+  return {
+    type: TABLE_TYPES[table.table] ?? 'PROJECT',
+    name: table.nameOf(message),
+    project: table.projectOf(message),
+    tags: tagsOf(message),
+  }
+}
+
+/** Authorizes the call's principal (authenticated by `guarded`) to do `action` on `object`. */
+function allow(auth: ServerAuth, ctx: HandlerContext, action: AuthzAction, object: AuthObject) {
+  return auth.authorizer.authorize(knownPrincipal(ctx), action, object)
 }
 
 /**
@@ -82,8 +144,11 @@ export function registryService(
   options: RegistryServiceOptions,
 ): ServiceImpl<typeof RegistryServer> {
   const writer = new RegistryWriter(registry, options.where)
+  const auth = options.auth ?? NO_AUTH
   const read = (allowCache: boolean) => writer.read(allowCache)
-  const put = (
+  const describeProject = (ctx: HandlerContext, project: string) =>
+    allow(auth, ctx, 'DESCRIBE', projectObject(project))
+  const put = async (
     ctx: HandlerContext,
     table: string,
     message: Message | undefined,
@@ -95,6 +160,10 @@ export function registryService(
     t.setProject(message, project)
     const name = t.nameOf(message)
     if (!name) throw badRequest(`the ${t.kind} to apply has no name`)
+    const exists = t
+      .list((await read(true)).proto)
+      .some((m) => t.projectOf(m) === t.projectOf(message) && t.nameOf(m) === name)
+    await allow(auth, ctx, exists ? 'UPDATE' : 'CREATE', messageObject(t, message))
     const write: StagedWrite = {
       op: 'put',
       table: t,
@@ -105,13 +174,22 @@ export function registryService(
     }
     return writer.write(scopeOf(ctx), write, commit).then(empty)
   }
-  const remove = (
+  const remove = async (
     ctx: HandlerContext,
     tables: readonly string[],
     name: string,
     project: string,
     commit: boolean,
   ) => {
+    const proto = (await read(true)).proto
+    const held = tables.map(tableOf).flatMap((t) =>
+      t
+        .list(proto)
+        .filter((m) => t.projectOf(m) === project && t.nameOf(m) === name)
+        .map((m) => messageObject(t, m)),
+    )
+    const object = held[0] ?? { type: TABLE_TYPES[tables[0]!] ?? 'PROJECT', name, project }
+    await allow(auth, ctx, 'DELETE', object)
     const write: StagedWrite = {
       op: 'delete',
       tables: tables.map(tableOf),
@@ -122,6 +200,7 @@ export function registryService(
     return writer.write(scopeOf(ctx), write, commit).then(empty)
   }
   const get = async <M extends Message>(
+    ctx: HandlerContext,
     table: string,
     name: string,
     project: string,
@@ -131,9 +210,14 @@ export function registryService(
     const t = tableOf(table)
     const found = t.list(state.proto).find((m) => t.projectOf(m) === project && t.nameOf(m) === name)
     if (!found) throw notFound(state.proto, t, project, name)
+    await allow(auth, ctx, 'DESCRIBE', messageObject(t, found))
     return found as M
   }
+  /** Feast's list filtering: only the objects the principal may describe. */
+  const permitted = <T>(ctx: HandlerContext, items: readonly T[], objectOf: (item: T) => AuthObject) =>
+    permittedItems(auth.authorizer, knownPrincipal(ctx), 'DESCRIBE', items, objectOf)
   const list = async <M extends Message>(
+    ctx: HandlerContext,
     table: string,
     req: ListRequest,
   ): Promise<{ items: M[]; pagination: PaginationMetadata }> => {
@@ -143,22 +227,25 @@ export function registryService(
       .list(state.proto)
       .filter((m) => req.project === undefined || t.projectOf(m) === req.project)
       .filter((m) => hasTags(m, req.tags))
-    return page(all as M[], req.pagination, req.sorting, (m) => m)
+    const allowed = await permitted(ctx, all, (m) => messageObject(t, m))
+    return page(allowed as M[], req.pagination, req.sorting, (m) => m)
   }
+  const anyViewObject = (v: AnyFeatureView) =>
+    messageObject(tableOf(ANY_VIEW_TABLES[v.anyFeatureView.case!]), v.anyFeatureView.value!)
 
   const impl: ServiceImpl<typeof RegistryServer> = {
     applyEntity: (r, ctx) => put(ctx, 'entities', r.entity, r.project, r.commit),
-    getEntity: (r) => get<Entity>('entities', r.name, r.project, r.allowCache),
-    async listEntities(r) {
-      const { items, pagination } = await list<Entity>('entities', r)
+    getEntity: (r, ctx) => get<Entity>(ctx, 'entities', r.name, r.project, r.allowCache),
+    async listEntities(r, ctx) {
+      const { items, pagination } = await list<Entity>(ctx, 'entities', r)
       return { entities: items, pagination }
     },
     deleteEntity: (r, ctx) => remove(ctx, ['entities'], r.name, r.project, r.commit),
 
     applyDataSource: (r, ctx) => put(ctx, 'data_sources', r.dataSource, r.project, r.commit),
-    getDataSource: (r) => get<DataSource>('data_sources', r.name, r.project, r.allowCache),
-    async listDataSources(r) {
-      const { items, pagination } = await list<DataSource>('data_sources', r)
+    getDataSource: (r, ctx) => get<DataSource>(ctx, 'data_sources', r.name, r.project, r.allowCache),
+    async listDataSources(r, ctx) {
+      const { items, pagination } = await list<DataSource>(ctx, 'data_sources', r)
       return { dataSources: items, pagination }
     },
     deleteDataSource: (r, ctx) => remove(ctx, ['data_sources'], r.name, r.project, r.commit),
@@ -175,75 +262,78 @@ export function registryService(
       return put(ctx, table, view.value, r.project, r.commit)
     },
     deleteFeatureView: (r, ctx) => remove(ctx, VIEW_TABLES, r.name, r.project, r.commit),
-    async getAnyFeatureView(r) {
+    async getAnyFeatureView(r, ctx) {
       const state = await read(r.allowCache)
       const found = anyViews(state.proto, r.project).find((v) => viewName(v) === r.name)
       if (!found) throw notFound(state.proto, tableOf('feature_views'), r.project, r.name)
+      await allow(auth, ctx, 'DESCRIBE', anyViewObject(found))
       return { anyFeatureView: found }
     },
-    async listAllFeatureViews(r) {
+    async listAllFeatureViews(r, ctx) {
       const state = await read(r.allowCache)
-      const all = anyViews(state.proto, r.project).filter((v) => hasTags(v.anyFeatureView.value!, r.tags))
+      const tagged = anyViews(state.proto, r.project).filter((v) => hasTags(v.anyFeatureView.value!, r.tags))
+      const all = await permitted(ctx, tagged, anyViewObject)
       const { items, pagination } = page(all, r.pagination, r.sorting, (v) => v.anyFeatureView.value!)
       return { featureViews: items, pagination }
     },
-    getFeatureView: (r) => get<FeatureView>('feature_views', r.name, r.project, r.allowCache),
-    async listFeatureViews(r) {
-      const { items, pagination } = await list<FeatureView>('feature_views', r)
+    getFeatureView: (r, ctx) => get<FeatureView>(ctx, 'feature_views', r.name, r.project, r.allowCache),
+    async listFeatureViews(r, ctx) {
+      const { items, pagination } = await list<FeatureView>(ctx, 'feature_views', r)
       return { featureViews: items, pagination }
     },
-    getStreamFeatureView: (r) =>
-      get<StreamFeatureView>('stream_feature_views', r.name, r.project, r.allowCache),
-    async listStreamFeatureViews(r) {
-      const { items, pagination } = await list<StreamFeatureView>('stream_feature_views', r)
+    getStreamFeatureView: (r, ctx) =>
+      get<StreamFeatureView>(ctx, 'stream_feature_views', r.name, r.project, r.allowCache),
+    async listStreamFeatureViews(r, ctx) {
+      const { items, pagination } = await list<StreamFeatureView>(ctx, 'stream_feature_views', r)
       return { streamFeatureViews: items, pagination }
     },
-    getOnDemandFeatureView: (r) =>
-      get<OnDemandFeatureView>('on_demand_feature_views', r.name, r.project, r.allowCache),
-    async listOnDemandFeatureViews(r) {
-      const { items, pagination } = await list<OnDemandFeatureView>('on_demand_feature_views', r)
+    getOnDemandFeatureView: (r, ctx) =>
+      get<OnDemandFeatureView>(ctx, 'on_demand_feature_views', r.name, r.project, r.allowCache),
+    async listOnDemandFeatureViews(r, ctx) {
+      const { items, pagination } = await list<OnDemandFeatureView>(ctx, 'on_demand_feature_views', r)
       return { onDemandFeatureViews: items, pagination }
     },
 
     applyFeatureService: (r, ctx) => put(ctx, 'feature_services', r.featureService, r.project, r.commit),
-    getFeatureService: (r) => get<FeatureService>('feature_services', r.name, r.project, r.allowCache),
-    async listFeatureServices(r) {
-      const { items, pagination } = await list<FeatureService>('feature_services', r)
+    getFeatureService: (r, ctx) =>
+      get<FeatureService>(ctx, 'feature_services', r.name, r.project, r.allowCache),
+    async listFeatureServices(r, ctx) {
+      const { items, pagination } = await list<FeatureService>(ctx, 'feature_services', r)
       return { featureServices: items, pagination }
     },
     deleteFeatureService: (r, ctx) => remove(ctx, ['feature_services'], r.name, r.project, r.commit),
 
     applySavedDataset: (r, ctx) => put(ctx, 'saved_datasets', r.savedDataset, r.project, r.commit),
-    getSavedDataset: (r) => get<SavedDataset>('saved_datasets', r.name, r.project, r.allowCache),
-    async listSavedDatasets(r) {
-      const { items, pagination } = await list<SavedDataset>('saved_datasets', r)
+    getSavedDataset: (r, ctx) => get<SavedDataset>(ctx, 'saved_datasets', r.name, r.project, r.allowCache),
+    async listSavedDatasets(r, ctx) {
+      const { items, pagination } = await list<SavedDataset>(ctx, 'saved_datasets', r)
       return { savedDatasets: items, pagination }
     },
     deleteSavedDataset: (r, ctx) => remove(ctx, ['saved_datasets'], r.name, r.project, r.commit),
 
     applyValidationReference: (r, ctx) =>
       put(ctx, 'validation_references', r.validationReference, r.project, r.commit),
-    getValidationReference: (r) =>
-      get<ValidationReference>('validation_references', r.name, r.project, r.allowCache),
-    async listValidationReferences(r) {
-      const { items, pagination } = await list<ValidationReference>('validation_references', r)
+    getValidationReference: (r, ctx) =>
+      get<ValidationReference>(ctx, 'validation_references', r.name, r.project, r.allowCache),
+    async listValidationReferences(r, ctx) {
+      const { items, pagination } = await list<ValidationReference>(ctx, 'validation_references', r)
       return { validationReferences: items, pagination }
     },
     deleteValidationReference: (r, ctx) =>
       remove(ctx, ['validation_references'], r.name, r.project, r.commit),
 
     applyPermission: (r, ctx) => put(ctx, 'permissions', r.permission, r.project, r.commit),
-    getPermission: (r) => get<Permission>('permissions', r.name, r.project, r.allowCache),
-    async listPermissions(r) {
-      const { items, pagination } = await list<Permission>('permissions', r)
+    getPermission: (r, ctx) => get<Permission>(ctx, 'permissions', r.name, r.project, r.allowCache),
+    async listPermissions(r, ctx) {
+      const { items, pagination } = await list<Permission>(ctx, 'permissions', r)
       return { permissions: items, pagination }
     },
     deletePermission: (r, ctx) => remove(ctx, ['permissions'], r.name, r.project, r.commit),
 
     applyProject: (r, ctx) => put(ctx, 'projects', r.project, r.project?.spec?.name ?? '', r.commit),
-    getProject: (r) => get<Project>('projects', r.name, r.name, r.allowCache),
-    async listProjects(r) {
-      const { items, pagination } = await list<Project>('projects', { ...r, project: undefined })
+    getProject: (r, ctx) => get<Project>(ctx, 'projects', r.name, r.name, r.allowCache),
+    async listProjects(r, ctx) {
+      const { items, pagination } = await list<Project>(ctx, 'projects', { ...r, project: undefined })
       return { projects: items, pagination }
     },
     deleteProject: (r, ctx) => remove(ctx, ['projects'], r.name, r.name, r.commit),
@@ -251,27 +341,24 @@ export function registryService(
     async applyMaterialization(r, ctx) {
       const name = r.featureView?.spec?.name
       if (!name) throw badRequest('the request names no feature view')
-      const write: StagedWrite = {
-        op: 'interval',
-        project: r.project || (r.featureView?.spec?.project ?? ''),
-        name,
-        start: r.startDate,
-        end: r.endDate,
-      }
+      const project = r.project || (r.featureView?.spec?.project ?? '')
+      await allow(auth, ctx, 'WRITE_ONLINE', { type: 'FEATURE_VIEW', name, project })
+      const write: StagedWrite = { op: 'interval', project, name, start: r.startDate, end: r.endDate }
       await writer.write(scopeOf(ctx), write, r.commit)
       return empty()
     },
-    async listProjectMetadata(r) {
+    async listProjectMetadata(r, ctx) {
       const state = await read(r.allowCache)
-      return {
-        projectMetadata: state.proto.projectMetadata.filter((m) => !r.project || m.project === r.project),
-      }
+      const metadata = state.proto.projectMetadata.filter((m) => !r.project || m.project === r.project)
+      return { projectMetadata: await permitted(ctx, metadata, (m) => projectObject(m.project)) }
     },
     async updateInfra(r, ctx) {
+      await allow(auth, ctx, 'UPDATE', projectObject(r.project))
       await writer.write(scopeOf(ctx), { op: 'infra', infra: r.infra }, r.commit)
       return empty()
     },
-    async getInfra(r) {
+    async getInfra(r, ctx) {
+      await describeProject(ctx, r.project)
       const state = await read(r.allowCache)
       return state.proto.infra ?? create(InfraSchema)
     },
@@ -279,12 +366,14 @@ export function registryService(
       await writer.commit(scopeOf(ctx))
       return empty()
     },
-    async refresh() {
+    async refresh(r, ctx) {
+      await describeProject(ctx, r.project)
       await read(false)
       return empty()
     },
     async proto(_r, ctx) {
       const state = await read(true)
+      for (const project of projectNames(state.proto)) await describeProject(ctx, project)
       if (ctx.requestHeader.get(REMOTE_HEADERS.knownVersion) === state.version) {
         ctx.responseHeader.set(REMOTE_HEADERS.unchanged, 'true')
         return create(RegistrySchema, { versionId: state.version })
@@ -292,7 +381,8 @@ export function registryService(
       return state.proto
     },
 
-    async getRegistryLineage(r) {
+    async getRegistryLineage(r, ctx) {
+      await describeProject(ctx, r.project)
       const state = await read(r.allowCache)
       let relations = lineage(state, r.project)
       if (r.filterObjectType)
@@ -317,7 +407,8 @@ export function registryService(
         indirectRelationshipsPagination: indirect.pagination,
       }
     },
-    async getObjectRelationships(r) {
+    async getObjectRelationships(r, ctx) {
+      await describeProject(ctx, r.project)
       const state = await read(r.allowCache)
       const relations = objectRelations(state, r.project, r.objectType, r.objectName)
         .map(relationMessage)
@@ -325,18 +416,22 @@ export function registryService(
       const { items, pagination } = page(relations, r.pagination, r.sorting, (x) => x)
       return { relationships: items, pagination }
     },
-    async listFeatures(r) {
+    async listFeatures(r, ctx) {
       const state = await read(r.allowCache)
-      const all = restObjects(state, 'features', r.project)
+      const matching = restObjects(state, 'features', r.project)
         .filter((f) => !r.featureView || f.json.featureView === r.featureView)
         .filter((f) => !r.name || f.name === r.name)
-        .map((f) => featureMessage(f.json))
+      const all = (await permitted(ctx, matching, (f) => restAuthObject('features', f))).map((f) =>
+        featureMessage(f.json),
+      )
       const { items, pagination } = page(all, r.pagination, r.sorting, (f) => f)
       return { features: items, pagination }
     },
-    async getFeature(r) {
+    async getFeature(r, ctx) {
       const state = await read(true)
-      return featureMessage(restFeature(state, r.project, r.featureView, r.name).json)
+      const feature = restFeature(state, r.project, r.featureView, r.name)
+      await allow(auth, ctx, 'DESCRIBE', restAuthObject('features', feature))
+      return featureMessage(feature.json)
     },
   }
   return guarded(impl, options)
@@ -351,14 +446,18 @@ export function materializationRunsService(
   registry: Registry,
   options: RegistryServiceOptions,
 ): ServiceImpl<typeof MaterializationRuns> {
+  const auth = options.auth ?? NO_AUTH
   return guarded<typeof MaterializationRuns>(
     {
       async recordMaterializationRun(r, ctx) {
         if (!r.run) throw badRequest('the request has no run to record')
-        await registry.recordMaterializationRun(runFromMessage(r.run), { keep: r.keep, signal: ctx.signal })
+        const run = runFromMessage(r.run)
+        await allow(auth, ctx, 'WRITE_ONLINE', { type: 'FEATURE_VIEW', name: run.view, project: run.project })
+        await registry.recordMaterializationRun(run, { keep: r.keep, signal: ctx.signal })
         return empty()
       },
       async listMaterializationRuns(r, ctx) {
+        await allow(auth, ctx, 'DESCRIBE', projectObject(r.project))
         const runs = await registry.listMaterializationRuns(r.project, {
           view: r.view,
           limit: r.limit,
@@ -375,27 +474,38 @@ export function materializationRunsService(
  * Larder's `larder.registry.Jobs` service: each call is the same call on the served registry's
  * `jobs` (`Registry.jobs`), whose checks and errors (CONFLICT, NOT_FOUND naming the job,
  * INVALID_ARGUMENT) reach the client with their code. Feast's RegistryServer has no calls for jobs.
+ * Reads need DESCRIBE of the job's project, writes UPDATE of it.
  */
 export function jobsService(registry: Registry, options: RegistryServiceOptions): ServiceImpl<typeof Jobs> {
   const jobs = registry.jobs
+  const auth = options.auth ?? NO_AUTH
+  const describe = (ctx: HandlerContext, project: string) =>
+    allow(auth, ctx, 'DESCRIBE', projectObject(project))
+  const update = (ctx: HandlerContext, project: string) => allow(auth, ctx, 'UPDATE', projectObject(project))
   return guarded<typeof Jobs>(
     {
       async create(r, ctx) {
         if (!r.job) throw badRequest('the request has no job to create')
-        await jobs.create(jobFromMessage(r.job), { signal: ctx.signal })
+        const job = jobFromMessage(r.job)
+        await update(ctx, job.project)
+        await jobs.create(job, { signal: ctx.signal })
         return empty()
       },
       async update(r, ctx) {
+        await update(ctx, r.project)
         const patch = r.patch ? patchFromMessage(r.patch) : {}
         return jobToMessage(await jobs.update(r.project, r.id, patch, { signal: ctx.signal }))
       },
       async requestCancel(r, ctx) {
+        await update(ctx, r.project)
         return jobToMessage(await jobs.requestCancel(r.project, r.id, { signal: ctx.signal }))
       },
       async get(r, ctx) {
+        await describe(ctx, r.project)
         return jobToMessage(await jobs.get(r.project, r.id, { signal: ctx.signal }))
       },
       async list(r, ctx) {
+        await describe(ctx, r.project)
         const listed = await jobs.list(r.project, {
           status: r.status?.states as JobStatus[] | undefined,
           limit: r.limit,
@@ -404,10 +514,12 @@ export function jobsService(registry: Registry, options: RegistryServiceOptions)
         return { jobs: listed.map(jobToMessage) }
       },
       async appendLogs(r, ctx) {
+        await update(ctx, r.project)
         await jobs.appendLogs(r.project, r.id, r.lines.map(logLineFromMessage), { signal: ctx.signal })
         return empty()
       },
       async logs(r, ctx) {
+        await describe(ctx, r.project)
         const lines = await jobs.logs(r.project, r.id, { limit: r.limit, signal: ctx.signal })
         return { lines: lines.map(logLineToMessage) }
       },
@@ -442,15 +554,25 @@ interface ListRequest {
   readonly sorting?: SortingParams
 }
 
+/**
+ * The transaction headers of a write. The actor recorded is the authenticated principal's name when
+ * there is one, else the name the client gives (`larder-actor`).
+ */
 function scopeOf(ctx: HandlerContext): WriteScope {
   const h = ctx.requestHeader
   const operations = h.get(REMOTE_HEADERS.operations)
   const actor = h.get(REMOTE_HEADERS.actor)
+  const principal = knownPrincipal(ctx)
   return {
     transaction: h.get(REMOTE_HEADERS.transaction) ?? undefined,
     baseVersion: h.get(REMOTE_HEADERS.baseVersion) ?? undefined,
     operations: operations === null ? undefined : Number(operations),
-    actor: actor === null ? undefined : decodeURIComponent(actor),
+    actor:
+      principal.kind !== 'anonymous'
+        ? principal.name
+        : actor === null
+          ? undefined
+          : decodeURIComponent(actor),
   }
 }
 
@@ -464,9 +586,14 @@ function badRequest(message: string): ConnectError {
 
 type Tagged = { tags?: { [k: string]: string }; spec?: { tags?: { [k: string]: string } } }
 
+/** An object's tags (on its spec, or on the message for data sources). */
+function tagsOf(message: Message): { [key: string]: string } {
+  return (message as Tagged).spec?.tags ?? (message as Tagged).tags ?? {}
+}
+
 /** Feast's tag filter: every requested tag is set on the object with the same value. */
 function hasTags(message: Message, tags: { readonly [key: string]: string }): boolean {
-  const own = (message as Tagged).spec?.tags ?? (message as Tagged).tags ?? {}
+  const own = tagsOf(message)
   return Object.entries(tags).every(([k, v]) => own[k] === v)
 }
 
@@ -608,15 +735,20 @@ function featureMessage(json: Record<string, unknown>) {
   })
 }
 
-/** Wraps every method so that an error answers its gRPC status with Larder's code, hint and details. */
+/**
+ * Wraps every method so that the call is authenticated first (its principal kept for the method's
+ * checks) and an error answers its gRPC status with Larder's code, hint and details.
+ */
 function guarded<S extends DescService>(
   impl: ServiceImpl<S>,
   options: RegistryServiceOptions,
 ): ServiceImpl<S> {
+  const authenticator = (options.auth ?? NO_AUTH).authenticator
   const out: Record<string, unknown> = {}
   for (const [name, method] of Object.entries(impl)) {
     out[name] = async (req: unknown, ctx: HandlerContext) => {
       try {
+        await callPrincipal(ctx, authenticator)
         return await (method as (r: unknown, c: HandlerContext) => unknown)(req, ctx)
       } catch (e) {
         throw connectError(e, options)

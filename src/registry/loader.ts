@@ -1,6 +1,6 @@
 import { resolve } from 'node:path'
 import type { RepoConfig } from '../config/index.js'
-import { knownNames, LarderError } from '../core/index.js'
+import { knownNames, LarderError, type TokenProvider } from '../core/index.js'
 import { FileRegistry } from './file/file-registry.js'
 import type { Registry } from './registry.js'
 import type { SqlDialectModule } from './sql/sql-dialect.js'
@@ -62,18 +62,27 @@ export function sqlDialectFor(url: string): SqlDialectBackend & { id: string } {
  * URL's scheme (`postgresql://`, `postgresql+psycopg://`, `sqlite:///`, `mysql://`). The database
  * driver is imported only then; a missing one fails with MISSING_DEPENDENCY naming the npm install
  * command. Relative paths (file registry, SQLite) resolve against `baseDir` (the repo). For
- * `registry_type: remote`, a client of the registry server at `path` (`host:port` or `http://host:port`).
+ * `registry_type: remote`, a client of the registry server at `path` (`host:port` or `http://host:port`),
+ * sending `options.tokenProvider`'s token with every call when given (see `clientTokenProvider`).
  *
  * @example const registry = await createRegistry(loadRepoConfig('./feature_repo').registry, './feature_repo')
  */
-export async function createRegistry(config: RegistryConfig, baseDir: string): Promise<Registry> {
+export async function createRegistry(
+  config: RegistryConfig,
+  baseDir: string,
+  options: { readonly tokenProvider?: TokenProvider } = {},
+): Promise<Registry> {
   if (config.registryType === 'file') {
     return new FileRegistry({ path: config.path, cacheTtlSeconds: config.cacheTtlSeconds })
   }
   if (config.registryType === 'remote') {
     // The gRPC client is imported only for a remote registry.
     const { RemoteRegistry } = await import('./remote/remote-registry.js')
-    return RemoteRegistry.open({ address: config.path, cacheTtlSeconds: config.cacheTtlSeconds })
+    return RemoteRegistry.open({
+      address: config.path,
+      cacheTtlSeconds: config.cacheTtlSeconds,
+      tokenProvider: options.tokenProvider,
+    })
   }
   const backend = sqlDialectFor(config.path)
   let module: SqlDialectModule

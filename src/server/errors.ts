@@ -1,5 +1,6 @@
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import { isLarderError, type LarderErrorCode } from '../core/index.js'
+import { wwwAuthenticate } from './auth/bearer.js'
 
 /**
  * The JSON body of every error answer. `status_code`, `detail` and `error_type` are the fields of
@@ -25,6 +26,8 @@ const STATUS: Readonly<Record<LarderErrorCode, ContentfulStatusCode>> = {
   CONFLICT: 409,
   BACKEND_UNAVAILABLE: 503,
   ABORTED: 503,
+  UNAUTHENTICATED: 401,
+  PERMISSION_DENIED: 403,
   INVALID_CONFIG: 500,
   REGISTRY_CORRUPT: 500,
   REPO_LOAD_FAILED: 500,
@@ -35,21 +38,24 @@ const STATUS: Readonly<Record<LarderErrorCode, ContentfulStatusCode>> = {
 }
 
 /**
- * The status and body answering an error. A `LarderError` keeps its message, hint and details; a
- * status a framework attached (a body over the limit: 413) keeps its status; anything else is a bug
- * and answers 500 with a generic message, so no stack trace or internal text reaches the client.
+ * The status, body and headers answering an error. A `LarderError` keeps its message, hint and
+ * details (UNAUTHENTICATED adds `WWW-Authenticate: Bearer`); a status a framework attached (a body
+ * over the limit: 413) keeps its status; anything else is a bug and answers 500 with a generic
+ * message, so no stack trace or internal text reaches the client.
  */
 export function errorResponse(
   error: unknown,
   requestId: string | undefined,
-): { status: ContentfulStatusCode; body: ErrorBody } {
+): { status: ContentfulStatusCode; body: ErrorBody; headers: Record<string, string> } {
   if (isLarderError(error)) {
     const status = STATUS[error.code] ?? 500
     const body: ErrorBody = { status_code: status, error_type: error.code, detail: error.message }
     if (error.hint) body.hint = error.hint
     if (Object.keys(error.details).length > 0) body.details = { ...error.details }
     if (requestId) body.request_id = requestId
-    return { status, body }
+    const headers: Record<string, string> =
+      error.code === 'UNAUTHENTICATED' ? { 'www-authenticate': wwwAuthenticate(error.details.reason) } : {}
+    return { status, body, headers }
   }
   const status = frameworkStatus(error)
   if (status !== undefined && status < 500) {
@@ -59,7 +65,7 @@ export function errorResponse(
       detail: (error as Error).message || 'bad request',
     }
     if (requestId) body.request_id = requestId
-    return { status, body }
+    return { status, body, headers: {} }
   }
   const body: ErrorBody = {
     status_code: 500,
@@ -67,7 +73,7 @@ export function errorResponse(
     detail: 'internal error; the server log has the details under this request id',
   }
   if (requestId) body.request_id = requestId
-  return { status: 500, body }
+  return { status: 500, body, headers: {} }
 }
 
 function frameworkStatus(error: unknown): ContentfulStatusCode | undefined {
@@ -75,4 +81,36 @@ function frameworkStatus(error: unknown): ContentfulStatusCode | undefined {
   return typeof status === 'number' && status >= 400 && status <= 599
     ? (status as ContentfulStatusCode)
     : undefined
+}
+
+/** Connect protocol code names of the statuses the server answers before an RPC handler runs. */
+const CONNECT_CODES: Readonly<Record<number, string>> = {
+  401: 'unauthenticated',
+  403: 'permission_denied',
+  413: 'resource_exhausted',
+  503: 'unavailable',
+}
+
+/**
+ * An error answered on a Connect RPC path (`/feast.serving.ServingService/*`) before the RPC handler
+ * ran (authentication, body limit): the Connect protocol's error body `{code, message}` with the
+ * LarderError code and hint in the `larder-error-code` and `larder-error-hint` headers, which
+ * Larder's client reads as it reads them from the handler's own errors.
+ */
+export function rpcErrorResponse(
+  error: unknown,
+  requestId: string | undefined,
+): {
+  status: ContentfulStatusCode
+  body: { code: string; message: string }
+  headers: Record<string, string>
+} {
+  const { status, body, headers } = errorResponse(error, requestId)
+  const rpcHeaders: Record<string, string> = { ...headers, 'larder-error-code': body.error_type }
+  if (body.hint) rpcHeaders['larder-error-hint'] = encodeURIComponent(body.hint)
+  return {
+    status,
+    body: { code: CONNECT_CODES[status] ?? 'internal', message: body.detail },
+    headers: rpcHeaders,
+  }
 }

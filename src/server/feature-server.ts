@@ -5,7 +5,18 @@ import { bodyLimit } from 'hono/body-limit'
 import { cors } from 'hono/cors'
 import { routePath } from 'hono/route'
 import type { Logger } from 'pino'
-import { type Abortable, formatMicros, LarderError, nowMicros } from '../core/index.js'
+import {
+  type Abortable,
+  type AuthObject,
+  type AuthzAction,
+  authorizeAll,
+  formatMicros,
+  LarderError,
+  NO_AUTH,
+  nowMicros,
+  type Principal,
+  type ServerAuth,
+} from '../core/index.js'
 import type { FeatureStore } from '../feature-store.js'
 import { type IngestResult, push, writeToOnlineStore } from '../ingest/index.js'
 import {
@@ -20,9 +31,18 @@ import {
 } from '../materialize/index.js'
 import { type OnlineReadRequest, type OnlineStore, viewRef } from '../online/online-store.js'
 import { type JobRecord, jobJson, jobStatusesOf, projectFreshness } from '../registry/index.js'
-import { getOnlineFeatures, jsonResponseText, type ServingTarget, STRICT_HEADER } from '../serving/index.js'
+import {
+  getOnlineFeatures,
+  jsonResponseText,
+  onlineReadObjects,
+  type ServingTarget,
+  STRICT_HEADER,
+  viewObject,
+} from '../serving/index.js'
+import { jobAccess, materializeObjects, projectObject, pushObjects } from './auth/access-objects.js'
+import { type AuthVariables, authenticate, principalOf } from './auth/http-auth.js'
 import { BackgroundRegistry } from './background-registry.js'
-import { errorResponse } from './errors.js'
+import { errorResponse, rpcErrorResponse } from './errors.js'
 import { type JobStart, ServerJobs } from './jobs.js'
 import { decodeBody, parseJsonBody, validateBody } from './json-body.js'
 import { ServerMetrics } from './metrics.js'
@@ -42,16 +62,49 @@ export interface FeatureServerOptions {
   readonly registryRefreshSeconds?: number
   /** Where structured logs go; one line per request with its request id. */
   readonly logger: Logger
+  /**
+   * Who may call (default: no authentication, everyone may do everything, Feast's `no_auth`). Every
+   * route but `GET /health` (and `GET /metrics` unless `protectMetrics`) authenticates the request,
+   * then authorizes its Feast action on the objects it touches; the UI's static files stay public.
+   */
+  readonly auth?: ServerAuth & { readonly protectMetrics?: boolean }
 }
 
 export const DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
 const DEFAULT_READ_TIMEOUT_MS = 1000
 const REGISTRY_PATH = '/api/v1'
+/** Where the Connect RPC handlers of `mount` live (`/feast.serving.ServingService/*`). */
+const RPC_PREFIX = '/feast.'
 const REQUEST_ID = /^[\w.:@/+=-]{1,128}$/
 /** Most jobs `GET /jobs` lists at once. */
 const MAX_JOBS_LISTED = 1000
 
-type Env = { Variables: { requestId: string } }
+/**
+ * Path prefixes of the server's own routes: requests to them are authenticated (except `/health`,
+ * and `/metrics` when open), and `serveStaticUi` never answers them with the UI's `index.html`.
+ * A GET elsewhere is a file of the UI (or a 404) and needs no token, so the login page can load.
+ */
+export const API_PATH_PREFIXES: readonly string[] = [
+  '/api/',
+  '/jobs',
+  '/feast.',
+  '/get-online-features',
+  '/push',
+  '/write-to-online-store',
+  '/materialize',
+  '/registry/',
+  '/projects-list.json',
+  '/openapi.json',
+  '/metrics',
+  '/health',
+]
+
+/** Whether `path` is one of the server's routes (see {@link API_PATH_PREFIXES}). */
+export function isApiPath(path: string): boolean {
+  return API_PATH_PREFIXES.some((p) => path.startsWith(p))
+}
+
+type Env = { Variables: { requestId: string } & AuthVariables }
 
 /**
  * Larder's HTTP feature server: Feast's feature server routes (`/get-online-features`, `/push`,
@@ -60,6 +113,9 @@ type Env = { Variables: { requestId: string } }
  * `GET /jobs/{id}`, `DELETE /jobs/{id}`), `/metrics` (Prometheus), `/openapi.json` and
  * `POST /registry/refresh`. Handlers only translate HTTP to calls of `serving/`,
  * `ingest/` and `materialize/` and back; every error answers one JSON body (see `errors.ts`).
+ *
+ * With `auth`, requests are authenticated by middleware before any route runs (401 naming what is
+ * wrong), and each route asks the authorizer for its Feast action on the objects it touches (403).
  *
  * Reads use the registry loaded last (reloaded in the background, never waiting for a reload), and
  * an online read that takes longer than `readTimeoutMs` answers 503, so a backend that hangs does not
@@ -80,11 +136,15 @@ export class FeatureServer {
   readonly #readTimeoutMs: number
   readonly #jobs: ServerJobs
   readonly #timed = new WeakMap<OnlineStore, OnlineStore>()
+  readonly #auth: ServerAuth
+  readonly #protectMetrics: boolean
   #openapi: unknown
 
   constructor(store: FeatureStore, options: FeatureServerOptions) {
     this.#store = store
     this.#logger = options.logger
+    this.#auth = options.auth ?? NO_AUTH
+    this.#protectMetrics = options.auth?.protectMetrics ?? false
     this.#readTimeoutMs = options.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS
     this.#jobs = new ServerJobs(store)
     const ttl = store.config.registry.cacheTtlSeconds
@@ -111,11 +171,24 @@ export class FeatureServer {
     this.app.fetch(request, env)
 
   /**
-   * Serves `handler` for `POST path` behind the server's middleware (request id, logs, metrics, body
-   * limit); for RPC handlers such as the Connect protocol's `/feast.serving.ServingService/*`.
+   * Serves `handler` for `POST path` behind the server's middleware (request id, logs, metrics,
+   * authentication, body limit), with the request's principal; for RPC handlers such as the Connect
+   * protocol's `/feast.serving.ServingService/*`, which authorize their own actions.
    */
-  mount(path: string, handler: (request: Request) => Promise<Response>): void {
-    this.app.post(path, (c) => handler(c.req.raw))
+  mount(path: string, handler: (request: Request, principal: Principal) => Promise<Response>): void {
+    this.app.post(path, (c) => handler(c.req.raw, principalOf(c)))
+  }
+
+  /**
+   * The Prometheus text of `GET /metrics`, for a separate metrics port: authenticated and authorized
+   * (DESCRIBE of the project) with `headers` when the server protects its metrics.
+   */
+  async metricsFor(headers: Headers): Promise<{ contentType: string; text: string }> {
+    if (this.#protectMetrics) {
+      const principal = await this.#auth.authenticator.authenticate(headers)
+      await this.#auth.authorizer.authorize(principal, 'DESCRIBE', projectObject(this.#store.project))
+    }
+    return this.metrics.render()
   }
 
   /**
@@ -140,6 +213,7 @@ export class FeatureServer {
       const seconds = (performance.now() - started) / 1000
       const route = routePath(c, -1)
       this.metrics.request(route, c.req.method, c.res.status, seconds)
+      const principal = c.get('principal')
       this.#logger.info(
         {
           reqId: requestId,
@@ -148,20 +222,28 @@ export class FeatureServer {
           route,
           status: c.res.status,
           ms: seconds * 1000,
+          ...(principal && principal.kind !== 'anonymous' ? { principal: principal.name } : {}),
         },
         'request',
       )
     })
-    app.use('*', declaredBodyLimit(maxBodyBytes))
     app.use(`${REGISTRY_PATH}/*`, cors())
     app.use('/projects-list.json', cors())
+    app.use(
+      '*',
+      authenticate(this.#auth.authenticator, (c) => this.#isPublic(c.req.method, c.req.path)),
+    )
+    app.use('*', declaredBodyLimit(maxBodyBytes))
     app.onError((err, c) => {
-      const { status, body } = errorResponse(err, c.get('requestId'))
-      if (status >= 500) this.#logger.error({ reqId: c.get('requestId'), err }, 'request failed')
+      const requestId = c.get('requestId')
+      const { status, body, headers } = c.req.path.startsWith(RPC_PREFIX)
+        ? rpcErrorResponse(err, requestId)
+        : errorResponse(err, requestId)
+      if (status >= 500) this.#logger.error({ reqId: requestId, err }, 'request failed')
       // no `connection: close` on a 413: closing at once, with the client still sending the rest of
       // its body, resets the connection and the client often loses the answer; @hono/node-server
       // reads and drops the rest (bounded in bytes and time) before it closes
-      return c.json(body, status)
+      return c.json(body, status, headers)
     })
     app.notFound((c) => {
       const { status, body } = errorResponse(
@@ -174,8 +256,26 @@ export class FeatureServer {
     })
   }
 
+  /** Requests that need no token: `/health`, open metrics, and GETs of the UI's files. */
+  #isPublic(method: string, path: string): boolean {
+    if (path === '/health') return true
+    if (path === '/metrics') return !this.#protectMetrics
+    return (method === 'GET' || method === 'HEAD') && !isApiPath(path)
+  }
+
+  /** Authorizes the request's principal to do `action` on each object; PERMISSION_DENIED otherwise. */
+  #allow(c: Context<Env>, action: AuthzAction, objects: Iterable<AuthObject>): Promise<void> {
+    return authorizeAll(this.#auth.authorizer, principalOf(c), action, objects)
+  }
+
+  /** The served project's objects (the registry loaded last), to name what a request touches. */
+  async #catalog() {
+    return (await this.registry.load()).catalog(this.#store.project)
+  }
+
   #routes(): void {
     const app = this.app
+    const project = () => [projectObject(this.#store.project)]
     const doc = (
       method: 'get' | 'post' | 'delete',
       path: string,
@@ -209,6 +309,14 @@ export class FeatureServer {
     )
     app.post('/get-online-features', async (c) => {
       const body = await readBody(c, schemas.GetOnlineFeaturesRequest)
+      await this.#allow(
+        c,
+        'READ_ONLINE',
+        onlineReadObjects(await this.#catalog(), {
+          features: body.features,
+          featureService: body.feature_service,
+        }),
+      )
       const entities = body.request_context ? { ...body.entities, ...body.request_context } : body.entities
       const response = await getOnlineFeatures(
         this.target,
@@ -234,6 +342,9 @@ export class FeatureServer {
     app.post('/push', async (c) => {
       const body = await readBody(c, schemas.PushRequest)
       const to = body.to ?? 'online'
+      const fed = pushObjects(await this.#catalog(), body.push_source_name)
+      if (to !== 'offline') await this.#allow(c, 'WRITE_ONLINE', fed)
+      if (to !== 'online') await this.#allow(c, 'WRITE_OFFLINE', fed)
       const result = await push(
         this.target,
         { pushSourceName: body.push_source_name, df: body.df, to },
@@ -254,6 +365,8 @@ export class FeatureServer {
     )
     app.post('/write-to-online-store', async (c) => {
       const body = await readBody(c, schemas.WriteToOnlineStoreRequest)
+      const view = viewObject(await this.#catalog(), body.feature_view_name)
+      await this.#allow(c, 'WRITE_ONLINE', view ? [view] : [])
       const result = await writeToOnlineStore(
         this.target,
         { featureViewName: body.feature_view_name, df: body.df },
@@ -279,6 +392,7 @@ export class FeatureServer {
         })
       }
       const views = body.feature_views ?? undefined
+      await this.#allow(c, 'WRITE_ONLINE', materializeObjects(await this.#catalog(), views))
       const request = { start: body.start_ts, end: body.end_ts, views }
       return this.#materialization(
         c,
@@ -299,6 +413,7 @@ export class FeatureServer {
     app.post('/materialize-incremental', async (c) => {
       const body = await readBody(c, schemas.MaterializeIncrementalRequest)
       const views = body.feature_views ?? undefined
+      await this.#allow(c, 'WRITE_ONLINE', materializeObjects(await this.#catalog(), views))
       const request = { end: body.end_ts, views }
       return this.#materialization(
         c,
@@ -317,6 +432,7 @@ export class FeatureServer {
       schemas.JobsQuery,
     )
     app.get('/jobs', async (c) => {
+      await this.#allow(c, 'DESCRIBE', project())
       const status = jobStatusesOf(c.req.queries('status') ?? [])
       const jobs = await this.#store.listJobs({
         status: status.length > 0 ? status : undefined,
@@ -328,9 +444,12 @@ export class FeatureServer {
     })
 
     doc('get', '/jobs/{id}', 'One job: its state, progress, error and result', undefined, schemas.Job)
-    app.get('/jobs/:id', async (c) =>
-      c.json(jobJson(await this.#store.getJob(c.req.param('id'), { signal: c.req.raw.signal }), nowMicros())),
-    )
+    app.get('/jobs/:id', async (c) => {
+      await this.#allow(c, 'DESCRIBE', project())
+      return c.json(
+        jobJson(await this.#store.getJob(c.req.param('id'), { signal: c.req.raw.signal }), nowMicros()),
+      )
+    })
 
     doc(
       'delete',
@@ -339,11 +458,13 @@ export class FeatureServer {
       undefined,
       schemas.Job,
     )
-    app.delete('/jobs/:id', async (c) =>
-      c.json(
-        jobJson(await this.#store.cancelJob(c.req.param('id'), { signal: c.req.raw.signal }), nowMicros()),
-      ),
-    )
+    app.delete('/jobs/:id', async (c) => {
+      const id = c.req.param('id')
+      const signal = c.req.raw.signal
+      const { action, objects } = jobAccess(await this.#store.getJob(id, { signal }), await this.#catalog())
+      await this.#allow(c, action, objects)
+      return c.json(jobJson(await this.#store.cancelJob(id, { signal }), nowMicros()))
+    })
 
     doc(
       'get',
@@ -366,11 +487,13 @@ export class FeatureServer {
 
     doc('get', '/metrics', 'Prometheus metrics')
     app.get('/metrics', async (c) => {
+      if (this.#protectMetrics) await this.#allow(c, 'DESCRIBE', project())
       const { contentType, text } = await this.metrics.render()
       return c.body(text, 200, { 'content-type': contentType })
     })
 
-    app.get('/openapi.json', (c) => {
+    app.get('/openapi.json', async (c) => {
+      await this.#allow(c, 'DESCRIBE', project())
       this.#openapi ??= app.getOpenAPI31Document({
         openapi: '3.1.0',
         info: { title: 'Larder feature server', version: '1' },
@@ -381,16 +504,24 @@ export class FeatureServer {
     for (const path of ['/registry/refresh', `${REGISTRY_PATH}/registry/refresh`]) {
       doc('post', path, 'Reload the registry now (reads keep using the previous one until it is loaded)')
       app.post(path, async (c) => {
+        await this.#allow(c, 'DESCRIBE', project())
         const state = await this.registry.refresh()
         return c.json({ status: 'refreshed', version: state.version })
       })
     }
 
     doc('get', '/projects-list.json', "Feast UI's project list")
-    app.get('/projects-list.json', async (c) =>
-      c.json(projectsList(await this.registry.load(), this.#store.project, REGISTRY_PATH)),
+    app.get('/projects-list.json', async (c) => {
+      await this.#allow(c, 'DESCRIBE', project())
+      return c.json(projectsList(await this.registry.load(), this.#store.project, REGISTRY_PATH))
+    })
+    registerRegistryApi(
+      app,
+      REGISTRY_PATH,
+      () => this.registry.load(),
+      { authorizer: this.#auth.authorizer, principal: principalOf },
+      this.registry,
     )
-    registerRegistryApi(app, REGISTRY_PATH, () => this.registry.load(), this.registry)
     doc(
       'get',
       `${REGISTRY_PATH}/materialization_runs`,

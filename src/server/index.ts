@@ -1,6 +1,13 @@
+export { createServerAuth, type ServerAuthConfig } from './auth/index.js'
 export { BackgroundRegistry, type BackgroundRegistryOptions } from './background-registry.js'
 export { type ErrorBody, errorResponse } from './errors.js'
-export { DEFAULT_MAX_BODY_BYTES, FeatureServer, type FeatureServerOptions } from './feature-server.js'
+export {
+  API_PATH_PREFIXES,
+  DEFAULT_MAX_BODY_BYTES,
+  FeatureServer,
+  type FeatureServerOptions,
+  isApiPath,
+} from './feature-server.js'
 export { type Listening, type ListenOptions, listen, readTls } from './listen.js'
 export { ServerMetrics } from './metrics.js'
 export { serveStaticUi } from './static-ui.js'

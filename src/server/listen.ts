@@ -4,6 +4,7 @@ import { createServer as createHttpsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { createAdaptorServer } from '@hono/node-server'
 import { LarderError } from '../core/index.js'
+import { errorResponse } from './errors.js'
 import type { FeatureServer } from './feature-server.js'
 
 export interface ListenOptions {
@@ -14,7 +15,10 @@ export interface ListenOptions {
   /** PEM files; with both, the server speaks HTTPS. */
   readonly tlsKey?: string
   readonly tlsCert?: string
-  /** Also answer `GET /metrics` on this port (plain HTTP on the same host), as Feast's separate metrics server. */
+  /**
+   * Also answer `GET /metrics` on this port (plain HTTP on the same host), as Feast's separate metrics
+   * server; it asks for a token as the main port does when the server protects its metrics.
+   */
   readonly metricsPort?: number
   /** How long `close()` lets in-flight requests finish before cutting their connections (default 10 s). */
   readonly drainTimeoutMs?: number
@@ -63,9 +67,18 @@ export async function listen(server: FeatureServer, options: ListenOptions = {})
         )
         return
       }
-      server.metrics.render().then(
+      const headers = new Headers()
+      for (const [k, v] of Object.entries(req.headers)) {
+        if (v !== undefined) headers.set(k, Array.isArray(v) ? v.join(', ') : v)
+      }
+      server.metricsFor(headers).then(
         ({ contentType, text }) => res.writeHead(200, { 'content-type': contentType }).end(text),
-        () => res.writeHead(500).end(),
+        (err: unknown) => {
+          const answer = errorResponse(err, undefined)
+          res
+            .writeHead(answer.status, { 'content-type': 'application/json', ...answer.headers })
+            .end(JSON.stringify(answer.body))
+        },
       )
     })
     try {

@@ -1,5 +1,5 @@
 import type { Context, Env, Hono } from 'hono'
-import { LarderError, nowMicros } from '../core/index.js'
+import { type Authorizer, LarderError, nowMicros, type Principal, permittedItems } from '../core/index.js'
 import {
   DEFAULT_RUNS_LISTED,
   materializationRunJson,
@@ -8,6 +8,7 @@ import {
   type RegistryState,
   viewFreshnessJson,
 } from '../registry/index.js'
+import { projectObject, restAuthObject } from './auth/access-objects.js'
 import {
   type JsonObject,
   objectRelations,
@@ -20,6 +21,15 @@ import {
   restObject,
   restObjects,
 } from './registry-json.js'
+
+/**
+ * How the REST routes check access: the request's principal (authenticated by the server's
+ * middleware) and the authorizer every route calls with DESCRIBE before it answers.
+ */
+export interface RegistryApiAccess {
+  readonly authorizer: Authorizer
+  principal(c: Context): Principal
+}
 
 /** Where the REST routes read the registry: the served state, without waiting for a reload. */
 export type RegistryReader = () => Promise<RegistryState>
@@ -55,18 +65,30 @@ const WITH_ALL: readonly RestKind[] = [
  * `{materializationRuns: [...], freshness: {view: {ageSeconds, timestamp, basis}}}`. The freshness is
  * the same number as the feature server's `larder_feature_freshness_seconds`: the age of the newest
  * event a successful run wrote, else of the end of the last materialized window.
+ *
+ * Every route checks DESCRIBE with `access`: on the object a `/{name}` route answers (a feature on
+ * its feature view), on each object of a list (those refused are left out, as Feast filters lists),
+ * on the project for `/materialization_runs`.
  */
 export function registerRegistryApi<E extends Env>(
   app: Hono<E>,
   prefix: string,
   read: RegistryReader,
+  access: RegistryApiAccess,
   runs?: RunHistory,
 ): void {
-  if (runs) registerRunsRoute(app, prefix, read, runs)
+  const describe = (c: Context, kind: RestKind, o: RestObject) =>
+    access.authorizer.authorize(access.principal(c), 'DESCRIBE', restAuthObject(kind, o))
+  /** Feast's list filtering: only the objects the principal may describe. */
+  const permitted = (c: Context, kind: RestKind, objects: readonly RestObject[]) =>
+    permittedItems(access.authorizer, access.principal(c), 'DESCRIBE', objects, (o) =>
+      restAuthObject(kind, o),
+    )
+  if (runs) registerRunsRoute(app, prefix, read, runs, access)
   app.get(`${prefix}/projects`, async (c) => {
     const state = await read()
     const { items, pagination } = paginate(
-      json(restObjects(state, 'projects', undefined)),
+      json(await permitted(c, 'projects', restObjects(state, 'projects', undefined))),
       pageQuery(c),
       'project',
     )
@@ -74,7 +96,9 @@ export function registerRegistryApi<E extends Env>(
   })
   app.get(`${prefix}/projects/:name`, async (c) => {
     const state = await read()
-    return c.json(restObject(state, 'projects', c.req.param('name'), c.req.param('name')).json)
+    const project = restObject(state, 'projects', c.req.param('name'), c.req.param('name'))
+    await describe(c, 'projects', project)
+    return c.json(project.json)
   })
   for (const kind of Object.keys(REST_KINDS) as RestKind[]) {
     if (kind === 'projects') continue
@@ -82,7 +106,7 @@ export function registerRegistryApi<E extends Env>(
     app.get(`${prefix}/${kind}`, async (c) => {
       const project = requiredProject(c)
       const state = await read()
-      const objects = filtered(state, kind, project, c)
+      const objects = await permitted(c, kind, filtered(state, kind, project, c))
       const { items, pagination } = paginate(json(objects), pageQuery(c), 'project')
       const body: JsonObject = { [key]: items, pagination }
       if (flag(c, 'include_relationships')) {
@@ -93,7 +117,7 @@ export function registerRegistryApi<E extends Env>(
     if (WITH_ALL.includes(kind)) {
       app.get(`${prefix}/${kind}/all`, async (c) => {
         const state = await read()
-        const objects = filtered(state, kind, undefined, c)
+        const objects = await permitted(c, kind, filtered(state, kind, undefined, c))
         const { items, pagination } = paginate(
           objects.map((o) => ({ ...o.json, project: o.project })),
           pageQuery(c),
@@ -114,6 +138,7 @@ export function registerRegistryApi<E extends Env>(
         const project = requiredProject(c)
         const state = await read()
         const feature = restFeature(state, project, c.req.param('feature_view'), c.req.param('name'))
+        await describe(c, 'features', feature)
         const body: JsonObject = { ...feature.json }
         if (flag(c, 'include_relationships')) body.relationships = []
         return c.json(body)
@@ -124,7 +149,9 @@ export function registerRegistryApi<E extends Env>(
       const project = requiredProject(c)
       const name = c.req.param('name')
       const state = await read()
-      const body: JsonObject = { ...restObject(state, kind, project, name).json }
+      const found = restObject(state, kind, project, name)
+      await describe(c, kind, found)
+      const body: JsonObject = { ...found.json }
       // Feast adds the data sources that are targets of the entity's relationships; an entity is
       // only ever a source, so the list is always empty there too.
       if (kind === 'entities') body.dataSources = []
@@ -140,9 +167,11 @@ function registerRunsRoute<E extends Env>(
   prefix: string,
   read: RegistryReader,
   runs: RunHistory,
+  access: RegistryApiAccess,
 ): void {
   app.get(`${prefix}/materialization_runs`, async (c) => {
     const project = requiredProject(c)
+    await access.authorizer.authorize(access.principal(c), 'DESCRIBE', projectObject(project))
     const view = c.req.query('feature_view') || undefined
     const limit = intQuery(c, 'limit', 1, MAX_RUNS_LISTED) ?? DEFAULT_RUNS_LISTED
     const signal = c.req.raw.signal

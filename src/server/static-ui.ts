@@ -1,7 +1,7 @@
 import { readFile, stat } from 'node:fs/promises'
 import { extname, join, normalize, resolve, sep } from 'node:path'
 import { LarderError } from '../core/index.js'
-import type { FeatureServer } from './feature-server.js'
+import { type FeatureServer, isApiPath } from './feature-server.js'
 
 const TYPES: Readonly<Record<string, string>> = {
   '.html': 'text/html; charset=utf-8',
@@ -16,14 +16,13 @@ const TYPES: Readonly<Record<string, string>> = {
   '.txt': 'text/plain; charset=utf-8',
 }
 
-/** Paths that belong to the server's API (`/jobs` and `/jobs/{id}` included): never answered with the UI's index.html. */
-const API_PREFIXES = ['/api/', '/jobs', '/feast.', '/get-online-features', '/push', '/write-to-online-store']
-
 /**
  * Serves a built single-page app from `dir` on the feature server, after its own routes, so the UI,
  * the registry REST API and the online routes share one origin. A file under `dir` is served as is
  * (hashed assets as immutable); any other GET path without a file extension answers `index.html`,
- * so deep links survive a reload. API paths that match no route keep the server's JSON 404.
+ * so deep links survive a reload. API paths that match no route keep the server's JSON 404. The
+ * files need no token when the server authenticates requests (the UI's login page must load); its
+ * API routes do.
  * Throws NOT_FOUND when `dir` has no `index.html` (the UI was not built).
  *
  * @example await serveStaticUi(server, 'dist/ui')
@@ -41,7 +40,7 @@ export async function serveStaticUi(server: FeatureServer, dir: string): Promise
     })
   server.app.get('*', async (c, next) => {
     const path = c.req.path
-    if (API_PREFIXES.some((p) => path.startsWith(p))) return next()
+    if (isApiPath(path)) return next()
     let decoded: string
     try {
       decoded = decodeURIComponent(path)

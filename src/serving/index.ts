@@ -1,3 +1,4 @@
+export { onlineReadObjects, viewObject } from './access-objects.js'
 export { joinKeyValue, parseJoinKeyText } from './entity-values.js'
 export {
   type FeastJsonResponse,

@@ -1,6 +1,8 @@
 // Reads the registry REST API (Feast's shapes, under /api/v1) and the online route of the server
-// that serves this page. Nothing else is a source of truth.
+// that serves this page. Nothing else is a source of truth. When the user gave a token (the server
+// answered 401), every call carries it as `Authorization: Bearer`.
 import { useQuery } from '@tanstack/react-query'
+import { getToken } from './auth'
 
 export type Tags = Record<string, string>
 
@@ -128,7 +130,7 @@ export interface ProjectJson {
   spec?: { name: string; description?: string }
 }
 
-/** An answer of the server that was not 2xx, with its Feast-style error body. */
+/** An answer of the server that was not 2xx, with its Feast-style error body; 401 asks for a token. */
 export class ApiError extends Error {
   constructor(
     readonly status: number,
@@ -139,13 +141,21 @@ export class ApiError extends Error {
   }
 }
 
+/** The server refused the call for want of a (valid) token: the UI shows the token form. */
+export function needsToken(error: unknown): error is ApiError {
+  return error instanceof ApiError && error.status === 401
+}
+
 /** The server did not answer at all (it is down, or the page was opened from a file). */
 export class ServerDownError extends Error {}
 
 export async function getJson<T>(url: string, init?: RequestInit): Promise<T> {
+  const headers = new Headers(init?.headers)
+  const token = getToken()
+  if (token) headers.set('authorization', `Bearer ${token}`)
   let res: Response
   try {
-    res = await fetch(url, init)
+    res = await fetch(url, { ...init, headers })
   } catch (e) {
     throw new ServerDownError(e instanceof Error ? e.message : String(e))
   }

@@ -14,8 +14,10 @@ import {
 import { useDisclosure } from '@mantine/hooks'
 import { lazy, type ReactNode, Suspense, useEffect } from 'react'
 import { type RegistryData, useProjects, useRegistry } from './api'
+import { useToken } from './auth'
 import { SearchBox } from './components/search-box'
 import { Empty, ErrorState, Loading } from './components/states'
+import { SignOutButton } from './components/token-form'
 import { DataSourcePage, DataSourcesPage } from './pages/data-sources'
 import { EntitiesPage, EntityPage } from './pages/entities'
 import { FeatureServicePage, FeatureServicesPage } from './pages/feature-services'
@@ -65,6 +67,7 @@ export function App() {
   const decoded = project === undefined ? undefined : decodeURIComponent(project)
   const registry = useRegistry(decoded ?? '')
   const [opened, { toggle, close }] = useDisclosure()
+  const token = useToken()
   // biome-ignore lint/correctness/useExhaustiveDependencies: closes the mobile menu on navigation
   useEffect(() => close(), [pathname, close])
 
@@ -106,6 +109,7 @@ export function App() {
           </Group>
           <Group gap="sm" wrap="nowrap">
             {decoded && <SearchBox data={registry.data} />}
+            {token !== null && <SignOutButton />}
             <ColorSchemeToggle />
           </Group>
         </Group>

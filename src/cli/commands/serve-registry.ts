@@ -4,7 +4,7 @@ import { loadRepoConfig } from '../../config/index.js'
 import { LarderError } from '../../core/index.js'
 import { createRegistry, redactUrl } from '../../registry/index.js'
 import { startRegistryServer } from '../../registry-server/index.js'
-import { readTls } from '../../server/index.js'
+import { createServerAuth, readTls } from '../../server/index.js'
 import { type CommandContext, repoPath } from '../context.js'
 
 interface Options {
@@ -22,7 +22,8 @@ const LEVELS: readonly Level[] = ['fatal', 'error', 'warn', 'info', 'debug', 'tr
 /**
  * `larder serve-registry`: the repo's registry (file or SQL) served as Feast's registry server, the
  * `feast.registry.RegistryServer` gRPC service on `--port` (6570), and Feast's REST registry API
- * under `/api/v1` on `--rest-port` (6572; `--no-rest` leaves it out). Clients are repos with
+ * under `/api/v1` on `--rest-port` (6572; `--no-rest` leaves it out); both check the bearer tokens the
+ * repo's `auth:` block asks for (`no_auth` by default). Clients are repos with
  * `registry: { registry_type: remote, path: host:6570 }`, Larder's or Feast's. Logs are JSON lines on
  * stdout, the first one `registry server listening` with the URLs. It runs until SIGTERM or SIGINT,
  * then lets calls in flight finish and closes the registry.
@@ -52,7 +53,10 @@ Clients point their feature_store.yaml at the gRPC port:
     path: <host>:6570
 
 Writes from Larder clients keep per-object optimistic concurrency (a stale change fails with
-CONFLICT); writes from Feast clients are applied as Feast applies them.`,
+CONFLICT); writes from Feast clients are applied as Feast applies them.
+
+With an auth block (type oidc or static) every call needs a bearer token; clients set
+auth: { type: oidc } (or static) and the token in LARDER_AUTH_TOKEN. See docs/security.md.`,
     )
     .action(async (opts: Options) => {
       const globals = ctx.globals()
@@ -65,6 +69,7 @@ CONFLICT); writes from Feast clients are applied as Feast applies them.`,
           { hint: 'run serve-registry in a repo whose registry is a file or a database' },
         )
       }
+      const auth = createServerAuth(config.auth)
       const where =
         config.registry.registryType === 'sql' ? redactUrl(config.registry.path) : config.registry.path
       const logger = pino(
@@ -81,9 +86,15 @@ CONFLICT); writes from Feast clients are applied as Feast applies them.`,
           where,
           tls: readTls(opts.tlsKey, opts.tlsCert),
           onInternalError: (err) => logger.error({ err }, 'request failed'),
+          auth,
         })
         logger.info(
-          { grpcUrl: server.grpcUrl, restUrl: server.restUrl, registry: where },
+          {
+            grpcUrl: server.grpcUrl,
+            restUrl: server.restUrl,
+            registry: where,
+            auth: auth.authenticator.type,
+          },
           'registry server listening',
         )
         const signal = await new Promise<NodeJS.Signals>((resolve) => {

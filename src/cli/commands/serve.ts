@@ -2,7 +2,13 @@ import { type Command, InvalidArgumentError } from 'commander'
 import { type Level, pino } from 'pino'
 import { isLarderError } from '../../core/index.js'
 import { type GrpcListening, listenGrpc, servingFetchHandlers, servingRoutes } from '../../grpc/index.js'
-import { DEFAULT_MAX_BODY_BYTES, FeatureServer, listen, readTls } from '../../server/index.js'
+import {
+  createServerAuth,
+  DEFAULT_MAX_BODY_BYTES,
+  FeatureServer,
+  listen,
+  readTls,
+} from '../../server/index.js'
 import type { CommandContext } from '../context.js'
 import { larderVersion } from './version.js'
 
@@ -23,8 +29,9 @@ const LEVELS: readonly Level[] = ['fatal', 'error', 'warn', 'info', 'debug', 'tr
 /**
  * `larder serve`: the feature server on `--port` (Feast's REST routes, the registry REST API, metrics,
  * OpenAPI, and Feast's ServingService in the Connect protocol for Larder's client), and with
- * `--grpc-port` the ServingService over gRPC. Logs are JSON lines on stdout, the first one
- * `feature server listening` with the URLs. It runs until SIGTERM or SIGINT, then stops accepting, lets in-flight requests finish and closes the
+ * `--grpc-port` the ServingService over gRPC. Both check the bearer tokens the repo's `auth:` block
+ * asks for (`no_auth` by default). Logs are JSON lines on stdout, the first one
+ * `feature server listening` with the URLs and the auth type. It runs until SIGTERM or SIGINT, then stops accepting, lets in-flight requests finish and closes the
  * stores.
  */
 export function registerServe(program: Command, ctx: CommandContext): void {
@@ -47,6 +54,7 @@ export function registerServe(program: Command, ctx: CommandContext): void {
     .option('--log-level <level>', `log level: ${LEVELS.join(', ')}`, level, 'info' as Level)
     .action(async (opts: Options) => {
       const store = await ctx.openStore()
+      const auth = createServerAuth(store.config.auth)
       const logger = pino(
         { level: opts.logLevel, base: { service: 'larder' } },
         { write: (line: string) => ctx.output.out(line) },
@@ -55,8 +63,10 @@ export function registerServe(program: Command, ctx: CommandContext): void {
         logger,
         maxBodyBytes: opts.maxBodyBytes,
         readTimeoutMs: opts.readTimeoutMs,
+        auth,
       })
-      for (const h of servingFetchHandlers(server.target, larderVersion())) server.mount(h.path, h.fetch)
+      for (const h of servingFetchHandlers(server.target, larderVersion(), auth))
+        server.mount(h.path, h.fetch)
       await server.registry.load()
       await server.target.online().catch((err: unknown) => {
         if (!(isLarderError(err) && err.code === 'BACKEND_UNAVAILABLE')) throw err
@@ -77,7 +87,7 @@ export function registerServe(program: Command, ctx: CommandContext): void {
       })
       let grpc: GrpcListening | undefined
       if (opts.grpcPort !== undefined) {
-        grpc = await listenGrpc(servingRoutes(server.target, larderVersion()), {
+        grpc = await listenGrpc(servingRoutes(server.target, larderVersion(), auth), {
           host: opts.host,
           port: opts.grpcPort,
           tls: readTls(opts.tlsKey, opts.tlsCert),
@@ -87,7 +97,13 @@ export function registerServe(program: Command, ctx: CommandContext): void {
         })
       }
       logger.info(
-        { url: http.url, metricsUrl: http.metricsUrl, grpcUrl: grpc?.url, project: store.project },
+        {
+          url: http.url,
+          metricsUrl: http.metricsUrl,
+          grpcUrl: grpc?.url,
+          project: store.project,
+          auth: auth.authenticator.type,
+        },
         'feature server listening',
       )
       const signal = await new Promise<NodeJS.Signals>((resolve) => {

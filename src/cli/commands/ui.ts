@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url'
 import { type Command, InvalidArgumentError } from 'commander'
 import { type Level, pino } from 'pino'
 import { isLarderError } from '../../core/index.js'
-import { FeatureServer, listen, serveStaticUi } from '../../server/index.js'
+import { createServerAuth, FeatureServer, listen, serveStaticUi } from '../../server/index.js'
 import type { CommandContext } from '../context.js'
 import { paint } from '../output.js'
 
@@ -23,8 +23,9 @@ const BUILT_UI = fileURLToPath(new URL('../../ui/', import.meta.url))
 /**
  * `larder ui`: the web UI of the repo, served with the registry REST API (`/api/v1`) and the online
  * routes of the feature server on one origin (default http://127.0.0.1:8888). Prints the URL; opens a
- * browser only with `--open`. Logs (JSON) go to stderr at `--log-level` (default warn). Runs until
- * SIGTERM or SIGINT.
+ * browser only with `--open`. With an `auth:` block other than `no_auth`, the API routes ask for a
+ * bearer token, which the UI asks for and keeps in the tab's sessionStorage; its files stay public.
+ * Logs (JSON) go to stderr at `--log-level` (default warn). Runs until SIGTERM or SIGINT.
  */
 export function registerUi(program: Command, ctx: CommandContext): void {
   program
@@ -37,8 +38,9 @@ export function registerUi(program: Command, ctx: CommandContext): void {
     .option('--log-level <level>', `log level on stderr: ${LEVELS.join(', ')}`, level, 'warn' as Level)
     .action(async (opts: Options) => {
       const store = await ctx.openStore()
+      const auth = createServerAuth(store.config.auth)
       const logger = pino({ level: opts.logLevel, base: { service: 'larder-ui' } }, pino.destination(2))
-      const server = new FeatureServer(store, { logger })
+      const server = new FeatureServer(store, { logger, auth })
       await serveStaticUi(server, opts.uiDir ?? BUILT_UI)
       await server.registry.load()
       await server.target.online().catch((err: unknown) => {
@@ -53,6 +55,11 @@ export function registerUi(program: Command, ctx: CommandContext): void {
       })
       ctx.output.out(`Larder UI for project ${store.project}: ${paint(ctx.output, 'bold', http.url)}`)
       ctx.output.out('registry API under /api/v1, online features at /get-online-features; Ctrl-C stops')
+      if (auth.authenticator.type !== 'no_auth') {
+        ctx.output.out(
+          `auth ${auth.authenticator.type}: the UI asks for a bearer token, kept for the browser tab`,
+        )
+      }
       if (opts.open) openBrowser(http.url)
       await new Promise<void>((resolve) => {
         const stop = () => {

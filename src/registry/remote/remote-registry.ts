@@ -7,6 +7,7 @@ import {
   isLarderError,
   LarderError,
   type LarderErrorCode,
+  type TokenProvider,
   throwIfAborted,
 } from '../../core/index.js'
 import type { DataSource } from '../../gen/feast/core/DataSource_pb.js'
@@ -49,6 +50,12 @@ export interface RemoteRegistryOptions {
   readonly cacheTtlSeconds: number
   /** How long one call may take before it fails with BACKEND_UNAVAILABLE (default 30 s). */
   readonly timeoutMs?: number
+  /**
+   * Gives the bearer token sent as `authorization` metadata with every call, asked again for each
+   * call so a rotated token is used at once (from the repo's `auth:` block: `clientTokenProvider`).
+   * Without it, calls carry no token, as a Feast client with `no_auth`.
+   */
+  readonly tokenProvider?: TokenProvider
 }
 
 type Call = (headers: Headers) => Promise<unknown>
@@ -73,10 +80,12 @@ export class RemoteRegistry implements Registry {
   readonly #runs: Client<typeof MaterializationRuns>
   readonly #ttlMs: number
   readonly #timeoutMs: number
+  readonly #tokenProvider: TokenProvider | undefined
   #cached: { state: RegistryState; checkedAt: number } | undefined
 
   private constructor(url: string, options: RemoteRegistryOptions) {
     this.url = url
+    this.#tokenProvider = options.tokenProvider
     this.#ttlMs = options.cacheTtlSeconds * 1000
     this.#timeoutMs = options.timeoutMs ?? 30_000
     const transport = createGrpcTransport({ baseUrl: url })
@@ -329,7 +338,9 @@ export class RemoteRegistry implements Registry {
 
   async #call<T>(what: string, call: (headers: Headers) => Promise<T>): Promise<T> {
     try {
-      return await call(new Headers())
+      const headers = new Headers()
+      if (this.#tokenProvider) headers.set('authorization', `Bearer ${await this.#tokenProvider()}`)
+      return await call(headers)
     } catch (e) {
       throw this.#error(what, e)
     }
@@ -366,11 +377,20 @@ export class RemoteRegistry implements Registry {
       [Code.Unimplemented]: 'UNSUPPORTED',
       [Code.InvalidArgument]: 'INVALID_ARGUMENT',
       [Code.AlreadyExists]: 'ALREADY_EXISTS',
+      [Code.Unauthenticated]: 'UNAUTHENTICATED',
+      [Code.PermissionDenied]: 'PERMISSION_DENIED',
     }
+    const larderCode = mapped[err.code] ?? 'INTERNAL'
     return new LarderError(
-      mapped[err.code] ?? 'INTERNAL',
+      larderCode,
       `the registry server at ${this.url} refused to ${what}: ${err.rawMessage}`,
-      { cause: err, hint: 'see the registry server’s log for the cause' },
+      {
+        cause: err,
+        hint:
+          larderCode === 'UNAUTHENTICATED'
+            ? 'the server asks for a token: set auth in feature_store.yaml (e.g. type: oidc) and LARDER_AUTH_TOKEN'
+            : 'see the registry server’s log for the cause',
+      },
     )
   }
 

@@ -1,6 +1,7 @@
 import { Alert, Button, Center, Code, Group, Loader, Stack, Text, Title } from '@mantine/core'
 import type { ReactNode } from 'react'
-import { ApiError, ServerDownError } from '../api'
+import { ApiError, needsToken, ServerDownError } from '../api'
+import { TokenForm } from './token-form'
 
 export function Loading({ what }: { what: string }) {
   return (
@@ -13,8 +14,9 @@ export function Loading({ what }: { what: string }) {
   )
 }
 
-/** An error with what to do about it: start the server, apply the repo, or check the name. */
+/** An error with what to do about it: start the server, apply the repo, check the name, or give a token. */
 export function ErrorState({ error, retry }: { error: unknown; retry?: () => void }) {
+  if (needsToken(error)) return <TokenForm error={error} />
   let title = 'Something went wrong'
   let body: ReactNode = error instanceof Error ? error.message : String(error)
   if (error instanceof ServerDownError) {

@@ -1,0 +1,115 @@
+import type { AuthConfig } from '../../config/index.js'
+import {
+  type Authenticator,
+  allowAllAuthorizer,
+  anonymousAuthenticator,
+  LarderError,
+  type Principal,
+  type ServerAuth,
+} from '../../core/index.js'
+import { bearerToken, unauthenticated } from './bearer.js'
+import { OidcVerifier } from './oidc-verifier.js'
+import { StaticTokens } from './static-tokens.js'
+
+/** A server's authentication and authorization, with the Larder options that go with them. */
+export interface ServerAuthConfig extends ServerAuth {
+  /** Whether `GET /metrics` needs a token too (`auth.protect_metrics`; default open). */
+  readonly protectMetrics: boolean
+}
+
+/**
+ * The authentication of Larder's servers from the `auth:` block: `no_auth` answers every request as
+ * the anonymous principal; `oidc` takes a JWT of the identity provider, or one of the
+ * `static_tokens`; `static` takes only the static tokens. The authorizer is Feast's rule without
+ * permissions (every authenticated principal may do everything); Feast's permissions will replace
+ * it. Throws
+ * UNSUPPORTED for `kubernetes` (Larder's servers have no TokenReview client) and INVALID_CONFIG for an
+ * `oidc` block a server cannot check tokens with (no issuer source, no audience).
+ *
+ * @example const auth = createServerAuth(store.config.auth)
+ */
+export function createServerAuth(config: AuthConfig): ServerAuthConfig {
+  return Object.freeze({
+    authenticator: createAuthenticator(config),
+    authorizer: allowAllAuthorizer,
+    protectMetrics: config.protectMetrics,
+  })
+}
+
+function createAuthenticator(config: AuthConfig): Authenticator {
+  switch (config.type) {
+    case 'no_auth':
+      return anonymousAuthenticator
+    case 'kubernetes':
+      throw new LarderError(
+        'UNSUPPORTED',
+        "auth type kubernetes is not supported by Larder's servers: they cannot review ServiceAccount tokens (no TokenReview client)",
+        {
+          hint: "use type oidc (with static_tokens for services), or type static; Larder's clients can still send a ServiceAccount token to a Feast server",
+          details: { path: ['auth', 'type'] },
+        },
+      )
+    case 'static':
+      return new TokenAuthenticator('static', new StaticTokens(config.staticTokens), undefined)
+    case 'oidc': {
+      const oidc = config.oidc!
+      if (oidc.discoveryUrl === undefined && (oidc.issuer === undefined || oidc.jwksUrl === undefined)) {
+        throw new LarderError(
+          'INVALID_CONFIG',
+          'auth: oidc needs auth_discovery_url, or both issuer and jwks_url, for a server to check tokens',
+          {
+            hint: "set auth_discovery_url to the provider's …/.well-known/openid-configuration",
+            details: { path: ['auth', 'auth_discovery_url'] },
+          },
+        )
+      }
+      if (oidc.audience.length === 0) {
+        throw new LarderError(
+          'INVALID_CONFIG',
+          'auth: oidc needs client_id or audience: a server accepts only tokens issued for it',
+          {
+            hint: 'set auth.client_id (the audience defaults to it) or auth.audience',
+            details: { path: ['auth', 'audience'] },
+          },
+        )
+      }
+      const tokens = config.staticTokens.length > 0 ? new StaticTokens(config.staticTokens) : undefined
+      return new TokenAuthenticator('oidc', tokens, new OidcVerifier(oidc))
+    }
+  }
+}
+
+/** A JWT has three base64url parts separated by dots. */
+const JWT_SHAPE = /^[\w-]+\.[\w-]+\.[\w-]*$/
+
+/**
+ * Bearer tokens: a static token when its hash is one of the configured ones, else (with OIDC) a JWT
+ * verified against the identity provider.
+ */
+class TokenAuthenticator implements Authenticator {
+  readonly type: 'oidc' | 'static'
+  readonly #tokens: StaticTokens | undefined
+  readonly #oidc: OidcVerifier | undefined
+
+  constructor(type: 'oidc' | 'static', tokens: StaticTokens | undefined, oidc: OidcVerifier | undefined) {
+    this.type = type
+    this.#tokens = tokens
+    this.#oidc = oidc
+  }
+
+  async authenticate(headers: Headers): Promise<Principal> {
+    const token = bearerToken(headers)
+    const service = this.#tokens?.match(token)
+    if (service) return service
+    if (this.#oidc && JWT_SHAPE.test(token)) return this.#oidc.verify(token)
+    throw unauthenticated(
+      'unknown_token',
+      this.#oidc
+        ? "the bearer token is neither a JWT nor one of the server's static tokens"
+        : "the bearer token is not one of the server's static tokens",
+      this.#oidc
+        ? 'send an access token of the identity provider, or a service token listed in auth.static_tokens'
+        : 'send a token whose sha256 is listed in auth.static_tokens',
+    )
+  }
+}
