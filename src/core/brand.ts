@@ -19,6 +19,7 @@ export type DefinitionKind =
   | 'RedisStreamSource'
   | 'NatsSource'
   | 'Project'
+  | 'Permission'
   | 'FeatureViewProjection'
   | 'OnDemandProjection'
   | 'StreamProjection'

@@ -16,6 +16,7 @@ import type {
   FeatureView,
   Micros,
   OnDemandFeatureView,
+  Permission,
   Project,
   StreamFeatureView,
 } from '../core/index.js'
@@ -27,10 +28,16 @@ import {
   OnDemandFeatureViewMetaSchema,
   OnDemandFeatureViewSpecSchema,
 } from '../gen/feast/core/OnDemandFeatureView_pb.js'
+import {
+  PermissionMetaSchema,
+  type Permission as PermissionProto,
+  PermissionSpecSchema,
+} from '../gen/feast/core/Permission_pb.js'
 import { ProjectMetaSchema, ProjectSpecSchema } from '../gen/feast/core/Project_pb.js'
 import type { Registry as RegistryProto } from '../gen/feast/core/Registry_pb.js'
 import { StreamFeatureViewSpecSchema } from '../gen/feast/core/StreamFeatureView_pb.js'
 import type { ObjectKind } from './catalog.js'
+import { permissionToProto } from './permission-mapping.js'
 import {
   dataSourceToProto,
   entityToProto,
@@ -54,6 +61,8 @@ export interface RepoContents {
   /** Absent means none. */
   readonly onDemandFeatureViews?: readonly OnDemandFeatureView[]
   readonly featureServices: readonly FeatureService[]
+  /** Absent means none: applying removes the project's stored permissions, as `feast apply` does. */
+  readonly permissions?: readonly Permission[]
 }
 
 export type ChangeAction = 'create' | 'update' | 'delete' | 'unchanged'
@@ -218,6 +227,19 @@ const projects: KindTable<ReturnType<typeof projectToProto>> = {
   carryMeta: metaCarrier(ProjectMetaSchema),
 }
 
+const permissions: KindTable<PermissionProto> = {
+  kind: 'permission',
+  schema: PermissionSpecSchema,
+  existing: (r, project) => r.permissions.filter((p) => p.spec?.project === project),
+  desired: (c) => (c.permissions ?? []).map((p) => permissionToProto(p, c.project.name)),
+  nameOf: (p) => p.spec!.name,
+  specOf: (p) => p.spec!,
+  replace: (r, project, next) => {
+    r.permissions = [...r.permissions.filter((p) => p.spec?.project !== project), ...next]
+  },
+  carryMeta: metaCarrier(PermissionMetaSchema),
+}
+
 // biome-ignore lint/suspicious/noExplicitAny: the tables differ only in their message type
 const KINDS: readonly KindTable<any>[] = [
   projects,
@@ -227,6 +249,7 @@ const KINDS: readonly KindTable<any>[] = [
   streamFeatureViews,
   onDemandFeatureViews,
   featureServices,
+  permissions,
 ]
 
 function changedFields(

@@ -49,6 +49,7 @@ export const OBJECT_KINDS = [
   'feature service',
   'project',
   'saved dataset',
+  'permission',
 ] as const
 export type ObjectKind = (typeof OBJECT_KINDS)[number]
 

@@ -79,6 +79,15 @@ export {
   viewFreshnessJson,
 } from './materialization-runs.js'
 export { findObjectMessage, getObjectMessage, type ObjectMessage } from './object-messages.js'
+export {
+  type ProjectPermissions,
+  permissionFromProto,
+  permissionToProto,
+  policyFromProto,
+  policyToProto,
+  projectPermissions,
+  registryAuthObjects,
+} from './permission-mapping.js'
 export { LARDER_TAGS, microsFromTimestamp, timestampFromMicros } from './proto-mapping.js'
 export { type LoadOptions, type Registry, RegistryState, updateRegistry } from './registry.js'
 export {

@@ -5,6 +5,7 @@ import { EntitySchema } from '../gen/feast/core/Entity_pb.js'
 import { FeatureServiceSchema } from '../gen/feast/core/FeatureService_pb.js'
 import { FeatureViewSchema } from '../gen/feast/core/FeatureView_pb.js'
 import { OnDemandFeatureViewSchema } from '../gen/feast/core/OnDemandFeatureView_pb.js'
+import { PermissionSchema } from '../gen/feast/core/Permission_pb.js'
 import { ProjectSchema } from '../gen/feast/core/Project_pb.js'
 import type { Registry as RegistryProto } from '../gen/feast/core/Registry_pb.js'
 import { SavedDatasetSchema } from '../gen/feast/core/SavedDataset_pb.js'
@@ -53,6 +54,8 @@ function namesOf(registry: RegistryProto, project: string, kind: ObjectKind): st
       return registry.dataSources.filter((m) => m.project === project).map((m) => m.name)
     case 'saved dataset':
       return registry.savedDatasets.filter((m) => m.spec?.project === project).map((m) => m.spec!.name)
+    case 'permission':
+      return registry.permissions.filter((m) => m.spec?.project === project).map((m) => m.spec!.name)
   }
 }
 
@@ -85,6 +88,8 @@ export function findObjectMessage(
       return bySpec(ProjectSchema, registry.projects)
     case 'saved dataset':
       return bySpec(SavedDatasetSchema, registry.savedDatasets)
+    case 'permission':
+      return bySpec(PermissionSchema, registry.permissions)
     case 'data source': {
       const message = registry.dataSources.find((s) => s.name === name && s.project === project)
       return message ? { schema: DataSourceSchema, message } : undefined

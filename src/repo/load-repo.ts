@@ -12,6 +12,7 @@ import {
   kindOf,
   LarderError,
   type OnDemandFeatureView,
+  type Permission,
   type Project,
   type StreamFeatureView,
 } from '../core/index.js'
@@ -30,6 +31,7 @@ export interface RepoDefinitions {
   readonly streamFeatureViews: readonly StreamFeatureView[]
   readonly onDemandFeatureViews: readonly OnDemandFeatureView[]
   readonly featureServices: readonly FeatureService[]
+  readonly permissions: readonly Permission[]
   /** Where each definition object was first found, relative to the repo. */
   readonly origins: ReadonlyMap<object, string>
 }
@@ -42,6 +44,7 @@ type Family =
   | 'on demand feature view'
   | 'feature service'
   | 'project'
+  | 'permission'
 const FAMILY: Record<string, Family | undefined> = {
   Entity: 'entity',
   FileSource: 'data source',
@@ -57,6 +60,7 @@ const FAMILY: Record<string, Family | undefined> = {
   OnDemandFeatureView: 'on demand feature view',
   FeatureService: 'feature service',
   Project: 'project',
+  Permission: 'permission',
 }
 
 /** Where `import ... from 'larderjs'` in a definition file points: the Larder that is running. */
@@ -122,6 +126,40 @@ async function collectDefinitions(
   files: readonly string[],
   jiti: ReturnType<typeof createJiti>,
 ): Promise<RepoDefinitions> {
+  async function* modules(): AsyncGenerator<DefinitionModule> {
+    for (const file of files) {
+      const rel = relative(repoPath, file).split(sep).join('/')
+      try {
+        yield { file: rel, exports: (await jiti.import(file)) as Record<string, unknown> }
+      } catch (cause) {
+        throw loadError(repoPath, rel, cause)
+      }
+    }
+  }
+  return definitionsFrom(
+    modules(),
+    files.map((f) => relative(repoPath, f).split(sep).join('/')),
+  )
+}
+
+/** One module's exports, and the file (relative to the repo) they are reported as found in. */
+export interface DefinitionModule {
+  readonly file: string
+  readonly exports: Readonly<Record<string, unknown>> | undefined
+}
+
+/**
+ * Collects the definitions among the modules' exported values (other values are ignored) and the
+ * entities and sources they reference without exporting them, taking the modules one at a time. Two
+ * different objects of one family with the same name are INVALID_DEFINITION naming both files.
+ * `files` becomes the result's `files`.
+ *
+ * @example await definitionsFrom([{ file: 'features.ts', exports: await import('./features.js') }], ['features.ts'])
+ */
+export async function definitionsFrom(
+  modules: Iterable<DefinitionModule> | AsyncIterable<DefinitionModule>,
+  files: readonly string[],
+): Promise<RepoDefinitions> {
   const found = new Map<string, { value: object; file: string }>()
   const origins = new Map<object, string>()
   const add = (value: object, file: string) => {
@@ -144,16 +182,9 @@ async function collectDefinitions(
       origins.set(value, file)
     }
   }
-  for (const file of files) {
-    const rel = relative(repoPath, file).split(sep).join('/')
-    let mod: Record<string, unknown>
-    try {
-      mod = (await jiti.import(file)) as Record<string, unknown>
-    } catch (cause) {
-      throw loadError(repoPath, rel, cause)
-    }
-    for (const value of Object.values(mod ?? {})) {
-      if (typeof value === 'object' && value !== null) add(value, rel)
+  for await (const { file, exports } of modules) {
+    for (const value of Object.values(exports ?? {})) {
+      if (typeof value === 'object' && value !== null) add(value, file)
     }
   }
   // Objects referenced but not exported still belong to the repo.
@@ -163,7 +194,7 @@ async function collectDefinitions(
   const of = <T>(family: Family) =>
     [...found.entries()].filter(([k]) => k.startsWith(`${family}:`)).map(([, v]) => v.value as T)
   return {
-    files: files.map((f) => relative(repoPath, f).split(sep).join('/')),
+    files: [...files],
     project: of<Project>('project')[0],
     entities: of<Entity>('entity'),
     dataSources: of<DataSource>('data source'),
@@ -171,6 +202,7 @@ async function collectDefinitions(
     streamFeatureViews: of<StreamFeatureView>('stream feature view'),
     onDemandFeatureViews: of<OnDemandFeatureView>('on demand feature view'),
     featureServices: of<FeatureService>('feature service'),
+    permissions: of<Permission>('permission'),
     origins,
   }
 }

@@ -185,6 +185,7 @@ export async function resolveRepoContents(
     streamFeatureViews: [...streamViews.values()],
     onDemandFeatureViews: [...onDemand.values()],
     featureServices: services,
+    permissions: defs.permissions,
   }
 }
 

@@ -9,6 +9,7 @@ import {
 } from '../../core/index.js'
 import { bearerToken, unauthenticated } from './bearer.js'
 import { OidcVerifier } from './oidc-verifier.js'
+import { PermissionAuthorizer, type PermissionSource } from './permission-authorizer.js'
 import { StaticTokens } from './static-tokens.js'
 
 /** A server's authentication and authorization, with the Larder options that go with them. */
@@ -17,21 +18,34 @@ export interface ServerAuthConfig extends ServerAuth {
   readonly protectMetrics: boolean
 }
 
+export interface ServerAuthOptions {
+  /**
+   * The registry whose permissions the server enforces, read at every authorization (a server's
+   * background registry, so that no request waits for it and reloads are followed). Without it,
+   * every authenticated principal may do everything.
+   */
+  readonly permissions?: PermissionSource
+}
+
 /**
  * The authentication of Larder's servers from the `auth:` block: `no_auth` answers every request as
  * the anonymous principal; `oidc` takes a JWT of the identity provider, or one of the
- * `static_tokens`; `static` takes only the static tokens. The authorizer is Feast's rule without
- * permissions (every authenticated principal may do everything); Feast's permissions will replace
- * it. Throws
+ * `static_tokens`; `static` takes only the static tokens. With `permissions` and an `auth` type other
+ * than `no_auth`, the authorizer applies Feast's permissions of the registry (`PermissionAuthorizer`);
+ * with `no_auth`, as in Feast, no permission is enforced and everyone may do everything. Throws
  * UNSUPPORTED for `kubernetes` (Larder's servers have no TokenReview client) and INVALID_CONFIG for an
  * `oidc` block a server cannot check tokens with (no issuer source, no audience).
  *
- * @example const auth = createServerAuth(store.config.auth)
+ * @example const auth = createServerAuth(store.config.auth, { permissions: () => server.registry.load() })
  */
-export function createServerAuth(config: AuthConfig): ServerAuthConfig {
+export function createServerAuth(config: AuthConfig, options: ServerAuthOptions = {}): ServerAuthConfig {
+  const authenticator = createAuthenticator(config)
   return Object.freeze({
-    authenticator: createAuthenticator(config),
-    authorizer: allowAllAuthorizer,
+    authenticator,
+    authorizer:
+      config.type !== 'no_auth' && options.permissions !== undefined
+        ? new PermissionAuthorizer(options.permissions)
+        : allowAllAuthorizer,
     protectMetrics: config.protectMetrics,
   })
 }
