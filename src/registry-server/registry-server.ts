@@ -3,13 +3,13 @@ import { createServer as createHttpsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { createAdaptorServer } from '@hono/node-server'
 import { Hono } from 'hono'
-import { cors } from 'hono/cors'
 import { LarderError, NO_AUTH, type ServerAuth } from '../core/index.js'
 import { listenGrpc } from '../grpc/index.js'
 import type { Registry } from '../registry/index.js'
 import { authenticate, principalOf } from '../server/auth/http-auth.js'
 import { errorResponse } from '../server/errors.js'
 import { registerRegistryApi } from '../server/registry-api.js'
+import { type RequestGuardOptions, RequestGuards } from '../server/request-guards.js'
 import { registryRoutes } from './registry-service.js'
 import { RegistryWriter } from './registry-writes.js'
 
@@ -32,6 +32,13 @@ export interface RegistryServerOptions {
    * `RegistryServiceOptions.auth` and `registerRegistryApi`).
    */
   readonly auth?: ServerAuth
+  /**
+   * Who may reach the REST port from a browser (`server/request-guards.ts`): `Host` names besides IP
+   * addresses, `localhost` and the bound name (421 otherwise), and the origins CORS allows (none by
+   * default). The gRPC port needs no such check: browsers cannot speak h2c, a rebound name fails the
+   * TLS certificate check, and its content types always need a preflight, which it never answers.
+   */
+  readonly guards?: RequestGuardOptions
 }
 
 /** A listening registry server. */
@@ -93,8 +100,10 @@ async function listenRest(
 ): Promise<{ url: string; close(): Promise<void> }> {
   const reader = new RegistryWriter(registry, options.where)
   const auth = options.auth ?? NO_AUTH
+  const guards = new RequestGuards(options.guards)
+  guards.bindTo(host)
   const app = new Hono()
-  app.use('/api/v1/*', cors())
+  app.use('*', guards.middleware())
   app.use('*', authenticate(auth.authenticator))
   registerRegistryApi(
     app,

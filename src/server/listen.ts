@@ -39,14 +39,17 @@ export interface Listening {
 
 /**
  * Serves a feature server over HTTP (or HTTPS with `tlsKey` and `tlsCert`) and, with `metricsPort`,
- * its metrics on a second port. Resolves once both listen; rejects with BACKEND_UNAVAILABLE when a
- * port cannot be bound.
+ * its metrics on a second port. The bound name joins the `Host` names the server answers to (the
+ * machine's host name when bound to every interface), and the metrics port checks `Host` as the
+ * main port does. Resolves once both listen; rejects with BACKEND_UNAVAILABLE when a port cannot be
+ * bound.
  *
  * @example const { url, close } = await listen(server, { port: 6566 })
  */
 export async function listen(server: FeatureServer, options: ListenOptions = {}): Promise<Listening> {
   const host = options.host ?? '127.0.0.1'
   const tls = readTls(options.tlsKey, options.tlsCert)
+  server.guards.bindTo(host)
   const http = createAdaptorServer({
     fetch: server.fetch,
     hostname: host,
@@ -57,6 +60,18 @@ export async function listen(server: FeatureServer, options: ListenOptions = {})
   let metricsPort: number | undefined
   if (options.metricsPort !== undefined) {
     metrics = createHttpServer((req, res) => {
+      if (!server.guards.hostAllowed(req.headers.host)) {
+        res.writeHead(421, { 'content-type': 'application/json' }).end(
+          JSON.stringify({
+            status_code: 421,
+            error_type: 'PERMISSION_DENIED',
+            detail: `this server does not answer to the host ${JSON.stringify(req.headers.host?.slice(0, 200))}`,
+            hint: 'allow the name with feature_server.allowed_hosts in feature_store.yaml, or --allowed-host',
+            details: { reason: 'host_not_allowed' },
+          }),
+        )
+        return
+      }
       if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
         res.writeHead(404, { 'content-type': 'application/json' }).end(
           JSON.stringify({

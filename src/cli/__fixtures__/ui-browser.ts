@@ -57,7 +57,7 @@ export function startUi(
     })
     child.stdout!.on('data', (d: Buffer) => {
       out += d.toString()
-      const url = /Larder UI for project \S+: (http:\/\/\S+)/.exec(out)?.[1]
+      const url = /Larder UI for project \S+: (https?:\/\/\S+)/.exec(out)?.[1]
       if (url) {
         clearTimeout(timer)
         resolvePromise({

@@ -4,10 +4,11 @@ import { loadRepoConfig } from '../../config/index.js'
 import { LarderError } from '../../core/index.js'
 import { createRegistry, redactUrl } from '../../registry/index.js'
 import { startRegistryServer } from '../../registry-server/index.js'
-import { createServerAuth, readTls } from '../../server/index.js'
+import { BackgroundRegistry, createServerAuth, readTls } from '../../server/index.js'
 import { type CommandContext, repoPath } from '../context.js'
+import { allowedHostOption, allowedOriginOption, type BrowserFlags, guardOptions } from './browser-flags.js'
 
-interface Options {
+interface Options extends BrowserFlags {
   host: string
   port: number
   restPort?: number
@@ -44,6 +45,8 @@ export function registerServeRegistry(program: Command, ctx: CommandContext): vo
     .option('--tls-key <file>', 'PEM private key; with --tls-cert both servers speak TLS')
     .option('--tls-cert <file>', 'PEM certificate chain')
     .option('--log-level <level>', `log level: ${LEVELS.join(', ')}`, level, 'info' as Level)
+    .addOption(allowedHostOption())
+    .addOption(allowedOriginOption())
     .addHelpText(
       'after',
       `
@@ -69,7 +72,8 @@ auth: { type: oidc } (or static) and the token in LARDER_AUTH_TOKEN. See docs/se
           { hint: 'run serve-registry in a repo whose registry is a file or a database' },
         )
       }
-      const auth = createServerAuth(config.auth)
+      // the permissions enforced are those of the registry served, read once built below
+      const auth = createServerAuth(config.auth, { permissions: () => permissions.load() })
       const where =
         config.registry.registryType === 'sql' ? redactUrl(config.registry.path) : config.registry.path
       const logger = pino(
@@ -77,6 +81,13 @@ auth: { type: oidc } (or static) and the token in LARDER_AUTH_TOKEN. See docs/se
         { write: (line: string) => ctx.output.out(line) },
       )
       const registry = await createRegistry(config.registry, config.repoPath)
+      // reads of the registry server are always current; its permissions follow within a second,
+      // by the registry's cheap version check in the background rather than one per authorization
+      const permissions = new BackgroundRegistry(registry, {
+        intervalSeconds: 1,
+        onError: (err) =>
+          logger.warn({ err }, 'registry reload for permissions failed; enforcing the previous ones'),
+      })
       try {
         await registry.load({ allowCache: false })
         const server = await startRegistryServer(registry, {
@@ -87,6 +98,7 @@ auth: { type: oidc } (or static) and the token in LARDER_AUTH_TOKEN. See docs/se
           tls: readTls(opts.tlsKey, opts.tlsCert),
           onInternalError: (err) => logger.error({ err }, 'request failed'),
           auth,
+          guards: guardOptions(config.featureServer, opts),
         })
         logger.info(
           {
@@ -108,6 +120,7 @@ auth: { type: oidc } (or static) and the token in LARDER_AUTH_TOKEN. See docs/se
         await server.close()
         logger.info('stopped')
       } finally {
+        await permissions.close()
         await registry.close()
       }
     })

@@ -6,10 +6,13 @@ import { isLarderError } from '../../core/index.js'
 import { createServerAuth, FeatureServer, listen, serveStaticUi } from '../../server/index.js'
 import type { CommandContext } from '../context.js'
 import { paint } from '../output.js'
+import { allowedHostOption, allowedOriginOption, type BrowserFlags, guardOptions } from './browser-flags.js'
 
-interface Options {
+interface Options extends BrowserFlags {
   host: string
   port: number
+  tlsKey?: string
+  tlsCert?: string
   open?: boolean
   uiDir?: string
   logLevel: Level
@@ -25,7 +28,9 @@ const BUILT_UI = fileURLToPath(new URL('../../ui/', import.meta.url))
  * routes of the feature server on one origin (default http://127.0.0.1:8888). Prints the URL; opens a
  * browser only with `--open`. With an `auth:` block other than `no_auth`, the API routes ask for a
  * bearer token, which the UI asks for and keeps in the tab's sessionStorage; its files stay public.
- * Logs (JSON) go to stderr at `--log-level` (default warn). Runs until SIGTERM or SIGINT.
+ * `--tls-key` with `--tls-cert` serve it over HTTPS, as `larder serve`. Browser-borne requests are
+ * refused as by `larder serve` (`--allowed-host`, `--allowed-origin` and the `feature_server:` keys
+ * widen that). Logs (JSON) go to stderr at `--log-level` (default warn). Runs until SIGTERM or SIGINT.
  */
 export function registerUi(program: Command, ctx: CommandContext): void {
   program
@@ -33,14 +38,23 @@ export function registerUi(program: Command, ctx: CommandContext): void {
     .description('serve the web UI: browse the registry, lineage, freshness, and try features online')
     .option('--host <host>', 'interface to bind', '127.0.0.1')
     .option('-p, --port <port>', 'HTTP port (0: any free port)', port, 8888)
+    .option('--tls-key <file>', 'PEM private key; with --tls-cert the UI is served over HTTPS')
+    .option('--tls-cert <file>', 'PEM certificate chain')
+    .addOption(allowedHostOption())
+    .addOption(allowedOriginOption())
     .option('--open', 'open the UI in the default browser')
     .option('--ui-dir <dir>', 'serve this UI build instead of the bundled one')
     .option('--log-level <level>', `log level on stderr: ${LEVELS.join(', ')}`, level, 'warn' as Level)
     .action(async (opts: Options) => {
       const store = await ctx.openStore()
-      const auth = createServerAuth(store.config.auth)
+      // permissions come from the server's own registry, which exists once the server is built
+      const auth = createServerAuth(store.config.auth, { permissions: () => server.registry.load() })
       const logger = pino({ level: opts.logLevel, base: { service: 'larder-ui' } }, pino.destination(2))
-      const server = new FeatureServer(store, { logger, auth })
+      const server = new FeatureServer(store, {
+        logger,
+        auth,
+        guards: guardOptions(store.config.featureServer, opts),
+      })
       await serveStaticUi(server, opts.uiDir ?? BUILT_UI)
       await server.registry.load()
       await server.target.online().catch((err: unknown) => {
@@ -49,7 +63,12 @@ export function registerUi(program: Command, ctx: CommandContext): void {
           `warning: the online store is unavailable (${err.message}); "Try it" answers 503 until it is back`,
         )
       })
-      const http = await listen(server, { host: opts.host, port: opts.port }).catch(async (e: unknown) => {
+      const http = await listen(server, {
+        host: opts.host,
+        port: opts.port,
+        tlsKey: opts.tlsKey,
+        tlsCert: opts.tlsCert,
+      }).catch(async (e: unknown) => {
         await server.close()
         throw e
       })
