@@ -1,5 +1,7 @@
 import { z } from 'zod'
 import { authConfigSchema } from './auth-config.js'
+import { featureServerConfigSchema } from './feature-server-config.js'
+import { onlineLimitsShape } from './online-limits.js'
 
 /**
  * `registry:` as an object. A bare string is shorthand for `{ path: <string> }`. Keys Feast knows that
@@ -75,7 +77,7 @@ export const materializationConfigSchema = z
   })
   .strict()
 
-/** A block with a `type` and options Larder does not read, as Feast's `batch_engine` and `feature_server`. */
+/** A block with a `type` and options Larder does not read, as Feast's `batch_engine`. */
 const typedBlock = <T extends z.ZodType>(type: T) => z.looseObject({ type })
 
 const batchEngineSchema = z
@@ -122,9 +124,12 @@ export const repoConfigSchema = z
       .optional()
       .describe('`larder stream`: broker addresses and micro-batch sizes (checked by the stream processor)'),
     auth: authConfigSchema.optional(),
-    feature_server: typedBlock(z.enum(['local', 'mcp']).optional())
+    feature_server: featureServerConfigSchema
+      .extend(onlineLimitsShape)
       .optional()
-      .describe("Feast's feature server settings; Larder's server takes `larder serve` options"),
+      .describe(
+        "Feast's feature server settings (ignored; Larder's server takes `larder serve` options), plus Larder's allowed_hosts, allowed_origins and allow_credentials for its HTTP servers",
+      ),
     flags: z.record(z.string(), z.unknown()).optional().describe('Deprecated in Feast; accepted and ignored'),
     repo_path: z.string().optional().describe('Ignored, as by Feast: paths resolve against this file'),
     go_feature_serving: z.boolean().optional().describe("Feast 0.2x's Go server; ignored"),

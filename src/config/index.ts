@@ -14,6 +14,22 @@ export {
 export { registryConfigSchema, repoConfigSchema, storeConfigSchema } from './config-schema.js'
 export { expandEnv } from './expand-env.js'
 export {
+  BROWSER_ACCESS_KEYS,
+  type BrowserAccessConfig,
+  browserAccessOf,
+  featureServerConfigSchema,
+  NO_BROWSER_ACCESS,
+  normalizeHostPattern,
+  normalizeOrigin,
+  splitHost,
+} from './feature-server-config.js'
+export {
+  DEFAULT_ONLINE_LIMITS,
+  ONLINE_LIMIT_KEYS,
+  type OnlineLimits,
+  onlineLimitsOf,
+} from './online-limits.js'
+export {
   CONFIG_FILE,
   loadRepoConfig,
   parseRepoConfig,

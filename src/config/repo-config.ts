@@ -6,6 +6,8 @@ import { checkProjectName, LarderError } from '../core/index.js'
 import { type AuthConfig, authConfigIssue, authConfigOf } from './auth-config.js'
 import { type ParsedRepoConfig, registryConfigSchema, repoConfigSchema } from './config-schema.js'
 import { expandEnv } from './expand-env.js'
+import { BROWSER_ACCESS_KEYS, type BrowserAccessConfig, browserAccessOf } from './feature-server-config.js'
+import { ONLINE_LIMIT_KEYS, type OnlineLimits, onlineLimitsOf } from './online-limits.js'
 
 export const CONFIG_FILE = 'feature_store.yaml'
 
@@ -48,6 +50,16 @@ export interface RepoConfig {
    * token a client of a server sends (see `clientTokenProvider`).
    */
   readonly auth: AuthConfig
+  /**
+   * Larder's keys of the `feature_server:` block: the `Host` names and web origins its HTTP servers
+   * accept, and whether allowed origins may send cookies (see `server/request-guards.ts`).
+   */
+  readonly featureServer: BrowserAccessConfig
+  /**
+   * The limits of one online read, from `feature_server:` (`max_entity_rows`, `max_features`,
+   * `max_feature_values`); see `OnlineLimits`.
+   */
+  readonly onlineLimits: OnlineLimits
   /**
    * One line per Feast key that the file sets and Larder accepts without acting on it, naming the key
    * and what Larder does instead. The CLI prints them once; the library leaves them to the caller.
@@ -118,6 +130,8 @@ export function parseRepoConfig(text: string, repoPath: string, source = CONFIG_
     entityKeySerializationVersion: c.entity_key_serialization_version,
     onlineWriteBatchSize: c.materialization?.online_write_batch_size,
     auth: authConfigOf(c.auth, resolve(repoPath), source),
+    featureServer: browserAccessOf(c.feature_server, source),
+    onlineLimits: onlineLimitsOf(c.feature_server),
     warnings: Object.freeze(feastOnlyWarnings(c, registry, resolve(repoPath), source)),
   })
 }
@@ -237,8 +251,14 @@ function feastOnlyWarnings(
       warn(key, `options ${Object.keys(options).join(', ')} are ignored; Larder materializes in-process`)
     }
   }
-  if (c.feature_server)
-    warn('feature_server', "ignored; Larder's feature server takes its settings from `larder serve` options")
+  const larderServerKeys = [...BROWSER_ACCESS_KEYS, ...ONLINE_LIMIT_KEYS]
+  const feastServerKeys = Object.keys(c.feature_server ?? {}).filter((k) => !larderServerKeys.includes(k))
+  if (feastServerKeys.length > 0) {
+    warn(
+      'feature_server',
+      `${feastServerKeys.join(', ')} ignored; Larder's feature server takes its settings from \`larder serve\` options (it reads ${larderServerKeys.join(', ')} here)`,
+    )
+  }
   if (c.flags) warn('flags', 'deprecated in Feast and ignored by Larder')
   if (!c.coerce_tz_aware)
     warn('coerce_tz_aware', 'false is not honoured; Larder always reads naive entity timestamps as UTC')

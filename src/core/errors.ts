@@ -16,6 +16,7 @@ export type LarderErrorCode =
   | 'ABORTED'
   | 'UNAUTHENTICATED'
   | 'PERMISSION_DENIED'
+  | 'RESOURCE_EXHAUSTED'
   | 'INTERNAL'
 
 export interface LarderErrorOptions {
@@ -61,4 +62,28 @@ export function countOf(n: number, noun: string, plural = `${noun}s`): string {
 export function knownNames(names: Iterable<string>): string {
   const sorted = [...names].sort()
   return sorted.length === 0 ? '(none)' : sorted.join(', ')
+}
+
+/**
+ * The error as a server answers it to its caller. A BACKEND_UNAVAILABLE error's message and hint may
+ * name hosts, ports, users, databases and paths of the deployment, so it is replaced by one that
+ * names only what the server said about it: `details.backend` (e.g. `the online store (redis)`,
+ * default `a backend this request needs`) and `details.reason` (e.g. `no answer within 1000 ms`),
+ * with a hint to retry and to look for the request id in the server's log. Every other error is
+ * returned as it is. Servers log the original.
+ *
+ * @example callerSafeError(e).message // 'the online store (redis) is unavailable'
+ */
+export function callerSafeError(error: LarderError): LarderError {
+  if (error.code !== 'BACKEND_UNAVAILABLE') return error
+  const backend = typeof error.details.backend === 'string' ? error.details.backend : undefined
+  const reason = typeof error.details.reason === 'string' ? error.details.reason : undefined
+  return new LarderError(
+    'BACKEND_UNAVAILABLE',
+    `${backend ?? 'a backend this request needs'} is unavailable${reason ? `: ${reason}` : ''}`,
+    {
+      hint: 'retry the request later; the server log has the details under its request id',
+      details: backend === undefined ? {} : { backend },
+    },
+  )
 }

@@ -12,8 +12,9 @@ export {
   valueMessage,
 } from './serving-messages.js'
 export {
+  type ServingServiceHooks,
   servingFetchHandlers,
   servingRoutes,
   servingService,
 } from './serving-service.js'
-export { GRPC_STATUS } from './status-codes.js'
+export { GRPC_STATUS, grpcErrorOf } from './status-codes.js'

@@ -1,13 +1,11 @@
 import {
-  Code,
-  ConnectError,
   type ConnectRouter,
   createConnectRouter,
   createContextValues,
   type ServiceImpl,
 } from '@connectrpc/connect'
 import { universalServerRequestFromFetch, universalServerResponseToFetch } from '@connectrpc/connect/protocol'
-import { authorizeAll, isLarderError, NO_AUTH, type Principal, type ServerAuth } from '../core/index.js'
+import { authorizeAll, NO_AUTH, type Principal, type ServerAuth } from '../core/index.js'
 import { ServingService } from '../gen/feast/serving/ServingService_pb.js'
 import { getOnlineFeatures, onlineReadObjects, type ServingTarget, STRICT_HEADER } from '../serving/index.js'
 import { callPrincipal, PRINCIPAL } from './call-principal.js'
@@ -18,7 +16,16 @@ import {
   responseMessage,
   VALUE_TYPES_HEADER,
 } from './serving-messages.js'
-import { GRPC_STATUS } from './status-codes.js'
+import { grpcErrorOf } from './status-codes.js'
+
+/** Hooks of the serving service. */
+export interface ServingServiceHooks {
+  /**
+   * Hears each error whose text the caller is not shown (a backend that is unavailable, which may
+   * name hosts and users; a bug), for the server's log.
+   */
+  readonly onHiddenError?: (error: unknown) => void
+}
 
 /**
  * Feast's `feast.serving.ServingService`: `GetFeastServingInfo` answers `version`, and
@@ -29,7 +36,8 @@ import { GRPC_STATUS } from './status-codes.js'
  * on what a read reads, DESCRIBE of the project for the serving info. A `LarderError` becomes the
  * matching gRPC status (NOT_FOUND, INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED,
  * UNAVAILABLE…) with its code and hint in the `larder-error-code` and `larder-error-hint` metadata;
- * any other error is INTERNAL without its message.
+ * any other error is INTERNAL without its message. An unavailable backend is named without its
+ * host, port or user; `hooks.onHiddenError` hears the full error.
  *
  * @example createConnectRouter().service(ServingService, servingService(target, '0.1.0'))
  */
@@ -37,8 +45,11 @@ export function servingService(
   target: ServingTarget,
   version: string,
   auth: ServerAuth = NO_AUTH,
+  hooks: ServingServiceHooks = {},
 ): ServiceImpl<typeof ServingService> {
   const project = target.config.project
+  const connectError = (e: unknown) =>
+    grpcErrorOf(e, { codeHeader: ERROR_CODE_HEADER, hintHeader: ERROR_HINT_HEADER }, hooks.onHiddenError)
   return {
     async getFeastServingInfo(_message, context) {
       try {
@@ -73,9 +84,10 @@ export function servingRoutes(
   target: ServingTarget,
   version: string,
   auth: ServerAuth = NO_AUTH,
+  hooks: ServingServiceHooks = {},
 ): (router: ConnectRouter) => void {
   return (router) => {
-    router.service(ServingService, servingService(target, version, auth))
+    router.service(ServingService, servingService(target, version, auth, hooks))
   }
 }
 
@@ -89,12 +101,13 @@ export function servingFetchHandlers(
   target: ServingTarget,
   version: string,
   auth: ServerAuth = NO_AUTH,
+  hooks: ServingServiceHooks = {},
 ): {
   readonly path: string
   readonly fetch: (request: Request, principal: Principal) => Promise<Response>
 }[] {
   const router = createConnectRouter()
-  servingRoutes(target, version, auth)(router)
+  servingRoutes(target, version, auth, hooks)(router)
   return router.handlers.map((h) => ({
     path: h.requestPath,
     fetch: async (request, principal) => {
@@ -103,12 +116,4 @@ export function servingFetchHandlers(
       return universalServerResponseToFetch(await h(universal))
     },
   }))
-}
-
-function connectError(e: unknown): ConnectError {
-  if (e instanceof ConnectError) return e
-  if (!isLarderError(e)) return new ConnectError('internal error', Code.Internal)
-  const metadata = new Headers({ [ERROR_CODE_HEADER]: e.code })
-  if (e.hint) metadata.set(ERROR_HINT_HEADER, encodeURIComponent(e.hint))
-  return new ConnectError(e.message, GRPC_STATUS[e.code] ?? Code.Internal, metadata)
 }

@@ -22,6 +22,14 @@ export function bytesId(bytes: Uint8Array): string {
   return asBuffer(bytes).toString('latin1')
 }
 
+/**
+ * Lets the event loop run (other requests, timers, an abort) between the batches of a long read whose
+ * driver works synchronously; call `checkAborted` after it.
+ */
+export function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve))
+}
+
 /** Rejects with the signal's reason when it was aborted. */
 export function checkAborted(opts: Abortable | undefined): void {
   opts?.signal?.throwIfAborted()

@@ -1,5 +1,5 @@
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
-import { isLarderError, type LarderErrorCode } from '../core/index.js'
+import { callerSafeError, isLarderError, type LarderErrorCode } from '../core/index.js'
 import { wwwAuthenticate } from './auth/bearer.js'
 
 /**
@@ -16,7 +16,10 @@ export interface ErrorBody {
   request_id?: string
 }
 
-/** The HTTP status of each error code. Codes the caller can fix are 4xx; a backend that is down is 503. */
+/**
+ * The HTTP status of each error code. Codes the caller can fix are 4xx (a request over a limit is 413,
+ * as a body over the size limit is); a backend that is down is 503.
+ */
 const STATUS: Readonly<Record<LarderErrorCode, ContentfulStatusCode>> = {
   INVALID_ARGUMENT: 422,
   INVALID_DEFINITION: 422,
@@ -28,6 +31,7 @@ const STATUS: Readonly<Record<LarderErrorCode, ContentfulStatusCode>> = {
   ABORTED: 503,
   UNAUTHENTICATED: 401,
   PERMISSION_DENIED: 403,
+  RESOURCE_EXHAUSTED: 413,
   INVALID_CONFIG: 500,
   REGISTRY_CORRUPT: 500,
   REPO_LOAD_FAILED: 500,
@@ -39,22 +43,26 @@ const STATUS: Readonly<Record<LarderErrorCode, ContentfulStatusCode>> = {
 
 /**
  * The status, body and headers answering an error. A `LarderError` keeps its message, hint and
- * details (UNAUTHENTICATED adds `WWW-Authenticate: Bearer`); a status a framework attached (a body
- * over the limit: 413) keeps its status; anything else is a bug and answers 500 with a generic
- * message, so no stack trace or internal text reaches the client.
+ * details (UNAUTHENTICATED adds `WWW-Authenticate: Bearer`), except BACKEND_UNAVAILABLE, whose text
+ * may name hosts, ports and users: it answers the text of `callerSafeError` (which backend, and the
+ * request id to find the detail in the server's log). A status a framework attached (a body over the
+ * limit: 413, with `Connection: close` when the rest of the body was left unread) keeps its status;
+ * anything else is a bug and answers 500 with a generic message, so no stack trace or internal text
+ * reaches the client.
  */
 export function errorResponse(
   error: unknown,
   requestId: string | undefined,
 ): { status: ContentfulStatusCode; body: ErrorBody; headers: Record<string, string> } {
   if (isLarderError(error)) {
-    const status = STATUS[error.code] ?? 500
-    const body: ErrorBody = { status_code: status, error_type: error.code, detail: error.message }
-    if (error.hint) body.hint = error.hint
-    if (Object.keys(error.details).length > 0) body.details = { ...error.details }
+    const shown = callerSafeError(error)
+    const status = STATUS[shown.code] ?? 500
+    const body: ErrorBody = { status_code: status, error_type: shown.code, detail: shown.message }
+    if (shown.hint) body.hint = shown.hint
+    if (Object.keys(shown.details).length > 0) body.details = { ...shown.details }
     if (requestId) body.request_id = requestId
     const headers: Record<string, string> =
-      error.code === 'UNAUTHENTICATED' ? { 'www-authenticate': wwwAuthenticate(error.details.reason) } : {}
+      shown.code === 'UNAUTHENTICATED' ? { 'www-authenticate': wwwAuthenticate(shown.details.reason) } : {}
     return { status, body, headers }
   }
   const status = frameworkStatus(error)
@@ -64,8 +72,15 @@ export function errorResponse(
       error_type: status === 413 ? 'PAYLOAD_TOO_LARGE' : 'BAD_REQUEST',
       detail: (error as Error).message || 'bad request',
     }
+    if (status === 413) {
+      body.hint =
+        'send a smaller body (split the rows into several requests), or start the server with a larger --max-body-bytes'
+    }
     if (requestId) body.request_id = requestId
-    return { status, body, headers: {} }
+    // the rest of a refused body was not read (see `requestBodyLimit`): the connection cannot carry
+    // another request, and the client is told so
+    const close = (error as { closeConnection?: unknown }).closeConnection === true
+    return { status, body, headers: close ? { connection: 'close' } : {} }
   }
   const body: ErrorBody = {
     status_code: 500,

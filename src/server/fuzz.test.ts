@@ -1,12 +1,17 @@
 // Fuzz: `larder serve` as a child process, over real HTTP, takes more than 10,000 malformed or hostile
 // bodies on its POST routes. Every answer must be a 4xx JSON error without a stack trace, the process
-// must stay up, and its memory must come back to what it was before.
+// must stay up, and its memory must come back to what it was before. The hostile bodies include what
+// the server's limits refuse by name (a million entity keys, 60,000 view names, chunked bodies over
+// the size limit, a Float32 of 1e300 and int64 timestamps beyond 2^53 on push). A second server whose
+// online store is down takes a share of the same bodies: it may answer 503, never another 5xx, and its
+// answers never show the store's host or port.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { request as httpRequest } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { freePort } from '../testing/services.js'
 import { type AppliedRepo, appliedRepo, type ServeProcess, startServe } from './__fixtures__/serve-process.js'
 
 /** Replay a failure with FUZZ_SEED=<the seed in its message>. */
@@ -82,6 +87,10 @@ interface Hostile {
   readonly kind: string
   readonly body: () => string | Uint8Array
   readonly contentType: string | undefined
+  /** Sent without a content-length, in chunks, so that the server counts its bytes as they come. */
+  readonly chunked?: boolean
+  /** The status and error type the answer must have, for bodies a named limit or check refuses. */
+  readonly expected?: { readonly status: number; readonly errorType: string }
 }
 
 type Recipe = Omit<Hostile, 'contentType'>
@@ -683,6 +692,70 @@ const hugeString: fc.Arbitrary<Recipe> = fc
     }),
   )
 
+// --- what the limits refuse, cheaply and by name ---
+
+/** Entity rows beyond the limit of one read (100,000 by default): refused before any store is read. */
+const tooManyEntityRows: fc.Arbitrary<Recipe> = fc
+  .tuple(fc.constantFrom(100_001, 400_000, 1_000_000), fc.subarray(FEATURES, { minLength: 1 }))
+  .map(([n, features]) => ({
+    route: '/get-online-features' as const,
+    kind: `${n} entity keys`,
+    body: () =>
+      `{"features":${JSON.stringify(features)},"entities":{"driver_id":[${'1001,'.repeat(n - 1)}1001]}}`,
+    expected: { status: 413, errorType: 'RESOURCE_EXHAUSTED' },
+  }))
+
+/** Tens of thousands of view names none of which exists: 404 naming them, before any job is read. */
+const manyViewNames: fc.Arbitrary<Recipe> = fc
+  .tuple(fc.constantFrom<Route>('/materialize', '/materialize-incremental'), count(50_000, 60_000))
+  .map(([r, n]) => ({
+    route: r,
+    kind: `${n} view names`,
+    body: () =>
+      `{${r === '/materialize' ? `"start_ts":"${iso(now - 3_600_000)}",` : ''}"end_ts":"${iso(now)}","feature_views":[${Array.from({ length: n }, (_, i) => `"v${i}"`).join(',')},"driver_hourly_stats"]}`,
+    expected: { status: 404, errorType: 'NOT_FOUND' },
+  }))
+
+/** Values a push destination cannot hold: a Float32 beyond its range, an int64 timestamp beyond 2^53. */
+const unrepresentablePush: fc.Arbitrary<Recipe> = fc
+  .tuple(
+    validFrame,
+    fc.oneof(
+      fc
+        .constantFrom('1e300', '-1e300', '3.5e38', '1.7976931348623157e308')
+        .chain((raw) => fc.constantFrom('conv_rate', 'acc_rate').map((c) => [c, raw] as const)),
+      fc
+        .constantFrom('9007199254740992', '9007199254740993', '9223372036854775807', '-9007199254740993')
+        .chain((raw) => fc.constantFrom('event_timestamp', 'created').map((c) => [c, raw] as const)),
+    ),
+    fc.constantFrom(...PUSH_MODES),
+    fc.nat(),
+  )
+  .map(([df, [column, raw], to, at]) => {
+    const cells = [...(df[column] as unknown[])]
+    cells[at % cells.length] = HOLE
+    return {
+      ...rawRecipe(
+        '/push',
+        `${raw} in ${column}, to ${to}`,
+        { push_source_name: PUSH_SOURCE, df: { ...df, [column]: cells }, to },
+        () => raw,
+      ),
+      expected: { status: 422, errorType: 'INVALID_ARGUMENT' },
+    }
+  })
+
+/** Bodies just over the size limit, sent chunked: counted as they arrive, refused with 413. */
+const chunkedOverLimit: fc.Arbitrary<Recipe> = fc
+  .tuple(route, fc.integer({ min: 1, max: 2 * MiB }))
+  .map(([r, extra]) => ({
+    route: r,
+    kind: `chunked body of ${MAX_BODY_BYTES + extra} bytes`,
+    body: () => new Uint8Array(MAX_BODY_BYTES + extra).fill(0x5b),
+    chunked: true,
+    expected: { status: 413, errorType: 'PAYLOAD_TOO_LARGE' },
+  }))
+
 /** `__proto__` keys, spelt plainly or escaped, where a parsed object would take them as its prototype. */
 const protoKey: fc.Arbitrary<Recipe> = fc
   .tuple(route, fc.constantFrom('"__proto__"', '"\\u005f_proto__"', '"__pr\\u006fto__"'), fc.nat())
@@ -723,6 +796,10 @@ const hostile: fc.Arbitrary<Hostile> = fc
       { arbitrary: protoKey, weight: 6 },
       { arbitrary: hugeArray, weight: 1 },
       { arbitrary: hugeString, weight: 1 },
+      { arbitrary: tooManyEntityRows, weight: 1 },
+      { arbitrary: manyViewNames, weight: 1 },
+      { arbitrary: unrepresentablePush, weight: 4 },
+      { arbitrary: chunkedOverLimit, weight: 1 },
     ),
     fc.constantFrom(
       'application/json',
@@ -733,7 +810,11 @@ const hostile: fc.Arbitrary<Hostile> = fc
       undefined,
     ),
   )
-  .map(([recipe, contentType]) => ({ ...recipe, contentType }))
+  // a body a named limit refuses is sent as JSON: another content type is refused before any limit
+  .map(([recipe, contentType]: [Recipe, string | undefined]) => ({
+    ...recipe,
+    contentType: recipe.expected ? 'application/json' : contentType,
+  }))
 
 // --- sending and judging ---
 
@@ -748,9 +829,14 @@ const ERROR_FIELDS = new Set(['status_code', 'error_type', 'detail', 'hint', 'de
 /** A V8 stack frame: `at fn (file:///x.js:1:2)`, `at node:internal/...:1:2`, `at /x.js:1:2`. */
 const STACK_FRAME = /\bat (?:\S+ )?\(?(?:file:\/\/|node:|\/)\S*:\d+:\d+/
 
-/** What is wrong with an answer to a hostile body, or undefined when it is a proper 4xx JSON error. */
-function problem(a: Answer): string | undefined {
-  if (a.status < 400 || a.status > 499) return `status ${a.status}`
+/**
+ * What is wrong with an answer to a hostile body, or undefined when it is a proper 4xx JSON error (with
+ * `h.expected`, that status and error type). With `storeDown`, a 503 BACKEND_UNAVAILABLE is proper too,
+ * but it must not show the store's address.
+ */
+function problem(a: Answer, h?: Hostile, storeDown?: { readonly address: string }): string | undefined {
+  const unavailable = storeDown !== undefined && a.status === 503
+  if ((a.status < 400 || a.status > 499) && !unavailable) return `status ${a.status}`
   if (!/^application\/json\b/.test(a.contentType ?? '')) return `content-type ${a.contentType}`
   let parsed: unknown
   try {
@@ -767,21 +853,44 @@ function problem(a: Answer): string | undefined {
   if (typeof body.detail !== 'string') return 'no detail'
   if (body.request_id !== a.requestId) return `request_id ${String(body.request_id)} vs ${a.requestId}`
   if (STACK_FRAME.test(a.text) || /\\n\s+at /.test(a.text)) return 'a stack trace'
+  if (unavailable) {
+    if (body.error_type !== 'BACKEND_UNAVAILABLE') return `a 503 of type ${String(body.error_type)}`
+    if (a.text.includes(storeDown.address)) return `the store's address ${storeDown.address} in the answer`
+    return undefined
+  }
+  if (h?.expected && (a.status !== h.expected.status || body.error_type !== h.expected.errorType)) {
+    return `expected ${h.expected.status} ${h.expected.errorType}`
+  }
   return undefined
 }
 
 async function send(url: string, h: Hostile): Promise<Answer> {
+  const headers = h.contentType === undefined ? {} : { 'content-type': h.contentType }
+  const body = h.body()
   const res = await fetch(`${url}${h.route}`, {
     method: 'POST',
-    headers: h.contentType === undefined ? {} : { 'content-type': h.contentType },
-    body: h.body(),
-  })
+    headers,
+    ...(h.chunked ? { body: inChunks(body), duplex: 'half' } : { body }),
+  } as RequestInit)
   return {
     status: res.status,
     contentType: res.headers.get('content-type'),
     requestId: res.headers.get('x-request-id'),
     text: await res.text(),
   }
+}
+
+/** A body as a stream of 1 MiB chunks, which fetch sends without a content-length. */
+function inChunks(body: string | Uint8Array): ReadableStream<Uint8Array> {
+  const bytes = typeof body === 'string' ? Buffer.from(body) : body
+  let at = 0
+  return new ReadableStream({
+    pull(controller) {
+      if (at >= bytes.length) return controller.close()
+      controller.enqueue(bytes.subarray(at, at + MiB))
+      at += MiB
+    },
+  })
 }
 
 function preview(h: Hostile): string {
@@ -791,11 +900,16 @@ function preview(h: Hostile): string {
   return JSON.stringify(start)
 }
 
-/** Sends every case, CONCURRENCY at a time over keep-alive connections; resolves with the answered count and the failures. */
+/**
+ * Sends every case, CONCURRENCY at a time over keep-alive connections; resolves with the answered
+ * count, the failures and the count of each status. `storeDown` judges answers as `problem` does.
+ */
 async function sendAll(
   url: string,
   cases: readonly Hostile[],
-): Promise<{ answered: number; failures: string[] }> {
+  storeDown?: { readonly address: string },
+): Promise<{ answered: number; failures: string[]; statuses: Map<number, number> }> {
+  const statuses = new Map<number, number>()
   const failures: string[] = []
   let answered = 0
   let next = 0
@@ -806,7 +920,8 @@ async function sendAll(
       try {
         const answer = await send(url, h)
         answered++
-        wrong = problem(answer)
+        statuses.set(answer.status, (statuses.get(answer.status) ?? 0) + 1)
+        wrong = problem(answer, h, storeDown)
         if (wrong) wrong += `: ${answer.text.slice(0, 200)}`
       } catch (e) {
         wrong = `no answer (${(e as Error).message}: ${String((e as Error).cause ?? '')})`
@@ -815,7 +930,7 @@ async function sendAll(
     }
   }
   await Promise.all(Array.from({ length: CONCURRENCY }, worker))
-  return { answered, failures }
+  return { answered, failures, statuses }
 }
 
 /** The child's resident set size, from the kernel (what the machine pays, not what V8 reports). */
@@ -976,6 +1091,69 @@ describe(`larder serve under hostile bodies (seed ${SEED})`, () => {
     console.info(`peak RSS ${mb(peak(pid))}`)
     expectNearBaseline(await memoryAfterGc(server), 'after the fuzz')
   }, 60_000)
+})
+
+/** Requests the server whose online store is down takes: a fifth of the fuzz, at least 200. */
+const DOWN_REQUESTS = Math.max(200, Math.round(FUZZ_REQUESTS / 5))
+
+describe(`larder serve with its online store down (seed ${SEED})`, () => {
+  let downRepo: AppliedRepo
+  let down: ServeProcess
+  let address: string
+
+  beforeAll(async () => {
+    downRepo = await appliedRepo()
+    // Redis at a port where nothing listens: every use of the online store fails to connect
+    address = `127.0.0.1:${await freePort()}`
+    const config = join(downRepo.dir, 'feature_store.yaml')
+    writeFileSync(
+      config,
+      readFileSync(config, 'utf8').replace(
+        /online_store:\n(?: {2}.*\n)+/,
+        `online_store:\n  type: redis\n  connection_string: "${address}"\n`,
+      ),
+    )
+    down = await startServe(downRepo.dir)
+  }, 60_000)
+
+  afterAll(async () => {
+    await down?.stop('SIGKILL')
+    downRepo?.remove()
+  })
+
+  it(`answers ${DOWN_REQUESTS} hostile bodies and 200 valid ones with no 5xx but 503, never naming the store's address`, async () => {
+    const unavailable = { address }
+    const hostileCases = fc.sample(hostile, { numRuns: DOWN_REQUESTS, seed: SEED + 2 })
+    const { failures, statuses } = await sendAll(down.url, hostileCases, unavailable)
+    expect(failures.slice(0, 10), `${failures.length} failures, seed ${SEED}`).toEqual([])
+    const valid = fc.sample(
+      route.chain((r) =>
+        VALID[r].map((v): Hostile => ({ ...jsonRecipe(r, 'valid', v), contentType: 'application/json' })),
+      ),
+      { numRuns: 200, seed: SEED + 3 },
+    )
+    const wrong: string[] = []
+    for (const h of valid) {
+      const answer = await send(down.url, h)
+      statuses.set(answer.status, (statuses.get(answer.status) ?? 0) + 1)
+      const issue = answer.status < 500 ? undefined : problem(answer, undefined, unavailable)
+      if (issue) wrong.push(`POST ${h.route} -> ${issue}: ${answer.text.slice(0, 200)}`)
+    }
+    console.info(`online store down: statuses ${JSON.stringify([...statuses].sort())}`)
+    expect(wrong.slice(0, 10)).toEqual([])
+    // the store was down: reads that passed every check met it
+    expect(statuses.get(503) ?? 0).toBeGreaterThan(0)
+    const health = await fetch(`${down.url}/health`)
+    const text = await health.text()
+    expect(health.status).toBe(503)
+    expect(JSON.parse(text).checks.online_store).toEqual({
+      ok: false,
+      error: 'the online store (redis) is unavailable',
+    })
+    expect(text).not.toContain(address)
+    expect(down.process.exitCode).toBeNull()
+    expect(down.process.signalCode).toBeNull()
+  }, 180_000)
 })
 
 function mb(bytes: number): string {

@@ -73,6 +73,22 @@ describe('materializationConflict', () => {
     expect(materializationConflict(running, ['c'], now)).toBeUndefined()
   })
 
+  it('checks 60,000 requested views against 1,000 jobs of 100 views each, naming the one shared', () => {
+    const jobs = Array.from({ length: 1000 }, (_, j) =>
+      job(
+        `j${j}`,
+        Array.from({ length: 100 }, (_, v) => `job${j}_view${v}`),
+      ),
+    )
+    const requested = Array.from({ length: 60_000 }, (_, i) => `asked${i}`)
+    expect(materializationConflict(jobs, requested, now)).toBeUndefined()
+    expect(materializationConflict(jobs, [...requested, 'job999_view99'], now)).toMatchObject({
+      code: 'CONFLICT',
+      message: 'feature view job999_view99 is already materializing (job j999)',
+      details: { feature_views: ['job999_view99'], job: 'j999' },
+    })
+  })
+
   it('ignores finished, lost and non-materialization jobs', () => {
     const old = now - (JOB_LOST_AFTER_MS + 1000) * 1000
     const jobs = [

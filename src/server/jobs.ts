@@ -1,6 +1,12 @@
 import { knownNames, LarderError, type Micros, nowMicros } from '../core/index.js'
 import { THIS_RUNNER } from '../materialize/index.js'
-import { effectiveStatus, isFinal, type JobRecord, type JobStatus } from '../registry/index.js'
+import {
+  effectiveStatus,
+  isFinal,
+  type JobRecord,
+  type JobStatus,
+  type ProjectCatalog,
+} from '../registry/index.js'
 
 /** The stored states of a materialization still at work, whose views a new one may not share. */
 const AT_WORK: readonly JobStatus[] = ['queued', 'running']
@@ -11,23 +17,63 @@ const FOLLOW_MS = 1000
 /** The same once the server is closing and waits for its jobs to stop. */
 const FOLLOW_CLOSING_MS = 100
 
+/** Most unknown names a NOT_FOUND of {@link checkMaterializeViews} lists; the rest are counted. */
+const NAMES_SHOWN = 10
+
+/**
+ * The feature views a materialization request names, each once in the order given (undefined or
+ * empty: every view, returned as given), checked against the project before any other work: throws
+ * NOT_FOUND naming the names that are no feature view or stream feature view of the project (the
+ * first ten, and how many more), with the views it has. Linear in the names, so a request naming
+ * 60,000 views is refused as quickly as one naming two. Whether each view can be materialized
+ * (online, with a batch source) is checked by the materialization.
+ */
+export function checkMaterializeViews(
+  catalog: ProjectCatalog,
+  views: readonly string[] | undefined,
+): readonly string[] | undefined {
+  if (views === undefined || views.length === 0) return views
+  const distinct = [...new Set(views)]
+  const skipped = new Set(
+    catalog.skipped
+      .filter((s) => s.kind === 'feature view' || s.kind === 'stream feature view')
+      .map((s) => s.name),
+  )
+  const unknown = distinct.filter(
+    (name) => !catalog.featureViews.has(name) && !catalog.streamFeatureViews.has(name) && !skipped.has(name),
+  )
+  if (unknown.length === 0) return distinct
+  const shown = unknown.slice(0, NAMES_SHOWN).map((name) => `"${name.slice(0, 200)}"`)
+  const more = unknown.length > NAMES_SHOWN ? ` and ${unknown.length - NAMES_SHOWN} more` : ''
+  const known = [...catalog.featureViews.keys(), ...catalog.streamFeatureViews.keys()]
+  throw new LarderError(
+    'NOT_FOUND',
+    `${unknown.length === 1 ? 'feature view' : `${unknown.length} feature views`} ${shown.join(', ')}${more} not found in project "${catalog.project}"`,
+    {
+      hint: `name views of the project (${knownNames(known)}), or leave feature_views out to materialize every view`,
+      details: { feature_views: unknown.slice(0, NAMES_SHOWN), unknown: unknown.length },
+    },
+  )
+}
+
 /**
  * CONFLICT when a materialization over `views` (null: every view) would share a feature view with one
  * of `jobs` still at work (a materialization queued or running whose runner is alive; a `lost` one
  * does not count), naming the views and the job; undefined when none does. A job over every view
- * conflicts with any other.
+ * conflicts with any other. Linear in the views requested plus the views of the jobs.
  */
 export function materializationConflict(
   jobs: readonly JobRecord[],
   views: readonly string[] | null,
   now: Micros,
 ): LarderError | undefined {
+  const requested = views === null ? null : new Set(views)
   for (const job of jobs) {
     if (job.kind !== 'materialize' && job.kind !== 'materialize-incremental') continue
     const status = effectiveStatus(job, now)
     if (status !== 'queued' && status !== 'running') continue
-    const all = job.featureViews === null || views === null
-    const shared = all ? [] : job.featureViews!.filter((v) => views!.includes(v))
+    const all = job.featureViews === null || requested === null
+    const shared = all ? [] : job.featureViews!.filter((v) => requested!.has(v))
     if (!all && shared.length === 0) continue
     const what =
       job.featureViews === null

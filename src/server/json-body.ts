@@ -1,3 +1,4 @@
+import type { MiddlewareHandler } from 'hono'
 import type { z } from 'zod'
 import { LarderError } from '../core/index.js'
 
@@ -142,5 +143,98 @@ export function validateBody<S extends z.ZodType>(schema: S, value: unknown): z.
   throw new LarderError('INVALID_ARGUMENT', `${path}: ${message}`, {
     hint: 'GET /openapi.json describes every request body',
     details: { field: path, issues: result.error.issues.length },
+  })
+}
+
+/**
+ * Most bytes of a refused body the server reads and drops, after the limit, so that its connection
+ * can carry the next request: beyond it (or {@link DRAIN_MAX_MS}), the 413 closes the connection.
+ */
+export const DRAIN_MAX_BYTES = 64 * 1024 * 1024
+/** Most milliseconds the server waits for the rest of a refused chunked body (see {@link DRAIN_MAX_BYTES}). */
+export const DRAIN_MAX_MS = 5000
+
+/** Methods @hono/node-server gives no body, whatever they declare. */
+const BODILESS_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'TRACE'])
+
+/**
+ * Middleware refusing request bodies larger than `maxBodyBytes` with 413 (an error whose `status` is
+ * 413; `errorResponse` answers it). A body that declares its length is refused from `content-length`
+ * without reading it (Node then reads and drops it, so the connection stays usable; a declared length
+ * more than {@link DRAIN_MAX_BYTES} over the limit closes the connection instead). A chunked body is
+ * counted as it arrives and never buffered beyond the limit: once over it, the rest is read and dropped,
+ * up to {@link DRAIN_MAX_BYTES} and {@link DRAIN_MAX_MS}, before the 413 is answered, so the next
+ * request on the connection is read cleanly; a longer or slower body is answered with `Connection:
+ * close` and the connection ends after the answer.
+ *
+ * Unlike Hono's `bodyLimit`, a declared body is not touched here: reading `c.req.raw.body` makes
+ * @hono/node-server build a web `Request` and stream around every request, most of the cost of a
+ * small POST.
+ */
+export function requestBodyLimit(maxBodyBytes: number): MiddlewareHandler {
+  return async (c, next) => {
+    if (BODILESS_METHODS.has(c.req.method)) return next()
+    const length = c.req.header('content-length')
+    if (length !== undefined && c.req.header('transfer-encoding') === undefined) {
+      const declared = Number.parseInt(length, 10)
+      if (declared > maxBodyBytes) throw tooLarge(maxBodyBytes, declared - maxBodyBytes > DRAIN_MAX_BYTES)
+      return next()
+    }
+    const body = c.req.raw.body
+    if (!body) return next()
+    const reader = body.getReader()
+    let size = 0
+    let buffer = new Uint8Array(0)
+    for (;;) {
+      const { done, value } = await reader.read()
+      if (done) break
+      const offset = size
+      size += value.length
+      if (size > maxBodyBytes) throw tooLarge(maxBodyBytes, !(await drained(reader)))
+      if (size > buffer.length) {
+        const grown = new Uint8Array(Math.min(maxBodyBytes, Math.max(size, buffer.length * 2)))
+        grown.set(buffer.subarray(0, offset))
+        buffer = grown
+      }
+      buffer.set(value, offset)
+    }
+    c.req.raw = new Request(c.req.raw, { body: buffer.subarray(0, size) })
+    await next()
+  }
+}
+
+/**
+ * Reads and drops the rest of a body; true once it ended, false when it goes on beyond
+ * {@link DRAIN_MAX_BYTES} or {@link DRAIN_MAX_MS} (the reader is then left as it is: the connection
+ * closes after the answer).
+ */
+async function drained(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<'late'>((resolve) => {
+    timer = setTimeout(() => resolve('late'), DRAIN_MAX_MS)
+  })
+  try {
+    for (let bytes = 0; bytes <= DRAIN_MAX_BYTES; ) {
+      const next = await Promise.race([reader.read(), late])
+      if (next === 'late') return false
+      if (next.done) return true
+      bytes += next.value.length
+    }
+    return false
+  } catch {
+    return false
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/**
+ * The error of a body over the limit: HTTP 413 (`status`), with `closeConnection` when the answer must
+ * close the connection (the rest of the body was not read).
+ */
+function tooLarge(maxBodyBytes: number, closeConnection: boolean): Error {
+  return Object.assign(new Error(`the request body is larger than the limit of ${maxBodyBytes} bytes`), {
+    status: 413,
+    closeConnection,
   })
 }

@@ -10,9 +10,10 @@ import {
   readTls,
 } from '../../server/index.js'
 import type { CommandContext } from '../context.js'
+import { allowedHostOption, allowedOriginOption, type BrowserFlags, guardOptions } from './browser-flags.js'
 import { larderVersion } from './version.js'
 
-interface Options {
+interface Options extends BrowserFlags {
   host: string
   port: number
   tlsKey?: string
@@ -21,6 +22,7 @@ interface Options {
   grpcPort?: number
   maxBodyBytes: number
   readTimeoutMs: number
+  writeTimeoutMs: number
   logLevel: Level
 }
 
@@ -30,8 +32,10 @@ const LEVELS: readonly Level[] = ['fatal', 'error', 'warn', 'info', 'debug', 'tr
  * `larder serve`: the feature server on `--port` (Feast's REST routes, the registry REST API, metrics,
  * OpenAPI, and Feast's ServingService in the Connect protocol for Larder's client), and with
  * `--grpc-port` the ServingService over gRPC. Both check the bearer tokens the repo's `auth:` block
- * asks for (`no_auth` by default). Logs are JSON lines on stdout, the first one
- * `feature server listening` with the URLs and the auth type. It runs until SIGTERM or SIGINT, then stops accepting, lets in-flight requests finish and closes the
+ * asks for (`no_auth` by default). The HTTP port refuses browser-borne requests (a `Host` it does not
+ * answer to, another origin's writes, bodies that are not JSON); the `feature_server:` keys,
+ * `--allowed-host` and `--allowed-origin` widen that. Logs are JSON lines on stdout, the first one
+ * `feature server listening` with the URLs, the auth type and the accepted host names. It runs until SIGTERM or SIGINT, then stops accepting, lets in-flight requests finish and closes the
  * stores.
  */
 export function registerServe(program: Command, ctx: CommandContext): void {
@@ -51,10 +55,19 @@ export function registerServe(program: Command, ctx: CommandContext): void {
       DEFAULT_MAX_BODY_BYTES,
     )
     .option('--read-timeout-ms <n>', 'an online read slower than this answers 503', positive, 1000)
+    .option(
+      '--write-timeout-ms <n>',
+      'an online write of /push or /write-to-online-store slower than this answers 503 and is aborted',
+      positive,
+      10_000,
+    )
     .option('--log-level <level>', `log level: ${LEVELS.join(', ')}`, level, 'info' as Level)
+    .addOption(allowedHostOption())
+    .addOption(allowedOriginOption())
     .action(async (opts: Options) => {
       const store = await ctx.openStore()
-      const auth = createServerAuth(store.config.auth)
+      // permissions come from the server's own registry, which exists once the server is built
+      const auth = createServerAuth(store.config.auth, { permissions: () => server.registry.load() })
       const logger = pino(
         { level: opts.logLevel, base: { service: 'larder' } },
         { write: (line: string) => ctx.output.out(line) },
@@ -63,9 +76,15 @@ export function registerServe(program: Command, ctx: CommandContext): void {
         logger,
         maxBodyBytes: opts.maxBodyBytes,
         readTimeoutMs: opts.readTimeoutMs,
+        writeTimeoutMs: opts.writeTimeoutMs,
         auth,
+        guards: guardOptions(store.config.featureServer, opts),
       })
-      for (const h of servingFetchHandlers(server.target, larderVersion(), auth))
+      // the full text of errors a caller is not shown (an unavailable backend's host and user)
+      const grpcHooks = {
+        onHiddenError: (err: unknown) => logger.warn({ err }, 'a ServingService call failed'),
+      }
+      for (const h of servingFetchHandlers(server.target, larderVersion(), auth, grpcHooks))
         server.mount(h.path, h.fetch)
       await server.registry.load()
       await server.target.online().catch((err: unknown) => {
@@ -87,7 +106,7 @@ export function registerServe(program: Command, ctx: CommandContext): void {
       })
       let grpc: GrpcListening | undefined
       if (opts.grpcPort !== undefined) {
-        grpc = await listenGrpc(servingRoutes(server.target, larderVersion(), auth), {
+        grpc = await listenGrpc(servingRoutes(server.target, larderVersion(), auth, grpcHooks), {
           host: opts.host,
           port: opts.grpcPort,
           tls: readTls(opts.tlsKey, opts.tlsCert),
@@ -103,6 +122,7 @@ export function registerServe(program: Command, ctx: CommandContext): void {
           grpcUrl: grpc?.url,
           project: store.project,
           auth: auth.authenticator.type,
+          allowedHosts: server.guards.allowedHosts,
         },
         'feature server listening',
       )

@@ -7,7 +7,7 @@ import { unreachable } from '../store-support.js'
 import type { PostgresOptions } from './postgres-config.js'
 import { PostgresOnlineStore } from './postgres-online-store.js'
 
-export { PostgresOnlineStore } from './postgres-online-store.js'
+export { PostgresOnlineStore, type PostgresStoreOptions } from './postgres-online-store.js'
 
 const CONNECT_TIMEOUT_MS = 5000
 
@@ -49,7 +49,24 @@ export async function openOnlineStore(options: PostgresOptions, _config: RepoCon
     pool,
     options.db_schema,
     `schema "${options.db_schema}" of PostgreSQL at ${where}`,
+    { cancel: (processId) => cancelBackend(pool, processId) },
   )
+}
+
+/**
+ * Cancels the statement a server process runs (`pg_cancel_backend`) over a connection of its own,
+ * made with the pool's settings: the pool may have no free connection (one, by default), and its
+ * connection is busy with the statement to cancel.
+ */
+async function cancelBackend(pool: pg.Pool, processId: number): Promise<void> {
+  const client = new pg.Client({ ...pool.options, application_name: 'larder-cancel' })
+  client.on('error', () => {})
+  try {
+    await client.connect()
+    await client.query('SELECT pg_cancel_backend($1)', [processId])
+  } finally {
+    await client.end().catch(() => {})
+  }
 }
 
 function ssl(options: PostgresOptions): false | ConnectionOptions {

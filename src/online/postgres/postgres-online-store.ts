@@ -51,6 +51,16 @@ interface MutableRow {
   readonly values: (Uint8Array | undefined)[]
 }
 
+/** How the store stops a statement on the server. */
+export interface PostgresStoreOptions {
+  /**
+   * Cancels the statement the server process `processId` is running (`pg_cancel_backend` over a
+   * connection of its own). Given, an aborted read or write stops on the server too; without it, an
+   * aborted call only stops waiting and issues no further statement.
+   */
+  readonly cancel?: (processId: number) => Promise<void>
+}
+
 /**
  * Feast's Postgres online store: a table `"<project>_<view>"` per view in `db_schema`, one row per
  * (entity key, feature) with BYTEA keys and values and TIMESTAMPTZ times (kept to the microsecond).
@@ -79,12 +89,17 @@ export class PostgresOnlineStore implements OnlineStore, TileStore {
   readonly #where: string
   readonly #tables = new Map<string, Table>()
   readonly #tiles: PostgresTiles
+  readonly #cancel: ((processId: number) => Promise<void>) | undefined
 
-  /** Takes ownership of a connected pool; `where` names the server in messages. */
-  constructor(pool: pg.Pool, schema: string, where: string) {
+  /**
+   * Takes ownership of a connected pool; `where` names the server in messages; `options.cancel` stops
+   * the statements of aborted calls on the server.
+   */
+  constructor(pool: pg.Pool, schema: string, where: string, options: PostgresStoreOptions = {}) {
     this.#pool = pool
     this.#schema = schema
     this.#where = where
+    this.#cancel = options.cancel
     this.#tiles = new PostgresTiles(pool, schema, where)
   }
 
@@ -126,7 +141,7 @@ export class PostgresOnlineStore implements OnlineStore, TileStore {
           newest.length * view.features.length >= COPY_FROM_FEATURE_ROWS
             ? await this.#copyUpsert(client, view, table, newest, opts)
             : await this.#insertUpsert(client, view, table, newest)
-      })
+      }, opts)
     } catch (e) {
       throw this.#translate(e, view)
     }
@@ -140,12 +155,12 @@ export class PostgresOnlineStore implements OnlineStore, TileStore {
     opts?: Abortable,
   ): Promise<OnlineReadResult> {
     checkAborted(opts)
-    return this.#read(view, keys, features)
+    return this.#read(view, keys, features, opts)
   }
 
   async readMany(requests: readonly OnlineReadRequest[], opts?: Abortable): Promise<OnlineReadResult[]> {
     checkAborted(opts)
-    return Promise.all(requests.map((r) => this.#read(r.view, r.keys, r.features)))
+    return Promise.all(requests.map((r) => this.#read(r.view, r.keys, r.features, opts)))
   }
 
   async hasRows(view: ViewRef, opts?: Abortable): Promise<boolean> {
@@ -194,10 +209,15 @@ export class PostgresOnlineStore implements OnlineStore, TileStore {
     await this.#pool.end()
   }
 
+  /**
+   * Reads in SELECTs of up to MAX_KEYS keys on one connection. Once `opts.signal` fires, the SELECT in
+   * flight is cancelled on the server and no further one is sent (see `#withClient`).
+   */
   async #read(
     view: ViewRef,
     keys: readonly Uint8Array[],
     features: readonly string[],
+    opts?: Abortable,
   ): Promise<OnlineReadResult> {
     const result: (OnlineRow | undefined)[] = new Array(keys.length).fill(undefined)
     if (keys.length === 0) return result
@@ -226,27 +246,30 @@ export class PostgresOnlineStore implements OnlineStore, TileStore {
     const name = statementName(text)
     const found = new Map<string, MutableRow>()
     try {
-      for (let start = 0; start < unique.length; start += MAX_KEYS) {
-        const chunk = unique.slice(start, start + MAX_KEYS)
-        const { rows } = await this.#pool.query<[Buffer, string, Buffer | null, string | null]>({
-          name,
-          text,
-          values: filter ? [chunk, filter] : [chunk],
-          rowMode: 'array',
-        })
-        for (const [entityKey, featureName, value, eventTs] of rows) {
-          const id = entityKey.toString('latin1')
-          let row = found.get(id)
-          if (!row) {
-            row = { eventTs: Number.NEGATIVE_INFINITY, values: new Array(features.length).fill(undefined) }
-            found.set(id, row)
+      await this.#withClient(opts, async (client) => {
+        for (let start = 0; start < unique.length; start += MAX_KEYS) {
+          checkAborted(opts)
+          const chunk = unique.slice(start, start + MAX_KEYS)
+          const { rows } = await client.query<[Buffer, string, Buffer | null, string | null]>({
+            name,
+            text,
+            values: filter ? [chunk, filter] : [chunk],
+            rowMode: 'array',
+          })
+          for (const [entityKey, featureName, value, eventTs] of rows) {
+            const id = entityKey.toString('latin1')
+            let row = found.get(id)
+            if (!row) {
+              row = { eventTs: Number.NEGATIVE_INFINITY, values: new Array(features.length).fill(undefined) }
+              found.set(id, row)
+            }
+            const at = featureAt.get(featureName)
+            if (at) for (const i of at) row.values[i] = value ?? EMPTY
+            const ts = eventTs === null ? 0 : Number(eventTs)
+            if (ts > row.eventTs) row.eventTs = ts
           }
-          const at = featureAt.get(featureName)
-          if (at) for (const i of at) row.values[i] = value ?? EMPTY
-          const ts = eventTs === null ? 0 : Number(eventTs)
-          if (ts > row.eventTs) row.eventTs = ts
         }
-      }
+      })
     } catch (e) {
       throw this.#translate(e, view)
     }
@@ -346,17 +369,49 @@ export class PostgresOnlineStore implements OnlineStore, TileStore {
     return table
   }
 
-  async #transaction(body: (client: pg.PoolClient) => Promise<void>): Promise<void> {
+  /**
+   * Runs `body` in a transaction on one connection, rolled back when it fails; an abort of
+   * `opts.signal` cancels the statement in flight (see `#withClient`), so the transaction rolls back.
+   */
+  async #transaction(body: (client: pg.PoolClient) => Promise<void>, opts?: Abortable): Promise<void> {
+    await this.#withClient(opts, async (client) => {
+      try {
+        await client.query('BEGIN')
+        await body(client)
+        await client.query('COMMIT')
+      } catch (e) {
+        await client.query('ROLLBACK').catch(() => {})
+        throw e
+      }
+    })
+  }
+
+  /**
+   * Runs `work` on a connection of the pool. When `opts.signal` fires meanwhile, the statement the
+   * connection runs is cancelled on the server (through `options.cancel`) and the call rejects with
+   * the signal's reason; that connection is then closed rather than reused, after the cancel is done,
+   * so a late cancel can never reach another caller's statement.
+   */
+  async #withClient<T>(opts: Abortable | undefined, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const signal = opts?.signal
+    checkAborted(opts)
     const client = await this.#pool.connect()
+    let cancelled: Promise<void> | undefined
+    const onAbort = () => {
+      const processId = (client as { processID?: number }).processID
+      cancelled = processId && this.#cancel ? this.#cancel(processId).catch(() => {}) : Promise.resolve()
+    }
+    signal?.addEventListener('abort', onAbort, { once: true })
     try {
-      await client.query('BEGIN')
-      await body(client)
-      await client.query('COMMIT')
+      checkAborted(opts)
+      return await work(client)
     } catch (e) {
-      await client.query('ROLLBACK').catch(() => {})
+      checkAborted(opts)
       throw e
     } finally {
-      client.release()
+      signal?.removeEventListener('abort', onAbort)
+      if (cancelled) await cancelled
+      client.release(cancelled !== undefined)
     }
   }
 
