@@ -780,6 +780,117 @@ function describe(v: unknown): string {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Range checks of writes
+
+/** The largest magnitude of an instant Larder holds exactly: 2^53 - 1 microseconds (June 2255). */
+const MAX_INSTANT_MICROS = Number.MAX_SAFE_INTEGER
+/** The same bound in whole seconds, for UNIX_TIMESTAMP values (epoch seconds). */
+const MAX_INSTANT_SECONDS = Math.floor(MAX_INSTANT_MICROS / 1_000_000)
+const INSTANT_RANGE = '1684-07-28T00:12:25Z to 2255-06-05T23:47:34Z'
+
+/**
+ * Checks that an instant (microseconds since the epoch) is one Larder holds exactly: an integer within
+ * ±(2^53 - 1) microseconds, years 1684 to 2255, which every online and offline store can also hold.
+ * Returns it; throws INVALID_ARGUMENT naming `what`, the value and the range otherwise.
+ *
+ * @example checkInstant(toMicros(input), 'column "event_timestamp"')
+ */
+export function checkInstant(micros: number, what: string): Micros {
+  if (Number.isSafeInteger(micros)) return micros
+  throw new LarderError(
+    'INVALID_ARGUMENT',
+    `${what} (${describeInstant(micros)}) is outside the instants Larder holds (${INSTANT_RANGE})`,
+    { hint: 'give a time within that range (epoch milliseconds when a number)' },
+  )
+}
+
+function describeInstant(micros: number): string {
+  const ms = micros / 1000
+  if (Number.isFinite(ms) && Math.abs(ms) <= 8.64e15) return new Date(ms).toISOString()
+  return `${micros} microseconds since the epoch`
+}
+
+/**
+ * Checks what {@link encodeValue} accepts but a store cannot keep as given: a finite number that a
+ * Float32 narrows to ±Infinity (beyond ±3.4028235e38), and a UNIX_TIMESTAMP (epoch seconds, also in
+ * lists, sets and zoned timestamps) outside the instants Larder holds (see {@link checkInstant}).
+ * Walks lists, sets, struct fields and typed elements by the declared type. Throws INVALID_ARGUMENT
+ * naming the value, the type and the range; returns nothing when the value fits.
+ *
+ * @example checkValueRange(Float32, 1e300) // throws: 1e+300 is out of the range of FLOAT
+ */
+export function checkValueRange(type: FeastType | number, value: unknown): void {
+  if (typeof type === 'number') rangeOf(type, undefined, value, undefined)
+  else rangeOf(type.valueType, type, value, undefined)
+}
+
+/** Checks `v` against type `vt`; `where` says where it sits in a value (an element, a field), if not at the top. */
+function rangeOf(vt: number, ft: FeastType | undefined, v: unknown, where: string | undefined): void {
+  if (v === null || v === undefined) return
+  const kind = specialKind(v)
+  if (kind === 'Typed') {
+    rangeOf((v as TypedValue).type, undefined, (v as TypedValue).value, where)
+    return
+  }
+  if (kind === 'Unknown') return
+  switch (vt) {
+    case VT.FLOAT:
+      if (typeof v === 'number' && Number.isFinite(v) && !Number.isFinite(Math.fround(v))) {
+        throw outOfRange(
+          v,
+          vt,
+          where,
+          'Float32 holds magnitudes up to 3.4028235e38; declare the field Float64',
+        )
+      }
+      return
+    case VT.UNIX_TIMESTAMP:
+      if (typeof v === 'number' || typeof v === 'bigint') {
+        const seconds = Number(v)
+        if (!(Math.abs(seconds) <= MAX_INSTANT_SECONDS)) {
+          throw outOfRange(v, vt, where, `epoch seconds within ±${MAX_INSTANT_SECONDS} (${INSTANT_RANGE})`)
+        }
+      }
+      return
+    case VT.ZONED_TIMESTAMP:
+      if (typeof v === 'object' && 'unixTimestamp' in (v as object)) {
+        const seconds = (v as { unixTimestamp: unknown }).unixTimestamp
+        rangeOf(VT.UNIX_TIMESTAMP, undefined, seconds, `the seconds of ${where ?? valueTypeName(vt)}`)
+      }
+      return
+    case VT.STRUCT:
+      if (ft?.fields && typeof v === 'object') {
+        for (const [name, field] of Object.entries(ft.fields)) {
+          const item = v instanceof Map ? v.get(name) : (v as Record<string, unknown>)[name]
+          rangeOf(field.valueType, field, item, `field "${name}" of ${where ?? valueTypeName(vt)}`)
+        }
+      }
+      return
+  }
+  const element =
+    ELEMENT_TYPE[vt] ??
+    (vt === VT.VALUE_LIST || vt === VT.VALUE_SET || vt === VT.STRUCT_LIST ? -1 : undefined)
+  if (element === undefined || !(Array.isArray(v) || v instanceof Set)) return
+  const inner = `an element of ${where ?? valueTypeName(vt)}`
+  if (element === VT.FLOAT || element === VT.UNIX_TIMESTAMP) {
+    for (const item of v) rangeOf(element, undefined, item, inner)
+  } else if (ft?.element) {
+    for (const item of v) rangeOf(ft.element.valueType, ft.element, item, inner)
+  } else if (element === -1) {
+    // undeclared elements: only a typedValue says what they are
+    for (const item of v) rangeOf(VT.UNKNOWN, undefined, item, inner)
+  }
+}
+
+function outOfRange(v: unknown, vt: number, where: string | undefined, expected: string): LarderError {
+  const what = where === undefined ? valueTypeName(vt) : `${where} (${valueTypeName(vt)})`
+  return new LarderError('INVALID_ARGUMENT', `${describe(v)} is out of the range of ${what}`, {
+    hint: `expected ${expected}`,
+    details: { valueType: valueTypeName(vt) },
+  })
+}
+
+// ---------------------------------------------------------------------------------------------
 // Reading
 
 /** Cursor over the bytes being decoded; one shared instance (decoding is synchronous). */

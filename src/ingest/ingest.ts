@@ -1,6 +1,8 @@
 import type { RepoConfig } from '../config/index.js'
 import {
   type Abortable,
+  checkInstant,
+  checkValueRange,
   type DeployedOnDemandViews,
   type EntityKeyValue,
   encodeValue,
@@ -13,6 +15,7 @@ import {
   type Micros,
   onDemandWriteRows,
   type PushSource,
+  throwIfAborted,
   toMicros,
   transformOf,
   ValueType,
@@ -80,12 +83,20 @@ export interface IngestResult {
  * Pushes rows to every feature view fed by a push source, as Feast's `push`: online (converted by the
  * views' declared types, keyed by their join keys, stamped with the batch source's timestamp field;
  * the store keeps the newer value per entity), offline (appended to the batch source, atomically:
- * readers see all the rows or none), or both, online first. Everything is checked before anything
- * is written, so a bad frame writes nothing. Views sharing a batch source append the rows once.
+ * readers see all the rows or none), or both. Views sharing a batch source append the rows once.
+ *
+ * All or nothing: every value is checked against every destination before anything is written (the
+ * online encoding of its declared type, Float32 range and timestamps Larder holds included, then the
+ * offline source's column types, with the offline rows staged). With both destinations the order is
+ * offline staged, online written, offline committed; a failure before the online write writes
+ * nothing, and one after it (the offline commit, or one of several online views) throws an error
+ * whose `details.written` says what was written (see the module's CONTEXT.md). Aborting `signal`
+ * stops the push only until the first write starts; from then on it runs to its end.
  *
  * Throws NOT_FOUND for an unknown push source (listing the known ones), INVALID_ARGUMENT naming the
- * column for a missing column or a value that does not fit its type, and for a push source that feeds
- * no view (or no online view, or none with a batch source, as `to` needs).
+ * view, column, row (counted from 0) and value for a missing column or a value that does not fit a
+ * destination, and for a push source that feeds no view (or no online view, or none with a batch
+ * source, as `to` needs).
  *
  * @example
  * await push(store, {
@@ -142,11 +153,13 @@ export async function push(
   for (const v of offline) if (!online.includes(v)) encodeOnline(target.config, v, frame)
   encoded.push(...(await onDemandRows(target, catalog, encoded)))
   const offlineRows = offline.length > 0 ? offlineBatch(offline, frame) : undefined
-  const written = await writeOnline(target, encoded, options)
-  if (offlineRows) {
-    const store = await target.offline()
-    await store.writeRows(offline[0]!, offlineRows, options)
-  }
+  const written = await applyWrites(
+    target,
+    `push to push source "${source.name}"`,
+    encoded,
+    offlineRows && { view: offline[0]!, rows: offlineRows },
+    options,
+  )
   return {
     views: fed.map((v) => ({
       view: v.name,
@@ -160,9 +173,10 @@ export async function push(
 
 /**
  * Writes rows to one feature view's online storage, as Feast's `write_to_online_store`: values are
- * converted by the view's declared types and the store keeps the newer value per entity. Throws
- * NOT_FOUND for an unknown view (listing the known ones) and INVALID_ARGUMENT naming the column for a
- * missing column or a value that does not fit; nothing is written then.
+ * converted by the view's declared types and the store keeps the newer value per entity. Every value
+ * is checked before anything is written; aborting `signal` stops the call only until the first write
+ * starts. Throws NOT_FOUND for an unknown view (listing the known ones) and INVALID_ARGUMENT naming the
+ * column, row and value for a missing column or a value that does not fit; nothing is written then.
  *
  * @example await writeToOnlineStore(store, { featureViewName: 'driver_hourly_stats', df: rows })
  */
@@ -176,7 +190,13 @@ export async function writeToOnlineStore(
   const frame = toFrame(request.df)
   const encoded = [{ view, ...encodeOnline(target.config, view, frame) }]
   encoded.push(...(await onDemandRows(target, catalog, encoded)))
-  const written = await writeOnline(target, encoded, options)
+  const written = await applyWrites(
+    target,
+    `write to feature view "${view.name}"`,
+    encoded,
+    undefined,
+    options,
+  )
   return {
     views: [
       {
@@ -198,9 +218,10 @@ export interface WriteToOfflineStoreRequest {
 
 /**
  * Appends rows to one feature view's offline source, as Feast's `write_to_offline_store`: every cell is
- * checked against the view's declared types first (as an online write checks it), then the rows go to
- * the offline store in one append, which either lands whole or not at all. Throws NOT_FOUND for an
- * unknown view and INVALID_ARGUMENT naming the column and row of a value that does not fit.
+ * checked against the view's declared types first (as an online write checks it) and against the
+ * source's column types, then the rows go to the offline store in one append, which either lands whole
+ * or not at all. Aborting `signal` stops the call only until the append commits. Throws NOT_FOUND for
+ * an unknown view and INVALID_ARGUMENT naming the view, column, row and value that does not fit.
  *
  * @example await writeToOfflineStore(store, { featureViewName: 'driver_hourly_stats', df: rows })
  */
@@ -214,8 +235,7 @@ export async function writeToOfflineStore(
   const frame = toFrame(request.df)
   encodeOnline(target.config, view, frame)
   const rows = offlineBatch([view], frame)
-  const store = await target.offline()
-  await store.writeRows(view, rows, options)
+  await applyWrites(target, `write to feature view "${view.name}"`, [], { view, rows }, options)
   return {
     views: [
       { view: view.name, rows: frame.rows, onlineWritten: 0, onlineSkipped: 0, offlineRows: rows.length },
@@ -320,7 +340,11 @@ function encodeOnline(
       keyValues[j] = joinKeyValue(keys[j]![r], k.valueType, k.name, view.name)
     })
     const values = ref.features.map((f, i) =>
-      cellError(view, f.name, r, () => encodeValue(f.type, coerce(f.type, features[i]![r]))),
+      cellError(view, f.name, r, features[i]![r], () => {
+        const value = coerce(f.type, features[i]![r])
+        checkValueRange(f.type, value)
+        return encodeValue(f.type, value)
+      }),
     )
     rows[r] = {
       entityKey: encodeKey(keyValues),
@@ -349,11 +373,19 @@ function timestamp(
       },
     )
   }
-  return cellError(view, column, row, () => toMicros(value as Date | string | number, `column "${column}"`))
+  // a JSON body gives integers beyond 2^53 as bigints: as epoch milliseconds they are out of range anyway
+  const input = typeof value === 'bigint' ? Number(value) : value
+  const shown = typeof value === 'bigint' ? String(value) : (JSON.stringify(value) ?? String(value))
+  return cellError(view, column, row, value, () =>
+    checkInstant(toMicros(input as Date | string | number, `column "${column}"`), shown),
+  )
 }
 
-/** Runs `f`; a LarderError it throws is re-thrown naming the view, column and row. */
-function cellError<T>(view: FeatureView, column: string, row: number, f: () => T): T {
+/**
+ * Runs `f`; a LarderError it throws is re-thrown as INVALID_ARGUMENT naming the view, column, row
+ * (counted from 0) and, in `details.value`, the value as given (scalars only; text cut at 200 characters).
+ */
+function cellError<T>(view: FeatureView, column: string, row: number, value: unknown, f: () => T): T {
   try {
     return f()
   } catch (e) {
@@ -364,10 +396,19 @@ function cellError<T>(view: FeatureView, column: string, row: number, f: () => T
       {
         hint: e.hint ?? 'give values of the type the view declares',
         cause: e,
-        details: { column, row, view: view.name },
+        details: { view: view.name, column, row, ...shownValue(value) },
       },
     )
   }
+}
+
+/** `{ value }` for a scalar a JSON body can carry back (a bigint as text), else nothing. */
+function shownValue(value: unknown): { value?: string | number | boolean } {
+  if (typeof value === 'string') return { value: value.length > 200 ? `${value.slice(0, 200)}…` : value }
+  if (typeof value === 'number') return Number.isFinite(value) ? { value } : { value: String(value) }
+  if (typeof value === 'boolean') return { value }
+  if (typeof value === 'bigint') return { value: String(value) }
+  return {}
 }
 
 const BYTES_TYPES: ReadonlySet<number> = new Set([
@@ -399,43 +440,166 @@ export function coerce(type: FeastType, value: unknown): unknown {
   return value
 }
 
-/** The frame's rows as the views sharing one batch source store them: join keys, timestamps, features. */
+/**
+ * The frame's rows as the views sharing one batch source store them: join keys, timestamps, features.
+ * Features hold what the online write encodes, in the forms an offline column takes: base64 text of a
+ * bytes feature as bytes, a UNIX_TIMESTAMP feature (epoch seconds, ISO text or a `Date`) as a `Date`.
+ */
 function offlineBatch(views: readonly FeatureView[], frame: Frame): Row[] {
-  const columns = new Set<string>()
+  const columns = new Map<string, FeastType | undefined>()
   for (const view of views) {
     const where = `feature view "${view.name}" (offline)`
     const ts = timestampColumns(view)
-    for (const name of [...view.joinKeys, ts.event, ...view.features.map((f) => f.name)]) {
+    for (const name of [...view.joinKeys, ts.event]) {
       requireColumn(frame, name, where)
-      columns.add(name)
+      if (!columns.has(name)) columns.set(name, undefined)
     }
-    if (ts.created !== undefined && frame.columns.has(ts.created)) columns.add(ts.created)
+    for (const f of view.features) {
+      requireColumn(frame, f.name, where)
+      if (columns.get(f.name) === undefined) columns.set(f.name, f.dtype)
+    }
+    if (ts.created !== undefined && frame.columns.has(ts.created) && !columns.has(ts.created)) {
+      columns.set(ts.created, undefined)
+    }
   }
-  const sources = columns.size
-  const names = [...columns]
-  const values = names.map((n) => frame.columns.get(n)!)
+  const names = [...columns.keys()]
+  const values = names.map((n) => {
+    const raw = frame.columns.get(n)!
+    const type = columns.get(n)
+    return type === undefined || !needsOfflineForm(type)
+      ? raw
+      : raw.map((v) => offlineValue(type, coerce(type, v)))
+  })
   const rows: Row[] = new Array(frame.rows)
   for (let r = 0; r < frame.rows; r++) {
     const row: Row = {}
-    for (let c = 0; c < sources; c++) row[names[c]!] = values[c]![r]
+    for (let c = 0; c < names.length; c++) row[names[c]!] = values[c]![r]
     rows[r] = row
   }
   return rows
 }
 
-async function writeOnline(
+function needsOfflineForm(type: FeastType): boolean {
+  const vt = (type.element ?? type).valueType
+  return BYTES_TYPES.has(vt) || vt === ValueType.UNIX_TIMESTAMP
+}
+
+/** A coerced value in the form an offline column takes: epoch seconds of a UNIX_TIMESTAMP as a `Date`. */
+function offlineValue(type: FeastType, value: unknown): unknown {
+  if (value === null || value === undefined) return null
+  const element = type.element
+  if (element && Array.isArray(value)) return value.map((v) => offlineValue(element, v))
+  if (
+    type.valueType === ValueType.UNIX_TIMESTAMP &&
+    (typeof value === 'number' || typeof value === 'bigint')
+  ) {
+    return new Date(Number(value) * 1000)
+  }
+  return value
+}
+
+/** Encoded online rows of one view. */
+interface OnlineBatch {
+  readonly view: FeatureView
+  readonly ref: ViewRef
+  readonly rows: OnlineWriteRow[]
+}
+
+/**
+ * Writes checked rows online and/or offline, all or nothing as far as the stores allow. The online
+ * store is opened first (a store that is down fails before anything is written). With rows for both,
+ * the offline append is staged and checked against the source's column types, then the online rows
+ * are written (`beforeCommit`), then the append commits: an online write is an upsert that keeps the
+ * newer value, so repeating it after a failed commit changes nothing, while an append repeated after a
+ * failed online write would duplicate rows. `signal` is honoured until the first write starts (the
+ * offline staging included) and ignored after, so an abort never splits a write.
+ *
+ * Returns what each view's online write did. When a failure comes after something was written,
+ * throws an error with the failure's code whose `details.written` is `{ online, offline }` (rows) and
+ * `details.views` each view's rows written online; a failure before any write is rethrown unchanged.
+ */
+async function applyWrites(
   target: IngestTarget,
-  batches: readonly { view: FeatureView; ref: ViewRef; rows: OnlineWriteRow[] }[],
+  what: string,
+  online: readonly OnlineBatch[],
+  offline: { view: FeatureView; rows: Row[] } | undefined,
   options: Abortable,
 ): Promise<Map<string, { written: number; skipped: number }>> {
+  const signal = options.signal
+  throwIfAborted(signal)
   const out = new Map<string, { written: number; skipped: number }>()
-  if (batches.length === 0) return out
-  const store = await target.online(options)
-  for (const b of batches) {
-    out.set(
-      b.view.name,
-      b.rows.length === 0 ? { written: 0, skipped: 0 } : await store.write(b.ref, b.rows, options),
-    )
+  const onlineStore = online.length > 0 ? await target.online({ signal }) : undefined
+  const writeOnline = async () => {
+    // the last point at which an abort stops the request: nothing has been written yet
+    throwIfAborted(signal)
+    for (const b of online) {
+      out.set(
+        b.view.name,
+        b.rows.length === 0 ? { written: 0, skipped: 0 } : await onlineStore!.write(b.ref, b.rows),
+      )
+    }
+  }
+  if (offline === undefined) {
+    try {
+      await writeOnline()
+    } catch (error) {
+      throw out.size === 0 ? error : partialWrite(error, what, 'online', out, undefined)
+    }
+    return out
+  }
+  const store = await target.offline()
+  // the caller's signal may cancel the staging of the append, never what follows it
+  const staging = new AbortController()
+  const forward = () => staging.abort(signal?.reason)
+  signal?.addEventListener('abort', forward, { once: true })
+  let onlineDone = false
+  try {
+    await store.writeRows(offline.view, offline.rows, {
+      signal: staging.signal,
+      beforeCommit: async () => {
+        signal?.removeEventListener('abort', forward)
+        await writeOnline()
+        onlineDone = true
+      },
+    })
+  } catch (error) {
+    if (out.size === 0) throw error
+    throw partialWrite(error, what, onlineDone ? 'offline' : 'online', out, 0)
+  } finally {
+    signal?.removeEventListener('abort', forward)
   }
   return out
+}
+
+/**
+ * The error of a write that failed after another part of it was written: the failure's code (so a
+ * store that is down is still a 503), a message saying what was written and what failed, and
+ * `details.written: { online, offline }` (rows, summed over views) and `details.views`.
+ */
+function partialWrite(
+  error: unknown,
+  what: string,
+  failed: 'online' | 'offline',
+  online: ReadonlyMap<string, { written: number; skipped: number }>,
+  offlineRows: number | undefined,
+): LarderError {
+  const cause = isLarderError(error) ? error : undefined
+  const onlineRows = [...online.values()].reduce((n, v) => n + v.written + v.skipped, 0)
+  const views = Object.fromEntries([...online].map(([view, v]) => [view, { online: v.written + v.skipped }]))
+  const done = [...online.keys()].map((v) => `"${v}"`).join(', ')
+  const reason = cause?.message ?? String(error)
+  const message =
+    failed === 'offline'
+      ? `${what} was written online (${onlineRows} rows to ${done}) but not appended offline: ${reason}`
+      : `${what} was written online only in part (${onlineRows} rows to ${done})${offlineRows === undefined ? '' : ' and not offline'}: ${reason}`
+  return new LarderError(cause?.code ?? 'INTERNAL', message, {
+    cause: error,
+    hint: `send the same rows again once the cause is fixed: an online write keeps the newer value per entity, so rows written twice change nothing${cause?.hint ? `; ${cause.hint}` : ''}`,
+    details: {
+      ...(cause?.details ?? {}),
+      written: { online: onlineRows, offline: offlineRows ?? 0 },
+      views,
+      failed,
+    },
+  })
 }

@@ -60,9 +60,11 @@ export function positionedRead(
 let lastPartMillis = 0
 
 /**
- * A new, unique part-file name for appending to a directory source. Names start with the time in
- * milliseconds, strictly increasing within a process, so a later append sorts after an earlier one and
- * its rows come later in source order (see `sourceFiles`). With an idempotency key the name is
+ * A new, unique part-file name for appending to a directory source: `part-<ms>-<pid>-<random>`, so
+ * appends by several processes never share a file and none rewrites another's. Names start with the
+ * time in milliseconds (13 digits until the year 2286), strictly increasing within a process, so a
+ * later append sorts after an earlier one and its rows come later in source order (see `sourceFiles`);
+ * appends of two processes in the same millisecond sort by pid. With an idempotency key the name is
  * `part-<key>` (the key's SHA-256 when it holds other characters than letters, digits, `_`, `.`, `-`),
  * so an append done again replaces its own file; keys that sort in append order keep source order.
  */
@@ -74,5 +76,5 @@ export function newPartFile(loc: FileLocation, idempotencyKey?: string): string 
     return join(loc.path, `part-${name}.${loc.format}`)
   }
   lastPartMillis = Math.max(Date.now(), lastPartMillis + 1)
-  return join(loc.path, `part-${lastPartMillis}-${randomUUID().slice(0, 8)}.${loc.format}`)
+  return join(loc.path, `part-${lastPartMillis}-${process.pid}-${randomUUID().slice(0, 8)}.${loc.format}`)
 }

@@ -86,7 +86,7 @@ export function rowsToColumns(
     const raw = rows.map((r) => r[name])
     if (timestamps.has(name))
       return { name, type: TIMESTAMPTZ, values: raw.map((v, i) => instant(v, name, i, what)) }
-    const { type, convert } = jsType(raw, `${what} column "${name}"`)
+    const { type, convert } = jsType(raw, `${what} column "${name}"`, name)
     return { name, type, values: raw.map((v) => (v === null || v === undefined ? null : convert(v))) }
   })
 }
@@ -112,7 +112,8 @@ interface JsType {
   readonly convert: (v: unknown) => DuckDBValue
 }
 
-function jsType(values: readonly unknown[], where: string): JsType {
+/** The DuckDB type of a column of JS values; `column` (a top-level column, not list elements) names rows in errors. */
+function jsType(values: readonly unknown[], where: string, column?: string): JsType {
   const kinds = new Set<string>()
   for (const v of values) {
     if (v === null || v === undefined) continue
@@ -141,11 +142,29 @@ function jsType(values: readonly unknown[], where: string): JsType {
         listValue((v as unknown[]).map((x) => (x === null || x === undefined ? null : element.convert(x)))),
     }
   }
+  const family = (v: unknown) =>
+    typeof v === 'number' || typeof v === 'bigint'
+      ? 'number'
+      : v instanceof Uint8Array
+        ? 'bytes'
+        : v instanceof Date
+          ? 'date'
+          : Array.isArray(v)
+            ? 'list'
+            : typeof v
+  const first = values.findIndex((v) => v !== null && v !== undefined)
+  const row =
+    column === undefined
+      ? -1
+      : values.findIndex((v) => v !== null && v !== undefined && family(v) !== family(values[first]))
+  const shown = (v: unknown) =>
+    typeof v === 'string' ? JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v) : String(v)
   throw new LarderError(
     'INVALID_ARGUMENT',
-    `${where} mixes values of types ${[...kinds].sort().join(', ')}`,
+    `${where} mixes values of types ${[...kinds].sort().join(', ')}${row < 0 ? '' : `: row ${row} holds ${shown(values[row])}, row ${first} holds ${shown(values[first])}`}`,
     {
       hint: 'give every value of a column the same type (numbers, strings, booleans, Dates, byte arrays or arrays)',
+      details: row < 0 ? {} : { column, row, value: shown(values[row]) },
     },
   )
 }
