@@ -1,7 +1,12 @@
 export { createOfflineStore, type OfflineStoreBackend, validateOfflineStoreConfig } from './loader.js'
+export { sha256File } from './local/digest.js'
+export { entityQueryText } from './local/entities.js'
+export { type FileLocation, locateEntityFile } from './local/files.js'
 export type {
+  DigestTableOptions,
   EntityInput,
   FeatureSelection,
+  FilesFingerprint,
   HistoricalRequest,
   OfflineStore,
   PullOptions,
@@ -9,6 +14,10 @@ export type {
   RetrievalJob,
   Row,
   SourceColumn,
+  SourceFile,
+  SourceFingerprint,
+  TableDigest,
+  TableFingerprint,
   TimeRange,
   WindowSelection,
   WriteInput,

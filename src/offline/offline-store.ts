@@ -126,6 +126,14 @@ export interface WriteOptions extends Abortable {
    * A single-file source cannot honour a key and appends every time.
    */
   readonly idempotencyKey?: string
+  /**
+   * Runs once the rows are staged and checked against the destination's column types, just before
+   * the append becomes visible (the file renamed into place, the transaction committed), while the
+   * destination is held (a single-file source stays locked). If it throws, nothing is appended and
+   * `writeRows` rejects with its error. For writing elsewhere (the online store) only when this
+   * append can no longer fail on its data. The signal is not consulted after it starts.
+   */
+  readonly beforeCommit?: () => Promise<void>
 }
 
 /** What writing a result to a file did. */
@@ -166,6 +174,63 @@ export interface RetrievalJob {
   toTable?(table: string, opts?: Abortable): Promise<WriteResult>
 }
 
+/**
+ * What a batch source holds at one moment, as a training-set receipt records it: the content hash of
+ * every file a file source resolves to, or the row count and newest event time of a table or query.
+ */
+export type SourceFingerprint = FilesFingerprint | TableFingerprint
+
+/** The files of a file source, each with its size and SHA-256. Any change to a file shows. */
+export interface FilesFingerprint {
+  readonly kind: 'files'
+  /** The source's path as declared: a file, a directory or a glob. */
+  readonly location: string
+  /**
+   * The files it resolves to, in source order; paths relative to the feature repo with `/` separators.
+   * Empty when nothing matches.
+   */
+  readonly files: readonly SourceFile[]
+  readonly weak: false
+}
+
+/** One file of a file source. */
+export interface SourceFile {
+  readonly path: string
+  readonly bytes: number
+  readonly sha256: string
+}
+
+/**
+ * A table or query source by its row count and newest event timestamp. Weak: an update that keeps
+ * both (a value rewritten in place, a row replaced by one as old) does not show.
+ */
+export interface TableFingerprint {
+  readonly kind: 'table'
+  /** The table as written in SQL, or the query text. */
+  readonly relation: string
+  readonly rows: number
+  /** The greatest event timestamp (RFC 3339, UTC, microseconds); null for an empty source. */
+  readonly maxTimestamp: string | null
+  readonly weak: true
+}
+
+/**
+ * The content of a table of the engine's database, independent of its physical row order: the SHA-256
+ * of its column names and types (one `name type` line each, then an empty line) followed by every row's
+ * text form (PostgreSQL's `row::text`, one line each, as `COPY ... TO` writes text) sorted by byte order.
+ */
+export interface TableDigest {
+  readonly columns: readonly string[]
+  readonly rows: number
+  readonly sha256: string
+}
+
+/** Options of {@link OfflineStore.digestTable}. */
+export interface DigestTableOptions extends Abortable {
+  /** Drop the table once digested, in the same transaction (default false). */
+  readonly drop?: boolean
+}
+
 /** The offline store: point-in-time joins, the reads of materialization, and offline writes. */
 export interface OfflineStore {
   /** The backend type, e.g. `duckdb`. */
@@ -185,6 +250,16 @@ export interface OfflineStore {
   writeRows(view: FeatureView, rows: WriteInput, opts?: WriteOptions): Promise<void>
   /** The columns of a source with inferred Feast types, for schema inference at apply time. */
   describeSource(source: BatchSource, opts?: Abortable): Promise<SourceColumn[]>
+  /**
+   * What a source holds now (see {@link SourceFingerprint}), for training-set receipts. Present on every
+   * engine that ships with Larder; a source of a kind the engine cannot read is UNSUPPORTED.
+   */
+  fingerprintSource?(source: BatchSource, opts?: Abortable): Promise<SourceFingerprint>
+  /**
+   * Present on engines over a database (with `RetrievalJob.toTable`): the digest of a table (see
+   * {@link TableDigest}), optionally dropping it. DATA_SOURCE when the table cannot be read.
+   */
+  digestTable?(table: string, opts?: DigestTableOptions): Promise<TableDigest>
   /** Releases the engine. Jobs created by this store cannot run afterwards. */
   close(): Promise<void>
 }

@@ -72,6 +72,8 @@ export const LARDER_TAGS = {
   transformationHash: 'larder.dev/transformation-sha256',
   /** `true` on a stream view that appends its events offline (Feast's stream view message has no `offline`). */
   offline: 'larder.dev/offline',
+  /** A saved dataset's training-set receipt (JSON text), for `larder reproduce --saved-dataset`. */
+  receipt: 'larder.dev/receipt',
 } as const
 
 const LARDER_TAG_PREFIX = 'larder.dev/'

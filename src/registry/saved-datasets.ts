@@ -4,7 +4,7 @@ import {
   type SavedDataset as SavedDatasetProto,
   SavedDatasetSchema,
 } from '../gen/feast/core/SavedDataset_pb.js'
-import { microsFromTimestamp, timestampFromMicros } from './proto-mapping.js'
+import { LARDER_TAGS, microsFromTimestamp, timestampFromMicros } from './proto-mapping.js'
 
 /** A training dataset written by a retrieval and registered by name (Feast's `SavedDataset`). */
 export interface SavedDatasetInfo {
@@ -24,6 +24,11 @@ export interface SavedDatasetInfo {
   readonly description: string
   readonly tags: Readonly<Record<string, string>>
   readonly createdAt: Micros | undefined
+  /**
+   * The training-set receipt the dataset was saved with (JSON text), kept in the registry as the tag
+   * `larder.dev/receipt`, which Feast keeps and ignores; not listed among `tags`.
+   */
+  readonly receiptJson?: string
 }
 
 export function savedDatasetToProto(info: SavedDatasetInfo, project: string, now: Micros): SavedDatasetProto {
@@ -43,7 +48,10 @@ export function savedDatasetToProto(info: SavedDatasetInfo, project: string, now
             },
       },
       featureServiceName: info.featureServiceName,
-      tags: { ...info.tags },
+      tags:
+        info.receiptJson === undefined
+          ? { ...info.tags }
+          : { ...info.tags, [LARDER_TAGS.receipt]: info.receiptJson },
       description: info.description,
     },
     meta: {
@@ -65,8 +73,9 @@ export function savedDatasetFromProto(proto: SavedDatasetProto): SavedDatasetInf
     ...(storage?.case === 'customStorage' ? tableOf(storage.value.configuration) : {}),
     featureServiceName: spec.featureServiceName,
     description: spec.description,
-    tags: { ...spec.tags },
+    tags: Object.fromEntries(Object.entries(spec.tags).filter(([k]) => k !== LARDER_TAGS.receipt)),
     createdAt: microsFromTimestamp(proto.meta?.createdTimestamp),
+    ...(spec.tags[LARDER_TAGS.receipt] === undefined ? {} : { receiptJson: spec.tags[LARDER_TAGS.receipt] }),
   }
 }
 

@@ -16,6 +16,7 @@ interface Options {
   endDate?: string
   out: string
   saveAs?: string
+  receipt: boolean
 }
 
 export function registerGetHistoricalFeatures(program: Command, ctx: CommandContext): void {
@@ -35,6 +36,10 @@ export function registerGetHistoricalFeatures(program: Command, ctx: CommandCont
     .option('--end-date <time>', 'without --entities: every row up to this time', instant('--end-date'))
     .requiredOption('-o, --out <file>', 'output file: .parquet or .csv')
     .option('--save-as <name>', 'also register the output as a saved dataset (Parquet only)')
+    .option(
+      '--no-receipt',
+      "skip the receipt (<out>.receipt.json, and the saved dataset's) that larder reproduce rebuilds from",
+    )
     .action(async (opts: Options) => {
       if (!opts.features === !opts.featureService) {
         throw new LarderError('INVALID_ARGUMENT', 'give either --features or --feature-service', {
@@ -83,20 +88,24 @@ export function registerGetHistoricalFeatures(program: Command, ctx: CommandCont
           endDate: opts.endDate,
         })
         for (const notice of job.notices) ctx.output.err(`note: ${notice}`)
-        const { rows } = opts.saveAs
+        const receipt = opts.receipt
+        const { rows, receiptPath } = opts.saveAs
           ? await store.createSavedDataset(job, {
               name: opts.saveAs,
               path: out,
               allowOverwrite: false,
               onJob,
+              receipt,
             })
           : csv
-            ? await job.toCsv(out, { onJob })
-            : await job.toParquet(out, { onJob })
+            ? await job.toCsv(out, { onJob, receipt })
+            : await job.toParquet(out, { onJob, receipt })
         const seconds = ticker?.stop() ?? 0
         ctx.output.out(
           `Wrote ${countOf(rows, 'row')} (${countOf(job.columns.length, 'column')}) to ${out} in ${seconds.toFixed(2)}s`,
         )
+        if (receiptPath)
+          ctx.output.out(`Wrote the receipt to ${receiptPath} (larder reproduce ${receiptPath})`)
         if (opts.saveAs) ctx.output.out(`Registered saved dataset "${opts.saveAs}"`)
       } finally {
         ticker?.stop()

@@ -1,5 +1,6 @@
-import { isAbsolute, resolve } from 'node:path'
-import { DuckDBInstance } from '@duckdb/node-api'
+import { mkdirSync } from 'node:fs'
+import { dirname, isAbsolute, resolve } from 'node:path'
+import { DuckDBInstance, DuckDBTypeId } from '@duckdb/node-api'
 import type { RecordBatch } from 'apache-arrow'
 import {
   type Abortable,
@@ -7,11 +8,15 @@ import {
   type FeatureView,
   type FileSource,
   isKind,
+  isLarderError,
   knownNames,
   LarderError,
+  throwIfAborted,
 } from '../../core/index.js'
 import { DEFAULT_BATCH_ROWS, readBatches } from '../local/batches.js'
+import { sourceFileDigests } from '../local/digest.js'
 import { describeEntities, ENTITY_TABLE } from '../local/entities.js'
+import { withFileLock } from '../local/file-lock.js'
 import {
   copyOptions,
   describeLocation,
@@ -26,6 +31,7 @@ import { sqlString } from '../local/quote.js'
 import { Session } from '../local/session.js'
 import { toUtcTimestamp } from '../local/timestamps.js'
 import type {
+  FilesFingerprint,
   HistoricalRequest,
   OfflineStore,
   PullOptions,
@@ -194,6 +200,15 @@ export class DuckDBOfflineStore implements OfflineStore {
     }
   }
 
+  /**
+   * Appends rows to the view's file source: a directory gets a new part file of its own (no other
+   * file is touched, so appends by many processes never lose each other's rows); a single file is
+   * rewritten with the rows added, under a lock file shared by every process (`../local/file-lock.ts`).
+   * Every value is checked against the column types of the existing files (or, for the first file, the
+   * view's declared types) first: a value that does not fit is INVALID_ARGUMENT naming the column, the
+   * row (counted from 0), the value and the type, and nothing is written. The new file is written
+   * aside and renamed into place, after `opts.beforeCommit` ran.
+   */
   async writeRows(view: FeatureView, rows: WriteInput, opts: WriteOptions = {}): Promise<void> {
     const source = fileSourceOf(view.batchSource, `feature view "${view.name}"`)
     const loc = locateFileSource(source, this.#options.repoPath)
@@ -209,7 +224,10 @@ export class DuckDBOfflineStore implements OfflineStore {
     const what = `rows for feature view "${view.name}"`
     const timestamps = new Set([source.timestampField, source.createdTimestampColumn].filter((c) => c !== ''))
     const columns = writeInputColumns(rows, timestamps, what)
-    if ((columns[0]?.values.length ?? 0) === 0) return
+    if ((columns[0]?.values.length ?? 0) === 0) {
+      await opts.beforeCommit?.()
+      return
+    }
     for (const required of [source.timestampField, ...view.joinKeys]) {
       if (!columns.some((c) => c.name === required)) {
         throw new LarderError('INVALID_ARGUMENT', `${what} have no column "${required}"`, {
@@ -217,15 +235,36 @@ export class DuckDBOfflineStore implements OfflineStore {
         })
       }
     }
-    const mapped = columns.map((c) => ({ ...c, name: source.sourceColumn(c.name) }))
-    await this.#serialized(loc.path, async () => {
+    const mapped = columns.map((c) => ({ ...c, name: source.sourceColumn(c.name), given: c.name }))
+    let committing = false
+    const staged: WriteOptions = {
+      ...opts,
+      beforeCommit: async () => {
+        committing = true
+        await opts.beforeCommit?.()
+      },
+    }
+    const append = async () => {
       const session = await this.#session(opts.signal)
       try {
-        await this.#append(session, loc, mapped, declaredColumns(view, source), what, opts.idempotencyKey)
+        await this.#append(session, loc, mapped, declaredColumns(view, source), view.name, what, staged)
+      } catch (error) {
+        // the appender and table loads run outside the session's guard: an interrupt is an abort
+        if (!committing) throwIfAborted(opts.signal)
+        throw error
       } finally {
         this.#release(session)
       }
-    })
+    }
+    if (loc.kind === 'dir') {
+      await append()
+      return
+    }
+    // a single file is read, extended and renamed: one writer at a time, in this process and across processes
+    mkdirSync(dirname(loc.path), { recursive: true })
+    await this.#serialized(loc.path, () =>
+      withFileLock(loc.path, append, { signal: opts.signal, label: loc.label }),
+    )
   }
 
   async describeSource(source: BatchSource, opts: Abortable = {}): Promise<SourceColumn[]> {
@@ -240,6 +279,30 @@ export class DuckDBOfflineStore implements OfflineStore {
       }))
     } finally {
       this.#release(session)
+    }
+  }
+
+  /**
+   * The files a file source resolves to now (in source order, as the join reads them), each with its
+   * size and SHA-256; an empty list when none match.
+   */
+  async fingerprintSource(source: BatchSource, opts: Abortable = {}): Promise<FilesFingerprint> {
+    const file = fileSourceOf(source, `source "${source.name}"`)
+    const loc = locateFileSource(file, this.#options.repoPath)
+    let files: string[] = []
+    if (hasFiles(loc)) {
+      const session = await this.#session(opts.signal)
+      try {
+        files = await sourceFiles(session, loc)
+      } finally {
+        this.#release(session)
+      }
+    }
+    return {
+      kind: 'files',
+      location: file.path,
+      files: await sourceFileDigests(files, this.#options.repoPath, opts),
+      weak: false,
     }
   }
 
@@ -339,15 +402,18 @@ export class DuckDBOfflineStore implements OfflineStore {
 
   /**
    * Appends the columns to the location: cast to the types of the existing files, or for the first file
-   * to the view's declared columns (`declared`, undefined when the view has no schema yet).
+   * to the view's declared columns (`declared`, undefined when the view has no schema yet). Every value
+   * is checked to fit its column's type before anything is written; the file is written aside, then
+   * `opts.beforeCommit` runs, then the file is renamed into place.
    */
   async #append(
     session: Session,
     loc: FileLocation,
-    columns: readonly ColumnBuffer[],
+    columns: readonly WriteColumn[],
     declared: readonly DeclaredColumn[] | undefined,
+    view: string,
     what: string,
-    idempotencyKey: string | undefined,
+    opts: WriteOptions,
   ): Promise<void> {
     await createTable(session.connection, WRITE_TABLE, columns)
     const existing = hasFiles(loc) ? await describeLocation(session, loc) : undefined
@@ -358,9 +424,13 @@ export class DuckDBOfflineStore implements OfflineStore {
     if (unknown) {
       throw new LarderError(
         'INVALID_ARGUMENT',
-        `${what} have the column "${unknown.name}", which ${existing ? loc.label : 'the feature view'} does not have`,
-        { hint: `its columns: ${target.map((t) => t.name).join(', ')}` },
+        `${what} have the column "${unknown.given}", which ${existing ? loc.label : 'the feature view'} does not have`,
+        { hint: `its columns: ${target.map((t) => t.name).join(', ')}; nothing was written` },
       )
+    }
+    for (const t of target) {
+      const given = columns.find((c) => c.name === t.name)
+      if (given && t.type !== undefined) await checkFits(session, given, t.type, view, what, loc)
     }
     const select = target.map(({ name, type }) => {
       const given = columns.find((c) => c.name === name)
@@ -370,13 +440,14 @@ export class DuckDBOfflineStore implements OfflineStore {
     const fresh = `SELECT ${select.join(', ')} FROM ${q(WRITE_TABLE)}`
     const fail = (message: string) =>
       new LarderError('DATA_SOURCE', `writing ${what} to ${loc.label} failed: ${message}`, {
-        hint: 'check that the values fit the types of the existing columns',
+        hint: 'check that the values fit the types of the existing columns; nothing was written',
       })
-    const path = loc.kind === 'dir' ? newPartFile(loc, idempotencyKey) : loc.path
+    const path = loc.kind === 'dir' ? newPartFile(loc, opts.idempotencyKey) : loc.path
     const content =
       loc.kind === 'file' && existing ? `SELECT * FROM ${readExpression(loc)} UNION ALL ${fresh}` : fresh
     await writeAtomically(path, async (tmp) => {
       await session.run(`COPY (${content}) TO ${sqlString(tmp)} ${copyOptions(loc.format)}`, fail)
+      await opts.beforeCommit?.()
     })
   }
 
@@ -409,6 +480,79 @@ function fileSourceOf(source: BatchSource | undefined, where: string): FileSourc
     )
   }
   return source as FileSource
+}
+
+/** A column of rows being appended, under its source name; `given` is its name in the rows. */
+interface WriteColumn extends ColumnBuffer {
+  readonly given: string
+}
+
+const INTEGER_TYPES: ReadonlySet<DuckDBTypeId> = new Set([
+  DuckDBTypeId.TINYINT,
+  DuckDBTypeId.SMALLINT,
+  DuckDBTypeId.INTEGER,
+  DuckDBTypeId.BIGINT,
+  DuckDBTypeId.HUGEINT,
+  DuckDBTypeId.UTINYINT,
+  DuckDBTypeId.USMALLINT,
+  DuckDBTypeId.UINTEGER,
+  DuckDBTypeId.UBIGINT,
+  DuckDBTypeId.UHUGEINT,
+])
+
+/**
+ * Throws INVALID_ARGUMENT naming the first row (counted from 0) whose value of `column` does not fit
+ * `type`: DuckDB cannot cast it (out of range, not a number, ...), a list element cannot be cast, or a
+ * fractional number would be rounded into an integer column.
+ */
+async function checkFits(
+  session: Session,
+  column: WriteColumn,
+  type: string,
+  view: string,
+  what: string,
+  loc: FileLocation,
+): Promise<void> {
+  const c = q(column.name)
+  const cast = `TRY_CAST(${c} AS ${type})`
+  const conditions = [`${cast} IS NULL`]
+  if (column.type.typeId === DuckDBTypeId.LIST) conditions.push(`list_count(${cast}) <> list_count(${c})`)
+  if (column.type.typeId === DuckDBTypeId.DOUBLE && INTEGER_TYPES.has(typeIdOf(type))) {
+    conditions.push(`${cast} <> ${c}`)
+  }
+  let bad: unknown[] | undefined
+  try {
+    const sql = `SELECT rowid, CAST(${c} AS VARCHAR) FROM ${q(WRITE_TABLE)} WHERE ${c} IS NOT NULL AND (${conditions.join(' OR ')}) ORDER BY rowid LIMIT 1`
+    bad = (await (await session.run(sql)).getRows())[0]
+  } catch (error) {
+    if (isLarderError(error) && error.code === 'ABORTED') throw error
+    // a cast DuckDB cannot even plan (e.g. a list into a number) fails for the first value
+    const first = `SELECT rowid, CAST(${c} AS VARCHAR) FROM ${q(WRITE_TABLE)} WHERE ${c} IS NOT NULL ORDER BY rowid LIMIT 1`
+    bad = (await (await session.run(first)).getRows())[0]
+  }
+  if (bad === undefined) return
+  const row = Number(bad[0])
+  const text = bad[1] === undefined || bad[1] === null ? undefined : String(bad[1])
+  const shown =
+    text === undefined
+      ? `a ${column.type} value`
+      : column.type.typeId === DuckDBTypeId.VARCHAR
+        ? JSON.stringify(text.length > 40 ? `${text.slice(0, 40)}…` : text)
+        : text
+  throw new LarderError(
+    'INVALID_ARGUMENT',
+    `${what}: column "${column.given}", row ${row}: ${shown} does not fit the type ${type} of column "${column.name}" in ${loc.label}`,
+    {
+      hint: `give values of type ${type} (the offline source's column type), or change the source's column type; nothing was written`,
+      details: { view, column: column.given, row, value: text ?? null, sourceType: type },
+    },
+  )
+}
+
+/** The DuckDB type id of a type name as DuckDB prints it (`INTEGER`, `FLOAT[]`, ...); INVALID when unknown. */
+function typeIdOf(type: string): DuckDBTypeId {
+  const id = (DuckDBTypeId as unknown as Record<string, DuckDBTypeId>)[type.toUpperCase()]
+  return id ?? DuckDBTypeId.INVALID
 }
 
 /** A column of a file written by `writeRows`: its source name and DuckDB type (undefined: as given). */

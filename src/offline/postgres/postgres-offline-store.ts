@@ -8,6 +8,7 @@ import {
   type Abortable,
   type BatchSource,
   type FeatureView,
+  formatMicros,
   isKind,
   kindOf,
   knownNames,
@@ -16,15 +17,19 @@ import {
   throwIfAborted,
 } from '../../core/index.js'
 import { DEFAULT_BATCH_ROWS, readBatches } from '../local/batches.js'
+import { sha256Lines } from '../local/digest.js'
 import { Lazy } from '../local/lazy.js'
 import { createTable, writeInputColumns } from '../local/load-columns.js'
 import { Session } from '../local/session.js'
 import type {
+  DigestTableOptions,
   HistoricalRequest,
   OfflineStore,
   PullOptions,
   RetrievalJob,
   SourceColumn,
+  TableDigest,
+  TableFingerprint,
   TimeRange,
   WriteInput,
   WriteOptions,
@@ -240,7 +245,9 @@ export class PostgresOfflineStore implements OfflineStore {
   /**
    * Appends rows to the view's source table in one transaction: the rows are checked against the view's
    * declared types and the table's columns first, staged with `COPY` into a temporary table of the
-   * table's types, then inserted; any failure leaves the table as it was.
+   * table's types (a value the column type refuses is INVALID_ARGUMENT naming the column, the row
+   * counted from 0 and the value), then inserted; `opts.beforeCommit` runs before the commit, after
+   * which the signal no longer cancels anything. Any failure before the commit leaves the table as it was.
    */
   async writeRows(view: FeatureView, rows: WriteInput, opts: WriteOptions = {}): Promise<void> {
     const where = `feature view "${view.name}"`
@@ -257,7 +264,10 @@ export class PostgresOfflineStore implements OfflineStore {
     const what = `rows for ${where}`
     const timestamps = new Set([source.timestampField, source.createdTimestampColumn].filter((c) => c !== ''))
     const given = writeInputColumns(rows, timestamps, what)
-    if ((given[0]?.values.length ?? 0) === 0) return
+    if ((given[0]?.values.length ?? 0) === 0) {
+      await opts.beforeCommit?.()
+      return
+    }
     for (const required of [source.timestampField, ...view.joinKeys]) {
       if (!given.some((c) => c.name === required)) {
         throw new LarderError('INVALID_ARGUMENT', `${what} have no column "${required}"`, {
@@ -266,7 +276,16 @@ export class PostgresOfflineStore implements OfflineStore {
       }
     }
     const mapped = given.map((c) => ({ ...c, name: source.sourceColumn(c.name) }))
-    const s = await this.#sessions(opts.signal)
+    // the caller's signal cancels the staging, never the commit that follows `beforeCommit`
+    const staging = new AbortController()
+    const forward = () => staging.abort(opts.signal?.reason)
+    if (opts.signal?.aborted) forward()
+    else opts.signal?.addEventListener('abort', forward, { once: true })
+    const detach = () => opts.signal?.removeEventListener('abort', forward)
+    const s = await this.#sessions(staging.signal).catch((error) => {
+      detach()
+      throw error
+    })
     try {
       const table = await this.#describeSource(s.pg, source)
       for (const c of mapped) {
@@ -306,21 +325,37 @@ export class PostgresOfflineStore implements OfflineStore {
           [opts.idempotencyKey, source.table],
           fail,
         )
-        if (taken.rows.length === 0) return // appended before; closing the session rolls back
+        if (taken.rows.length === 0) {
+          detach()
+          await opts.beforeCommit?.()
+          return // appended before; closing the session rolls back
+        }
       }
       await s.pg.query(
         `CREATE TEMP TABLE ${q(STAGE_TABLE)} ON COMMIT DROP AS SELECT ${names} FROM ${source.table} WHERE false`,
         [],
         fail,
       )
-      await s.pg.copyIn(`COPY ${q(STAGE_TABLE)} (${names}) FROM STDIN (FORMAT csv)`, file, fail)
-      await s.pg.query(
-        `INSERT INTO ${source.table} (${names}) SELECT ${names} FROM ${q(STAGE_TABLE)}`,
-        [],
-        fail,
-      )
-      await s.pg.commit()
+      try {
+        await s.pg.copyIn(`COPY ${q(STAGE_TABLE)} (${names}) FROM STDIN (FORMAT csv)`, file, fail)
+        await s.pg.query(
+          `INSERT INTO ${source.table} (${names}) SELECT ${names} FROM ${q(STAGE_TABLE)}`,
+          [],
+          fail,
+        )
+      } catch (error) {
+        throw refusedValue(error, what, view.name, source, mapped, given) ?? error
+      }
+      detach()
+      await opts.beforeCommit?.()
+      try {
+        await s.pg.commit()
+      } catch (error) {
+        // a deferred constraint is checked only now
+        throw refusedValue(error, what, view.name, source, mapped, given) ?? error
+      }
     } finally {
+      detach()
       await s.close()
     }
   }
@@ -335,6 +370,74 @@ export class PostgresOfflineStore implements OfflineStore {
     try {
       const columns = await this.#describeSource(s.pg, pgSource)
       return columns.map((c) => ({ name: c.name, type: feastTypeOfPg(c.type), sourceType: c.type }))
+    } finally {
+      await s.close()
+    }
+  }
+
+  /**
+   * The row count and newest event timestamp of a table or query source, read in one statement. Weak
+   * (see {@link TableFingerprint}): PostgreSQL keeps no content version of a table.
+   */
+  async fingerprintSource(source: BatchSource, opts: Abortable = {}): Promise<TableFingerprint> {
+    const pgSource = pgSourceOf(source, `source "${source.name}"`)
+    const s = await this.#sessions(opts.signal)
+    try {
+      const columns = await this.#describeSource(s.pg, pgSource)
+      const column = pgSource.sourceColumn(pgSource.timestampField)
+      const type = columns.find((c) => c.name === column)?.type
+      const instant = type === undefined ? undefined : pgInstant(q(column), type)
+      const newest =
+        instant === undefined ? 'NULL' : `(extract(epoch FROM max(${instant})) * 1000000)::bigint`
+      const result = await s.pg.query<{ n: string; hi: string | null }>(
+        `SELECT count(*) AS n, ${newest} AS hi FROM ${sourceFrom(pgSource)} AS ${q('__larder_t')}`,
+        [],
+        (message) =>
+          new LarderError('DATA_SOURCE', `${sourceLabel(pgSource)} cannot be counted: ${message}`, {
+            hint: 'check that the source can be read',
+            details: { source: pgSource.name },
+          }),
+      )
+      const { n, hi } = result.rows[0]!
+      return {
+        kind: 'table',
+        relation: pgSource.table !== '' ? pgSource.table : pgSource.query,
+        rows: Number(n),
+        maxTimestamp: hi === null ? null : formatMicros(Number(hi)),
+        weak: true,
+      }
+    } finally {
+      await s.close()
+    }
+  }
+
+  /**
+   * The digest of a table (see {@link TableDigest}): its rows' text forms leave the server sorted by
+   * byte order (`COLLATE "C"`, the same on every server) through one `COPY ... TO STDOUT` into a staging
+   * file, hashed as it is read back. With `drop`, the table is dropped in the same transaction.
+   */
+  async digestTable(table: string, opts: DigestTableOptions = {}): Promise<TableDigest> {
+    const fail = (message: string) =>
+      new LarderError('DATA_SOURCE', `table ${table} cannot be digested: ${message}`, {
+        hint: 'check that the table exists and that the user may read it',
+        details: { table },
+      })
+    const s = await this.#sessions(opts.signal)
+    try {
+      await s.pg.begin()
+      const columns = await s.pg.describe(`SELECT * FROM ${table}`, fail)
+      const file = join(s.dir, 'digest.txt')
+      const row = `(${q('__larder_t')}::text)`
+      await s.pg.copyOut(
+        `COPY (SELECT ${row} FROM ${table} AS ${q('__larder_t')} ORDER BY ${row} COLLATE "C") TO STDOUT`,
+        file,
+        fail,
+      )
+      const header = columns.map((c) => `${c.name} ${c.type}\n`).join('')
+      const { sha256, lines } = await sha256Lines(`${header}\n`, file, opts)
+      if (opts.drop) await s.pg.query(`DROP TABLE ${table}`, [], fail)
+      await s.pg.commit()
+      return { columns: columns.map((c) => c.name), rows: lines, sha256 }
     } finally {
       await s.close()
     }
@@ -512,6 +615,52 @@ interface TypedView {
   readonly types: ReadonlyMap<string, string>
 }
 
+/**
+ * A PostgreSQL data error (SQLSTATE class 22: out of range, bad text for the type, too long, ...) or
+ * constraint violation (class 23) raised while staging or inserting appended rows, as the
+ * INVALID_ARGUMENT the caller can fix: naming the column, the row (counted from 0, the line of the
+ * staged COPY) and the value when PostgreSQL says them. Undefined for any other error.
+ */
+function refusedValue(
+  error: unknown,
+  what: string,
+  view: string,
+  source: PostgreSQLSource,
+  mapped: readonly { name: string }[],
+  given: readonly { name: string }[],
+): LarderError | undefined {
+  const pgError = (error as { cause?: { code?: unknown; where?: unknown; message?: unknown } }).cause
+  const code = typeof pgError?.code === 'string' ? pgError.code : ''
+  if (!code.startsWith('22') && !code.startsWith('23')) return undefined
+  const at = /COPY [^,]+, line (\d+)(?:, column ([^:]+))?(?:: "([\s\S]*)")?/.exec(
+    typeof pgError?.where === 'string' ? pgError.where : '',
+  )
+  const row = at ? Number(at[1]) - 1 : undefined
+  const column = at?.[2]
+  const name =
+    column === undefined ? undefined : (given[mapped.findIndex((c) => c.name === column)]?.name ?? column)
+  const value = at?.[3]
+  const place = [
+    name === undefined ? undefined : `column "${name}"`,
+    row === undefined ? undefined : `row ${row}`,
+    value === undefined ? undefined : JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value),
+  ].filter((p) => p !== undefined)
+  return new LarderError(
+    'INVALID_ARGUMENT',
+    `${what}: ${place.length > 0 ? `${place.join(', ')}: ` : ''}${sourceLabel(source)} refused the value: ${String(pgError?.message)}`,
+    {
+      cause: error,
+      hint: "give values the table's column types and constraints accept; nothing was written",
+      details: {
+        view,
+        ...(name === undefined ? {} : { column: name }),
+        ...(row === undefined ? {} : { row }),
+        ...(value === undefined ? {} : { value }),
+        sqlState: code,
+      },
+    },
+  )
+}
 /** The FROM item of a source: its table as written (as Feast inserts it), or its query in parentheses. */
 function sourceFrom(source: PostgreSQLSource): string {
   return source.table !== '' ? source.table : `(${source.query})`
