@@ -8,11 +8,12 @@ import type { SqliteOptions } from './sqlite-config.js'
 import { SqliteOnlineStore } from './sqlite-online-store.js'
 
 export type { SqliteDatabase, SqliteStatement } from './sqlite-database.js'
-export { SqliteOnlineStore } from './sqlite-online-store.js'
+export { FILE_CHECK_INTERVAL_MS, SqliteOnlineStore, type SqliteStoreOptions } from './sqlite-online-store.js'
 
 /**
  * Opens Feast's SQLite online store at `options.path` (relative paths resolve against the repo;
- * the directory is created) with better-sqlite3.
+ * the directory is created) with better-sqlite3. The store follows its file: a deleted file is
+ * recreated empty and a replaced one reopened (see {@link SqliteOnlineStore}).
  */
 export async function openOnlineStore(options: SqliteOptions, config: RepoConfig): Promise<OnlineStore> {
   const path = options.path === ':memory:' ? options.path : resolve(config.repoPath, options.path)
@@ -34,5 +35,5 @@ export async function openOnlineStore(options: SqliteOptions, config: RepoConfig
       cause,
     })
   }
-  return new SqliteOnlineStore(db, path)
+  return new SqliteOnlineStore(db, path, { open: () => new Database(path) })
 }

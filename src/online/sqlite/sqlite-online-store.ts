@@ -1,3 +1,5 @@
+import { closeSync, mkdirSync, openSync, statSync, unlinkSync } from 'node:fs'
+import { dirname } from 'node:path'
 import { LarderError, type Micros, toMicros } from '../../core/index.js'
 import type {
   Abortable,
@@ -21,14 +23,40 @@ import {
   quoteIdent,
   tableName,
   valueText,
+  yieldToEventLoop,
 } from '../store-support.js'
 import type { StoredTile, TileApplyStats, TileStore, TileViewRef, TileWrite } from '../tile-store.js'
 import type { SqliteDatabase, SqliteStatement } from './sqlite-database.js'
 import { SqliteTiles } from './sqlite-tiles.js'
 
 const SEC = 1_000_000
+
+/**
+ * How often, at most, a read looks at the database file to see whether it was deleted or replaced
+ * (one `stat`); writes, `update` and `teardown` look every time.
+ */
+export const FILE_CHECK_INTERVAL_MS = 1000
+
+/** How the store follows its database file; see {@link SqliteOnlineStore}. */
+export interface SqliteStoreOptions {
+  /**
+   * Opens the database at the store's path again. Given, a deleted file is recreated (empty) and a
+   * replaced one reopened; without it, every call after the file was deleted or replaced fails.
+   */
+  readonly open?: () => SqliteDatabase
+  /** Most milliseconds between two checks of the file by reads; default {@link FILE_CHECK_INTERVAL_MS}. */
+  readonly fileCheckIntervalMs?: number
+}
+
+/** The identity of the file a connection has open. */
+interface FileId {
+  readonly dev: number
+  readonly ino: number
+}
 /** Keys per SELECT; key lists are padded to a power of two so few statements are prepared. */
 const MAX_KEYS = 512
+/** Rows a read takes from SQLite (which answers synchronously) before it lets the event loop run. */
+const ROWS_PER_SLICE = 8192
 const EMPTY = new Uint8Array(0)
 
 interface Select {
@@ -63,6 +91,19 @@ interface MutableRow {
  * `"<project>_<view>__tiles"` (entity_key BLOB, tile INTEGER, newest_ts INTEGER, states TEXT: a JSON
  * array of state texts) and `"<project>_<view>__tile_marks"` (id TEXT PRIMARY KEY, marked_at INTEGER),
  * created on first use; each `applyTiles` is one IMMEDIATE transaction. `teardown` and `update` (for dropped views) drop them too.
+ *
+ * The store follows its file. An open connection keeps a deleted file's inode, where writes would
+ * vanish; so the store compares the file at its path (device and inode, one `stat`) with the one it
+ * opened, before every write, `update` and `teardown`, and before reads at most once per
+ * `fileCheckIntervalMs` (default 1 s; the feature server's health check is such a read).
+ * - **Deleted**: the call that notices fails with BACKEND_UNAVAILABLE naming the file and saying the
+ *   values written before are gone. The store has already created a new, empty database at the path
+ *   (removing the deleted database's `-wal` and `-shm` files first, so the new one cannot mix with
+ *   them) with the tables of the views this process used; later calls work on it, and a write of a
+ *   view whose table is missing there creates it. The user re-materializes the views to refill it.
+ * - **Replaced** (a file renamed over the path): the store checkpoints its old connection's WAL,
+ *   closes it and reopens the new file, without error; its views' missing tables are created. To swap
+ *   in a database safely, rename a checkpointed file (no `-wal` of its own).
  */
 export class SqliteOnlineStore implements OnlineStore, TileStore {
   readonly type = 'sqlite'
@@ -71,24 +112,41 @@ export class SqliteOnlineStore implements OnlineStore, TileStore {
     nativeTtl: false,
     timestampResolutionMicros: SEC,
   })
-  readonly #db: SqliteDatabase
+  #db: SqliteDatabase
+  readonly #path: string
   readonly #where: string
   readonly #selects = new Map<string, Select>()
   readonly #inserts = new Map<string, Insert>()
-  readonly #tiles: SqliteTiles
+  #tiles: SqliteTiles
+  readonly #open: (() => SqliteDatabase) | undefined
+  readonly #checkEveryMs: number
+  /** The file the connection has open; null while none is (reopening failed); undefined for `:memory:`. */
+  #file: FileId | null | undefined
+  #checkedAt = 0
+  /** Online tables this store created, wrote or read: recreated in a new file after a deletion. */
+  readonly #tables = new Set<string>()
+  /** The open file is one this store created after the previous one was deleted. */
+  #recreated = false
 
-  /** Takes ownership of an open database (better-sqlite3 or `node:sqlite`); `path` is for messages. */
-  constructor(db: SqliteDatabase, path: string) {
+  /**
+   * Takes ownership of an open database (better-sqlite3 or `node:sqlite`) at `path` (named in
+   * messages, and the file the store follows; `:memory:` is not followed).
+   */
+  constructor(db: SqliteDatabase, path: string, options: SqliteStoreOptions = {}) {
     this.#db = db
+    this.#path = path
     this.#where = `the SQLite database ${path}`
-    db.exec('PRAGMA journal_mode = WAL')
-    db.exec('PRAGMA synchronous = NORMAL')
-    db.exec('PRAGMA busy_timeout = 5000')
+    this.#open = options.open
+    this.#checkEveryMs = options.fileCheckIntervalMs ?? FILE_CHECK_INTERVAL_MS
+    configure(db)
     this.#tiles = new SqliteTiles(db, this.#where)
+    this.#file = path === ':memory:' || path === '' ? undefined : existingFileId(path)
+    this.#checkedAt = Date.now()
   }
 
   async update(plan: InfraPlan, opts?: Abortable): Promise<void> {
     checkAborted(opts)
+    this.#checkFile(true)
     for (const view of plan.keep) {
       if (tableName(view).toLowerCase().startsWith('sqlite_')) {
         throw new LarderError(
@@ -102,17 +160,9 @@ export class SqliteOnlineStore implements OnlineStore, TileStore {
       for (const view of plan.drop) {
         this.#db.exec(`DROP TABLE IF EXISTS ${quoteIdent(tableName(view))}`)
         this.#tiles.drop(view)
+        this.#tables.delete(tableName(view))
       }
-      for (const view of plan.keep) {
-        const table = quoteIdent(tableName(view))
-        this.#db.exec(
-          `CREATE TABLE IF NOT EXISTS ${table} (entity_key BLOB, feature_name TEXT, value BLOB, value_text TEXT, ` +
-            'vector_value BLOB, event_ts timestamp, created_ts timestamp, PRIMARY KEY(entity_key, feature_name))',
-        )
-        this.#db.exec(
-          `CREATE INDEX IF NOT EXISTS ${quoteIdent(`${tableName(view)}_ek`)} ON ${table} (entity_key)`,
-        )
-      }
+      for (const view of plan.keep) this.#createTable(tableName(view))
     })
     this.#forgetStatements()
   }
@@ -120,6 +170,7 @@ export class SqliteOnlineStore implements OnlineStore, TileStore {
   async write(view: ViewRef, rows: OnlineWriteBatch, opts?: Abortable): Promise<WriteStats> {
     checkAborted(opts)
     checkRows(view, rows)
+    this.#checkFile(true)
     if (rows.length === 0) return { written: 0, skipped: 0 }
     const { statement, withText } = this.#insert(view)
     const names = view.features.map((f) => f.name)
@@ -156,18 +207,26 @@ export class SqliteOnlineStore implements OnlineStore, TileStore {
     opts?: Abortable,
   ): Promise<OnlineReadResult> {
     checkAborted(opts)
-    return this.#read(view, keys, features)
+    this.#checkFile(false)
+    return this.#read(view, keys, features, opts)
   }
 
   async readMany(requests: readonly OnlineReadRequest[], opts?: Abortable): Promise<OnlineReadResult[]> {
     checkAborted(opts)
-    return requests.map((r) => this.#read(r.view, r.keys, r.features))
+    this.#checkFile(false)
+    const results: OnlineReadResult[] = []
+    for (const r of requests) results.push(await this.#read(r.view, r.keys, r.features, opts))
+    return results
   }
 
   async hasRows(view: ViewRef, opts?: Abortable): Promise<boolean> {
     checkAborted(opts)
+    this.#checkFile(false)
     try {
-      return this.#db.prepare(`SELECT 1 FROM ${quoteIdent(tableName(view))} LIMIT 1`).get() !== undefined
+      const found =
+        this.#db.prepare(`SELECT 1 FROM ${quoteIdent(tableName(view))} LIMIT 1`).get() !== undefined
+      this.#tables.add(tableName(view))
+      return found
     } catch (e) {
       if (e instanceof Error && /no such table/i.test(e.message)) return false
       throw e
@@ -180,10 +239,12 @@ export class SqliteOnlineStore implements OnlineStore, TileStore {
    */
   async teardown(plan: InfraPlan, opts?: Abortable): Promise<void> {
     checkAborted(opts)
+    this.#checkFile(true)
     this.#transaction(() => {
       for (const view of [...plan.keep, ...plan.drop]) {
         this.#db.exec(`DROP TABLE IF EXISTS ${quoteIdent(tableName(view))}`)
         this.#tiles.drop(view)
+        this.#tables.delete(tableName(view))
       }
     })
     this.#forgetStatements()
@@ -195,10 +256,12 @@ export class SqliteOnlineStore implements OnlineStore, TileStore {
     now: Micros,
     opts?: Abortable,
   ): Promise<TileApplyStats> {
+    this.#checkFile(true)
     return this.#tiles.applyTiles(view, writes, now, opts)
   }
 
   releaseMarks(view: TileViewRef, writes: readonly TileWrite[], opts?: Abortable): Promise<void> {
+    this.#checkFile(true)
     return this.#tiles.releaseMarks(view, writes, opts)
   }
 
@@ -208,19 +271,167 @@ export class SqliteOnlineStore implements OnlineStore, TileStore {
     fromTile: number,
     opts?: Abortable,
   ): Promise<(readonly StoredTile[])[]> {
+    this.#checkFile(false)
     return this.#tiles.readTiles(view, keys, fromTile, opts)
   }
 
   dropTiles(view: TileViewRef, opts?: Abortable): Promise<void> {
+    this.#checkFile(true)
     return this.#tiles.dropTiles(view, opts)
   }
 
   async close(): Promise<void> {
     this.#forgetStatements()
-    this.#db.close()
+    if (this.#file !== null) this.#db.close()
+    this.#file = undefined
   }
 
-  #read(view: ViewRef, keys: readonly Uint8Array[], features: readonly string[]): OnlineReadResult {
+  /**
+   * Compares the file at the path with the one open (always when `always`, else at most once per
+   * interval) and follows a deletion or replacement; see the class comment. Throws BACKEND_UNAVAILABLE
+   * after a deletion (once, the store having recreated the file), and while the file cannot be opened.
+   */
+  #checkFile(always: boolean): void {
+    if (this.#file === undefined) return
+    const now = Date.now()
+    if (!always && this.#file !== null && now - this.#checkedAt < this.#checkEveryMs) return
+    this.#checkedAt = now
+    let found: FileId | undefined
+    try {
+      found = fileId(this.#path)
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw this.#unavailable('cannot be looked at', e)
+    }
+    if (found && this.#file && found.dev === this.#file.dev && found.ino === this.#file.ino) return
+    if (!this.#open) {
+      throw this.#unavailable(
+        found ? 'was replaced by another file while it was open' : 'was deleted while it was open',
+        undefined,
+        'restart the process to open the file now at the path',
+      )
+    }
+    if (found) {
+      this.#reopen(false)
+      return
+    }
+    this.#reopen(this.#createEmpty())
+    throw new LarderError(
+      'BACKEND_UNAVAILABLE',
+      `the SQLite online store ${this.#path} was deleted while it was open: the values written to it are gone. ` +
+        'Larder created a new, empty database there (with the tables of the views this process uses) and writes to it from now on',
+      {
+        hint: 'materialize the views again to refill it (`larder materialize <start> <end>`: incremental materialization skips the windows it already recorded), and find what deleted the file',
+        // `reason`: what a server may tell its callers, who are not shown the path
+        details: {
+          path: this.#path,
+          reason: 'its file was deleted while it was open; a new, empty one replaces it',
+        },
+      },
+    )
+  }
+
+  /**
+   * Creates the empty file of a new database at the path, unless another process did first (false),
+   * and removes the deleted database's `-wal` and `-shm` files so the new database cannot mix with
+   * them. Throws BACKEND_UNAVAILABLE when the file cannot be created.
+   */
+  #createEmpty(): boolean {
+    try {
+      mkdirSync(dirname(this.#path), { recursive: true })
+      closeSync(openSync(this.#path, 'wx'))
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false
+      this.#closeOld(false)
+      throw this.#unavailable('was deleted while it was open and cannot be created again', e)
+    }
+    for (const suffix of ['-wal', '-shm']) {
+      try {
+        unlinkSync(`${this.#path}${suffix}`)
+      } catch {
+        // absent
+      }
+    }
+    return true
+  }
+
+  /** Closes the old connection and opens the file now at the path, creating the tables of the views in use. */
+  #reopen(recreated: boolean): void {
+    this.#closeOld(!recreated)
+    let db: SqliteDatabase | undefined
+    try {
+      db = this.#open!()
+      configure(db)
+      const file = fileId(this.#path)
+      this.#db = db
+      this.#tiles = new SqliteTiles(db, this.#where)
+      this.#recreated = recreated
+      this.#transaction(() => {
+        for (const table of this.#tables) this.#createTable(table)
+      })
+      this.#file = file
+    } catch (e) {
+      try {
+        db?.close()
+      } catch {
+        // already unusable
+      }
+      throw this.#unavailable('was replaced by a file that cannot be opened', e)
+    }
+  }
+
+  /**
+   * Closes the connection to the file that is gone from the path (SQLite then neither checkpoints into
+   * nor deletes the files at the path). With `checkpoint`, first empties its WAL, in case that WAL is
+   * still the one at the path that the new file would otherwise read.
+   */
+  #closeOld(checkpoint: boolean): void {
+    if (this.#file === null) return
+    this.#forgetStatements()
+    try {
+      if (checkpoint) this.#db.exec('PRAGMA wal_checkpoint(TRUNCATE)')
+    } catch {
+      // busy with other processes' readers: they follow the file too
+    }
+    try {
+      this.#db.close()
+    } catch {
+      // closing is best effort: the file is gone
+    }
+    this.#file = null
+  }
+
+  #unavailable(what: string, cause?: unknown, hint?: string): LarderError {
+    const reason = cause instanceof Error ? `: ${cause.message}` : ''
+    return new LarderError('BACKEND_UNAVAILABLE', `the SQLite online store ${this.#path} ${what}${reason}`, {
+      hint: hint ?? 'check online_store.path in feature_store.yaml and the file and its directory',
+      cause,
+      // `reason`: what a server may tell its callers, who are not shown the path
+      details: { path: this.#path, reason: `its file ${what}` },
+    })
+  }
+
+  /** Creates an online table in Feast's layout unless it exists (inside the caller's transaction). */
+  #createTable(name: string): void {
+    const table = quoteIdent(name)
+    this.#db.exec(
+      `CREATE TABLE IF NOT EXISTS ${table} (entity_key BLOB, feature_name TEXT, value BLOB, value_text TEXT, ` +
+        'vector_value BLOB, event_ts timestamp, created_ts timestamp, PRIMARY KEY(entity_key, feature_name))',
+    )
+    this.#db.exec(`CREATE INDEX IF NOT EXISTS ${quoteIdent(`${name}_ek`)} ON ${table} (entity_key)`)
+    this.#tables.add(name)
+  }
+
+  /**
+   * Reads in SELECTs of up to MAX_KEYS keys. SQLite answers synchronously, so after every
+   * ROWS_PER_SLICE rows the read lets the event loop run; once `opts.signal` fired, no further SELECT
+   * runs and the read rejects with the signal's reason.
+   */
+  async #read(
+    view: ViewRef,
+    keys: readonly Uint8Array[],
+    features: readonly string[],
+    opts?: Abortable,
+  ): Promise<OnlineReadResult> {
     const result: (OnlineRow | undefined)[] = new Array(keys.length).fill(undefined)
     if (keys.length === 0) return result
     const keyAt = new Map<string, number[]>()
@@ -245,8 +456,14 @@ export class SqliteOnlineStore implements OnlineStore, TileStore {
     // SQLite returns the rows of one key together: compare with the previous key before hashing
     let lastKey: Buffer | undefined
     let row: MutableRow | undefined
+    let sinceYield = 0
     try {
       for (let start = 0; start < unique.length; start += MAX_KEYS) {
+        if (sinceYield >= ROWS_PER_SLICE) {
+          sinceYield = 0
+          await yieldToEventLoop()
+        }
+        if (start > 0) checkAborted(opts)
         const chunk = unique.slice(start, start + MAX_KEYS)
         const select = this.#select(
           view,
@@ -257,7 +474,9 @@ export class SqliteOnlineStore implements OnlineStore, TileStore {
         if (filter.length > 0) params.push(...pad(filter, bucket(filter.length)))
         // a one-key query does not select the key (copying it out of every row costs as much as the read)
         const first = select.keyed ? 1 : 0
-        for (const raw of select.statement.all(...params)) {
+        const rows = select.statement.all(...params)
+        sinceYield += rows.length
+        for (const raw of rows) {
           const columns = (select.arrays ? raw : Object.values(raw as object)) as unknown[]
           const key = select.keyed ? asBuffer(columns[0] as Uint8Array) : chunk[0]!
           const featureName = columns[first] as string
@@ -281,6 +500,7 @@ export class SqliteOnlineStore implements OnlineStore, TileStore {
     } catch (e) {
       throw this.#translate(e, view)
     }
+    this.#tables.add(tableName(view))
     for (const [id, stored] of found) for (const i of keyAt.get(id)!) result[i] = stored
     return result
   }
@@ -308,8 +528,14 @@ export class SqliteOnlineStore implements OnlineStore, TileStore {
     const name = tableName(view)
     let insert = this.#inserts.get(name)
     if (insert) return insert
-    const columns = this.#db.prepare(`PRAGMA table_info(${quoteIdent(name)})`).all() as { name: string }[]
+    let columns = this.#db.prepare(`PRAGMA table_info(${quoteIdent(name)})`).all() as { name: string }[]
+    if (columns.length === 0 && this.#recreated) {
+      // a database this store created after the previous file was deleted: its tables come with writes
+      this.#transaction(() => this.#createTable(name))
+      columns = this.#db.prepare(`PRAGMA table_info(${quoteIdent(name)})`).all() as { name: string }[]
+    }
     if (columns.length === 0) throw missingStorage(view, this.#where)
+    this.#tables.add(name)
     const withText = columns.some((c) => c.name === 'value_text')
     const table = quoteIdent(name)
     const storedSeconds =
@@ -356,6 +582,27 @@ export class SqliteOnlineStore implements OnlineStore, TileStore {
   #forgetStatements(): void {
     this.#selects.clear()
     this.#inserts.clear()
+  }
+}
+
+/** Opens a connection as the store uses it: WAL (readers never block), NORMAL sync, 5 s busy timeout. */
+function configure(db: SqliteDatabase): void {
+  db.exec('PRAGMA journal_mode = WAL')
+  db.exec('PRAGMA synchronous = NORMAL')
+  db.exec('PRAGMA busy_timeout = 5000')
+}
+
+function fileId(path: string): FileId {
+  const stats = statSync(path)
+  return { dev: stats.dev, ino: stats.ino }
+}
+
+/** The file's identity, or undefined (not followed) when there is no file at the path. */
+function existingFileId(path: string): FileId | undefined {
+  try {
+    return fileId(path)
+  } catch {
+    return undefined
   }
 }
 

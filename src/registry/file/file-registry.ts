@@ -24,6 +24,7 @@ import {
 } from '../registry-objects.js'
 import { FileJobStore } from './file-jobs.js'
 import { withFileLock, writeAtomically } from './file-lock.js'
+import { openRegistryFile, sealRegistry, stripIntegrityField } from './registry-integrity.js'
 import { JsonSideFile } from './side-file.js'
 
 export interface FileRegistryOptions {
@@ -41,8 +42,10 @@ interface FileStamp {
 
 /**
  * Feast's file registry: the whole `feast.core.Registry` message in one file, rewritten on each commit
- * through a temp file and a rename under an exclusive lock, with the version check of optimistic
- * concurrency done inside the lock.
+ * through a temp file and a rename under an exclusive lock (a lease, see `withFileLock`), with the
+ * version check of optimistic concurrency done inside the lock. Larder's writes start with an
+ * integrity header (see `sealRegistry`), an unknown field to Feast, so a truncated or damaged file is
+ * REGISTRY_CORRUPT instead of a registry with fewer objects; files Feast wrote load unchecked.
  */
 export class FileRegistry implements Registry {
   readonly path: string
@@ -93,7 +96,7 @@ export class FileRegistry implements Registry {
     await mkdir(dirname(this.path), { recursive: true })
     return withFileLock(
       this.path,
-      async () => {
+      async (lock) => {
         const current = await this.#read()
         let changed: ObjectChange[]
         let toWrite: RegistryProto
@@ -119,7 +122,9 @@ export class FileRegistry implements Registry {
         toWrite.registrySchemaVersion = '1'
         toWrite.versionId = randomUUID()
         toWrite.lastUpdated = timestampFromMicros(nowMicros())
-        await writeAtomically(this.path, toBinary(RegistrySchema, toWrite))
+        stripIntegrityField(toWrite)
+        await lock.assertHeld()
+        await writeAtomically(this.path, sealRegistry(toBinary(RegistrySchema, toWrite)))
         if (changed.length > 0) await this.#writeStamps(changed)
         const state = new RegistryState(toWrite.versionId, toWrite)
         this.#cached = { state, stamp: await this.#stamp(), checkedAt: Date.now() }
@@ -209,12 +214,14 @@ export class FileRegistry implements Registry {
         { cause: e },
       )
     }
+    const { body } = openRegistryFile(this.path, bytes)
     let proto: RegistryProto
     try {
-      proto = fromBinary(RegistrySchema, bytes)
+      proto = fromBinary(RegistrySchema, body)
     } catch (cause) {
       throw corrupt(this.path, (cause as Error).message, cause)
     }
+    stripIntegrityField(proto)
     if (proto.registrySchemaVersion !== '' && proto.registrySchemaVersion !== '1') {
       throw corrupt(this.path, `registry_schema_version is ${JSON.stringify(proto.registrySchemaVersion)}`)
     }

@@ -62,11 +62,12 @@ export class JsonSideFile<T> {
     await mkdir(dirname(this.path), { recursive: true })
     return withFileLock(
       this.path,
-      async () => {
+      async (lock) => {
         const current = await this.read()
         const next = await change(current)
         if (next === undefined) return current
         throwIfAborted(options.signal)
+        await lock.assertHeld()
         await writeAtomically(this.path, Buffer.from(JSON.stringify(next)))
         return next
       },
