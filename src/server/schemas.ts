@@ -70,6 +70,72 @@ export const GetOnlineFeaturesResponse = z
       'Columnar: results[i] is the column named metadata.feature_names[i], one entry per entity row; join keys first',
   })
 
+export const ExplainRequest = z
+  .object({
+    entities: Columns.openapi({
+      description: 'The one entity row to explain: each join key (and request field) with one value',
+      example: { driver_id: [1001] },
+    }),
+    features: z
+      .array(z.string())
+      .optional()
+      .openapi({
+        description: 'Feature references `view:feature`',
+        example: ['driver_hourly_stats:conv_rate'],
+      }),
+    feature_service: z
+      .string()
+      .optional()
+      .openapi({ description: 'A feature service, instead of `features`' }),
+    request_context: Columns.optional().openapi({
+      description: 'Request data fields of on-demand views; merged into the entity columns',
+    }),
+    at: z.string().optional().openapi({
+      description: 'The instant to explain at (ISO-8601; without an offset it is UTC); default now',
+      example: '2026-11-22T00:00:00Z',
+    }),
+  })
+  .strict()
+  .refine((b) => (b.features === undefined) !== (b.feature_service === undefined), {
+    message: 'give either features or feature_service, not both and not neither',
+    path: ['features'],
+  })
+  .openapi('ExplainRequest')
+
+const ExplainCause = z
+  .object({
+    code: z.string().openapi({ example: 'after_materialized_window' }),
+    message: z.string(),
+    fix: z
+      .string()
+      .nullable()
+      .openapi({ description: 'What to do, with the command; null when nothing needs fixing' }),
+  })
+  .openapi('ExplainCause')
+
+export const ExplainResponse = z
+  .object({
+    project: z.string(),
+    entity: z.record(z.string(), z.unknown()),
+    at: z.string(),
+    features: z.array(
+      z.object({
+        feature: z.string(),
+        status: z.enum(['PRESENT', 'NULL_VALUE', 'NOT_FOUND', 'OUTSIDE_MAX_AGE', 'ERROR']),
+        value: z.unknown(),
+        event_timestamp: z.string().nullable(),
+        cause: ExplainCause,
+        details: z.record(z.string(), z.unknown()).openapi({
+          description:
+            'The evidence: view, entity key, ages and durations, materialized intervals, the last run, the source rows of the key',
+        }),
+      }),
+    ),
+  })
+  .openapi('ExplainResponse', {
+    description: 'Per feature: the online status and value, the cause found, and the fix',
+  })
+
 const Views = z
   .array(z.string())
   .nullable()
