@@ -132,6 +132,7 @@ describe('definitions', () => {
     expect(errorOf(() => new FeatureView({ ...stats.options(), colour: 'red' } as never)).hint).toContain(
       'known options',
     )
+    // @ts-expect-error a typed view's select rejects an unknown feature at compile time as well
     expect(errorOf(() => stats.select(['nope'])).hint).toContain('conv_rate')
     expect(errorOf(() => new FeatureService({ name: 's', features: [stats, stats] })).hint).toContain(
       'withName',

@@ -3,12 +3,17 @@ import { LarderError } from './errors.js'
 import { ENTITY_KEY_VALUE_TYPES, type FeastType, valueTypeName } from './types.js'
 import { checkColumnName, checkKnownKeys, checkName, checkTags, optionalString } from './validate.js'
 
-export interface EntityOptions {
-  name: string
+/** Options of an {@link Entity}; the type parameters keep the literal name, join key and key type. */
+export interface EntityOptions<
+  N extends string = string,
+  K extends string = string,
+  V extends FeastType = FeastType,
+> {
+  name: N
   /** The column that identifies the entity. Feast stores one join key per entity. Defaults to `[name]`. */
-  joinKeys?: readonly string[]
+  joinKeys?: readonly K[]
   /** The key's type; inferred from the feature views' sources at apply time when omitted. */
-  valueType?: FeastType
+  valueType?: V
   description?: string
   tags?: Record<string, string>
   owner?: string
@@ -17,22 +22,29 @@ export interface EntityOptions {
 const ENTITY_KEYS = ['name', 'joinKeys', 'valueType', 'description', 'tags', 'owner'] as const
 
 /**
- * The thing features describe (a driver, a customer), identified by a join key column.
+ * The thing features describe (a driver, a customer), identified by a join key column. Its type
+ * parameters hold the literal name, join key (the name when `joinKeys` is omitted) and key type, for
+ * typed entity columns; they default to the wide types.
  *
  * @example new Entity({ name: 'driver', joinKeys: ['driver_id'], valueType: Int64 })
  */
-export class Entity implements Branded<'Entity'> {
+export class Entity<
+  const N extends string = string,
+  const K extends string = N,
+  V extends FeastType = FeastType,
+> implements Branded<'Entity'>
+{
   readonly [definitionKind] = 'Entity' as const
-  readonly name: string
-  readonly joinKey: string
-  readonly valueType: FeastType | undefined
+  readonly name: N
+  readonly joinKey: K
+  readonly valueType: V | undefined
   readonly description: string
   readonly tags: Readonly<Record<string, string>>
   readonly owner: string
 
-  constructor(options: EntityOptions) {
+  constructor(options: EntityOptions<N, K, V>) {
     checkKnownKeys('Entity', options, ENTITY_KEYS)
-    this.name = checkName('entity', options.name)
+    this.name = checkName('entity', options.name) as N
     const where = `entity "${this.name}"`
     const joinKeys = options.joinKeys ?? [this.name]
     if (!globalThis.Array.isArray(joinKeys) || joinKeys.length !== 1) {
@@ -44,7 +56,7 @@ export class Entity implements Branded<'Entity'> {
         },
       )
     }
-    this.joinKey = checkColumnName(where, joinKeys[0])
+    this.joinKey = checkColumnName(where, joinKeys[0]) as K
     if (options.valueType !== undefined && !ENTITY_KEY_VALUE_TYPES.has(options.valueType.valueType)) {
       throw new LarderError(
         'INVALID_DEFINITION',
@@ -60,7 +72,7 @@ export class Entity implements Branded<'Entity'> {
   }
 
   /** Feast's list form of the join key. */
-  get joinKeys(): readonly string[] {
+  get joinKeys(): readonly K[] {
     return [this.joinKey]
   }
 

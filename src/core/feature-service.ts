@@ -14,35 +14,49 @@ export type FeatureServiceItem =
   | OnDemandFeatureView
   | OnDemandProjection
 
-export interface FeatureServiceOptions {
-  name: string
-  features: readonly FeatureServiceItem[]
+/** Options of a {@link FeatureService}; the type parameters keep the literal name and the listed items. */
+export interface FeatureServiceOptions<
+  N extends string = string,
+  I extends FeatureServiceItem = FeatureServiceItem,
+> {
+  name: N
+  features: readonly I[]
   description?: string
   tags?: Record<string, string>
   owner?: string
 }
 
+/** The projection a feature service item stands for: a view's whole projection, or the projection itself. */
+export type ProjectionOf<I> = I extends { readonly projection: infer P } ? P : I
+
 /**
  * A named, versionable list of features that a model consumes, usable wherever a feature list is.
+ * The type parameters hold the literal name and the items it lists (views and projections with their
+ * own type parameters), from which the typed columns of a read through the service are derived; they
+ * default to the wide types, so a service read from the registry is a plain `FeatureService`.
  *
  * @example new FeatureService({ name: 'driver_activity_v1', features: [driverStats.select(['conv_rate'])] })
  */
-export class FeatureService implements Branded<'FeatureService'> {
+export class FeatureService<
+  const out N extends string = string,
+  out I extends FeatureServiceItem = FeatureServiceItem,
+> implements Branded<'FeatureService'>
+{
   readonly [definitionKind] = 'FeatureService' as const
-  readonly name: string
+  readonly name: N
   /** The feature views it reads, in listed order. */
-  readonly projections: readonly FeatureViewProjection[]
+  readonly projections: readonly Extract<ProjectionOf<I>, FeatureViewProjection>[]
   /** The stream feature views it reads, in listed order; their features come after the feature views'. */
-  readonly streamProjections: readonly StreamProjection[]
+  readonly streamProjections: readonly Extract<ProjectionOf<I>, StreamProjection>[]
   /** The on-demand views it reads, in listed order; their features come after the feature views'. */
-  readonly onDemandProjections: readonly OnDemandProjection[]
+  readonly onDemandProjections: readonly Extract<ProjectionOf<I>, OnDemandProjection>[]
   readonly description: string
   readonly tags: Readonly<Record<string, string>>
   readonly owner: string
 
-  constructor(options: FeatureServiceOptions) {
+  constructor(options: FeatureServiceOptions<N, I>) {
     checkKnownKeys('FeatureService', options, ['name', 'features', 'description', 'tags', 'owner'])
-    this.name = checkName('feature service', options.name)
+    this.name = checkName('feature service', options.name) as N
     const where = `feature service "${this.name}"`
     if (!globalThis.Array.isArray(options.features) || options.features.length === 0) {
       throw new LarderError('INVALID_DEFINITION', `${where} lists no features`, {
@@ -69,9 +83,10 @@ export class FeatureService implements Branded<'FeatureService'> {
         )
       }
     })
-    this.projections = Object.freeze(projections)
-    this.streamProjections = Object.freeze(stream)
-    this.onDemandProjections = Object.freeze(onDemand)
+    // the items' own projections, in the types the items declare
+    this.projections = Object.freeze(projections) as typeof this.projections
+    this.streamProjections = Object.freeze(stream) as typeof this.streamProjections
+    this.onDemandProjections = Object.freeze(onDemand) as typeof this.onDemandProjections
     const names = [...this.projections, ...this.streamProjections, ...this.onDemandProjections].map(
       (p) => p.nameToUse,
     )

@@ -6,12 +6,20 @@ import { knownNames, LarderError } from './errors.js'
 import { Field } from './field.js'
 import { checkColumnName, checkKnownKeys, checkName, checkTags, optionalString } from './validate.js'
 
-export interface FeatureViewOptions {
-  name: string
+/**
+ * Options of a {@link FeatureView}. The type parameters keep the literal name, the union of the
+ * schema's fields and the union of the entities, from which typed feature references are derived.
+ */
+export interface FeatureViewOptions<
+  N extends string = string,
+  F extends Field = Field,
+  E extends Entity = Entity,
+> {
+  name: N
   /** The entities whose join keys identify a row; empty for an entity-less view. */
-  entities?: readonly Entity[]
+  entities?: readonly E[]
   /** Feature and entity columns; inferred from the source's columns at apply time when omitted. */
-  schema?: readonly Field[]
+  schema?: readonly F[]
   /** A batch source (FileSource, PostgreSQLSource), or a PushSource (its batchSource is read offline). */
   source: BatchSource | PushSource
   /**
@@ -48,17 +56,33 @@ const VIEW_KEYS = [
 ] as const
 
 /**
- * A group of features read from one source and keyed by the same entities.
+ * The fields of a schema that are features: every field whose name is not a join key of the entities
+ * (all of them when the join keys are not known to the compiler).
+ */
+export type FeatureFields<F extends Field, E extends Entity> = string extends E['joinKey']
+  ? F
+  : Exclude<F, { readonly name: E['joinKey'] }>
+
+/**
+ * A group of features read from one source and keyed by the same entities. The type parameters hold
+ * the literal name, schema fields and entities it was built with (`FeatureView<'driver_hourly_stats',
+ * Field<'conv_rate', ScalarType<'Float32'>> | ...>`), from which typed feature references are derived;
+ * they default to the wide types, so a view read from the registry is a plain `FeatureView`.
  *
  * @example new FeatureView({ name: 'driver_hourly_stats', entities: [driver], ttl: '1d',
  *   schema: [new Field({ name: 'conv_rate', dtype: Float32 })], source: driverStatsSource })
  */
-export class FeatureView implements Branded<'FeatureView'> {
+export class FeatureView<
+  const out N extends string = string,
+  out F extends Field = Field,
+  out E extends Entity = Entity,
+> implements Branded<'FeatureView'>
+{
   readonly [definitionKind] = 'FeatureView' as const
-  readonly name: string
-  readonly entities: readonly Entity[]
+  readonly name: N
+  readonly entities: readonly E[]
   /** The declared schema, or undefined until apply infers it from the source. */
-  readonly schema: readonly Field[] | undefined
+  readonly schema: readonly F[] | undefined
   readonly source: BatchSource | PushSource
   /** Seconds; 0 means no limit. */
   readonly ttl: number
@@ -72,11 +96,11 @@ export class FeatureView implements Branded<'FeatureView'> {
   readonly tags: Readonly<Record<string, string>>
   readonly owner: string
 
-  constructor(options: FeatureViewOptions) {
+  constructor(options: FeatureViewOptions<N, F, E>) {
     checkKnownKeys('FeatureView', options, VIEW_KEYS)
-    this.name = checkName('feature view', options.name)
+    this.name = checkName('feature view', options.name) as N
     const where = `feature view "${this.name}"`
-    this.entities = checkEntities(where, options.entities)
+    this.entities = checkEntities(where, options.entities) as readonly E[]
     const source = options.source as unknown
     if (!isBatchSource(source) && !isKind(source, 'PushSource')) {
       throw new LarderError(
@@ -96,7 +120,9 @@ export class FeatureView implements Branded<'FeatureView'> {
     this.tags = checkTags(where, options.tags)
     this.owner = optionalString(where, 'owner', options.owner)
     this.schema =
-      options.schema === undefined ? undefined : checkSchema(where, options.schema, this.batchSource)
+      options.schema === undefined
+        ? undefined
+        : (checkSchema(where, options.schema, this.batchSource) as readonly F[])
     Object.freeze(this)
   }
 
@@ -124,7 +150,7 @@ export class FeatureView implements Branded<'FeatureView'> {
 
   /** The schema's feature columns (fields that are not join keys). Empty until the schema is known. */
   get features(): readonly Field[] {
-    const keys = new Set(this.joinKeys)
+    const keys = new Set<string>(this.joinKeys)
     return (this.schema ?? []).filter((f) => !keys.has(f.name))
   }
 
@@ -151,22 +177,22 @@ export class FeatureView implements Branded<'FeatureView'> {
   }
 
   /** The whole view as a projection: every feature, its own name, no join-key map. */
-  get projection(): FeatureViewProjection {
-    return new FeatureViewProjection(this, {})
+  get projection(): FeatureViewProjection<FeatureView<N, F, E>, N, F['name']> {
+    return new FeatureViewProjection(this, {}) as FeatureViewProjection<FeatureView<N, F, E>, N, F['name']>
   }
 
   /** A projection with a subset of the features, for a feature service. */
-  select(features: readonly string[]): FeatureViewProjection {
+  select<K extends F['name']>(features: readonly K[]): FeatureViewProjection<FeatureView<N, F, E>, N, K> {
     return this.projection.select(features)
   }
 
   /** A projection under another name, so one view can appear twice in a feature service. */
-  withName(alias: string): FeatureViewProjection {
+  withName<A extends string>(alias: A): FeatureViewProjection<FeatureView<N, F, E>, A, F['name']> {
     return this.projection.withName(alias)
   }
 
   /** A projection whose join keys are read from other entity columns: `{ location_id: 'origin_id' }`. */
-  withJoinKeyMap(map: Record<string, string>): FeatureViewProjection {
+  withJoinKeyMap(map: Record<string, string>): FeatureViewProjection<FeatureView<N, F, E>, N, F['name']> {
     return this.projection.withJoinKeyMap(map)
   }
 
@@ -387,19 +413,47 @@ export abstract class ViewProjection<
 /**
  * A feature view as a feature service uses it: a subset of its features, an alias, and a map from
  * its join keys to the request's entity columns. Made by `view.select()`, `withName()`, `withJoinKeyMap()`.
+ * The type parameters hold the view, the name its features are reported under (`nameToUse`: the
+ * alias, else the view's name) and the names of the selected features, from which a feature service's
+ * typed columns are derived; they default to the wide types.
  */
-export class FeatureViewProjection
-  extends ViewProjection<FeatureView, FeatureViewProjection>
+export class FeatureViewProjection<
+    V extends FeatureView = FeatureView,
+    R extends string = string,
+    K extends string = string,
+  >
+  extends ViewProjection<V, FeatureViewProjection<V, string, K>>
   implements Branded<'FeatureViewProjection'>
 {
   readonly [definitionKind] = 'FeatureViewProjection' as const
+  declare readonly featureNames: readonly K[] | undefined
 
-  constructor(view: FeatureView, changes: ProjectionChanges) {
+  constructor(view: V, changes: ProjectionChanges) {
     super(view, changes, 'feature view')
     Object.freeze(this)
   }
 
-  protected project(view: FeatureView, changes: ProjectionChanges): FeatureViewProjection {
+  protected project(view: V, changes: ProjectionChanges): FeatureViewProjection<V, string, K> {
     return new FeatureViewProjection(view, changes)
+  }
+
+  /** The name features are reported under: the alias if set, else the view's name. */
+  override get nameToUse(): R {
+    return super.nameToUse as R
+  }
+
+  /** The same projection with only these features (names the view has), keeping alias and join-key map. */
+  override select<S extends K>(features: readonly S[]): FeatureViewProjection<V, R, S> {
+    return super.select(features) as FeatureViewProjection<V, R, S>
+  }
+
+  /** The same projection reported under `alias`, keeping the selection and join-key map. */
+  override withName<B extends string>(alias: B): FeatureViewProjection<V, B, K> {
+    return super.withName(alias) as FeatureViewProjection<V, B, K>
+  }
+
+  /** The same projection reading its join keys from other entity columns, keeping alias and selection. */
+  override withJoinKeyMap(joinKeyMap: Record<string, string>): FeatureViewProjection<V, R, K> {
+    return super.withJoinKeyMap(joinKeyMap) as FeatureViewProjection<V, R, K>
   }
 }

@@ -2,9 +2,10 @@ import { LarderError } from './errors.js'
 import type { FeastType } from './types.js'
 import { checkColumnName, checkKnownKeys, checkTags, optionalString } from './validate.js'
 
-export interface FieldOptions {
-  name: string
-  dtype: FeastType
+/** Options of a {@link Field}; `N` and `T` keep the literal name and type for typed feature references. */
+export interface FieldOptions<N extends string = string, T extends FeastType = FeastType> {
+  name: N
+  dtype: T
   description?: string
   tags?: Record<string, string>
 }
@@ -12,19 +13,21 @@ export interface FieldOptions {
 const FIELD_KEYS = ['name', 'dtype', 'description', 'tags'] as const
 
 /**
- * A named, typed column of a feature view, request source or on-demand view.
+ * A named, typed column of a feature view, request source or on-demand view. Its type parameters hold
+ * the literal name and Feast type it was built with (`Field<'conv_rate', ScalarType<'Float32'>>`), from
+ * which typed feature references are derived; both default to the wide types.
  *
  * @example new Field({ name: 'conv_rate', dtype: Float32 })
  */
-export class Field {
-  readonly name: string
-  readonly dtype: FeastType
+export class Field<const N extends string = string, T extends FeastType = FeastType> {
+  readonly name: N
+  readonly dtype: T
   readonly description: string
   readonly tags: Readonly<Record<string, string>>
 
-  constructor(options: FieldOptions) {
+  constructor(options: FieldOptions<N, T>) {
     checkKnownKeys('Field', options, FIELD_KEYS)
-    this.name = checkColumnName('Field', options.name)
+    this.name = checkColumnName('Field', options.name) as N
     const where = `Field "${this.name}"`
     const dtype = options.dtype as unknown
     if (typeof dtype !== 'object' || dtype === null || typeof (dtype as FeastType).valueType !== 'number') {
@@ -36,7 +39,7 @@ export class Field {
         },
       )
     }
-    this.dtype = dtype as FeastType
+    this.dtype = dtype as T
     this.description = optionalString(where, 'description', options.description)
     this.tags = checkTags(where, options.tags)
     Object.freeze(this)

@@ -45,8 +45,14 @@ export interface OnDemandInput {
   readonly projection: FeatureViewProjection | undefined
 }
 
-/** Options of an on-demand view: the common ones and a transformation of either mode. */
-export type OnDemandFeatureViewOptions = OnDemandCommonOptions &
+/**
+ * Options of an on-demand view: the common ones and a transformation of either mode. The type
+ * parameters keep the literal name and the union of the output fields, for typed feature references.
+ */
+export type OnDemandFeatureViewOptions<
+  N extends string = string,
+  F extends Field = Field,
+> = OnDemandCommonOptions<N, F> &
   (
     | {
         /** `row` (the default): one record in, one out. */
@@ -61,12 +67,12 @@ export type OnDemandFeatureViewOptions = OnDemandCommonOptions &
       }
   )
 
-export interface OnDemandCommonOptions {
-  name: string
+export interface OnDemandCommonOptions<N extends string = string, F extends Field = Field> {
+  name: N
   /** Feature views, projections (`view.select([...])`) and request sources whose values the transformation reads. */
   sources: readonly OnDemandSource[]
   /** The output fields the transformation returns, with their types. */
-  schema: readonly Field[]
+  schema: readonly F[]
   /**
    * Compute the outputs when source rows are written (materialize, push, write-to-online-store) and
    * store them online, keyed by the source view's entities, instead of on every read (default false).
@@ -96,17 +102,22 @@ const ODFV_KEYS = [
  * (after the source reads) and offline (after the point-in-time join), with the same results; the
  * registry keeps only its source text.
  *
+ * The type parameters hold the literal name and output fields it was built with, from which typed
+ * feature references are derived; they default to the wide types.
+ *
  * @example new OnDemandFeatureView({ name: 'transformed_conv_rate', sources: [driverHourlyStats, inputRequest],
  *   schema: [new Field({ name: 'conv_rate_plus_val1', dtype: Float64 })],
  *   transform: (r) => ({ conv_rate_plus_val1: (r.conv_rate as number) + (r.val_to_add as number) }) })
  */
-export class OnDemandFeatureView implements Branded<'OnDemandFeatureView'> {
+export class OnDemandFeatureView<const out N extends string = string, out F extends Field = Field>
+  implements Branded<'OnDemandFeatureView'>
+{
   readonly [definitionKind] = 'OnDemandFeatureView' as const
-  readonly name: string
+  readonly name: N
   /** The feature-view sources as projections, in declaration order. */
   readonly sourceProjections: readonly FeatureViewProjection[]
   readonly requestSources: readonly RequestSource[]
-  readonly schema: readonly Field[]
+  readonly schema: readonly F[]
   readonly transformation: Transformation
   readonly writeToOnlineStore: boolean
   readonly description: string
@@ -117,9 +128,9 @@ export class OnDemandFeatureView implements Branded<'OnDemandFeatureView'> {
    * Validates and freezes the definition. `registered` is for the registry's decoder: a view known by
    * its source text only, whose function must come from the deployed definitions.
    */
-  constructor(options: OnDemandFeatureViewOptions, registered?: { mode: string; bodyText: string }) {
+  constructor(options: OnDemandFeatureViewOptions<N, F>, registered?: { mode: string; bodyText: string }) {
     checkKnownKeys('OnDemandFeatureView', options, ODFV_KEYS)
-    this.name = checkName('on-demand feature view', options.name)
+    this.name = checkName('on-demand feature view', options.name) as N
     const where = `on-demand feature view "${this.name}"`
     if (!Array.isArray(options.sources) || options.sources.length === 0) {
       throw new LarderError('INVALID_DEFINITION', `${where} has no sources`, {
@@ -155,7 +166,7 @@ export class OnDemandFeatureView implements Branded<'OnDemandFeatureView'> {
         hint: 'give each output field a unique name',
       })
     }
-    this.schema = Object.freeze(schema)
+    this.schema = Object.freeze(schema) as readonly F[]
     this.writeToOnlineStore = options.writeToOnlineStore ?? false
     if (typeof this.writeToOnlineStore !== 'boolean') {
       throw new LarderError('INVALID_DEFINITION', `${where}: writeToOnlineStore must be true or false`)
@@ -198,7 +209,7 @@ export class OnDemandFeatureView implements Branded<'OnDemandFeatureView'> {
   }
 
   /** The output fields (an on-demand view's features). */
-  get features(): readonly Field[] {
+  get features(): readonly F[] {
     return this.schema
   }
 
@@ -279,18 +290,22 @@ export class OnDemandFeatureView implements Branded<'OnDemandFeatureView'> {
   }
 
   /** A selection of the outputs, for a feature service. */
-  select(features: readonly string[]): OnDemandProjection {
-    return new OnDemandProjection(this, { features })
+  select<K extends F['name']>(features: readonly K[]): OnDemandProjection<OnDemandFeatureView<N, F>, N, K> {
+    return new OnDemandProjection(this, { features }) as OnDemandProjection<OnDemandFeatureView<N, F>, N, K>
   }
 
   /** The view under another name in a feature service. */
-  withName(alias: string): OnDemandProjection {
-    return new OnDemandProjection(this, { alias })
+  withName<A extends string>(alias: A): OnDemandProjection<OnDemandFeatureView<N, F>, A, F['name']> {
+    return new OnDemandProjection(this, { alias }) as OnDemandProjection<
+      OnDemandFeatureView<N, F>,
+      A,
+      F['name']
+    >
   }
 
   /** The whole view as a projection: every output, its own name. */
-  get projection(): OnDemandProjection {
-    return new OnDemandProjection(this, {})
+  get projection(): OnDemandProjection<OnDemandFeatureView<N, F>, N, F['name']> {
+    return new OnDemandProjection(this, {}) as OnDemandProjection<OnDemandFeatureView<N, F>, N, F['name']>
   }
 
   /** The same view with its sources replaced by other versions of them (used after schema inference). */
@@ -333,14 +348,24 @@ function checkInputs(view: OnDemandFeatureView): void {
   }
 }
 
-/** An on-demand view as a feature service lists it: a subset of its outputs, possibly under an alias. */
-export class OnDemandProjection implements Branded<'OnDemandProjection'> {
+/**
+ * An on-demand view as a feature service lists it: a subset of its outputs, possibly under an alias.
+ * The type parameters hold the view, the name its outputs are reported under (`nameToUse`: the alias,
+ * else the view's name) and the names of the selected outputs, from which a feature service's typed
+ * columns are derived; they default to the wide types.
+ */
+export class OnDemandProjection<
+  out V extends OnDemandFeatureView = OnDemandFeatureView,
+  out R extends string = string,
+  out K extends string = string,
+> implements Branded<'OnDemandProjection'>
+{
   readonly [definitionKind] = 'OnDemandProjection' as const
-  readonly view: OnDemandFeatureView
+  readonly view: V
   readonly alias: string
-  readonly featureNames: readonly string[] | undefined
+  readonly featureNames: readonly K[] | undefined
 
-  constructor(view: OnDemandFeatureView, changes: { alias?: string; features?: readonly string[] }) {
+  constructor(view: V, changes: { alias?: string; features?: readonly string[] }) {
     this.view = view
     this.alias = changes.alias === undefined ? '' : checkName('on-demand feature view alias', changes.alias)
     if (changes.features !== undefined) {
@@ -354,13 +379,14 @@ export class OnDemandProjection implements Branded<'OnDemandProjection'> {
         )
       }
       for (const f of changes.features) view.feature(f)
-      this.featureNames = Object.freeze([...changes.features])
+      this.featureNames = Object.freeze([...changes.features]) as readonly K[]
     } else this.featureNames = undefined
     Object.freeze(this)
   }
 
-  get nameToUse(): string {
-    return this.alias || this.view.name
+  /** The name outputs are reported under: the alias if set, else the view's name. */
+  get nameToUse(): R {
+    return (this.alias || this.view.name) as R
   }
 
   get features(): readonly Field[] {
@@ -369,11 +395,13 @@ export class OnDemandProjection implements Branded<'OnDemandProjection'> {
       : this.featureNames.map((n) => this.view.feature(n))
   }
 
-  select(features: readonly string[]): OnDemandProjection {
+  /** The same projection with only these outputs, keeping its alias. */
+  select<S extends K>(features: readonly S[]): OnDemandProjection<V, R, S> {
     return new OnDemandProjection(this.view, { alias: this.alias || undefined, features })
   }
 
-  withName(alias: string): OnDemandProjection {
+  /** The same projection reported under `alias`, keeping its selection. */
+  withName<B extends string>(alias: B): OnDemandProjection<V, B, K> {
     return new OnDemandProjection(this.view, { alias, features: this.featureNames })
   }
 

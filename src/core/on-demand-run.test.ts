@@ -88,6 +88,7 @@ describe('defining an on-demand view', () => {
       () =>
         new OnDemandFeatureView({
           name: 'bad',
+          // @ts-expect-error a typed view's select rejects an unknown feature at compile time as well
           sources: [stats.select(['conv_rat'])],
           schema: [new Field({ name: 'a', dtype: Float64 })],
           transform: () => ({ a: 1 }),

@@ -25,8 +25,11 @@ import { checkKnownKeys, checkName, checkTags, optionalString } from './validate
 /** Feast's default `tiling_hop_size`: the resolution at which windowed aggregations are kept and answered. */
 export const DEFAULT_TILING_HOP_SECONDS = 300
 
-/** Options of a stream feature view: the common ones and an optional transformation of either mode. */
-export type StreamFeatureViewOptions = StreamFeatureViewCommonOptions &
+/**
+ * Options of a stream feature view: the common ones and an optional transformation of either mode.
+ * `N` keeps the literal name, for typed feature references.
+ */
+export type StreamFeatureViewOptions<N extends string = string> = StreamFeatureViewCommonOptions<N> &
   (
     | {
         /** `row` (the default): each event in, the event in the view's schema out. */
@@ -40,8 +43,8 @@ export type StreamFeatureViewOptions = StreamFeatureViewCommonOptions &
       }
   )
 
-export interface StreamFeatureViewCommonOptions {
-  name: string
+export interface StreamFeatureViewCommonOptions<N extends string = string> {
+  name: N
   /** A stream source (Kafka, Kinesis, Redis stream, NATS) or a push source, with a batch source. */
   source: StreamSource | PushSource
   /** The entities whose join keys identify a row; empty for an entity-less view. */
@@ -93,15 +96,16 @@ const STREAM_VIEW_KEYS = [
  * Features computed from a stream of events, as Feast's `StreamFeatureView`: the latest value of each
  * event field, like a feature view over the source's batch source, and windowed aggregations of them.
  * An optional TypeScript transformation turns each event into the view's schema; the registry keeps
- * only its source text (code is never stored to be executed).
+ * only its source text (code is never stored to be executed). `N` holds the literal name, for typed
+ * feature references; it defaults to `string`.
  *
  * @example new StreamFeatureView({ name: 'trip_stats', source: tripsStream, entities: [driver],
  *   schema: [new Field({ name: 'driver_id', dtype: Int64 }), new Field({ name: 'fare', dtype: Float64 })],
  *   aggregations: [new Aggregation({ column: 'fare', function: 'sum', timeWindow: '1h' })] })
  */
-export class StreamFeatureView implements Branded<'StreamFeatureView'> {
+export class StreamFeatureView<const out N extends string = string> implements Branded<'StreamFeatureView'> {
   readonly [definitionKind] = 'StreamFeatureView' as const
-  readonly name: string
+  readonly name: N
   readonly entities: readonly Entity[]
   /** The declared schema, or undefined until apply infers it from the batch source. */
   readonly schema: readonly Field[] | undefined
@@ -133,9 +137,9 @@ export class StreamFeatureView implements Branded<'StreamFeatureView'> {
    * Validates and freezes the definition. `registered` is for the registry's decoder: a view whose
    * transformation is known by its source text only (its function comes from the deployed definitions).
    */
-  constructor(options: StreamFeatureViewOptions, registered?: { mode: string; bodyText: string }) {
+  constructor(options: StreamFeatureViewOptions<N>, registered?: { mode: string; bodyText: string }) {
     checkKnownKeys('StreamFeatureView', options, STREAM_VIEW_KEYS)
-    this.name = checkName('stream feature view', options.name)
+    this.name = checkName('stream feature view', options.name) as N
     const where = `stream feature view "${this.name}"`
     this.entities = checkEntities(where, options.entities)
     const source = options.source as unknown

@@ -16,11 +16,11 @@ import {
   tileFunction,
   tileIndex,
 } from './tiles.js'
-import { Float64, Int64, String as Str } from './types.js'
+import { type FeastType, Float64, Int64, String as Str } from './types.js'
 import { decodeValue, encodeValue } from './value-codec.js'
 
 const EVENT = { ts: 1_000, created: -Infinity, order: '000000000001' }
-const agg = (fn: TileFunction, outputType = Float64): TileAggregation => ({
+const agg = (fn: TileFunction, outputType: FeastType = Float64): TileAggregation => ({
   fn,
   name: fn,
   hops: 1,
@@ -36,7 +36,7 @@ function stateOf(fn: TileFunction, values: readonly unknown[]): TileState | unde
   )
 }
 
-const finished = (fn: TileFunction, state: TileState | undefined, outputType = Float64) =>
+const finished = (fn: TileFunction, state: TileState | undefined, outputType: FeastType = Float64) =>
   decodeValue(finishState(agg(fn, outputType), state))
 
 /** The error `run` throws (fails the test when it returns). */

@@ -83,16 +83,41 @@ export interface FeastType {
   readonly primitiveName?: string
 }
 
-interface ScalarSpec {
-  name: string
+/** A scalar Feast type whose name is known to the compiler (`Float32` has the type `ScalarType<'Float32'>`). */
+export interface ScalarType<N extends string = string> extends FeastType {
+  readonly name: N
+}
+
+/** `Array(E)`: a list whose element type is known to the compiler. */
+export interface ArrayType<E extends FeastType = FeastType> extends FeastType {
+  readonly name: `Array(${string})`
+  readonly element: E
+}
+
+/** `Set(E)`: a set whose element type is known to the compiler. */
+export interface SetType<E extends FeastType = FeastType> extends FeastType {
+  readonly name: `Set(${string})`
+  readonly element: E
+}
+
+/** `Struct({...})`: a record whose field types are known to the compiler. */
+export interface StructType<
+  F extends Readonly<Record<string, FeastType>> = Readonly<Record<string, FeastType>>,
+> extends FeastType {
+  readonly name: `Struct(${string})`
+  readonly fields: Readonly<F>
+}
+
+interface ScalarSpec<N extends string> {
+  name: N
   valueType: number
   primitiveName?: string
   list?: number
   set?: number
 }
 
-function scalar(spec: ScalarSpec): FeastType {
-  const t: FeastType = { name: spec.name, valueType: spec.valueType, primitiveName: spec.primitiveName }
+function scalar<N extends string>(spec: ScalarSpec<N>): ScalarType<N> {
+  const t: ScalarType<N> = { name: spec.name, valueType: spec.valueType, primitiveName: spec.primitiveName }
   LIST_OF.set(t, spec.list)
   SET_OF.set(t, spec.set)
   return Object.freeze(t)
@@ -204,7 +229,7 @@ function isCollection(t: FeastType): boolean {
 }
 
 /** A list of `element`; `Array(Array(T))` is stored as Feast's nested VALUE_LIST. */
-export function Array(element: FeastType): FeastType {
+export function Array<E extends FeastType>(element: E): ArrayType<E> {
   assertType(element, 'Array')
   let valueType: number | undefined
   if (isCollection(element)) valueType = ValueType.VALUE_LIST
@@ -215,11 +240,11 @@ export function Array(element: FeastType): FeastType {
       hint: 'lists hold scalars, Map, Json, Uuid, Decimal, Struct or other lists',
     })
   }
-  return Object.freeze({ name: `Array(${element.name})`, valueType, element })
+  return Object.freeze({ name: `Array(${element.name})` as const, valueType, element })
 }
 
 /** A set of `element`, stored as one of Feast's *_SET types (or VALUE_SET for a set of lists). */
-export function Set(element: FeastType): FeastType {
+export function Set<E extends FeastType>(element: E): SetType<E> {
   assertType(element, 'Set')
   const valueType = isCollection(element) ? ValueType.VALUE_SET : SET_OF.get(element)
   if (valueType === undefined) {
@@ -227,11 +252,11 @@ export function Set(element: FeastType): FeastType {
       hint: 'sets hold Bytes, String, Int32, Int64, Float32, Float64, Bool, UnixTimestamp, Uuid, Decimal or lists',
     })
   }
-  return Object.freeze({ name: `Set(${element.name})`, valueType, element })
+  return Object.freeze({ name: `Set(${element.name})` as const, valueType, element })
 }
 
 /** A record with named, typed fields, stored as Feast's STRUCT with its schema in a field tag. */
-export function Struct(fields: Record<string, FeastType>): FeastType {
+export function Struct<F extends Readonly<Record<string, FeastType>>>(fields: F): StructType<F> {
   const names = Object.keys(fields)
   if (names.length === 0) {
     throw new LarderError('INVALID_DEFINITION', 'Struct({}) has no fields', {
@@ -241,7 +266,7 @@ export function Struct(fields: Record<string, FeastType>): FeastType {
   for (const [name, t] of Object.entries(fields)) assertType(t, `Struct field "${name}"`)
   const frozen = Object.freeze({ ...fields })
   return Object.freeze({
-    name: `Struct({${names.map((n) => `${n}: ${frozen[n]!.name}`).join(', ')}})`,
+    name: `Struct({${names.map((n) => `${n}: ${frozen[n]!.name}`).join(', ')}})` as const,
     valueType: ValueType.STRUCT,
     fields: frozen,
   })

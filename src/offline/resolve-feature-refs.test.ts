@@ -25,7 +25,7 @@ const profile = new FeatureView({
   source,
   schema: [new Field({ name: 'age', dtype: Int64 })],
 })
-const views = new Map([
+const views = new Map<string, FeatureView>([
   ['stats', stats],
   ['profile', profile],
 ])
