@@ -33,10 +33,10 @@ export interface LoadOptions extends Abortable {
   readonly onRowCount?: (rows: number) => void
 }
 
-/** A fresh tally, started now. */
-export function newTally(): RunTally {
+/** A fresh tally, started at `startedAt` (default: now, by the system clock). */
+export function newTally(startedAt: Micros = nowMicros()): RunTally {
   return {
-    startedAt: nowMicros(),
+    startedAt,
     started: performance.now(),
     rows: 0,
     written: 0,

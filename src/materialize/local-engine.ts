@@ -1,4 +1,4 @@
-import { type Abortable, formatMicros, throwIfAborted } from '../core/index.js'
+import { type Abortable, clockNow, formatMicros, throwIfAborted } from '../core/index.js'
 import type { JobRecord, JobStore, ViewProgress } from '../registry/index.js'
 import type { BatchEngine, EngineRunOptions, ViewWindow } from './engine.js'
 import { cancelStoredJob, JobTracker } from './job-tracker.js'
@@ -100,7 +100,7 @@ async function loadWindows(
     throwIfAborted(options.signal)
     tracker.log('info', `feature view "${w.view.name}": ${formatMicros(w.start)} to ${formatMicros(w.end)}`)
     const writers = await writersFor(target, w.view)
-    const tally = newTally()
+    const tally = newTally(clockNow(target.clock))
     let rowsTotal: number | undefined
     const report = (phase: MaterializeProgress['phase']) => {
       const seen = progress.get(w.view.name)!
@@ -129,7 +129,10 @@ async function loadWindows(
             }
           : {}),
       })
-      await recordInterval(target.registry, target.config.project, w.view.name, w, { signal: options.signal })
+      await recordInterval(target.registry, target.config.project, w.view.name, w, {
+        signal: options.signal,
+        now: clockNow(target.clock),
+      })
     } catch (e) {
       await recordRun(target, w, tally, e, options)
       throw e

@@ -1,6 +1,8 @@
 import type { RepoConfig } from '../config/index.js'
 import {
   type Abortable,
+  type Clock,
+  clockNow,
   type DeployedOnDemandViews,
   type FeatureView,
   formatMicros,
@@ -34,6 +36,11 @@ export interface MaterializeTarget {
   onDemandViews?(): Promise<DeployedOnDemandViews>
   /** The engine that runs materialization jobs; default: in this process, jobs kept in the registry. */
   engine?(): Promise<BatchEngine>
+  /**
+   * Where "now" is read: the default end of incremental materialization and the times recorded by the
+   * in-process engine (default: the system clock).
+   */
+  readonly clock?: Clock
 }
 
 export interface MaterializeRequest {
@@ -49,8 +56,11 @@ export interface MaterializeRequest {
 }
 
 export interface MaterializeIncrementalRequest {
-  /** End of the window, inclusive; each view starts where its last materialization ended. */
-  readonly end: TimestampInput
+  /**
+   * End of the window, inclusive (default: now, as the target's clock reads it); each view starts
+   * where its last materialization ended.
+   */
+  readonly end?: TimestampInput
   /**
    * Feature views and stream feature views to load; default: every view with `online: true` that has a
    * batch source. A stream view loads its non-aggregated features from its batch source.
@@ -140,7 +150,8 @@ export async function materialize(
 }
 
 /**
- * Materializes each selected view from where it stopped to `end`, as `feast materialize-incremental`.
+ * Materializes each selected view from where it stopped to `end` (default: now, by the target's
+ * clock), as `feast materialize-incremental`.
  * A view starts at the latest end recorded in its materialization intervals; a view never materialized
  * starts at `end - ttl`, or 52 weeks before `end` when its ttl is 0. Otherwise as {@link materialize};
  * an `end` before a view's start is an error naming the view, and nothing is written then.
@@ -152,8 +163,9 @@ export async function materializeIncremental(
   request: MaterializeIncrementalRequest,
   options: MaterializeOptions = {},
 ): Promise<MaterializeResult> {
-  const windows = await incrementalWindowsOf(target, request, options)
-  return (await runAsJob(target, 'materialize-incremental', request, windows, options, false))!
+  const resolved = withEnd(target, request)
+  const windows = await incrementalWindowsOf(target, resolved, options)
+  return (await runAsJob(target, 'materialize-incremental', resolved, windows, options, false))!
 }
 
 /**
@@ -176,8 +188,9 @@ export async function submitMaterializeIncremental(
   request: MaterializeIncrementalRequest,
   options: MaterializeOptions = {},
 ): Promise<JobRecord> {
-  const windows = await incrementalWindowsOf(target, request, options)
-  return submitted(target, 'materialize-incremental', request, windows, options)
+  const resolved = withEnd(target, request)
+  const windows = await incrementalWindowsOf(target, resolved, options)
+  return submitted(target, 'materialize-incremental', resolved, windows, options)
 }
 
 /** The engine of `target`: its own, else the local one keeping jobs in the registry. */
@@ -197,7 +210,7 @@ export function materializeBatchSize(target: MaterializeTarget, options: Materia
 async function submitted(
   target: MaterializeTarget,
   kind: JobKind,
-  request: MaterializeRequest | MaterializeIncrementalRequest,
+  request: MaterializeRequest | ResolvedIncrementalRequest,
   windows: readonly ViewWindow[],
   options: MaterializeOptions,
 ): Promise<JobRecord> {
@@ -223,7 +236,7 @@ async function submitted(
 async function runAsJob(
   target: MaterializeTarget,
   kind: JobKind,
-  request: MaterializeRequest | MaterializeIncrementalRequest,
+  request: MaterializeRequest | ResolvedIncrementalRequest,
   windows: readonly ViewWindow[],
   options: MaterializeOptions,
   detach: boolean,
@@ -266,9 +279,20 @@ async function windowsOf(
   return selectViews(catalog, request.views).map((view) => ({ view, start, end }))
 }
 
-async function incrementalWindowsOf(
+/** An incremental request whose end is known. */
+type ResolvedIncrementalRequest = MaterializeIncrementalRequest & { readonly end: TimestampInput }
+
+/** The request with its end, or now by the target's clock when it gives none. */
+function withEnd(
   target: MaterializeTarget,
   request: MaterializeIncrementalRequest,
+): ResolvedIncrementalRequest {
+  return { ...request, end: request.end ?? formatMicros(clockNow(target.clock)) }
+}
+
+async function incrementalWindowsOf(
+  target: MaterializeTarget,
+  request: ResolvedIncrementalRequest,
   options: Abortable,
 ): Promise<ViewWindow[]> {
   const end = toMicros(request.end, 'end')

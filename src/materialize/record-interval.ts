@@ -11,8 +11,9 @@ import { type Registry, timestampFromMicros, updateRegistry } from '../registry/
  * Records that `[start, end]` of a feature view or stream feature view is in the online store, as
  * Feast's `apply_materialization`: appends a `MaterializationInterval` to the view's meta (the same
  * `FeatureViewMeta` for both kinds), sets its state to AVAILABLE_ONLINE and stamps
- * `last_updated_timestamp`. Commits on a fresh read of the registry and retries when another writer
- * commits first, so concurrent materializations of different views both land. Throws NOT_FOUND when
+ * `last_updated_timestamp` (with `options.now`, default the system clock's now). Commits on a fresh
+ * read of the registry and retries when another writer commits first, so concurrent materializations
+ * of different views both land. Throws NOT_FOUND when
  * the project has neither kind of view of that name (it was deleted meanwhile).
  */
 export async function recordInterval(
@@ -20,7 +21,7 @@ export async function recordInterval(
   project: string,
   view: string,
   window: { readonly start: Micros; readonly end: Micros },
-  options: Abortable = {},
+  options: Abortable & { readonly now?: Micros } = {},
 ): Promise<void> {
   await updateRegistry(
     registry,
@@ -42,7 +43,7 @@ export async function recordInterval(
           endTime: timestampFromMicros(window.end),
         }),
       )
-      meta.lastUpdatedTimestamp = timestampFromMicros(nowMicros())
+      meta.lastUpdatedTimestamp = timestampFromMicros(options.now ?? nowMicros())
       meta.state = FeatureViewState.AVAILABLE_ONLINE
       proto.meta = meta
     },

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import { isLarderError, type Micros, nowMicros } from '../core/index.js'
+import { clockNow, isLarderError, type Micros } from '../core/index.js'
 import { currentActor, type MaterializationRun } from '../registry/index.js'
 import type { MaterializeOptions, MaterializeTarget } from './materialize.js'
 
@@ -20,7 +20,8 @@ export interface RunTally {
 }
 
 /**
- * Records one view's run in the registry's run history, as run by `engine` (default `local`):
+ * Records one view's run in the registry's run history, as run by `engine` (default `local`), finished
+ * now by `target.clock` (the system clock when absent):
  * succeeded when `error` is undefined, else failed with the error's message (after its code, for a
  * LarderError: `ABORTED: …`). Never throws: a run that cannot be recorded (registry down, a
  * registry that keeps no history) is reported through `options.onWarning`, else `process.emitWarning`,
@@ -35,7 +36,7 @@ export async function recordRun(
   options: Pick<MaterializeOptions, 'onWarning'>,
   engine: string = LOCAL_ENGINE,
 ): Promise<MaterializationRun | undefined> {
-  const finishedAt = nowMicros()
+  const finishedAt = clockNow(target.clock)
   const run: MaterializationRun = {
     id: randomUUID(),
     project: target.config.project,
