@@ -3,6 +3,7 @@ import { type JsonValue, toJson } from '@bufbuild/protobuf'
 import { clientTokenProvider, loadRepoConfig, type RepoConfig } from './config/index.js'
 import {
   type Abortable,
+  type Clock,
   checkName,
   countOf,
   type DataSource,
@@ -11,11 +12,12 @@ import {
   type FeatureService,
   type FeatureView,
   formatMicros,
+  isLarderError,
   LarderError,
-  nowMicros,
   type OnDemandFeatureView,
   outputColumnName,
   type StreamFeatureView,
+  systemClock,
   toMicros,
 } from './core/index.js'
 import {
@@ -51,6 +53,19 @@ import {
 import { createOnlineStore, validateOnlineStoreConfig } from './online/loader.js'
 import { type InfraPlan, type OnlineStore, viewRef } from './online/online-store.js'
 import {
+  type PlannedTrainingSet,
+  parseReceipt,
+  type ReceiptInputs,
+  type ReproduceOptions,
+  type ReproduceResult,
+  readReceiptFile,
+  receiptPathFor,
+  recordTrainingSet,
+  reproduceTrainingSet,
+  type TrainingSetReceipt,
+  writeReceiptFile,
+} from './receipts/index.js'
+import {
   applyContents,
   createRegistry,
   diffContents,
@@ -75,8 +90,9 @@ import {
   savedDatasetToProto,
   updateRegistry,
 } from './registry/index.js'
-import { loadRepoDefinitions } from './repo/load-repo.js'
+import { loadRepoDefinitions, type RepoDefinitions } from './repo/load-repo.js'
 import { resolveRepoContents } from './repo/resolve-contents.js'
+import { type ExplainReport, type ExplainRequest, explain } from './serving/explain.js'
 import {
   type GetOnlineFeaturesOptions,
   getOnlineFeatures,
@@ -84,10 +100,31 @@ import {
   type OnlineFeaturesResponse,
 } from './serving/index.js'
 import { historicalOnDemandPlan, onDemandResultTransform } from './serving/on-demand-offline.js'
+import { checkParity, type ParityReport, type ParityRequest } from './serving/parity.js'
 
 export interface OpenOptions {
   /** The config file name inside the repo (default `feature_store.yaml`). */
   configFile?: string
+  /** Where the store reads the current time (default: the system clock); see {@link Clock}. */
+  clock?: Clock
+}
+
+/**
+ * What a feature store is made of. {@link FeatureStore.open} makes them from a repo's files; a test
+ * harness (`larderjs/testing`) passes its own.
+ */
+export interface FeatureStoreParts {
+  readonly config: RepoConfig
+  readonly registry: Registry
+  /** Where the store reads the current time (default: the system clock); see {@link Clock}. */
+  readonly clock?: Clock
+  /** The online store to use instead of opening the one `config.onlineStore` names. */
+  readonly online?: OnlineStore
+  /**
+   * The definitions `plan` completes and on-demand and stream views run from, instead of the repo's
+   * definition files (which are then never loaded).
+   */
+  readonly definitions?: RepoDefinitions
 }
 
 /** What `plan()` found: the repo's objects, completed against their data, and the changes apply would make. */
@@ -107,12 +144,28 @@ export interface HistoricalJobContext {
   readonly featureViews: readonly string[]
   /** The entity rows asked for, as the job's request shows them. */
   readonly entities: Readonly<Record<string, unknown>>
+  /** What a receipt of a write records besides its output; without it, a receipt cannot be asked for. */
+  readonly receipt?: ReceiptInputs
 }
 
 /** Options of a retrieval written to a file or a table, which runs as a job. */
 export interface HistoricalWriteOptions extends Abortable {
   /** Called once the job is stored, before any row is read: its id is what `larder jobs cancel` takes. */
   readonly onJob?: (job: JobRecord) => void
+  /**
+   * Also make a training-set receipt (see {@link TrainingSetReceipt}; default false): `true` writes it
+   * beside a file as `<file>.receipt.json` (for a table, it is only returned, and a saved dataset keeps
+   * it in the registry); a path writes it there. The sources are hashed just before the rows are read
+   * and the output right after it is written, which costs a read of every source file and of the output.
+   */
+  readonly receipt?: boolean | string
+}
+
+/** What writing a training set did: the rows written, and the receipt when one was asked for. */
+export interface TrainingWriteResult extends WriteResult {
+  readonly receipt?: TrainingSetReceipt
+  /** The receipt file written, when there is one (absolute). */
+  readonly receiptPath?: string
 }
 
 /**
@@ -121,7 +174,8 @@ export interface HistoricalWriteOptions extends Abortable {
  * `toCsv`, `toTable`) runs as a job of kind `historical` in the engine's job store, run by this
  * process: `larder jobs list` shows it with its rows once written, and `larder jobs cancel` from any
  * process stops it at its next batch (the writers write atomically, so no partial file or table is
- * left). The in-memory reads (`toArrow`, `toRows`, `stream`) are not jobs.
+ * left). The in-memory reads (`toArrow`, `toRows`, `stream`) are not jobs. A write given `{ receipt }`
+ * also makes a training-set receipt that {@link FeatureStore.reproduce} rebuilds the set from.
  */
 export class TrainingJob implements RetrievalJob {
   readonly #job: RetrievalJob
@@ -144,12 +198,12 @@ export class TrainingJob implements RetrievalJob {
   toArrow(opts?: Abortable) {
     return this.#job.toArrow(opts)
   }
-  toParquet(path: string, opts: HistoricalWriteOptions = {}): Promise<WriteResult> {
+  toParquet(path: string, opts: HistoricalWriteOptions = {}): Promise<TrainingWriteResult> {
     return this.#tracked({ output: resolve(path), format: 'parquet' }, opts, (signal) =>
       this.#job.toParquet(path, { signal }),
     )
   }
-  toCsv(path: string, opts: HistoricalWriteOptions = {}): Promise<WriteResult> {
+  toCsv(path: string, opts: HistoricalWriteOptions = {}): Promise<TrainingWriteResult> {
     return this.#tracked({ output: resolve(path), format: 'csv' }, opts, (signal) =>
       this.#job.toCsv(path, { signal }),
     )
@@ -171,13 +225,14 @@ export class TrainingJob implements RetrievalJob {
   /**
    * Runs `write` as a stored `historical` job: queued, then running under a {@link JobTracker}
    * (heartbeat, cancel from any process through `signal`), then succeeded with the rows written, or
-   * cancelled or failed with the error, which is rethrown.
+   * cancelled or failed with the error, which is rethrown. With `opts.receipt`, the receipt is made
+   * around the write and written before the job succeeds.
    */
   async #tracked(
     output: { readonly output: string; readonly format: 'parquet' | 'csv' | 'table' },
     opts: HistoricalWriteOptions,
     write: (signal: AbortSignal) => Promise<WriteResult>,
-  ): Promise<WriteResult> {
+  ): Promise<TrainingWriteResult> {
     const context = this.#context
     const jobs = await context.jobs()
     const job = newJob({
@@ -201,15 +256,51 @@ export class TrainingJob implements RetrievalJob {
     const tracker = await JobTracker.start(jobs, job, opts.signal)
     tracker.log('info', `writing ${countOf(this.request.features.length, 'feature')} to ${output.output}`)
     try {
-      const { rows } = await write(tracker.signal)
+      const written = await this.#withReceipt(
+        output,
+        opts.receipt,
+        () => write(tracker.signal),
+        tracker.signal,
+      )
+      const rows = written.rows
       tracker.progress({ rowsDone: rows, rowsTotal: rows, tasksDone: 1, tasksTotal: 1 })
       tracker.log('info', `wrote ${countOf(rows, 'row')} to ${output.output}`)
+      if (written.receiptPath) tracker.log('info', `wrote the receipt to ${written.receiptPath}`)
       await tracker.finish({ result: { ...output, rows } })
-      return { rows }
+      return written
     } catch (e) {
       await tracker.finish({ error: e })
       throw e
     }
+  }
+
+  /** Runs `write`, recording its receipt when `wanted` (see {@link HistoricalWriteOptions.receipt}). */
+  async #withReceipt(
+    output: { readonly output: string; readonly format: 'parquet' | 'csv' | 'table' },
+    wanted: boolean | string | undefined,
+    write: () => Promise<WriteResult>,
+    signal: AbortSignal,
+  ): Promise<TrainingWriteResult> {
+    if (wanted === undefined || wanted === false) return write()
+    const inputs = this.#context.receipt
+    if (inputs === undefined) {
+      throw new LarderError('UNSUPPORTED', `this retrieval job cannot make a receipt for ${output.output}`, {
+        hint: 'make the job with FeatureStore.getHistoricalFeatures',
+      })
+    }
+    const file =
+      typeof wanted === 'string'
+        ? resolve(wanted)
+        : output.format === 'table'
+          ? undefined
+          : receiptPathFor(output.output)
+    const target =
+      output.format === 'table'
+        ? { kind: 'table' as const, table: output.output }
+        : { kind: output.format, path: output.output }
+    const { rows, receipt } = await recordTrainingSet(inputs, target, write, { signal })
+    if (file !== undefined) await writeReceiptFile(file, receipt)
+    return { rows, receipt, ...(file === undefined ? {} : { receiptPath: file }) }
   }
 }
 
@@ -227,6 +318,9 @@ export interface SaveDatasetOptions extends HistoricalWriteOptions {
   /** Replace a saved dataset of the same name (default false: that is an error). */
   allowOverwrite?: boolean
 }
+
+/** Where {@link FeatureStore.reproduce} finds a receipt: in hand, in a file, or kept with a saved dataset. */
+export type ReceiptRef = TrainingSetReceipt | string | { readonly savedDataset: string }
 
 /** Options of the registry listings: Feast's `allow_cache` and `tags` filters. */
 export interface ListOptions extends Abortable {
@@ -253,14 +347,21 @@ export interface GetHistoricalFeaturesOptions extends Omit<HistoricalRequest, 'f
 export class FeatureStore {
   readonly config: RepoConfig
   readonly registry: Registry
+  /** Where the store reads the current time; see {@link Clock}. */
+  readonly clock: Clock
+  readonly #definitions: RepoDefinitions | undefined
   #offline: Promise<OfflineStore> | undefined
   #online: Promise<OnlineStore> | undefined
   #onDemandViews: Promise<DeployedOnDemandViews> | undefined
   #engine: Promise<BatchEngine> | undefined
 
-  private constructor(config: RepoConfig, registry: Registry) {
-    this.config = config
-    this.registry = registry
+  /** A store of the given parts; {@link FeatureStore.open} makes them from a repo. */
+  protected constructor(parts: FeatureStoreParts) {
+    this.config = parts.config
+    this.registry = parts.registry
+    this.clock = parts.clock ?? systemClock
+    this.#definitions = parts.definitions
+    if (parts.online) this.#online = Promise.resolve(parts.online)
   }
 
   /** Opens the repo at `repoPath` (default: the working directory). Reads only `feature_store.yaml`. */
@@ -269,7 +370,7 @@ export class FeatureStore {
     const registry = await createRegistry(config.registry, config.repoPath, {
       tokenProvider: clientTokenProvider(config.auth),
     })
-    return new FeatureStore(config, registry)
+    return new FeatureStore({ config, registry, ...(options.clock ? { clock: options.clock } : {}) })
   }
 
   get project(): string {
@@ -415,12 +516,13 @@ export class FeatureStore {
   }
 
   /**
-   * The on-demand views of the repo's definition files, loaded once on first use: the transformations
+   * The on-demand views of the repo's definition files (or of the definitions the store was made
+   * with, see {@link FeatureStoreParts}), loaded once on first use: the transformations
    * online and historical reads run. The registry's copy of a view only describes its code, and a read
    * refuses to run a view whose deployed code differs from the registered code.
    */
   onDemandViews(): Promise<DeployedOnDemandViews> {
-    this.#onDemandViews ??= loadRepoDefinitions(this.config.repoPath).then(
+    this.#onDemandViews ??= this.#loadDefinitions().then(
       (defs) => new Map(defs.onDemandFeatureViews.map((v) => [v.name, v])),
       (e) => {
         this.#onDemandViews = undefined
@@ -431,11 +533,12 @@ export class FeatureStore {
   }
 
   /**
-   * The stream feature views of the repo's definition files, loaded on each call: the transformations
+   * The stream feature views of the repo's definition files (or of the definitions the store was made
+   * with), loaded on each call: the transformations
    * `larder stream` runs (the registry keeps only their source text).
    */
   async deployedStreamViews(): Promise<ReadonlyMap<string, StreamFeatureView>> {
-    const defs = await loadRepoDefinitions(this.config.repoPath)
+    const defs = await this.#loadDefinitions()
     return new Map(defs.streamFeatureViews.map((v) => [v.name, v]))
   }
 
@@ -447,7 +550,7 @@ export class FeatureStore {
    */
   async plan(options: Abortable = {}): Promise<Plan> {
     await validateOnlineStoreConfig(this.config)
-    const defs = await loadRepoDefinitions(this.config.repoPath)
+    const defs = await this.#loadDefinitions()
     const offline = await this.offline()
     const contents = await resolveRepoContents(defs, this.project, this.config.projectDescription, (s) =>
       offline.describeSource(s, options),
@@ -480,13 +583,63 @@ export class FeatureStore {
       await online.update(this.#infra(keep, []), options)
     }
     const draft = p.base.draft()
-    applyContents(draft, p.contents, nowMicros())
-    await this.registry.commit(p.base, draft, options)
+    applyContents(draft, p.contents, this.clock.now())
+    try {
+      await this.registry.commit(p.base, draft, options)
+    } catch (e) {
+      if (!(isLarderError(e) && e.code === 'CONFLICT') || !this.config.onlineStore) throw e
+      const existed = new Set([
+        ...before.featureViews.keys(),
+        ...before.streamFeatureViews.keys(),
+        ...before.onDemandFeatureViews.keys(),
+      ])
+      throw await this.#dropCreatedTables(
+        keep.filter((v) => !existed.has(v.name)),
+        e,
+      )
+    }
     if (this.config.onlineStore && drop.length) {
       const online = await this.online(options)
       await online.update(this.#infra([], drop), options)
     }
     return p
+  }
+
+  /**
+   * After an apply's commit failed with CONFLICT (nothing was committed): drops the online tables the
+   * apply created for views new in it (`created`), so a lost race leaves no orphan tables. A table is
+   * kept when the registry now holds a view of that name (another apply committed it) or when it holds
+   * rows. Returns the error to throw: `conflict` itself, or when a drop failed, a CONFLICT that also
+   * names the tables left behind.
+   */
+  async #dropCreatedTables(created: readonly FeatureView[], conflict: LarderError): Promise<LarderError> {
+    if (created.length === 0) return conflict
+    try {
+      // runs to the end even when the apply's signal is aborted: the tables are this apply's to remove
+      const now = (await this.registry.load({ allowCache: false })).catalog(this.project)
+      const online = await this.online()
+      const orphans: FeatureView[] = []
+      for (const view of created) {
+        if (now.featureViews.has(view.name) || now.streamFeatureViews.has(view.name)) continue
+        if (now.onDemandFeatureViews.has(view.name)) continue
+        if (await online.hasRows?.(viewRef(this.project, view))) continue
+        orphans.push(view)
+      }
+      if (orphans.length > 0) await online.update(this.#infra([], orphans))
+      return conflict
+    } catch (cleanup) {
+      const names = created.map((v) => v.name).join(', ')
+      return new LarderError(
+        'CONFLICT',
+        `${conflict.message}; the online tables this apply created for the new views ${names} could not be ` +
+          `dropped again: ${cleanup instanceof Error ? cleanup.message : String(cleanup)}`,
+        {
+          hint: `${conflict.hint ?? 'run the command again'} (apply creates the tables again; \`larder teardown\` removes a project's tables)`,
+          cause: conflict,
+          details: conflict.details,
+        },
+      )
+    }
   }
 
   /** Removes the project's online tables and every object of the project from the registry. */
@@ -515,7 +668,19 @@ export class FeatureStore {
     request: GetHistoricalFeaturesOptions,
     options: Abortable = {},
   ): Promise<TrainingJob> {
-    const catalog = await this.catalog(options)
+    return (await this.#historical(request, options)).training
+  }
+
+  /**
+   * Plans a retrieval: the offline store's job, the same wrapped as a {@link TrainingJob}, and what its
+   * receipt records besides its output.
+   */
+  async #historical(
+    request: GetHistoricalFeaturesOptions,
+    options: Abortable & { readonly allowCache?: boolean },
+  ): Promise<{ training: TrainingJob; job: RetrievalJob; inputs: ReceiptInputs }> {
+    const state = await this.registry.load(options)
+    const catalog = state.catalog(this.project)
     const { features: refs, featureService, ...rest } = request
     const service =
       typeof featureService === 'string' ? catalog.featureService(featureService) : featureService
@@ -529,42 +694,124 @@ export class FeatureStore {
     const joinKeys = new Set(
       selections.flatMap((s) => s.projection.view.joinKeys.map((k) => s.projection.joinKeyMap[k] ?? k)),
     )
+    const features = [
+      ...selections.flatMap((s) =>
+        s.features
+          .filter((f) => !odfv.hidden.has(outputColumnName(s.projection.nameToUse, f, full)))
+          .map((f) => `${s.projection.nameToUse}:${f}`),
+      ),
+      ...odfv.wanted.flatMap((w) => w.features.map((f) => `${w.name}:${f}`)),
+    ]
+    const viewNames = [...new Set(selections.map((s) => s.projection.view.name))]
+    const receipt: ReceiptInputs = {
+      project: this.project,
+      repoPath: this.config.repoPath,
+      registry: state.proto,
+      offline,
+      query: {
+        features: service ? null : [...(refs ?? [])],
+        featureService: service?.name ?? null,
+        fullFeatureNames: full,
+        asOfKnownTime: Boolean(request.asOfKnownTime),
+        startDate:
+          request.startDate === undefined ? null : formatMicros(toMicros(request.startDate, 'startDate')),
+        endDate: request.endDate === undefined ? null : formatMicros(toMicros(request.endDate, 'endDate')),
+        resolvedFeatures: features,
+      },
+      entities: rest.entities,
+      used: {
+        featureViews: viewNames.filter((v) => !catalog.streamFeatureViews.has(v)),
+        streamFeatureViews: viewNames.filter((v) => catalog.streamFeatureViews.has(v)),
+        onDemandFeatureViews: odfv.wanted.map((w) => w.name),
+        featureService: service?.name,
+      },
+      sources: selections.flatMap((s) => s.projection.view.batchSource ?? []),
+      columns: job.columns,
+    }
     const context: HistoricalJobContext = {
       project: this.project,
       jobs: async () => (await this.engine()).jobs,
-      featureViews: [
-        ...new Set([...selections.map((s) => s.projection.view.name), ...odfv.wanted.map((w) => w.name)]),
-      ],
+      featureViews: [...new Set([...viewNames, ...odfv.wanted.map((w) => w.name)])],
       entities: entitiesJson(rest),
+      receipt,
     }
-    return new TrainingJob(
+    const training = new TrainingJob(
       job,
       {
-        features: [
-          ...selections.flatMap((s) =>
-            s.features
-              .filter((f) => !odfv.hidden.has(outputColumnName(s.projection.nameToUse, f, full)))
-              .map((f) => `${s.projection.nameToUse}:${f}`),
-          ),
-          ...odfv.wanted.flatMap((w) => w.features.map((f) => `${w.name}:${f}`)),
-        ],
+        features,
         joinKeys: [...joinKeys],
         fullFeatureNames: Boolean(request.fullFeatureNames),
         featureServiceName: service?.name ?? '',
       },
       context,
     )
+    return { training, job, inputs: receipt }
+  }
+
+  /**
+   * Rebuilds the training set a receipt describes, from the registry and sources as they are now, into
+   * a temporary file (or a scratch table of the offline store's database, dropped afterwards), and says
+   * whether it is identical (the same content hash) or what changed: registry objects and which of
+   * their fields, source files added, removed or changed, a table source's row count or newest event,
+   * the entity rows; with no input changed and another output, non-determinism. The receipt comes as an
+   * object, the path of a receipt file, or `{ savedDataset }` for one kept with a saved dataset. A
+   * receipt whose entity rows were given in memory needs them again as `options.entities`. Writes no
+   * job and changes nothing.
+   *
+   * @example const { status, changes } = await store.reproduce('training.parquet.receipt.json')
+   */
+  async reproduce(receipt: ReceiptRef, options: ReproduceOptions = {}): Promise<ReproduceResult> {
+    const found =
+      typeof receipt === 'string'
+        ? readReceiptFile(resolve(receipt))
+        : 'savedDataset' in receipt
+          ? await this.#savedDatasetReceipt(receipt.savedDataset, options)
+          : receipt
+    return reproduceTrainingSet(
+      {
+        project: this.project,
+        repoPath: this.config.repoPath,
+        planTrainingSet: async (request, opts): Promise<PlannedTrainingSet> => {
+          const { job, inputs } = await this.#historical(request, { ...opts, allowCache: false })
+          return { job, inputs }
+        },
+        registryProto: async (opts) => (await this.registry.load({ ...opts, allowCache: false })).proto,
+      },
+      found,
+      options,
+    )
+  }
+
+  async #savedDatasetReceipt(name: string, options: Abortable): Promise<TrainingSetReceipt> {
+    const dataset = await this.getSavedDataset(name, { allowCache: false, signal: options.signal })
+    if (dataset.receiptJson === undefined) {
+      throw new LarderError('NOT_FOUND', `saved dataset "${name}" has no receipt`, {
+        hint: 'save it again with a receipt (createSavedDataset(job, { receipt: true }), or larder get-historical-features --save-as)',
+      })
+    }
+    let json: unknown
+    try {
+      json = JSON.parse(dataset.receiptJson)
+    } catch (cause) {
+      throw new LarderError('INVALID_ARGUMENT', `the receipt of saved dataset "${name}" is not JSON`, {
+        cause,
+        hint: 'save the dataset again with a receipt',
+      })
+    }
+    return parseReceipt(json, `the receipt of saved dataset "${name}"`)
   }
 
   /**
    * Writes a retrieval's rows to a Parquet file and registers them as a saved dataset (Feast's
    * `SavedDataset`), so that `larder list saved-datasets` and the UI show where training data came from.
-   * Returns the registered dataset and the number of rows written.
+   * Returns the registered dataset and the number of rows written. With `receipt`, the training-set
+   * receipt is kept with the dataset in the registry (`reproduce({ savedDataset })`) and, for a file,
+   * written beside it too.
    */
   async createSavedDataset(
     job: TrainingJob,
     options: SaveDatasetOptions,
-  ): Promise<SavedDatasetInfo & { readonly rows: number }> {
+  ): Promise<SavedDatasetInfo & TrainingWriteResult> {
     checkName('saved dataset', options.name)
     const existing = await this.catalog({ allowCache: false, signal: options.signal })
     if (existing.savedDatasets.has(options.name) && !options.allowOverwrite) {
@@ -576,12 +823,13 @@ export class FeatureStore {
         },
       )
     }
-    const { path, table, rows } = await saveRows(job, options, this.config.repoPath)
+    const { path, table, rows, receipt, receiptPath } = await saveRows(job, options, this.config.repoPath)
     const info: SavedDatasetInfo = {
       ...job.request,
       name: options.name,
       path,
       ...(table === undefined ? {} : { table }),
+      ...(receipt === undefined ? {} : { receiptJson: JSON.stringify(receipt) }),
       description: options.description ?? '',
       tags: { ...options.tags },
       createdAt: undefined,
@@ -595,12 +843,17 @@ export class FeatureStore {
         const createdAt = microsFromTimestamp(previous?.meta?.createdTimestamp)
         draft.savedDatasets = [
           ...draft.savedDatasets.filter((d) => d !== previous),
-          savedDatasetToProto({ ...info, createdAt }, this.project, nowMicros()),
+          savedDatasetToProto({ ...info, createdAt }, this.project, this.clock.now()),
         ]
       },
       options,
     )
-    return { ...(await this.catalog({ allowCache: false })).savedDataset(info.name), rows }
+    return {
+      ...(await this.catalog({ allowCache: false })).savedDataset(info.name),
+      rows,
+      ...(receipt === undefined ? {} : { receipt }),
+      ...(receiptPath === undefined ? {} : { receiptPath }),
+    }
   }
 
   /**
@@ -616,7 +869,8 @@ export class FeatureStore {
 
   /**
    * Materializes each online feature view (or the named ones) from where its last materialization
-   * ended (else `end - ttl`, else 52 weeks back) to `end`. See {@link materializeIncremental}.
+   * ended (else `end - ttl`, else 52 weeks back) to `end` (default: now, by the store's clock). See
+   * {@link materializeIncremental}.
    *
    * @example await store.materializeIncremental({ end: new Date() })
    */
@@ -682,6 +936,28 @@ export class FeatureStore {
   }
 
   /**
+   * Explains each feature of one entity row: its online status and value, and the cause, found in the
+   * registry (materialization intervals, the newest run), the online store and the offline source (a
+   * point-in-time lookup of that key), with the command that fixes it. See {@link explain}.
+   *
+   * @example await store.explain({ entityRow: { driver_id: 1001 }, features: ['driver_hourly_stats:conv_rate'] })
+   */
+  explain(request: ExplainRequest, options: Abortable = {}): Promise<ExplainReport> {
+    return explain(this, request, options)
+  }
+
+  /**
+   * Compares sampled entity keys' offline point-in-time values at each view's last materialized end
+   * (or `at`) with their online values, on-demand views included, and explains the first mismatches.
+   * See {@link checkParity}.
+   *
+   * @example const { mismatches } = await store.checkParity({ sample: 100 })
+   */
+  checkParity(request: ParityRequest = {}, options: Abortable = {}): Promise<ParityReport> {
+    return checkParity(this, request, options)
+  }
+
+  /**
    * Pushes rows to every feature view fed by a push source: online, offline (appended to its batch
    * source) or both. See {@link push}.
    *
@@ -709,6 +985,11 @@ export class FeatureStore {
    */
   writeToOfflineStore(request: WriteToOfflineStoreRequest, options: Abortable = {}): Promise<IngestResult> {
     return writeToOfflineStore(this, request, options)
+  }
+
+  /** The definitions given to the store, else the repo's definition files as they are now. */
+  #loadDefinitions(): Promise<RepoDefinitions> {
+    return this.#definitions ? Promise.resolve(this.#definitions) : loadRepoDefinitions(this.config.repoPath)
   }
 
   #infra(keep: readonly FeatureView[], drop: readonly FeatureView[]): InfraPlan {
@@ -762,7 +1043,7 @@ async function saveRows(
   job: TrainingJob,
   options: SaveDatasetOptions,
   repoPath: string,
-): Promise<{ path: string; table?: string; rows: number }> {
+): Promise<{ path: string; table?: string } & TrainingWriteResult> {
   if ((options.path === undefined) === (options.table === undefined)) {
     throw new LarderError(
       'INVALID_ARGUMENT',
@@ -783,10 +1064,8 @@ async function saveRows(
         },
       )
     }
-    const { rows } = await toTable(options.table, options)
-    return { path: '', table: options.table, rows }
+    return { path: '', table: options.table, ...(await toTable(options.table, options)) }
   }
   const path = resolve(repoPath, options.path!)
-  const { rows } = await job.toParquet(path, options)
-  return { path, rows }
+  return { path, ...(await job.toParquet(path, options)) }
 }

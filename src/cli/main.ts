@@ -1,8 +1,10 @@
 import { Command, CommanderError } from 'commander'
 import { isLarderError } from '../core/index.js'
 import { registerApply } from './commands/apply.js'
+import { registerCodegen } from './commands/codegen.js'
 import { registerConfigSchema } from './commands/config-schema.js'
 import { registerDescribe } from './commands/describe.js'
+import { registerExplain } from './commands/explain.js'
 import { registerGet } from './commands/get.js'
 import { registerGetHistoricalFeatures } from './commands/get-historical-features.js'
 import { registerInit } from './commands/init.js'
@@ -10,9 +12,12 @@ import { registerJobs } from './commands/jobs.js'
 import { registerList } from './commands/list.js'
 import { registerMaterialize } from './commands/materialize.js'
 import { registerMaterializeIncremental } from './commands/materialize-incremental.js'
+import { registerParity } from './commands/parity.js'
+import { registerPermissions } from './commands/permissions.js'
 import { registerPlan } from './commands/plan.js'
 import { registerRegistryDump } from './commands/registry-dump.js'
 import { registerRegistryMigrate } from './commands/registry-migrate.js'
+import { registerReproduce } from './commands/reproduce.js'
 import { registerServe } from './commands/serve.js'
 import { registerServeRegistry } from './commands/serve-registry.js'
 import { registerStream } from './commands/stream.js'
@@ -21,11 +26,13 @@ import { registerUi } from './commands/ui.js'
 import { larderVersion, registerVersion } from './commands/version.js'
 import { registerWorker } from './commands/worker.js'
 import { createContext, type GlobalOptions } from './context.js'
+import { ExitCode } from './exit-code.js'
 import { type Output, paint, processOutput } from './output.js'
 
 /**
  * Runs the `larder` CLI on `argv` (without the node and script entries) and resolves to the exit code:
- * 0 on success, 1 on an error (printed as one line plus a hint; `--verbose` adds the causes).
+ * 0 on success, 1 on an error (printed as one line plus a hint; `--verbose` adds the causes), or the
+ * code a command chose (`ExitCode`: `larder reproduce` exits 1 on a changed set, 2 on an error).
  */
 export async function runCli(argv: readonly string[], output: Output = processOutput()): Promise<number> {
   const program = new Command('larder')
@@ -47,9 +54,14 @@ export async function runCli(argv: readonly string[], output: Output = processOu
     registerMaterializeIncremental,
     registerJobs,
     registerGet,
+    registerExplain,
+    registerParity,
     registerList,
     registerDescribe,
+    registerPermissions,
     registerGetHistoricalFeatures,
+    registerReproduce,
+    registerCodegen,
     registerRegistryDump,
     registerRegistryMigrate,
     registerConfigSchema,
@@ -68,7 +80,12 @@ export async function runCli(argv: readonly string[], output: Output = processOu
     return 0
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode
-    reportError(output, error, Boolean(program.opts<GlobalOptions>().verbose))
+    const verbose = Boolean(program.opts<GlobalOptions>().verbose)
+    if (error instanceof ExitCode) {
+      if (error.error !== undefined) reportError(output, error.error, verbose)
+      return error.code
+    }
+    reportError(output, error, verbose)
     return 1
   } finally {
     await ctx.close()

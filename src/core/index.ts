@@ -18,6 +18,7 @@ export {
   type TokenProvider,
 } from './auth.js'
 export { type Branded, type DefinitionKind, definitionKind, isKind, kindOf } from './brand.js'
+export { type Clock, clockNow, ManualClock, systemClock } from './clock.js'
 export {
   type BatchSource,
   type BatchSourceOptions,
@@ -46,6 +47,7 @@ export {
 } from './entity.js'
 export * from './entity-key.js'
 export {
+  callerSafeError,
   countOf,
   isLarderError,
   knownNames,
@@ -54,8 +56,26 @@ export {
   type LarderErrorOptions,
 } from './errors.js'
 export { type FeatureRef, outputColumnName, parseFeatureRef } from './feature-ref.js'
-export { FeatureService, type FeatureServiceItem, type FeatureServiceOptions } from './feature-service.js'
 export {
+  FeatureService,
+  type FeatureServiceItem,
+  type FeatureServiceOptions,
+  type ProjectionOf,
+} from './feature-service.js'
+export {
+  type FeastJsType,
+  type FeatureRefOf,
+  type FeatureServiceNameOf,
+  type FeatureTypeMap,
+  type FeatureTypes,
+  type FeatureTypesOf,
+  type FeatureValueOf,
+  featureTypeMap,
+  type JoinKeyOf,
+  type ServiceFeatureTypes,
+} from './feature-types.js'
+export {
+  type FeatureFields,
   FeatureView,
   type FeatureViewOptions,
   FeatureViewProjection,
@@ -82,6 +102,34 @@ export {
   runTransformation,
   transformOf,
 } from './on-demand-run.js'
+export {
+  ALL_ACTIONS,
+  ALL_FEATURE_VIEW_TYPES,
+  ALL_RESOURCE_TYPES,
+  AllowAll,
+  AUTH_OBJECT_TYPES,
+  CombinedGroupNamespacePolicy,
+  CRUD,
+  type DecisionOutcome,
+  decidePermission,
+  GroupBasedPolicy,
+  NamespaceBasedPolicy,
+  objectTypeLabel,
+  Permission,
+  type PermissionActionInput,
+  type PermissionDecision,
+  type PermissionOptions,
+  type PermissionRule,
+  type PermissionTypeInput,
+  POLICY_TYPES,
+  type Policy,
+  type PolicyType,
+  type PolicyVerdict,
+  permissionDenied,
+  READ,
+  RoleBasedPolicy,
+  WRITE,
+} from './permission.js'
 export { checkProjectName, Project, type ProjectOptions } from './project.js'
 export {
   DEFAULT_TILING_HOP_SECONDS,

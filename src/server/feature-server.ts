@@ -1,8 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { OpenAPIHono, type z } from '@hono/zod-openapi'
-import type { Context, MiddlewareHandler } from 'hono'
-import { bodyLimit } from 'hono/body-limit'
-import { cors } from 'hono/cors'
+import type { Context } from 'hono'
 import { routePath } from 'hono/route'
 import type { Logger } from 'pino'
 import {
@@ -10,7 +8,9 @@ import {
   type AuthObject,
   type AuthzAction,
   authorizeAll,
+  callerSafeError,
   formatMicros,
+  isLarderError,
   LarderError,
   NO_AUTH,
   nowMicros,
@@ -30,8 +30,11 @@ import {
   submitMaterializeIncremental,
 } from '../materialize/index.js'
 import { type OnlineReadRequest, type OnlineStore, viewRef } from '../online/online-store.js'
+import { hasTiles, type TileStore } from '../online/tile-store.js'
 import { type JobRecord, jobJson, jobStatusesOf, projectFreshness } from '../registry/index.js'
 import {
+  explain,
+  explainJson,
   getOnlineFeatures,
   jsonResponseText,
   onlineReadObjects,
@@ -43,18 +46,29 @@ import { jobAccess, materializeObjects, projectObject, pushObjects } from './aut
 import { type AuthVariables, authenticate, principalOf } from './auth/http-auth.js'
 import { BackgroundRegistry } from './background-registry.js'
 import { errorResponse, rpcErrorResponse } from './errors.js'
-import { type JobStart, ServerJobs } from './jobs.js'
-import { decodeBody, parseJsonBody, validateBody } from './json-body.js'
+import { checkMaterializeViews, type JobStart, ServerJobs } from './jobs.js'
+import { decodeBody, parseJsonBody, requestBodyLimit, validateBody } from './json-body.js'
 import { ServerMetrics } from './metrics.js'
 import { intQuery, registerRegistryApi } from './registry-api.js'
 import { projectsList } from './registry-json.js'
+import { type RequestGuardOptions, RequestGuards } from './request-guards.js'
 import * as schemas from './schemas.js'
 
 export interface FeatureServerOptions {
   /** Largest request body accepted, in bytes; a larger one answers 413 (default 10 MiB). */
   readonly maxBodyBytes?: number
-  /** How long one online store read may take before the request answers 503 (default 1000 ms). */
+  /**
+   * How long one online store read may take before the request answers 503 (default 1000 ms); the
+   * read is then aborted in the store (see `target`).
+   */
   readonly readTimeoutMs?: number
+  /**
+   * How long one online store write of `/push` or `/write-to-online-store` may take before the
+   * request answers 503 (default 10,000 ms: a write of a full 10 MiB body takes seconds); the write is
+   * then aborted in the store, rolled back where the store writes in a transaction. Materializations
+   * are not bounded by it.
+   */
+  readonly writeTimeoutMs?: number
   /**
    * Seconds between background registry reloads (default: the repo's `cache_ttl_seconds`, or 1 when
    * that is 0, which means "always current" in the config).
@@ -68,10 +82,17 @@ export interface FeatureServerOptions {
    * then authorizes its Feast action on the objects it touches; the UI's static files stay public.
    */
   readonly auth?: ServerAuth & { readonly protectMetrics?: boolean }
+  /**
+   * Who may reach the server from a browser (see `RequestGuards`): the `Host` names it answers to
+   * besides IP addresses, `localhost` and the name `listen` binds, and the web origins that may call
+   * it cross-origin (default none: CORS off).
+   */
+  readonly guards?: RequestGuardOptions
 }
 
 export const DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
 const DEFAULT_READ_TIMEOUT_MS = 1000
+const DEFAULT_WRITE_TIMEOUT_MS = 10_000
 const REGISTRY_PATH = '/api/v1'
 /** Where the Connect RPC handlers of `mount` live (`/feast.serving.ServingService/*`). */
 const RPC_PREFIX = '/feast.'
@@ -89,6 +110,7 @@ export const API_PATH_PREFIXES: readonly string[] = [
   '/jobs',
   '/feast.',
   '/get-online-features',
+  '/explain',
   '/push',
   '/write-to-online-store',
   '/materialize',
@@ -114,8 +136,11 @@ type Env = { Variables: { requestId: string } & AuthVariables }
  * `POST /registry/refresh`. Handlers only translate HTTP to calls of `serving/`,
  * `ingest/` and `materialize/` and back; every error answers one JSON body (see `errors.ts`).
  *
- * With `auth`, requests are authenticated by middleware before any route runs (401 naming what is
- * wrong), and each route asks the authorizer for its Feast action on the objects it touches (403).
+ * Browser-borne requests are refused before anything else (`guards`, see `RequestGuards`): a `Host`
+ * the server does not answer to (421), a state-changing request from another origin (403) or with a
+ * body that is not JSON (415); CORS is off unless origins are allowed. With `auth`, requests are then
+ * authenticated by middleware before any route runs (401 naming what is wrong), and each route asks
+ * the authorizer for its Feast action on the objects it touches (403).
  *
  * Reads use the registry loaded last (reloaded in the background, never waiting for a reload), and
  * an online read that takes longer than `readTimeoutMs` answers 503, so a backend that hangs does not
@@ -129,13 +154,22 @@ export class FeatureServer {
   readonly app: OpenAPIHono<Env>
   readonly metrics: ServerMetrics
   readonly registry: BackgroundRegistry
-  /** What serving, ingestion and materialization run against: the store with the server's registry and a timed online store. */
+  /** The Host, Origin, content-type and CORS checks of every request; `listen` adds the bound name. */
+  readonly guards: RequestGuards
+  /**
+   * What serving and materialization run against: the store with the server's registry and an online
+   * store whose reads are timed and bounded by `readTimeoutMs` (see {@link FeatureServerOptions}).
+   */
   readonly target: ServingTarget & MaterializeTarget
+  /** What `/push` and `/write-to-online-store` run against: `target` with writes bounded by `writeTimeoutMs` too. */
+  readonly #ingest: ServingTarget & MaterializeTarget
   readonly #store: FeatureStore
   readonly #logger: Logger
   readonly #readTimeoutMs: number
+  readonly #writeTimeoutMs: number
   readonly #jobs: ServerJobs
   readonly #timed = new WeakMap<OnlineStore, OnlineStore>()
+  readonly #timedWrites = new WeakMap<OnlineStore, OnlineStore>()
   readonly #auth: ServerAuth
   readonly #protectMetrics: boolean
   #openapi: unknown
@@ -146,6 +180,8 @@ export class FeatureServer {
     this.#auth = options.auth ?? NO_AUTH
     this.#protectMetrics = options.auth?.protectMetrics ?? false
     this.#readTimeoutMs = options.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS
+    this.#writeTimeoutMs = options.writeTimeoutMs ?? DEFAULT_WRITE_TIMEOUT_MS
+    this.guards = new RequestGuards(options.guards)
     this.#jobs = new ServerJobs(store)
     const ttl = store.config.registry.cacheTtlSeconds
     this.registry = new BackgroundRegistry(store.registry, {
@@ -156,10 +192,14 @@ export class FeatureServer {
     this.target = {
       config: store.config,
       registry: this.registry,
-      online: async (opts?: Abortable) => this.#timedStore(await store.online(opts)),
+      online: async (opts?: Abortable) => this.#timedStore(await this.#openOnline(opts), false),
       offline: () => store.offline(),
       onDemandViews: () => store.onDemandViews(),
       engine: () => store.engine(),
+    }
+    this.#ingest = {
+      ...this.target,
+      online: async (opts?: Abortable) => this.#timedStore(await this.#openOnline(opts), true),
     }
     this.app = new OpenAPIHono<Env>()
     this.#middleware(options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES)
@@ -227,22 +267,23 @@ export class FeatureServer {
         'request',
       )
     })
-    app.use(`${REGISTRY_PATH}/*`, cors())
-    app.use('/projects-list.json', cors())
+    // before authentication: a page of another site, or a rebound host name, never reaches a route
+    app.use('*', this.guards.middleware({ isRpc: (path) => path.startsWith(RPC_PREFIX) }))
     app.use(
       '*',
       authenticate(this.#auth.authenticator, (c) => this.#isPublic(c.req.method, c.req.path)),
     )
-    app.use('*', declaredBodyLimit(maxBodyBytes))
+    app.use('*', requestBodyLimit(maxBodyBytes))
     app.onError((err, c) => {
       const requestId = c.get('requestId')
       const { status, body, headers } = c.req.path.startsWith(RPC_PREFIX)
         ? rpcErrorResponse(err, requestId)
         : errorResponse(err, requestId)
+      // the full error, whose text the answer may hide (`callerSafeError`), is logged for operators
       if (status >= 500) this.#logger.error({ reqId: requestId, err }, 'request failed')
-      // no `connection: close` on a 413: closing at once, with the client still sending the rest of
-      // its body, resets the connection and the client often loses the answer; @hono/node-server
-      // reads and drops the rest (bounded in bytes and time) before it closes
+      // a 413 closes the connection (`connection: close` in `headers`) only when the rest of the body
+      // was left unread (see `requestBodyLimit`); closing with the client still sending would reset
+      // the connection, and the client would often lose the answer
       return c.json(body, status, headers)
     })
     app.notFound((c) => {
@@ -334,6 +375,31 @@ export class FeatureServer {
 
     doc(
       'post',
+      '/explain',
+      "Why each feature of one entity row reads as it does: status, value, cause and fix (Larder's addition)",
+      schemas.ExplainRequest,
+      schemas.ExplainResponse,
+    )
+    app.post('/explain', async (c) => {
+      const body = await readBody(c, schemas.ExplainRequest)
+      const objects = onlineReadObjects(await this.#catalog(), {
+        features: body.features,
+        featureService: body.feature_service,
+      })
+      // the answer shows the online values and the key's rows in the offline source
+      await this.#allow(c, 'READ_ONLINE', objects)
+      await this.#allow(c, 'READ_OFFLINE', objects)
+      const entities = body.request_context ? { ...body.entities, ...body.request_context } : body.entities
+      const report = await explain(
+        this.target,
+        { features: body.features, featureService: body.feature_service, entities, at: body.at },
+        { signal: c.req.raw.signal },
+      )
+      return c.json(explainJson(report) as object)
+    })
+
+    doc(
+      'post',
       '/push',
       'Write rows to every feature view of a push source: online, offline or both',
       schemas.PushRequest,
@@ -346,7 +412,7 @@ export class FeatureServer {
       if (to !== 'offline') await this.#allow(c, 'WRITE_ONLINE', fed)
       if (to !== 'online') await this.#allow(c, 'WRITE_OFFLINE', fed)
       const result = await push(
-        this.target,
+        this.#ingest,
         { pushSourceName: body.push_source_name, df: body.df, to },
         {
           signal: c.req.raw.signal,
@@ -368,7 +434,7 @@ export class FeatureServer {
       const view = viewObject(await this.#catalog(), body.feature_view_name)
       await this.#allow(c, 'WRITE_ONLINE', view ? [view] : [])
       const result = await writeToOnlineStore(
-        this.target,
+        this.#ingest,
         { featureViewName: body.feature_view_name, df: body.df },
         { signal: c.req.raw.signal },
       )
@@ -391,7 +457,7 @@ export class FeatureServer {
           details: { field: 'body.disable_event_timestamp' },
         })
       }
-      const views = body.feature_views ?? undefined
+      const views = checkMaterializeViews(await this.#catalog(), body.feature_views ?? undefined)
       await this.#allow(c, 'WRITE_ONLINE', materializeObjects(await this.#catalog(), views))
       const request = { start: body.start_ts, end: body.end_ts, views }
       return this.#materialization(
@@ -412,7 +478,7 @@ export class FeatureServer {
     )
     app.post('/materialize-incremental', async (c) => {
       const body = await readBody(c, schemas.MaterializeIncrementalRequest)
-      const views = body.feature_views ?? undefined
+      const views = checkMaterializeViews(await this.#catalog(), body.feature_views ?? undefined)
       await this.#allow(c, 'WRITE_ONLINE', materializeObjects(await this.#catalog(), views))
       const request = { end: body.end_ts, views }
       return this.#materialization(
@@ -474,12 +540,18 @@ export class FeatureServer {
       schemas.Health,
     )
     app.get('/health', async (c) => {
+      const log = (what: string) => (err: unknown) =>
+        this.#logger.warn({ reqId: c.get('requestId'), err }, `health check: ${what} failed`)
       const checks = {
         registry: {
-          ...(await check(() => this.#store.registry.load())),
+          ...(await check('the registry', () => this.#store.registry.load(), log('the registry'))),
           age_seconds: this.registry.ageSeconds,
         },
-        online_store: await check(() => this.#probeOnlineStore()),
+        online_store: await check(
+          this.#onlineName(),
+          () => this.#probeOnlineStore(),
+          log('the online store'),
+        ),
       }
       const ok = checks.registry.ok && checks.online_store.ok
       return c.json({ status: ok ? 'ok' : 'unavailable', checks }, ok ? 200 : 503)
@@ -629,53 +701,94 @@ export class FeatureServer {
     }
   }
 
-  /** The online store with each read timed (by store type) and bounded by the read timeout. */
-  #timedStore(store: OnlineStore): OnlineStore {
-    let timed = this.#timed.get(store)
+  /** The online store, its errors naming it for the caller (see {@link namedBackend}). */
+  async #openOnline(opts?: Abortable): Promise<OnlineStore> {
+    try {
+      return await this.#store.online(opts)
+    } catch (e) {
+      throw isLarderError(e) ? namedBackend(e, this.#onlineName()) : e
+    }
+  }
+
+  /** `the online store (<type>)`, as errors shown to callers name it. */
+  #onlineName(type = this.#store.config.onlineStore?.type ?? 'none'): string {
+    return `the online store (${type})`
+  }
+
+  /**
+   * The online store as the server uses it: each read timed (by store type) and bounded by the read
+   * timeout, and with `boundWrites` each write bounded by the write timeout. When a bound is reached
+   * the call answers BACKEND_UNAVAILABLE (503) at once and its work is aborted: the store's signal
+   * fires, so it cancels the statement in flight (PostgreSQL), sends no further batch (SQLite SELECTs,
+   * Redis pipelines) and rolls a write back where it writes in a transaction. A call whose caller went
+   * away (the request's signal) ends ABORTED; BACKEND_UNAVAILABLE errors name the online store.
+   */
+  #timedStore(store: OnlineStore, boundWrites: boolean): OnlineStore {
+    const cache = boundWrites ? this.#timedWrites : this.#timed
+    let timed = cache.get(store)
     if (timed) return timed
-    const limit = this.#readTimeoutMs
     const metrics = this.metrics
-    // Reads check their signal when they start, so the caller's is passed through as it is; the
-    // timer only stops the wait, which is what holds the request.
-    const deadline = <T>(work: Promise<T>): Promise<T> =>
-      new Promise<T>((resolve, reject) => {
+    const name = this.#onlineName(store.type)
+    const bounded = <T>(
+      limitMs: number,
+      opts: Abortable | undefined,
+      run: (opts: Abortable) => Promise<T>,
+    ): Promise<T> => {
+      const deadline = new AbortController()
+      const caller = opts?.signal
+      const signal = caller ? AbortSignal.any([caller, deadline.signal]) : deadline.signal
+      return new Promise<T>((resolve, reject) => {
         const timer = setTimeout(() => {
-          reject(
-            new LarderError(
-              'BACKEND_UNAVAILABLE',
-              `the online store (${store.type}) did not answer within ${limit} ms`,
-              { hint: 'check that the online store is up and reachable; the request can be retried' },
-            ),
-          )
-        }, limit)
-        work.then(
+          const late = new LarderError('BACKEND_UNAVAILABLE', `${name} did not answer within ${limitMs} ms`, {
+            hint: 'check that the online store is up and reachable; the request can be retried',
+            details: { backend: name, reason: `no answer within ${limitMs} ms` },
+          })
+          deadline.abort(late)
+          reject(late)
+        }, limitMs)
+        run({ ...opts, signal }).then(
           (value) => {
             clearTimeout(timer)
             resolve(value)
           },
-          (err) => {
+          (err: unknown) => {
             clearTimeout(timer)
-            reject(err)
+            if (caller?.aborted && !deadline.signal.aborted) {
+              reject(new LarderError('ABORTED', 'the request was cancelled by its client', { cause: err }))
+            } else reject(isLarderError(err) ? namedBackend(err, name) : err)
           },
         )
       })
+    }
+    const reads = this.#readTimeoutMs
+    const writes = this.#writeTimeoutMs
     timed = {
       type: store.type,
       capabilities: store.capabilities,
       update: (plan, opts) => store.update(plan, opts),
-      write: (view, rows, opts) => store.write(view, rows, opts),
-      read: (view, keys, features, opts) => deadline(store.read(view, keys, features, opts)),
+      write: boundWrites
+        ? (view, rows, opts) => bounded(writes, opts, (o) => store.write(view, rows, o))
+        : (view, rows, opts) => store.write(view, rows, opts),
+      read: (view, keys, features, opts) => bounded(reads, opts, (o) => store.read(view, keys, features, o)),
       async readMany(requests: readonly OnlineReadRequest[], opts?: Abortable) {
         const started = performance.now()
-        const result = await deadline(store.readMany(requests, opts))
+        const result = await bounded(reads, opts, (o) => store.readMany(requests, o))
         metrics.onlineRead(store.type, (performance.now() - started) / 1000)
         return result
       },
       teardown: (plan, opts) => store.teardown(plan, opts),
-      hasRows: store.hasRows && ((view, opts) => deadline(store.hasRows!(view, opts))),
+      hasRows: store.hasRows && ((view, opts) => bounded(reads, opts, (o) => store.hasRows!(view, o))),
       close: () => store.close(),
-    }
-    this.#timed.set(store, timed)
+      // tiles (stream feature views' aggregations) are read with the same bound as values
+      ...(hasTiles(store) && {
+        applyTiles: (view, writes, now, opts) => store.applyTiles(view, writes, now, opts),
+        releaseMarks: (view, writes, opts) => store.releaseMarks(view, writes, opts),
+        readTiles: (view, keys, fromTile, opts) =>
+          bounded(reads, opts, (o) => store.readTiles(view, keys, fromTile, o)),
+        dropTiles: (view, opts) => store.dropTiles(view, opts),
+      }),
+    } satisfies OnlineStore & Partial<TileStore>
+    cache.set(store, timed)
     return timed
   }
 
@@ -699,42 +812,36 @@ async function readBody<S extends z.ZodType>(c: Context<Env>, schema: S): Promis
   return validateBody(schema, parseJsonBody(decodeBody(await c.req.arrayBuffer())))
 }
 
-/** Methods @hono/node-server gives no body, so Hono's `bodyLimit` lets them through whatever they declare. */
-const BODILESS_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'TRACE'])
-
 /**
- * Hono's `bodyLimit`, answering from `content-length` without touching the body when the request
- * declares it (as Hono's does). Hono's reads `c.req.raw.body` first, which makes @hono/node-server
- * build a web `Request` and stream around every request and then read the body through them instead
- * of its direct path: most of the cost of a small POST. Chunked bodies still go through Hono's.
+ * Runs a health probe of `backend` (`the registry`, `the online store (redis)`): ok, or the error as
+ * an unauthenticated caller may see it (no host, port, user or path: see `callerSafeError`), the full
+ * error going to `log`.
  */
-function declaredBodyLimit(maxBodyBytes: number): MiddlewareHandler {
-  const counting = bodyLimit({ maxSize: maxBodyBytes, onError: () => tooLarge(maxBodyBytes) })
-  return async (c, next) => {
-    const length = c.req.header('content-length')
-    const declared =
-      length !== undefined &&
-      c.req.header('transfer-encoding') === undefined &&
-      !BODILESS_METHODS.has(c.req.method)
-    if (!declared) return counting(c, next)
-    if (Number.parseInt(length, 10) > maxBodyBytes) tooLarge(maxBodyBytes)
-    await next()
-  }
-}
-
-function tooLarge(maxBodyBytes: number): never {
-  throw Object.assign(new Error(`the request body is larger than the limit of ${maxBodyBytes} bytes`), {
-    status: 413,
-  })
-}
-
-async function check(probe: () => Promise<unknown>): Promise<{ ok: boolean; error?: string }> {
+async function check(
+  backend: string,
+  probe: () => Promise<unknown>,
+  log: (err: unknown) => void,
+): Promise<{ ok: boolean; error?: string }> {
   try {
     await probe()
     return { ok: true }
   } catch (e) {
-    return { ok: false, error: e instanceof Error ? e.message : String(e) }
+    log(e)
+    if (isLarderError(e) && e.code === 'BACKEND_UNAVAILABLE') {
+      return { ok: false, error: callerSafeError(namedBackend(e, backend)).message }
+    }
+    const code = isLarderError(e) ? ` (${e.code})` : ''
+    return { ok: false, error: `${backend} failed${code}; the server log has the details` }
   }
+}
+
+/**
+ * The error with `details.backend` set to `backend` when it is BACKEND_UNAVAILABLE without one, so
+ * that the text a caller sees (`callerSafeError`) says which backend is unavailable.
+ */
+function namedBackend(e: LarderError, backend: string): LarderError {
+  if (e.code !== 'BACKEND_UNAVAILABLE' || typeof e.details.backend === 'string') return e
+  return new LarderError(e.code, e.message, { cause: e, hint: e.hint, details: { ...e.details, backend } })
 }
 
 function materializeJson(result: MaterializeResult) {

@@ -1,5 +1,8 @@
+import type { OnlineLimits } from '../config/index.js'
 import {
   type Abortable,
+  type Clock,
+  clockNow,
   type DeployedOnDemandViews,
   decodeValue,
   type EntityKeyValue,
@@ -8,17 +11,18 @@ import {
   knownNames,
   LarderError,
   type Micros,
-  nowMicros,
   type OnDemandColumns,
   requestValue,
   runTransformation,
   type TimestampInput,
+  throwIfAborted,
   toMicros,
   transformOf,
 } from '../core/index.js'
 import type { OnlineReadResult, OnlineStore } from '../online/online-store.js'
 import { hasTiles, windowValues } from '../online/tile-store.js'
 import { joinKeyValue } from './entity-values.js'
+import { checkPlanSize, checkRequestSize, effectiveLimits, entityRowCount, Pace } from './online-limits.js'
 import { type FeatureSelectionRequest, type OnlinePlan, onlinePlan, type PlanTarget } from './online-plan.js'
 import { expireOnRead } from './storage-expiry.js'
 
@@ -41,7 +45,7 @@ export const STRICT_HEADER = 'larder-strict'
 export interface GetOnlineFeaturesOptions extends Abortable {
   /**
    * The instant value ages are measured from, for OUTSIDE_MAX_AGE and for `storageTtl` on stores
-   * without native expiry (default: now).
+   * without native expiry (default: now, as the target's clock reads it).
    */
   readonly now?: TimestampInput
   /**
@@ -50,6 +54,12 @@ export interface GetOnlineFeaturesOptions extends Abortable {
    * its whole request context.
    */
   readonly strict?: boolean
+  /**
+   * Limits of this read, each overriding the repo's `feature_server:` block (`max_entity_rows`,
+   * `max_features`, `max_feature_values`; defaults 100,000 rows, 1,000 features, 500,000 values).
+   * A read over a limit throws RESOURCE_EXHAUSTED before any store is read.
+   */
+  readonly limits?: Partial<OnlineLimits>
 }
 
 /**
@@ -85,6 +95,8 @@ export interface OnlineFeaturesResponse {
 /** What an online read needs from a feature store (`FeatureStore` is one). */
 export interface ServingTarget extends PlanTarget {
   online(options?: Abortable): Promise<OnlineStore>
+  /** Where "now" is read (default: the system clock). */
+  readonly clock?: Clock
   /**
    * The deployed definitions' on-demand views, which run the transformations the registry only
    * describes. Without it, only on-demand views defined in this process (passed as objects) can run.
@@ -115,7 +127,13 @@ interface GroupKeys {
  * Entity columns that no requested view uses are ignored unless `options.strict` is set. Throws
  * INVALID_ARGUMENT for a missing join key (naming it and the view), a join-key value of the wrong
  * type, an unused entity column when strict, or ragged entity columns; NOT_FOUND for unknown views,
- * features or services. Misses and stale values are statuses, never errors.
+ * features or services; RESOURCE_EXHAUSTED, before any store is read, for more entity rows, features
+ * or feature values than the limits (`options.limits`, else the repo's `feature_server:` block).
+ * Misses and stale values are statuses, never errors.
+ *
+ * A large read lets the event loop run every few milliseconds of work (encoding keys, decoding and
+ * fanning out values; the stores do the same between their batches), and stops with ABORTED at the
+ * next such point once `options.signal` fired; the signal also reaches the store's read.
  *
  * @example
  * const res = await getOnlineFeatures(store, {
@@ -129,12 +147,21 @@ export async function getOnlineFeatures(
   request: OnlineFeaturesRequest,
   options: GetOnlineFeaturesOptions = {},
 ): Promise<OnlineFeaturesResponse> {
+  const limits = effectiveLimits(target.config, options.limits)
+  const rowCount = entityRowCount(request.entities)
+  checkRequestSize(rowCount, request.features?.length, limits)
   const state = await target.registry.load({ signal: options.signal })
   const plan = onlinePlan(target, state, request)
+  checkPlanSize(plan, rowCount, limits)
   const table = entityTable(request.entities)
   checkColumns(plan, table, options.strict === true)
-  const now = options.now === undefined ? nowMicros() : toMicros(options.now, 'now')
-  const groups = plan.keyGroups.map((g) => groupKeys(plan, g.columns, g.valueTypes, g.view, g.encode, table))
+  const now = options.now === undefined ? clockNow(target.clock) : toMicros(options.now, 'now')
+  const pace = new Pace(options.signal)
+  const groups: GroupKeys[] = []
+  for (const g of plan.keyGroups) {
+    groups.push(await groupKeys(plan, g.columns, g.valueTypes, g.view, g.encode, table, pace))
+  }
+  throwIfAborted(options.signal)
   const online = await target.online(options)
   const read = expireOnRead(
     online.capabilities,
@@ -147,22 +174,28 @@ export async function getOnlineFeatures(
   )
   const tileResults = await readTileWindows(online, plan, groups, now, options)
   const keyColumns = table.columns.filter((c) => plan.joinKeys.has(c))
-  const results: FeatureVector[] = keyColumns.map((column) => joinKeyColumn(plan, table, column))
+  const results: FeatureVector[] = []
+  for (const column of keyColumns) results.push(await joinKeyColumn(plan, table, column, pace))
   const features: FeatureVector[] = new Array(plan.featureColumns.length)
-  const readVectors = plan.reads.map((r, i) => {
+  const readVectors: FeatureVector[][] = []
+  for (let i = 0; i < plan.reads.length; i++) {
+    const r = plan.reads[i]!
     const rowKey = groups[r.keyGroup]!.rowKey
-    return r.features.map((_, f) => {
-      const vector = featureColumn(read[i]!, f, rowKey, r.maxAgeMicros, now)
+    const vectors: FeatureVector[] = []
+    for (let f = 0; f < r.features.length; f++) {
+      const vector = await featureColumn(read[i]!, f, rowKey, r.maxAgeMicros, now, pace)
       if (r.outputs[f]! >= 0) features[r.outputs[f]!] = vector
-      return vector
-    })
-  })
-  plan.tileReads.forEach((t, i) => {
+      vectors.push(vector)
+    }
+    readVectors.push(vectors)
+  }
+  for (let i = 0; i < plan.tileReads.length; i++) {
+    const t = plan.tileReads[i]!
     const rowKey = groups[t.keyGroup]!.rowKey
-    t.outputs.forEach((at, f) => {
-      features[at] = featureColumn(tileResults[i]!, f, rowKey, t.maxAgeMicros, now)
-    })
-  })
+    for (let f = 0; f < t.outputs.length; f++) {
+      features[t.outputs[f]!] = await featureColumn(tileResults[i]!, f, rowKey, t.maxAgeMicros, now, pace)
+    }
+  }
   if (plan.onDemand.length > 0) {
     const deployed = await target.onDemandViews?.(options)
     const rowLabel = (r: number) =>
@@ -337,14 +370,15 @@ function checkColumns(plan: OnlinePlan, table: EntityTable, strict: boolean): vo
   }
 }
 
-function groupKeys(
+async function groupKeys(
   plan: OnlinePlan,
   columns: readonly string[],
   valueTypes: readonly number[],
   view: string,
   encode: (values: readonly EntityKeyValue[]) => Uint8Array,
   table: EntityTable,
-): GroupKeys {
+  pace: Pace,
+): Promise<GroupKeys> {
   const rowKey = new Int32Array(table.rows)
   if (columns.length === 0) return { keys: table.rows === 0 ? [] : [encode([])], rowKey }
   const sources = columns.map((c) => table.values.get(c)!)
@@ -369,27 +403,39 @@ function groupKeys(
       keys.push(key)
     }
     rowKey[r] = at
+    if (pace.add(columns.length)) await pace.yield()
   }
   return { keys, rowKey }
 }
 
-function joinKeyColumn(plan: OnlinePlan, table: EntityTable, column: string): FeatureVector {
+async function joinKeyColumn(
+  plan: OnlinePlan,
+  table: EntityTable,
+  column: string,
+  pace: Pace,
+): Promise<FeatureVector> {
   const { valueType, view } = plan.joinKeys.get(column)!
   const source = table.values.get(column)!
+  const values: FeastValue[] = new Array(table.rows)
+  for (let r = 0; r < table.rows; r++) {
+    values[r] = joinKeyValue(source[r], valueType, column, view) as FeastValue
+    if (pace.add(1)) await pace.yield()
+  }
   return {
-    values: source.map((v) => joinKeyValue(v, valueType, column, view) as FeastValue),
+    values,
     statuses: new Array<FieldStatus>(table.rows).fill('PRESENT'),
     eventTimestamps: new Array<Micros>(table.rows).fill(0),
   }
 }
 
-function featureColumn(
+async function featureColumn(
   read: OnlineReadResult,
   feature: number,
   rowKey: Int32Array,
   maxAgeMicros: number,
   now: Micros,
-): FeatureVector {
+  pace: Pace,
+): Promise<FeatureVector> {
   const n = read.length
   const uniqueValues: FeastValue[] = new Array(n)
   const uniqueStatuses: FieldStatus[] = new Array(n)
@@ -412,6 +458,7 @@ function featureColumn(
         : value === null
           ? 'NULL_VALUE'
           : 'PRESENT'
+    if (pace.add(1)) await pace.yield()
   }
   const rows = rowKey.length
   const values: FeastValue[] = new Array(rows)
@@ -422,6 +469,7 @@ function featureColumn(
     values[r] = uniqueValues[k] as FeastValue
     statuses[r] = uniqueStatuses[k]!
     eventTimestamps[r] = uniqueTs[k]!
+    if ((r & 255) === 255 && pace.add(256)) await pace.yield()
   }
   return { values, statuses, eventTimestamps }
 }

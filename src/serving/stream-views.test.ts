@@ -1,6 +1,7 @@
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   Entity,
@@ -18,6 +19,7 @@ import {
 import { createTestRepo, type TestRepo } from '../materialize/__fixtures__/test-repo.js'
 import { entityKeyEncoder, viewRef } from '../online/online-store.js'
 import { hasTiles, tileViewRef } from '../online/tile-store.js'
+import { FeatureServer } from '../server/index.js'
 
 // A repo with stream views over a Redis stream whose events land in a Parquet batch source: apply and
 // plan register them, reads serve their non-aggregated features and combine their aggregations' tiles online;
@@ -222,6 +224,48 @@ describe('stream feature views in a feature repo', () => {
       repo.store.getOnlineFeatures({ entities: { driver_id: [1] }, features: ['trip_stats:tip'] }),
     )
     expect(unknown).toMatchObject({ code: 'NOT_FOUND' })
+  })
+
+  it("serve their aggregated features over HTTP too, through the server's timed online store", async () => {
+    const online = await repo.store.online()
+    if (!hasTiles(online)) throw new Error('the test store keeps no tiles')
+    const catalog = (await repo.store.registry.load()).catalog(repo.store.config.project)
+    const view = catalog.streamFeatureView('trip_stats')
+    const tiles = tileViewRef(repo.store.config.project, view)
+    const key = entityKeyEncoder(viewRef(repo.store.config.project, view.storageView), 3)([7])
+    const now = toMicros(new Date())
+    const eventTs = now - 60_000_000
+    await online.applyTiles(
+      tiles,
+      [
+        {
+          id: 'http-1',
+          entityKey: key,
+          tile: tileIndex(eventTs, tiles.hopMicros),
+          eventTs,
+          states: tiles.aggregations.map((a) =>
+            eventState(a, 13, { ts: eventTs, created: -Infinity, order: 'http-1' }),
+          ),
+        },
+      ],
+      now,
+    )
+    const server = new FeatureServer(repo.store, {
+      logger: pino({ level: 'silent' }),
+      registryRefreshSeconds: 0,
+    })
+    try {
+      const res = await server.app.request('/get-online-features', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ entities: { driver_id: [7] }, features: ['trip_stats:sum_fare_3600s'] }),
+      })
+      expect(res.status).toBe(200)
+      const body = (await res.json()) as { results: { values: unknown[]; statuses: string[] }[] }
+      expect(body.results[1]).toMatchObject({ values: [13], statuses: ['PRESENT'] })
+    } finally {
+      await server.close()
+    }
   })
 
   it('give point-in-time training rows of their non-aggregated features from the batch source', async () => {
