@@ -26,8 +26,9 @@
 // (default 10M); runs are BENCH_BULLMQ_RUNS (default 1) interleaved rounds of the three, medians.
 //
 // Env: BENCH_SCALE (default 1) scales the drivers, BENCH_RUNS (default 3), BENCH_MATERIALIZE (default
-// `throughput,peak,pg,bullmq`: which figures), LARDER_TEST_REDIS (default 127.0.0.1:6379), LARDER_TEST_PG_*
-// (default 127.0.0.1:5432, database test, user postgres). Data is generated once into bench/.data/ (and
+// `throughput,peak,pg,bullmq`: which figures; `throughput_sqlite` or `throughput_redis` for one store's
+// throughput only), LARDER_TEST_REDIS (default 127.0.0.1:6379), LARDER_TEST_PG_* (default
+// 127.0.0.1:5432, database test, user postgres). Data is generated once into bench/.data/ (and
 // into a schema of the PostgreSQL database for the pg figure).
 import { spawn } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
@@ -683,16 +684,22 @@ async function main(): Promise<void> {
   const project = `bench_mat_${process.pid}`
   if (FIGURES.includes('bullmq')) await runBullmq(project)
   if (FIGURES.includes('pg')) await runPg(project)
-  if (FIGURES.includes('throughput')) {
+  const sqlite = FIGURES.includes('throughput') || FIGURES.includes('throughput_sqlite')
+  const redis = FIGURES.includes('throughput') || FIGURES.includes('throughput_redis')
+  if (sqlite || redis) {
     const oneRow = join(here, '.data', `materialize-${SCALE}`)
     await generate(oneRow, DRIVERS, 1)
     rmSync(join(oneRow, 'data', 'registry.db'), { force: true })
-    writeRepo(oneRow, project, 'type: sqlite\npath: data/online.db')
-    await throughput(`materialize_sqlite_${size(DRIVERS)}`, sqliteSide(oneRow, project), DRIVERS)
-    rmSync(join(oneRow, 'data', 'registry.db'), { force: true })
-    writeRepo(oneRow, project, `type: redis\nconnection_string: ${REDIS}`)
-    await throughput(`materialize_redis_${size(DRIVERS)}`, await redisSide(oneRow, project), DRIVERS)
-    rmSync(join(oneRow, 'data', 'registry.db'), { force: true })
+    if (sqlite) {
+      writeRepo(oneRow, project, 'type: sqlite\npath: data/online.db')
+      await throughput(`materialize_sqlite_${size(DRIVERS)}`, sqliteSide(oneRow, project), DRIVERS)
+      rmSync(join(oneRow, 'data', 'registry.db'), { force: true })
+    }
+    if (redis) {
+      writeRepo(oneRow, project, `type: redis\nconnection_string: ${REDIS}`)
+      await throughput(`materialize_redis_${size(DRIVERS)}`, await redisSide(oneRow, project), DRIVERS)
+      rmSync(join(oneRow, 'data', 'registry.db'), { force: true })
+    }
   }
   if (!FIGURES.includes('peak')) return
 

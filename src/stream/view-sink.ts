@@ -180,7 +180,9 @@ export class ViewSink {
       const value = text ? cell(view, k.name, () => fromText(raw, k.valueType)) : raw
       return joinKeyValue(value, k.valueType, k.name, view)
     })
-    const entityKey = this.#encodeKey(keyValues)
+    // as a Buffer (a view, no copy), which the stores and latestRows use without wrapping it again
+    const encoded = this.#encodeKey(keyValues)
+    const entityKey = Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength)
     const values = new Map<string, unknown>()
     const fieldValue = (name: string): unknown => {
       if (!values.has(name)) {
@@ -331,7 +333,10 @@ function isoMicros(micros: Micros): string {
 export function latestRows(events: readonly PreparedEvent[]): OnlineWriteRow[] {
   const latest = new Map<string, PreparedEvent>()
   for (const event of events) {
-    const key = Buffer.from(event.online.entityKey).toString('latin1')
+    const bytes = event.online.entityKey
+    const key = (
+      Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+    ).toString('latin1')
     const held = latest.get(key)
     if (held === undefined || laterEvent(event, held)) latest.set(key, event)
   }

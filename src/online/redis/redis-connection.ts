@@ -26,6 +26,8 @@ export interface RedisCommand {
 export interface RedisConnection {
   /** `host:port[,…]`, for messages. */
   readonly where: string
+  /** True for a Redis Cluster: the keys of one command (a script call's too) must share a hash slot. */
+  readonly cluster: boolean
   /**
    * Sends the commands pipelined and returns their replies in order (bulk strings as Buffers, maps
    * as flat `[key, value, …]` arrays). A failed command rejects with its error reply.
@@ -103,6 +105,7 @@ export async function connectRedis(
     const buffers = client.withTypeMapping(BUFFERS)
     return {
       where,
+      cluster: false,
       async pipeline(commands) {
         if (commands.length === 0) return []
         // node-redis queues pipelines while reconnecting even with disableOfflineQueue
@@ -135,7 +138,9 @@ export async function connectRedis(
   connected = true
   return {
     where,
-    // one command per key: node-redis routes each (following MOVED/ASK) and batches the writes per node
+    cluster: true,
+    // each command goes to the node of its key's slot (a script call's keys share one slot): node-redis
+    // routes each (following MOVED/ASK) and batches the writes per node
     pipeline: (commands, readonly) =>
       guard(() =>
         Promise.all(

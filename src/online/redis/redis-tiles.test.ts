@@ -40,6 +40,7 @@ import {
 import { parseConnectionString } from './redis-config.js'
 import { connectRedis, type RedisCommand, type RedisConnection } from './redis-connection.js'
 import { prefixPattern, tileKey, tileKeyPrefix } from './redis-keys.js'
+import { keySlot } from './redis-slots.js'
 import { RedisTiles } from './redis-tiles.js'
 
 const [host, port] = (process.env.LARDER_TEST_REDIS ?? '127.0.0.1:6379').split(':') as [string, string]
@@ -127,6 +128,7 @@ function expected(view: TileViewRef, writes: readonly TileWrite[]): Map<string, 
 function recording(connection: RedisConnection, sent: RedisCommand[]): RedisConnection {
   return {
     where: connection.where,
+    cluster: connection.cluster,
     pipeline: (commands, readonly) => {
       sent.push(...commands)
       return connection.pipeline(commands, readonly)
@@ -294,6 +296,58 @@ function describeRedisTiles(name: string, connectionString: () => string, cluste
       )
     })
 
+    it('gives the same tiles whether an entity’s events come one per call or together', async () => {
+      // one event per entity in a call takes the script's single-event path, several the general one
+      const fns: TileFunction[] = [
+        'sum',
+        'count',
+        'min',
+        'max',
+        'avg',
+        'std',
+        'var',
+        'count_distinct',
+        'last',
+      ]
+      const view = newView(SECOND, [
+        ...fns.map((fn): Agg => [fn, 3, fn === 'last' || fn === 'count_distinct' ? Str : Float64]),
+      ])
+      let run = 0
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(fc.tuple(fc.double({ min: -1e6, max: 1e6, noNaN: true }), fc.nat(3), fc.nat(2)), {
+            minLength: 1,
+            maxLength: 12,
+          }),
+          async (events) => {
+            const [single, together] = [2000 + 2 * run, 2001 + 2 * run++]
+            const writesOf = (k: number) =>
+              events.map(([x, tile, created], i) =>
+                write(view, {
+                  id: `o${i}`,
+                  k,
+                  ts: T0 + tile * SECOND + (i % 3),
+                  values: [...fns.slice(0, 7).map(() => x), `d${Math.round(x) % 3}`, `l${i}`],
+                  created: created === 0 ? undefined : T0 + created,
+                }),
+              )
+            const one = writesOf(single)
+            // each event alone, then each again (a redelivery, skipped)
+            for (const w of [...one, ...one]) await store.applyTiles(view, [w], T0)
+            const all = writesOf(together)
+            expect(await store.applyTiles(view, [...all, all[0]!], T0)).toMatchObject({
+              applied: all.length,
+              duplicates: 1,
+            })
+            const [a, b] = await store.readTiles(view, [keyOf(single), keyOf(together)], 0)
+            expect(a).toEqual(expected(view, one).get(hex(keyOf(single))))
+            expect(b).toEqual(a)
+          },
+        ),
+        { numRuns: 25 },
+      )
+    })
+
     it('writes a sum that overflowed to infinity back as a number', async () => {
       const view = newView(SECOND, [
         ['sum', 1, Float64],
@@ -422,7 +476,7 @@ function describeRedisTiles(name: string, connectionString: () => string, cluste
       }
     })
 
-    it('sends every command to one key, one script call per entity (safe in a cluster)', async () => {
+    it('applies and releases a batch in one script call (one per hash slot in a cluster), each call’s keys in one slot', async () => {
       const view = newView(SECOND, [['count', 1, Int64]])
       const sent: RedisCommand[] = []
       const connection = await connectRedis(parseConnectionString(connectionString()), cluster)
@@ -432,15 +486,61 @@ function describeRedisTiles(name: string, connectionString: () => string, cluste
         const writes = Array.from({ length: 60 }, (_, i) =>
           write(view, { id: `e${i}`, k: i % 20, ts: T0 + i, values: [1] }),
         )
+        const keys = Array.from({ length: 20 }, (_, k) =>
+          tileKey(tileKeyPrefix(project, view.name), keyOf(k)),
+        )
+        const calls = cluster ? new Set(keys.map(keySlot)).size : 1
+        const scripts = () => sent.splice(0).filter((c) => c.args[0] === 'EVALSHA')
+        const keysOf = (c: RedisCommand) => c.args.slice(3, 3 + Number(c.args[2])) as Buffer[]
         expect(await tiles.applyTiles(view, writes, T0)).toMatchObject({ applied: 60 })
-        const scripts = sent.filter((c) => c.args[0] === 'EVALSHA')
-        expect(scripts).toHaveLength(20)
-        for (const c of scripts) expect([c.args[2], c.args[3]]).toEqual(['1', c.key])
+        const applies = scripts()
         await tiles.releaseMarks(view, writes)
+        const releases = scripts()
+        for (const batch of [applies, releases]) {
+          expect(batch).toHaveLength(calls)
+          expect(batch.flatMap(keysOf).map(hex).sort()).toEqual(keys.map(hex).sort())
+          for (const c of batch) {
+            expect(keysOf(c)[0]).toEqual(c.key)
+            if (cluster) expect(new Set(keysOf(c).map(keySlot)).size).toBe(1)
+          }
+        }
+        for (const k of [0, 7, 19])
+          expect(Object.keys(await fieldsOf(view, k)).filter((f) => f.startsWith('m:'))).toEqual([])
         await tiles.readTiles(view, [keyOf(1), keyOf(2)], 0)
         await tiles.dropTiles(view)
         for (const c of sent.filter((c) => c.args[0] !== 'EVALSHA')) expect(c.args[1]).toEqual(c.key)
-        expect(sent.filter((c) => c.args[0] === 'HDEL')).toHaveLength(20)
+      } finally {
+        await connection.close()
+      }
+    })
+
+    it('cuts a batch into script calls of at most 500 events, an entity’s events never split', async () => {
+      const view = newView(SECOND, [['sum', 1, Int64]])
+      const sent: RedisCommand[] = []
+      const connection = await connectRedis(parseConnectionString(connectionString()), cluster)
+      const tiles = new RedisTiles(recording(connection, sent))
+      try {
+        await tiles.loadScript()
+        // entity 0 has 700 events (one call of its own), the 600 others one each
+        const writes = [
+          ...Array.from({ length: 700 }, (_, i) => write(view, { id: `big${i}`, k: 0, ts: T0, values: [1] })),
+          ...Array.from({ length: 600 }, (_, i) =>
+            write(view, { id: `s${i}`, k: 1 + i, ts: T0, values: [i] }),
+          ),
+        ]
+        expect(await tiles.applyTiles(view, writes, T0)).toEqual({ applied: 1300, duplicates: 0, expired: 0 })
+        const calls = sent.filter((c) => c.args[0] === 'EVALSHA')
+        // per call: EVALSHA, sha, n, n keys, 7 head arguments, a count per key, 4 arguments per event
+        const eventsOf = (c: RedisCommand) => (c.args.length - 3 - 2 * Number(c.args[2]) - 7) / 4
+        expect(calls.reduce((n, c) => n + eventsOf(c), 0)).toBe(1300)
+        expect(calls.filter((c) => eventsOf(c) > 500).map(eventsOf)).toEqual([700])
+        if (!cluster) expect(calls).toHaveLength(3)
+        const [[big], [last]] = (await tiles.readTiles(view, [keyOf(0), keyOf(600)], 0)) as [
+          StoredTile[],
+          StoredTile[],
+        ]
+        expect(big!.states[0]).toEqual({ kind: 'numbers', numbers: [700, 700] })
+        expect(last!.states[0]).toEqual({ kind: 'numbers', numbers: [1, 599] })
       } finally {
         await connection.close()
       }

@@ -21,35 +21,44 @@ import {
 import { checkTileWrites } from '../tile-support.js'
 import { type RedisCommand, type RedisConnection, runScripts } from './redis-connection.js'
 import { prefixPattern, tileKey, tileKeyPrefix } from './redis-keys.js'
+import { type CallItem, type PipelinedCall, pipelines, scriptCalls } from './redis-slots.js'
 
-/** Entity keys per pipeline. */
-const KEYS_PER_PIPELINE = 1000
+/** Events per pipeline of script calls. */
+const EVENTS_PER_PIPELINE = 10_000
 
-/** The first ARGV of the apply script that belongs to an event. */
+/** The first ARGV of the apply script that belongs to a key's events. */
 const FIRST_EVENT_ARG = 8
 
 /**
- * Applies one entity's events to its tile hash, atomically. KEYS[1] is the hash; ARGV: now, the
- * oldest live tile, the hop, the longest window in hops, the mark cutoff (marks set before it are
- * forgotten), the least expiry in ms, the aggregation functions (comma-separated), then per event:
- * its id, tile, event time and one state text per aggregation ('' when it adds nothing). Returns
- * {applied, duplicates, expired}.
+ * Applies entities' events to their tile hashes, atomically. KEYS are the hashes, one per entity;
+ * ARGV: now, the oldest live tile, the hop, the longest window in hops, the mark cutoff (marks set
+ * before it are forgotten), the least expiry in ms, the aggregation functions (comma-separated), then
+ * per key in KEYS order: its number of events, then per event its mark field (`m:<id>`), tile, event
+ * time and one state text per aggregation ('' when it adds nothing). Returns the totals {applied,
+ * duplicates, expired}. A key whose stored state is not one fails with `LARDER_TILE_STATE <field>`
+ * after the other keys were applied. An entity with a single event, the common case of a batch over
+ * many entities, takes a path that builds fewer tables and strings (count, sum and avg states are
+ * merged straight from their texts), with the same result as the general one.
  *
  * Fields: `<tile>:<i>` state texts, `<tile>:n` the tile's newest event time, `m:<id>` marks (value:
  * the `now` they were set at), `lo` a tile index no stored tile is below, `hi` the newest tile ever
  * applied, `mo` a time no mark was set before. Tiles are named by their decimal text (as JS's String
  * writes a safe integer). Numbers are written so they parse back to the same double: integers whole,
  * others in the shortest of %.15g, %.16g, %.17g that does (tostring keeps only 14 digits). One HMGET
- * reads all a batch needs; the sweeps run only when due (`lo` below the oldest live tile, `mo` before
- * the mark cutoff).
+ * reads all an entity's events need; the sweeps run only when due (`lo` below the oldest live tile,
+ * `mo` before the mark cutoff).
  */
 const APPLY_TILES = `
-local key = KEYS[1]
 local now, live = tonumber(ARGV[1]), tonumber(ARGV[2])
 local hop, max_hops = tonumber(ARGV[3]), tonumber(ARGV[4])
 local mark_cutoff, least_ttl = tonumber(ARGV[5]), tonumber(ARGV[6])
-local fns = {}
-for fn in string.gmatch(ARGV[7], '[^,]+') do fns[#fns + 1] = fn end
+local call, find, sub, format, byte = redis.call, string.find, string.sub, string.format, string.byte
+local floor, huge = math.floor, math.huge
+local fns, suffix = {}, {}
+for fn in string.gmatch(ARGV[7], '[^,]+') do
+  fns[#fns + 1] = fn
+  suffix[#fns] = ':' .. (#fns - 1)
+end
 local k = #fns
 local stride = 3 + k
 local WIDTH = {count = 1, sum = 2, avg = 2, var = 3, std = 3, min = 1, max = 1}
@@ -60,17 +69,19 @@ end
 
 local function num(x)
   if x ~= x then return 'NaN' end
-  if x == math.huge then return 'Infinity' end
-  if x == -math.huge then return '-Infinity' end
+  if x == huge then return 'Infinity' end
+  if x == -huge then return '-Infinity' end
   if x == 0 then return '0' end
-  if x == math.floor(x) and x > -9007199254740992 and x < 9007199254740992 then
-    return string.format('%.0f', x)
+  if x == floor(x) and x > -9007199254740992 and x < 9007199254740992 then
+    -- tostring writes %.14g, the same digits for integers of up to 14 digits, and faster
+    if x > -1e14 and x < 1e14 then return tostring(x) end
+    return format('%.0f', x)
   end
-  local s = string.format('%.15g', x)
+  local s = format('%.15g', x)
   if tonumber(s) == x then return s end
-  s = string.format('%.16g', x)
+  s = format('%.16g', x)
   if tonumber(s) == x then return s end
-  return string.format('%.17g', x)
+  return format('%.17g', x)
 end
 
 local function decode(fn, text, field)
@@ -88,25 +99,38 @@ local function decode(fn, text, field)
     return {list = list, set = set}
   end
   if fn == 'last' then
-    local p1 = string.find(text, ',', 1, true)
-    local p2 = p1 and string.find(text, ',', p1 + 1, true)
-    local p3 = p2 and string.find(text, ',[^,]*$', p2 + 1)
+    local p1 = find(text, ',', 1, true)
+    local p2 = p1 and find(text, ',', p1 + 1, true)
+    local p3 = p2 and find(text, ',[^,]*$', p2 + 1)
     if not p3 then bad(field) end
-    local created = string.sub(text, p1 + 1, p2 - 1)
+    local created = sub(text, p1 + 1, p2 - 1)
     local state = {
-      ts = tonumber(string.sub(text, 1, p1 - 1)),
-      created = created == '' and -math.huge or tonumber(created),
-      order = string.sub(text, p2 + 1, p3 - 1),
+      ts = tonumber(sub(text, 1, p1 - 1)),
+      created = created == '' and -huge or tonumber(created),
+      order = sub(text, p2 + 1, p3 - 1),
       text = text,
     }
     if not state.ts or not state.created then bad(field) end
     return state
   end
-  local out = {}
-  for part in string.gmatch(text, '[^,]+') do
-    out[#out + 1] = tonumber(part) or bad(field)
+  -- the comma-separated numbers (empty parts skipped)
+  if not find(text, ',', 1, true) then
+    local x = tonumber(text)
+    if x == nil or WIDTH[fn] ~= 1 then bad(field) end
+    return {x}
   end
-  if #out ~= WIDTH[fn] then bad(field) end
+  local out, n, pos, len = {}, 0, 1, #text
+  while pos <= len do
+    local comma = find(text, ',', pos, true)
+    local stop = comma and comma - 1 or len
+    if stop >= pos then
+      n = n + 1
+      out[n] = tonumber(sub(text, pos, stop)) or bad(field)
+    end
+    if not comma then break end
+    pos = comma + 1
+  end
+  if n ~= WIDTH[fn] then bad(field) end
   return out
 end
 
@@ -117,24 +141,32 @@ local function encode(fn, state)
     return cjson.encode(state.list)
   end
   if fn == 'last' then return state.text end
-  local parts = {}
-  for i, x in ipairs(state) do parts[i] = num(x) end
-  return table.concat(parts, ',')
+  local n = #state
+  if n == 1 then return num(state[1]) end
+  if n == 2 then return num(state[1]) .. ',' .. num(state[2]) end
+  return num(state[1]) .. ',' .. num(state[2]) .. ',' .. num(state[3])
 end
 
 -- byte order, as JS compares the ASCII order strings (Lua's < follows the server's locale)
 local function bytes_after(a, b)
   for i = 1, math.min(#a, #b) do
-    local x, y = string.byte(a, i), string.byte(b, i)
+    local x, y = byte(a, i), byte(b, i)
     if x ~= y then return x > y end
   end
   return #a > #b
 end
 
--- mergeStates of core/tiles.ts, operation for operation
+-- mergeStates of core/tiles.ts, operation for operation; a (a state of this call's own) may be
+-- updated in place
 local function merge(fn, a, b)
-  if fn == 'count' then return {a[1] + b[1]} end
-  if fn == 'sum' or fn == 'avg' then return {a[1] + b[1], a[2] + b[2]} end
+  if fn == 'count' then
+    a[1] = a[1] + b[1]
+    return a
+  end
+  if fn == 'sum' or fn == 'avg' then
+    a[1], a[2] = a[1] + b[1], a[2] + b[2]
+    return a
+  end
   if fn == 'var' or fn == 'std' then
     local na, ma, m2a = a[1], a[2], a[3]
     local nb, mb, m2b = b[1], b[2], b[3]
@@ -167,154 +199,314 @@ local function merge(fn, a, b)
   return a
 end
 
-local function hdel(fields)
+local function hdel(key, fields)
   for i = 1, #fields, 1000 do
-    redis.call('HDEL', key, unpack(fields, i, math.min(i + 999, #fields)))
+    call('HDEL', key, unpack(fields, i, math.min(i + 999, #fields)))
   end
 end
 
--- one HMGET for all the batch may read: bookkeeping, the events' marks, the fields of their tiles
-local wanted, index = {'lo', 'hi', 'mo'}, {}
-local function want(field)
-  if not index[field] then
-    wanted[#wanted + 1] = field
-    index[field] = #wanted
-  end
-end
-local tile_fields = {}
-for at = ${FIRST_EVENT_ARG}, #ARGV, stride do
-  want('m:' .. ARGV[at])
-  local tile = ARGV[at + 1]
-  if not tile_fields[tile] and tonumber(tile) >= live then
-    local fields = {n = tile .. ':n'}
-    for i = 1, k do fields[i] = tile .. ':' .. (i - 1) end
-    tile_fields[tile] = fields
-    want(fields.n)
-    for i = 1, k do want(fields[i]) end
-  end
-end
-local got = {}
-for i = 1, #wanted, 1000 do
-  local values = redis.call('HMGET', key, unpack(wanted, i, math.min(i + 999, #wanted)))
-  for j = 1, #values do got[i + j - 1] = values[j] end
-end
-local function fetched(field)
-  return got[index[field]]
-end
-local lo, hi, mo = tonumber(got[1]), tonumber(got[2]), tonumber(got[3])
-local stored_lo, stored_hi, stored_mo = lo, hi, mo
-local writes = {}
-
--- forget marks set before the cutoff (the marks fetched above are judged by the same rule)
-if mo and mo < mark_cutoff then
-  local all = redis.call('HGETALL', key)
-  local dead = {}
-  mo = nil
-  for i = 1, #all, 2 do
-    if string.sub(all[i], 1, 2) == 'm:' then
-      local at = tonumber(all[i + 1])
-      if at < mark_cutoff then
-        dead[#dead + 1] = all[i]
-      elseif not mo or at < mo then
-        mo = at
+-- applies the events ARGV[first], ARGV[first + stride], ..., ARGV[last] (all of one entity) to its hash
+local function apply(key, first, last)
+  -- one HMGET for all the entity's events may read: bookkeeping, their marks, the fields of their tiles
+  local wanted, index, nwanted = {'lo', 'hi', 'mo'}, {}, 3
+  local marks, tile_fields = {}, {}
+  for at = first, last, stride do
+    local mark = ARGV[at]
+    marks[at] = mark
+    if not index[mark] then
+      nwanted = nwanted + 1
+      wanted[nwanted], index[mark] = mark, nwanted
+    end
+    local tile = ARGV[at + 1]
+    if not tile_fields[tile] and tonumber(tile) >= live then
+      local fields = {n = tile .. ':n'}
+      tile_fields[tile] = fields
+      if not index[fields.n] then
+        nwanted = nwanted + 1
+        wanted[nwanted], index[fields.n] = fields.n, nwanted
+      end
+      for i = 1, k do
+        local field = tile .. suffix[i]
+        fields[i] = field
+        if not index[field] then
+          nwanted = nwanted + 1
+          wanted[nwanted], index[field] = field, nwanted
+        end
       end
     end
   end
-  hdel(dead)
-  if not mo then redis.call('HDEL', key, 'mo') end
-end
-
--- remove the tiles below the oldest live one: by name when few, else by listing the fields
-if lo and lo < live then
-  local dead = {}
-  if (live - lo) * (k + 1) <= redis.call('HLEN', key) then
-    for t = lo, live - 1 do
-      local p = string.format('%.0f', t) .. ':'
-      dead[#dead + 1] = p .. 'n'
-      for i = 0, k - 1 do dead[#dead + 1] = p .. i end
-    end
+  local got
+  if nwanted <= 1000 then
+    got = call('HMGET', key, unpack(wanted))
   else
-    for _, f in ipairs(redis.call('HKEYS', key)) do
-      local t = tonumber(string.match(f, '^(-?%d+):'))
-      if t and t < live then dead[#dead + 1] = f end
+    got = {}
+    for i = 1, nwanted, 1000 do
+      local values = call('HMGET', key, unpack(wanted, i, math.min(i + 999, nwanted)))
+      for j = 1, #values do got[i + j - 1] = values[j] end
     end
   end
-  hdel(dead)
-  lo = live
-end
+  local lo, hi, mo = tonumber(got[1]), tonumber(got[2]), tonumber(got[3])
+  local stored_lo, stored_hi, stored_mo = lo, hi, mo
+  local writes, nwrites = {}, 0
 
-local cache, touched = {}, {}
-local function stored(field, fn)
-  local entry = cache[field]
-  if entry == nil then
-    entry = {field = field, fn = fn}
-    local text = fetched(field)
-    if text then entry.state = decode(fn, text, field) end
-    cache[field] = entry
-    touched[#touched + 1] = entry
+  -- forget marks set before the cutoff (the marks fetched above are judged by the same rule)
+  if mo and mo < mark_cutoff then
+    local all = call('HGETALL', key)
+    local dead = {}
+    mo = nil
+    for i = 1, #all, 2 do
+      if sub(all[i], 1, 2) == 'm:' then
+        local at = tonumber(all[i + 1])
+        if at < mark_cutoff then
+          dead[#dead + 1] = all[i]
+        elseif not mo or at < mo then
+          mo = at
+        end
+      end
+    end
+    hdel(key, dead)
+    if not mo then call('HDEL', key, 'mo') end
   end
-  return entry
+
+  -- remove the tiles below the oldest live one: by name when few, else by listing the fields
+  if lo and lo < live then
+    local dead = {}
+    if (live - lo) * (k + 1) <= call('HLEN', key) then
+      for t = lo, live - 1 do
+        local p = format('%.0f', t) .. ':'
+        dead[#dead + 1] = p .. 'n'
+        for i = 0, k - 1 do dead[#dead + 1] = p .. i end
+      end
+    else
+      for _, f in ipairs(call('HKEYS', key)) do
+        local t = tonumber(string.match(f, '^(-?%d+):'))
+        if t and t < live then dead[#dead + 1] = f end
+      end
+    end
+    hdel(key, dead)
+    lo = live
+  end
+
+  -- the states this call holds, by field: read once, then merged in place
+  local cache, touched, ntouched = {}, {}, 0
+  local applied, duplicates, expired = 0, 0, 0
+  local seen = {}
+  for at = first, last, stride do
+    local id = marks[at]
+    local marked_at = tonumber(got[index[id]])
+    local tile = tonumber(ARGV[at + 1])
+    if seen[id] or (marked_at and marked_at >= mark_cutoff) then
+      duplicates = duplicates + 1
+    elseif tile < live then
+      expired = expired + 1
+    else
+      seen[id] = true
+      writes[nwrites + 1], writes[nwrites + 2] = id, ARGV[1]
+      nwrites = nwrites + 2
+      local fields = tile_fields[ARGV[at + 1]]
+      local ts = tonumber(ARGV[at + 2])
+      for i = 0, k do
+        local field, fn, text
+        if i == 0 then
+          field, fn = fields.n, 'n'
+        else
+          field, fn, text = fields[i], fns[i], ARGV[at + 2 + i]
+        end
+        if i == 0 or text ~= '' then
+          local entry = cache[field]
+          if entry == nil then
+            entry = {field = field, fn = fn}
+            local stored = got[index[field]]
+            if stored then entry.state = decode(fn, stored, field) end
+            cache[field] = entry
+            ntouched = ntouched + 1
+            touched[ntouched] = entry
+          end
+          if i == 0 then
+            if entry.state == nil or ts > entry.state then entry.state = ts end
+          else
+            local state = decode(fn, text, field)
+            if entry.state == nil then entry.state = state else entry.state = merge(fn, entry.state, state) end
+          end
+        end
+      end
+      applied = applied + 1
+      if not hi or tile > hi then hi = tile end
+      if not lo or tile < lo then lo = tile end
+      if not mo or now < mo then mo = now end
+    end
+  end
+
+  for i = 1, ntouched do
+    local entry = touched[i]
+    if entry.state ~= nil then
+      writes[nwrites + 1], writes[nwrites + 2] = entry.field, encode(entry.fn, entry.state)
+      nwrites = nwrites + 2
+    end
+  end
+  if lo ~= nil and lo ~= stored_lo then
+    writes[nwrites + 1], writes[nwrites + 2] = 'lo', num(lo)
+    nwrites = nwrites + 2
+  end
+  if hi ~= nil and hi ~= stored_hi then
+    writes[nwrites + 1], writes[nwrites + 2] = 'hi', num(hi)
+    nwrites = nwrites + 2
+  end
+  if mo ~= nil and mo ~= stored_mo then
+    writes[nwrites + 1], writes[nwrites + 2] = 'mo', num(mo)
+    nwrites = nwrites + 2
+  end
+  if nwrites > 0 and nwrites <= 1000 then
+    call('HSET', key, unpack(writes, 1, nwrites))
+  else
+    for i = 1, nwrites, 1000 do
+      call('HSET', key, unpack(writes, i, math.min(i + 999, nwrites)))
+    end
+  end
+  if applied > 0 then
+    -- the key is idle once its newest tile has left every window: it expires then, but not sooner
+    -- than the mark retention after this apply
+    local ttl = math.ceil(((hi + max_hops + 1) * hop - now) / 1000)
+    if ttl < least_ttl then ttl = least_ttl end
+    call('PEXPIRE', key, format('%.0f', ttl))
+  end
+  return applied, duplicates, expired
 end
 
+-- the numbers of a count ("n") or sum/avg ("n,s") state text in its plain form, else nil
+local function plain_numbers(fn, text)
+  local comma = find(text, ',', 1, true)
+  if fn == 'count' then
+    if comma then return nil end
+    return tonumber(text)
+  end
+  if not comma or comma == 1 or find(text, ',', comma + 1, true) then return nil end
+  local a, b = tonumber(sub(text, 1, comma - 1)), tonumber(sub(text, comma + 1))
+  if a and b then return a, b end
+  return nil
+end
+
+-- a count, sum or avg event state merged into the stored one (false: none) straight from their
+-- texts, as decode, merge and encode would; nil when a text is not in its plain form (decode judges)
+local function plain_merge(fn, stored, text)
+  local b1, b2 = plain_numbers(fn, text)
+  if b1 == nil then return nil end
+  if stored then
+    local a1, a2 = plain_numbers(fn, stored)
+    if a1 == nil then return nil end
+    b1 = a1 + b1
+    if b2 then b2 = a2 + b2 end
+  end
+  if b2 then return num(b1) .. ',' .. num(b2) end
+  return num(b1)
+end
+
+-- apply for the common case, an entity with one event (at ARGV[at]), building fewer tables and
+-- strings; returns nil, having written nothing, when the event's tile has expired or a sweep is due
+-- (apply does those)
+local tile_names, ttl_texts = {}, {}
+local function apply_one(key, at)
+  local tile_text = ARGV[at + 1]
+  local tile = tonumber(tile_text)
+  if tile < live then return nil end
+  -- the tile's field names, made once per call (an entity's events mostly fall in the same tiles)
+  local names = tile_names[tile_text]
+  if not names then
+    names = {tile_text .. ':n'}
+    for i = 1, k do names[1 + i] = tile_text .. suffix[i] end
+    tile_names[tile_text] = names
+  end
+  local mark, nfield = ARGV[at], names[1]
+  local wanted = {'lo', 'hi', 'mo', mark, nfield}
+  for i = 1, k do wanted[5 + i] = names[1 + i] end
+  local got = call('HMGET', key, unpack(wanted))
+  local lo, hi, mo = tonumber(got[1]), tonumber(got[2]), tonumber(got[3])
+  if (mo and mo < mark_cutoff) or (lo and lo < live) then return nil end
+  local marked_at = tonumber(got[4])
+  if marked_at and marked_at >= mark_cutoff then return 0, 1, 0 end
+  -- the texts of the event's time, tile and now are already written as num writes integers
+  local ts_text = ARGV[at + 2]
+  local newest = ts_text
+  if got[5] then
+    local stored = decode('n', got[5], nfield)
+    if not (tonumber(ts_text) > stored) then newest = num(stored) end
+  end
+  local writes, n = {mark, ARGV[1], nfield, newest}, 4
+  for i = 1, k do
+    local text = ARGV[at + 2 + i]
+    if text ~= '' then
+      local field, fn, stored = names[1 + i], fns[i], got[5 + i]
+      local out = (fn == 'count' or fn == 'sum' or fn == 'avg') and plain_merge(fn, stored, text)
+      if not out then
+        local state = decode(fn, text, field)
+        if stored then state = merge(fn, decode(fn, stored, field), state) end
+        out = encode(fn, state)
+      end
+      writes[n + 1], writes[n + 2] = field, out
+      n = n + 2
+    end
+  end
+  if not lo or tile < lo then
+    writes[n + 1], writes[n + 2] = 'lo', tile_text
+    n = n + 2
+  end
+  if not hi or tile > hi then
+    hi = tile
+    writes[n + 1], writes[n + 2] = 'hi', tile_text
+    n = n + 2
+  end
+  if not mo or now < mo then
+    writes[n + 1], writes[n + 2] = 'mo', ARGV[1]
+    n = n + 2
+  end
+  call('HSET', key, unpack(writes, 1, n))
+  local ttl = ttl_texts[hi]
+  if not ttl then
+    ttl = math.ceil(((hi + max_hops + 1) * hop - now) / 1000)
+    if ttl < least_ttl then ttl = least_ttl end
+    ttl = format('%.0f', ttl)
+    ttl_texts[hi] = ttl
+  end
+  call('PEXPIRE', key, ttl)
+  return 1, 0, 0
+end
+
+-- per key: its event count, then its events; a key whose stored state is corrupt fails alone (the
+-- others are applied, as separate calls would be) and its error is raised at the end
 local applied, duplicates, expired = 0, 0, 0
-local seen = {}
-for at = ${FIRST_EVENT_ARG}, #ARGV, stride do
-  local id = 'm:' .. ARGV[at]
-  local marked_at = tonumber(fetched(id))
-  local tile = tonumber(ARGV[at + 1])
-  if seen[id] or (marked_at and marked_at >= mark_cutoff) then
-    duplicates = duplicates + 1
-  elseif tile < live then
-    expired = expired + 1
-  else
-    seen[id] = true
-    writes[#writes + 1] = id
-    writes[#writes + 1] = ARGV[1]
-    local fields = tile_fields[ARGV[at + 1]]
-    local newest = stored(fields.n, 'n')
-    local ts = tonumber(ARGV[at + 2])
-    if newest.state == nil or ts > newest.state then newest.state = ts end
-    for i = 1, k do
-      local text = ARGV[at + 2 + i]
-      if text ~= '' then
-        local entry = stored(fields[i], fns[i])
-        local state = decode(fns[i], text, fields[i])
-        if entry.state == nil then entry.state = state else entry.state = merge(fns[i], entry.state, state) end
-      end
-    end
-    applied = applied + 1
-    if not hi or tile > hi then hi = tile end
-    if not lo or tile < lo then lo = tile end
-    if not mo or now < mo then mo = now end
+local failure
+local at = ${FIRST_EVENT_ARG}
+for i = 1, #KEYS do
+  local count = tonumber(ARGV[at])
+  local first = at + 1
+  local ok, a, d, e = true, nil, nil, nil
+  if count == 1 then ok, a, d, e = pcall(apply_one, KEYS[i], first) end
+  if ok and a == nil then ok, a, d, e = pcall(apply, KEYS[i], first, first + (count - 1) * stride) end
+  if ok then
+    applied, duplicates, expired = applied + a, duplicates + d, expired + e
+  elseif failure == nil then
+    failure = a
   end
+  at = first + count * stride
 end
-
-for _, entry in ipairs(touched) do
-  if entry.state ~= nil then
-    writes[#writes + 1] = entry.field
-    writes[#writes + 1] = encode(entry.fn, entry.state)
-  end
-end
-local function keep(name, value, before)
-  if value ~= nil and value ~= before then
-    writes[#writes + 1] = name
-    writes[#writes + 1] = num(value)
-  end
-end
-keep('lo', lo, stored_lo)
-keep('hi', hi, stored_hi)
-keep('mo', mo, stored_mo)
-for i = 1, #writes, 1000 do
-  redis.call('HSET', key, unpack(writes, i, math.min(i + 999, #writes)))
-end
-if applied > 0 then
-  -- the key is idle once its newest tile has left every window: it expires then, but not sooner
-  -- than the mark retention after this apply
-  local ttl = math.ceil(((hi + max_hops + 1) * hop - now) / 1000)
-  if ttl < least_ttl then ttl = least_ttl end
-  redis.call('PEXPIRE', key, string.format('%.0f', ttl))
-end
+if failure ~= nil then error(failure) end
 return {applied, duplicates, expired}
+`
+
+/**
+ * Removes marks. KEYS are tile hashes; ARGV per key in KEYS order: the number of its mark fields, then
+ * the fields (`m:<id>`). Returns the number of keys.
+ */
+const RELEASE_MARKS = `
+local at = 1
+for i = 1, #KEYS do
+  local last = at + tonumber(ARGV[at])
+  for j = at + 1, last, 1000 do
+    redis.call('HDEL', KEYS[i], unpack(ARGV, j, math.min(j + 999, last)))
+  end
+  at = last + 1
+end
+return #KEYS
 `
 
 /**
@@ -324,24 +516,28 @@ return {applied, duplicates, expired}
  * mark of an applied event (the `now` it was applied at), and `lo`, `hi`, `mo` for the sweeps and the
  * expiry.
  *
- * Every script call touches one key, so each has its own slot in a Redis Cluster: a batch is one
- * script call per entity, pipelined. The script skips marked ids (duplicates) and events of expired
- * tiles, merges the rest exactly as `mergeStates` does, marks their ids, removes tiles that left every
- * window and marks older than `MARK_RETENTION_MICROS` (by the callers' `now`), and extends the key's
- * expiry to when its newest tile leaves every window, but at least `MARK_RETENTION_MICROS` from the
- * last apply, so a key outlives a replay whose `now` lags the wall clock.
+ * A batch is one script call per `SCRIPT_CALL_BUDGET` of events (500 events or about 1 MiB of
+ * arguments; on a Redis Cluster, per hash slot of the batch's keys, since a script's keys must share
+ * one), pipelined; an entity's events are never split between calls. The script skips marked ids
+ * (duplicates) and events of expired tiles, merges the rest exactly as `mergeStates` does, marks
+ * their ids, removes tiles that left every window and marks older than `MARK_RETENTION_MICROS` (by
+ * the callers' `now`), and extends the key's expiry to when its newest tile leaves every window, but
+ * at least `MARK_RETENTION_MICROS` from the last apply, so a key outlives a replay whose `now` lags
+ * the wall clock. Releasing marks is one script call per batch too.
  */
 export class RedisTiles implements TileStore {
   readonly #connection: RedisConnection
   #applySha = ''
+  #releaseSha = ''
 
   constructor(connection: RedisConnection) {
     this.#connection = connection
   }
 
-  /** Loads the apply script on every master. */
+  /** Loads the apply and release scripts on every master. */
   async loadScript(): Promise<void> {
     this.#applySha = await this.#connection.loadScript(APPLY_TILES)
+    this.#releaseSha = await this.#connection.loadScript(RELEASE_MARKS)
   }
 
   async applyTiles(
@@ -352,6 +548,9 @@ export class RedisTiles implements TileStore {
   ): Promise<TileApplyStats> {
     checkAborted(opts)
     checkWrites(view, writes)
+    // the client sends what is queued at the next turn of the event loop: take that turn first, so
+    // commands queued just before (a batch's latest values) run in Redis while these are built
+    await new Promise((resolve) => setImmediate(resolve))
     const prefix = tileKeyPrefix(view.project, view.name)
     const head: RedisArgument[] = [
       String(now),
@@ -362,21 +561,27 @@ export class RedisTiles implements TileStore {
       String(MARK_RETENTION_MICROS / 1000),
       view.aggregations.map((a) => a.fn).join(','),
     ]
-    const commands = [...byEntity(writes).values()].map(({ entityKey, writes: events }): RedisCommand => {
-      const key = tileKey(prefix, entityKey)
-      const args: RedisArgument[] = ['EVALSHA', this.#applySha, '1', key, ...head]
+    const items = [...byEntity(writes).values()].map(({ entityKey, writes: events }): KeyItem => {
+      const args: RedisArgument[] = [String(events.length)]
+      let bytes = 8
       for (const w of events) {
-        args.push(w.id, String(w.tile), String(w.eventTs))
-        for (const state of w.states) args.push(state === undefined ? '' : encodeState(state))
+        const tile = String(w.tile)
+        const ts = String(w.eventTs)
+        args.push(`m:${w.id}`, tile, ts)
+        bytes += w.id.length + tile.length + ts.length + 24
+        for (const state of w.states) {
+          const text = state === undefined ? '' : encodeState(state)
+          args.push(text)
+          bytes += text.length + 8
+        }
       }
-      return { key, args }
+      const key = tileKey(prefix, entityKey)
+      return { key, entries: events.length, bytes: bytes + key.length, args }
     })
     const stats = { applied: 0, duplicates: 0, expired: 0 }
-    for (let start = 0; start < commands.length; start += KEYS_PER_PIPELINE) {
+    for (const pipeline of pipelines(this.#calls(this.#applySha, items, head), EVENTS_PER_PIPELINE)) {
       checkAborted(opts)
-      const chunk = commands.slice(start, start + KEYS_PER_PIPELINE)
-      const replies = await this.#runScripts(view, chunk)
-      for (const reply of replies) {
+      for (const reply of await this.#runScripts(view, pipeline)) {
         const [applied, duplicates, expired] = (reply as unknown[]).map(Number) as [number, number, number]
         stats.applied += applied
         stats.duplicates += duplicates
@@ -386,17 +591,40 @@ export class RedisTiles implements TileStore {
     return stats
   }
 
+  /**
+   * Removes the marks in one script call per batch (per hash slot on a cluster), pipelined, after one
+   * turn of the event loop: a release is not urgent, so commands the caller queues right after
+   * calling it (the next read of the stream) reach Redis first.
+   */
   async releaseMarks(view: TileViewRef, writes: readonly TileWrite[], opts?: Abortable): Promise<void> {
     checkAborted(opts)
+    await new Promise((resolve) => setImmediate(resolve))
     const prefix = tileKeyPrefix(view.project, view.name)
-    const commands = [...byEntity(writes).values()].map(({ entityKey, writes: events }): RedisCommand => {
+    const items = [...byEntity(writes).values()].map(({ entityKey, writes: events }): KeyItem => {
+      const args: RedisArgument[] = [String(events.length)]
+      let bytes = 8
+      for (const w of events) {
+        args.push(`m:${w.id}`)
+        bytes += w.id.length + 12
+      }
       const key = tileKey(prefix, entityKey)
-      return { key, args: ['HDEL', key, ...events.map((w) => `m:${w.id}`)] }
+      return { key, entries: events.length, bytes: bytes + key.length, args }
     })
-    for (let start = 0; start < commands.length; start += KEYS_PER_PIPELINE) {
+    for (const pipeline of pipelines(this.#calls(this.#releaseSha, items, []), EVENTS_PER_PIPELINE)) {
       checkAborted(opts)
-      await this.#connection.pipeline(commands.slice(start, start + KEYS_PER_PIPELINE), false)
+      await runScripts(this.#connection, pipeline, () => this.loadScript())
     }
+  }
+
+  /** One EVALSHA per group of items: KEYS are the items' keys, ARGV the head, then each item's arguments. */
+  #calls(sha: string, items: readonly KeyItem[], head: readonly RedisArgument[]): PipelinedCall[] {
+    return scriptCalls(items, this.#connection.cluster).map((call): PipelinedCall => {
+      const args: RedisArgument[] = ['EVALSHA', sha, String(call.length)]
+      for (const item of call) args.push(item.key)
+      for (const arg of head) args.push(arg)
+      for (const item of call) for (const arg of item.args) args.push(arg)
+      return { key: call[0]!.key, args, entries: call.reduce((n, item) => n + item.entries, 0) }
+    })
   }
 
   async readTiles(
@@ -469,6 +697,11 @@ export class RedisTiles implements TileStore {
       throw corruptTile(view, field, e)
     }
   }
+}
+
+/** An entity's part of a script call: its tile hash and the arguments of its events or marks. */
+interface KeyItem extends CallItem {
+  readonly args: readonly RedisArgument[]
 }
 
 /** The writes grouped by entity key, each entity's in batch order. */
