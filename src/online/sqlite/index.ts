@@ -3,6 +3,7 @@ import { dirname, resolve } from 'node:path'
 import Database from 'better-sqlite3'
 import type { RepoConfig } from '../../config/index.js'
 import { LarderError } from '../../core/index.js'
+import { sqliteAddonOptions } from '../../registry/sql/sqlite-addon.js'
 import type { OnlineStore } from '../online-store.js'
 import type { SqliteOptions } from './sqlite-config.js'
 import { SqliteOnlineStore } from './sqlite-online-store.js'
@@ -20,7 +21,7 @@ export async function openOnlineStore(options: SqliteOptions, config: RepoConfig
   let db: Database.Database
   try {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
-    db = new Database(path)
+    db = new Database(path, sqliteAddonOptions())
   } catch (cause) {
     const message = (cause as Error).message
     if (/NODE_MODULE_VERSION|compiled against a different Node/.test(message)) {
@@ -35,5 +36,5 @@ export async function openOnlineStore(options: SqliteOptions, config: RepoConfig
       cause,
     })
   }
-  return new SqliteOnlineStore(db, path, { open: () => new Database(path) })
+  return new SqliteOnlineStore(db, path, { open: () => new Database(path, sqliteAddonOptions()) })
 }

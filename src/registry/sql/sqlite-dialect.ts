@@ -3,6 +3,7 @@ import { dirname, isAbsolute, resolve } from 'node:path'
 import Database from 'better-sqlite3'
 import { LarderError } from '../../core/index.js'
 import type { SqlConnection, SqlDialect, SqlExecutor, SqlResult } from './sql-dialect.js'
+import { sqliteAddonOptions } from './sqlite-addon.js'
 
 /**
  * The file a `sqlite:` URL names, as SQLAlchemy reads it: `sqlite:///rel/path.db` is relative (here to
@@ -66,7 +67,7 @@ const SHARED = new Map<string, { connection: SqlConnection; handles: number }>()
 
 function openFile(path: string): SqlConnection {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
-  const db = new Database(path)
+  const db = new Database(path, sqliteAddonOptions())
   db.pragma('busy_timeout = 10000')
   if (path !== ':memory:') db.pragma('journal_mode = WAL')
   const run = (sql: string, params: readonly unknown[] = []): SqlResult => {
