@@ -58,9 +58,10 @@ describe('the local engine keeps every materialization as a job in the registry'
       {
         batchSize: 50,
         onProgress: (p) => {
-          if (p.phase === 'rows' && p.rows > 0 && cancelled === undefined) {
-            cancelled = other.listJobs().then(([job]) => other.cancelJob(job!.id))
-          }
+          if (p.phase !== 'rows' || p.rows === 0) return
+          if (cancelled === undefined) cancelled = other.listJobs().then(([job]) => other.cancelJob(job!.id))
+          // each later batch takes 5 ms, so the run outlasts the beat that sees the cancel on any machine
+          else Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5)
         },
       },
     )
