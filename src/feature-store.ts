@@ -29,19 +29,12 @@ import {
   writeToOfflineStore,
   writeToOnlineStore,
 } from './ingest/index.js'
-import {
-  type BatchEngine,
-  createBatchEngine,
-  JobTracker,
-  type MaterializeIncrementalRequest,
-  type MaterializeOptions,
-  type MaterializeRequest,
-  type MaterializeResult,
-  materialize,
-  materializeIncremental,
-  submitMaterialize,
-  submitMaterializeIncremental,
-  THIS_RUNNER,
+import type {
+  BatchEngine,
+  MaterializeIncrementalRequest,
+  MaterializeOptions,
+  MaterializeRequest,
+  MaterializeResult,
 } from './materialize/index.js'
 import {
   createOfflineStore,
@@ -52,18 +45,12 @@ import {
 } from './offline/index.js'
 import { createOnlineStore, validateOnlineStoreConfig } from './online/loader.js'
 import { type InfraPlan, type OnlineStore, viewRef } from './online/online-store.js'
-import {
-  type PlannedTrainingSet,
-  parseReceipt,
-  type ReceiptInputs,
-  type ReproduceOptions,
-  type ReproduceResult,
-  readReceiptFile,
-  receiptPathFor,
-  recordTrainingSet,
-  reproduceTrainingSet,
-  type TrainingSetReceipt,
-  writeReceiptFile,
+import type {
+  PlannedTrainingSet,
+  ReceiptInputs,
+  ReproduceOptions,
+  ReproduceResult,
+  TrainingSetReceipt,
 } from './receipts/index.js'
 import {
   applyContents,
@@ -98,9 +85,15 @@ import {
   getOnlineFeatures,
   type OnlineFeaturesRequest,
   type OnlineFeaturesResponse,
-} from './serving/index.js'
-import { historicalOnDemandPlan, onDemandResultTransform } from './serving/on-demand-offline.js'
-import { checkParity, type ParityReport, type ParityRequest } from './serving/parity.js'
+} from './serving/online-features.js'
+import type { ParityReport, ParityRequest } from './serving/parity.js'
+
+// What an online read does not use (the batch engine, receipts, Arrow, the historical and parity paths)
+// is imported on first use, so that opening a store and reading from it load none of it.
+const materializeModule = () => import('./materialize/index.js')
+const receiptsModule = () => import('./receipts/index.js')
+const onDemandOfflineModule = () => import('./serving/on-demand-offline.js')
+const parityModule = () => import('./serving/parity.js')
 
 export interface OpenOptions {
   /** The config file name inside the repo (default `feature_store.yaml`). */
@@ -234,6 +227,7 @@ export class TrainingJob implements RetrievalJob {
     write: (signal: AbortSignal) => Promise<WriteResult>,
   ): Promise<TrainingWriteResult> {
     const context = this.#context
+    const { JobTracker, THIS_RUNNER } = await materializeModule()
     const jobs = await context.jobs()
     const job = newJob({
       project: context.project,
@@ -288,6 +282,7 @@ export class TrainingJob implements RetrievalJob {
         hint: 'make the job with FeatureStore.getHistoricalFeatures',
       })
     }
+    const { receiptPathFor, recordTrainingSet, writeReceiptFile } = await receiptsModule()
     const file =
       typeof wanted === 'string'
         ? resolve(wanted)
@@ -499,10 +494,12 @@ export class FeatureStore {
 
   /** The materialization engine of `batch_engine` (in-process by default), opened on first use. */
   engine(): Promise<BatchEngine> {
-    this.#engine ??= createBatchEngine(this.config, this.registry).catch((e) => {
-      this.#engine = undefined
-      throw e
-    })
+    this.#engine ??= materializeModule()
+      .then(({ createBatchEngine }) => createBatchEngine(this.config, this.registry))
+      .catch((e) => {
+        this.#engine = undefined
+        throw e
+      })
     return this.#engine
   }
 
@@ -685,6 +682,7 @@ export class FeatureStore {
     const service =
       typeof featureService === 'string' ? catalog.featureService(featureService) : featureService
     const full = Boolean(request.fullFeatureNames)
+    const { historicalOnDemandPlan, onDemandResultTransform } = await onDemandOfflineModule()
     const odfv = historicalOnDemandPlan(catalog, service ?? refs ?? [], full)
     const selections = odfv.selections
     const transform =
@@ -761,6 +759,7 @@ export class FeatureStore {
    * @example const { status, changes } = await store.reproduce('training.parquet.receipt.json')
    */
   async reproduce(receipt: ReceiptRef, options: ReproduceOptions = {}): Promise<ReproduceResult> {
+    const { readReceiptFile, reproduceTrainingSet } = await receiptsModule()
     const found =
       typeof receipt === 'string'
         ? readReceiptFile(resolve(receipt))
@@ -798,7 +797,7 @@ export class FeatureStore {
         hint: 'save the dataset again with a receipt',
       })
     }
-    return parseReceipt(json, `the receipt of saved dataset "${name}"`)
+    return (await receiptsModule()).parseReceipt(json, `the receipt of saved dataset "${name}"`)
   }
 
   /**
@@ -863,8 +862,11 @@ export class FeatureStore {
    *
    * @example await store.materialize({ start: '2026-11-21', end: '2026-11-22', views: ['driver_hourly_stats'] })
    */
-  materialize(request: MaterializeRequest, options: MaterializeOptions = {}): Promise<MaterializeResult> {
-    return materialize(this, request, options)
+  async materialize(
+    request: MaterializeRequest,
+    options: MaterializeOptions = {},
+  ): Promise<MaterializeResult> {
+    return (await materializeModule()).materialize(this, request, options)
   }
 
   /**
@@ -874,11 +876,11 @@ export class FeatureStore {
    *
    * @example await store.materializeIncremental({ end: new Date() })
    */
-  materializeIncremental(
+  async materializeIncremental(
     request: MaterializeIncrementalRequest,
     options: MaterializeOptions = {},
   ): Promise<MaterializeResult> {
-    return materializeIncremental(this, request, options)
+    return (await materializeModule()).materializeIncremental(this, request, options)
   }
 
   /**
@@ -887,16 +889,16 @@ export class FeatureStore {
    *
    * @example const job = await store.submitMaterialize({ start: '2026-11-21', end: '2026-11-22' })
    */
-  submitMaterialize(request: MaterializeRequest, options: MaterializeOptions = {}): Promise<JobRecord> {
-    return submitMaterialize(this, request, options)
+  async submitMaterialize(request: MaterializeRequest, options: MaterializeOptions = {}): Promise<JobRecord> {
+    return (await materializeModule()).submitMaterialize(this, request, options)
   }
 
   /** Starts {@link FeatureStore.materializeIncremental} as a job, as {@link FeatureStore.submitMaterialize}. */
-  submitMaterializeIncremental(
+  async submitMaterializeIncremental(
     request: MaterializeIncrementalRequest,
     options: MaterializeOptions = {},
   ): Promise<JobRecord> {
-    return submitMaterializeIncremental(this, request, options)
+    return (await materializeModule()).submitMaterializeIncremental(this, request, options)
   }
 
   /** The project's jobs (materializations, retrievals), newest first, from the engine's job store. */
@@ -953,8 +955,8 @@ export class FeatureStore {
    *
    * @example const { mismatches } = await store.checkParity({ sample: 100 })
    */
-  checkParity(request: ParityRequest = {}, options: Abortable = {}): Promise<ParityReport> {
-    return checkParity(this, request, options)
+  async checkParity(request: ParityRequest = {}, options: Abortable = {}): Promise<ParityReport> {
+    return (await parityModule()).checkParity(this, request, options)
   }
 
   /**

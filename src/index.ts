@@ -192,18 +192,19 @@ export type {
   ViewMaterialization,
 } from './materialize/index.js'
 export type { EntityInput, HistoricalRequest, RetrievalJob, Row, TimeRange } from './offline/index.js'
-export {
-  type ReceiptChange,
-  type ReceiptEntities,
-  type ReceiptObject,
-  type ReceiptOutput,
-  type ReceiptQuery,
-  type ReceiptSource,
-  type ReproduceOptions,
-  type ReproduceResult,
-  readReceiptFile,
-  type TrainingSetReceipt,
+export type {
+  ReceiptChange,
+  ReceiptEntities,
+  ReceiptObject,
+  ReceiptOutput,
+  ReceiptQuery,
+  ReceiptSource,
+  ReproduceOptions,
+  ReproduceResult,
+  TrainingSetReceipt,
 } from './receipts/index.js'
+// From its own module: the barrel also holds the recorder, which imports Arrow.
+export { readReceiptFile } from './receipts/receipt.js'
 export type {
   ChangeAction,
   FeatureViewMeta,

@@ -1,33 +1,69 @@
 import { Command, CommanderError } from 'commander'
 import { isLarderError } from '../core/index.js'
-import { registerApply } from './commands/apply.js'
-import { registerCodegen } from './commands/codegen.js'
-import { registerConfigSchema } from './commands/config-schema.js'
-import { registerDescribe } from './commands/describe.js'
-import { registerExplain } from './commands/explain.js'
-import { registerGet } from './commands/get.js'
-import { registerGetHistoricalFeatures } from './commands/get-historical-features.js'
-import { registerInit } from './commands/init.js'
-import { registerJobs } from './commands/jobs.js'
-import { registerList } from './commands/list.js'
-import { registerMaterialize } from './commands/materialize.js'
-import { registerMaterializeIncremental } from './commands/materialize-incremental.js'
-import { registerParity } from './commands/parity.js'
-import { registerPermissions } from './commands/permissions.js'
-import { registerPlan } from './commands/plan.js'
-import { registerRegistryDump } from './commands/registry-dump.js'
-import { registerRegistryMigrate } from './commands/registry-migrate.js'
-import { registerReproduce } from './commands/reproduce.js'
-import { registerServe } from './commands/serve.js'
-import { registerServeRegistry } from './commands/serve-registry.js'
-import { registerStream } from './commands/stream.js'
-import { registerTeardown } from './commands/teardown.js'
-import { registerUi } from './commands/ui.js'
-import { larderVersion, registerVersion } from './commands/version.js'
-import { registerWorker } from './commands/worker.js'
-import { createContext, type GlobalOptions } from './context.js'
+import { larderVersion } from './commands/version.js'
+import { type CommandContext, createContext, type GlobalOptions } from './context.js'
 import { ExitCode } from './exit-code.js'
 import { type Output, paint, processOutput } from './output.js'
+
+type Register = (program: Command, ctx: CommandContext) => void
+
+/**
+ * Every command by the name it is called with, in the order `larder --help` lists them, with the
+ * import of the module that registers it: a command's module, and the stores, servers and drivers it
+ * imports, load only when that command is registered.
+ */
+const COMMANDS: ReadonlyArray<readonly [name: string, load: () => Promise<Register>]> = [
+  ['init', async () => (await import('./commands/init.js')).registerInit],
+  ['plan', async () => (await import('./commands/plan.js')).registerPlan],
+  ['apply', async () => (await import('./commands/apply.js')).registerApply],
+  ['teardown', async () => (await import('./commands/teardown.js')).registerTeardown],
+  ['materialize', async () => (await import('./commands/materialize.js')).registerMaterialize],
+  [
+    'materialize-incremental',
+    async () => (await import('./commands/materialize-incremental.js')).registerMaterializeIncremental,
+  ],
+  ['jobs', async () => (await import('./commands/jobs.js')).registerJobs],
+  ['get', async () => (await import('./commands/get.js')).registerGet],
+  ['explain', async () => (await import('./commands/explain.js')).registerExplain],
+  ['parity', async () => (await import('./commands/parity.js')).registerParity],
+  ['list', async () => (await import('./commands/list.js')).registerList],
+  ['describe', async () => (await import('./commands/describe.js')).registerDescribe],
+  ['permissions', async () => (await import('./commands/permissions.js')).registerPermissions],
+  [
+    'get-historical-features',
+    async () => (await import('./commands/get-historical-features.js')).registerGetHistoricalFeatures,
+  ],
+  ['reproduce', async () => (await import('./commands/reproduce.js')).registerReproduce],
+  ['codegen', async () => (await import('./commands/codegen.js')).registerCodegen],
+  ['registry-dump', async () => (await import('./commands/registry-dump.js')).registerRegistryDump],
+  ['registry', async () => (await import('./commands/registry-migrate.js')).registerRegistryMigrate],
+  ['config-schema', async () => (await import('./commands/config-schema.js')).registerConfigSchema],
+  ['serve', async () => (await import('./commands/serve.js')).registerServe],
+  ['serve-registry', async () => (await import('./commands/serve-registry.js')).registerServeRegistry],
+  ['worker', async () => (await import('./commands/worker.js')).registerWorker],
+  ['stream', async () => (await import('./commands/stream.js')).registerStream],
+  ['ui', async () => (await import('./commands/ui.js')).registerUi],
+  ['version', async () => (await import('./commands/version.js')).registerVersion],
+]
+
+/** The root program's options that take a value, in every spelling (see `runCli`). */
+const GLOBAL_VALUE_OPTIONS = new Set(['-c', '--chdir', '-f', '--feature-store-yaml'])
+
+/**
+ * The name of the command `argv` runs when it names one of {@link COMMANDS} after only the root
+ * program's options, else undefined (no command, help, `--version`, a typo or anything this cannot
+ * read for certain): then every command is registered, as help and commander's suggestions need.
+ */
+export function commandNamed(argv: readonly string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!
+    if (!arg.startsWith('-')) return COMMANDS.some(([name]) => name === arg) ? arg : undefined
+    if (arg === '--verbose') continue
+    if (GLOBAL_VALUE_OPTIONS.has(arg)) i++
+    else if (!/^(--chdir=|--feature-store-yaml=|-c.|-f.)/.test(arg)) return undefined
+  }
+  return undefined
+}
 
 /**
  * Runs the `larder` CLI on `argv` (without the node and script entries) and resolves to the exit code:
@@ -45,37 +81,11 @@ export async function runCli(argv: readonly string[], output: Output = processOu
     .exitOverride()
     .configureOutput({ writeOut: (s) => output.out(s), writeErr: (s) => output.err(s) })
   const ctx = createContext(output, () => program.opts<GlobalOptions>())
-  for (const register of [
-    registerInit,
-    registerPlan,
-    registerApply,
-    registerTeardown,
-    registerMaterialize,
-    registerMaterializeIncremental,
-    registerJobs,
-    registerGet,
-    registerExplain,
-    registerParity,
-    registerList,
-    registerDescribe,
-    registerPermissions,
-    registerGetHistoricalFeatures,
-    registerReproduce,
-    registerCodegen,
-    registerRegistryDump,
-    registerRegistryMigrate,
-    registerConfigSchema,
-    registerServe,
-    registerServeRegistry,
-    registerWorker,
-    registerStream,
-    registerUi,
-    registerVersion,
-  ]) {
-    register(program, ctx)
-  }
-  for (const command of program.commands) command.exitOverride().configureOutput(program.configureOutput())
   try {
+    const named = commandNamed(argv)
+    const loads = COMMANDS.filter(([name]) => named === undefined || name === named).map(([, load]) => load())
+    for (const register of await Promise.all(loads)) register(program, ctx)
+    for (const command of program.commands) command.exitOverride().configureOutput(program.configureOutput())
     await program.parseAsync(argv, { from: 'user' })
     return 0
   } catch (error) {

@@ -1,6 +1,6 @@
 export { createOfflineStore, type OfflineStoreBackend, validateOfflineStoreConfig } from './loader.js'
 export { sha256File } from './local/digest.js'
-export { entityQueryText } from './local/entities.js'
+export { entityQueryText } from './local/entity-query.js'
 export { type FileLocation, locateEntityFile } from './local/files.js'
 export type {
   DigestTableOptions,

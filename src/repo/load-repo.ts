@@ -2,7 +2,7 @@ import { readdirSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { createJiti } from 'jiti'
+import type { Jiti } from 'jiti'
 import {
   type DataSource,
   type Entity,
@@ -89,12 +89,24 @@ export function findDefinitionFiles(repoPath: string): string[] {
 }
 
 /**
- * Imports every definition file of a repo (TypeScript included, through jiti) and collects the
- * definitions they export, plus the entities and sources those reference. Two different objects with
- * the same name are an error that names both files.
+ * Where the code jiti transpiles for a repo (its definition files and the modules they import) is
+ * kept between processes: under the repo's `node_modules/.cache`, which is never scanned for
+ * definitions. Each entry is named by its file's path and used only while its source hashes the same,
+ * so an edited file is transpiled again; a repo where the directory cannot be written runs uncached.
+ */
+export function definitionCacheDir(repoPath: string): string {
+  return join(resolve(repoPath), 'node_modules', '.cache', 'larder', 'definitions')
+}
+
+/**
+ * Imports every definition file of a repo (TypeScript included, through jiti, which is itself loaded
+ * only here) and collects the definitions they export, plus the entities and sources those reference.
+ * Transpiled code is reused from {@link definitionCacheDir} when the source is unchanged. Two different
+ * objects with the same name are an error that names both files.
  */
 export async function loadRepoDefinitions(repoPath: string): Promise<RepoDefinitions> {
   const files = findDefinitionFiles(repoPath)
+  const { createJiti } = await import('jiti')
   // The module cache makes a file imported by another one the same module instance as when it is
   // loaded itself (so `import { driver } from './features'` is the same Entity); the repo's entries
   // are dropped before and after, so every load reads the files as they are now.
@@ -102,7 +114,7 @@ export async function loadRepoDefinitions(repoPath: string): Promise<RepoDefinit
   const jiti = createJiti(import.meta.url, {
     alias: selfAlias(),
     moduleCache: true,
-    fsCache: false,
+    fsCache: definitionCacheDir(repoPath),
     interopDefault: true,
   })
   try {
@@ -124,7 +136,7 @@ function forgetRepoModules(repoPath: string): void {
 async function collectDefinitions(
   repoPath: string,
   files: readonly string[],
-  jiti: ReturnType<typeof createJiti>,
+  jiti: Jiti,
 ): Promise<RepoDefinitions> {
   async function* modules(): AsyncGenerator<DefinitionModule> {
     for (const file of files) {

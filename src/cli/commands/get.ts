@@ -1,15 +1,13 @@
 import type { Command } from 'commander'
 import { formatDuration, LarderError, toMicros } from '../../core/index.js'
-import { unloadedViews } from '../../materialize/index.js'
+import { parseJoinKeyText } from '../../serving/entity-values.js'
+import { jsonValue, toJsonResponse } from '../../serving/json-response.js'
 import {
-  type FeatureSelectionRequest,
   type FieldStatus,
-  jsonValue,
   type OnlineFeaturesResponse,
   onlineJoinKeys,
-  parseJoinKeyText,
-  toJsonResponse,
-} from '../../serving/index.js'
+} from '../../serving/online-features.js'
+import type { FeatureSelectionRequest } from '../../serving/online-plan.js'
 import type { CommandContext } from '../context.js'
 import { type Output, paint, printRows } from '../output.js'
 
@@ -66,6 +64,8 @@ export function registerGet(program: Command, ctx: CommandContext): void {
         const views = opts.featureService
           ? (await store.catalog()).featureService(opts.featureService).projections.map((p) => p.view.name)
           : selection.features?.map((f) => f.split(':')[0]!)
+        // The materialization module (and what it imports) is loaded only to explain a miss.
+        const { unloadedViews } = await import('../../materialize/index.js')
         for (const u of await unloadedViews(store, views)) ctx.output.err(`warning: ${u.message}`)
       }
       if (opts.json) {

@@ -12,6 +12,7 @@ import type { EntityInput, Row } from '../offline-store.js'
 import type { EntityColumn } from '../pit/plan.js'
 import { ENTITY_TS, ROW_ID } from '../pit/spec.js'
 import { timestampMicros } from './arrow.js'
+import { SQL_TEXT } from './entity-query.js'
 import { describeLocation, locateEntityFile, readExpression } from './files.js'
 import {
   arrowToColumns,
@@ -40,20 +41,6 @@ export interface EntityTable {
 
 const q = ident
 const RAW_TS = '__larder_raw_ts'
-/** Text that opens as a query is one, as Feast reads a string entity_df; anything else is a path. */
-const SQL_TEXT = /^\s*\(*\s*(?:select|with|from|values)\s/i
-
-/**
- * The query text of an entity input that is a query (`{ sql }`, or text opening with `SELECT`, `WITH`,
- * `FROM` or `VALUES`); undefined for rows, an Arrow table or a file path.
- */
-export function entityQueryText(input: EntityInput): string | undefined {
-  if (typeof input === 'string') return SQL_TEXT.test(input) ? input : undefined
-  if (typeof input === 'object' && input !== null && typeof (input as { sql?: unknown }).sql === 'string') {
-    return (input as { sql: string }).sql
-  }
-  return undefined
-}
 
 /** Describes the entity input: JS rows and Arrow tables are converted (and checked) here, in JS. */
 export async function describeEntities(session: Session, input: EntityInput): Promise<EntityTable> {
