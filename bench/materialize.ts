@@ -6,11 +6,13 @@
 // 10,000 rows through better-sqlite3, and one pipelined HSET of Feast's key and fields per entity
 // through node-redis, 10,000 entities per pipeline. Medians of interleaved runs.
 //
-// materialize_10m_peak_rss: peak RSS (the OS high-water mark) of a fresh process materializing 10M rows
-// (1M drivers x 10 hourly rows; 1M latest rows written) into SQLite, next to the peak RSS of a fresh
-// process that only reads the same window from the offline store (DuckDB's latest-row query), which
-// is the floor. The offline store reads a window of more than 2M rows in passes over parts of the keys;
-// DuckDB runs with its own memory limit unless BENCH_DUCKDB_MEMORY sets one.
+// materialize_10m_peak_rss: peak RSS (the OS high-water mark, by /usr/bin/time) of `larder materialize`
+// run as a user runs it (the CLI with its defaults, no Node flags) loading 10M rows (1M drivers x 10
+// hourly rows; 1M latest rows written) into SQLite, next to the peak RSS of a fresh process that only
+// reads the same window from the offline store in-process (DuckDB's latest-row query), which is the
+// floor. The offline store reads a window of more than 2M rows in passes over parts of the keys; DuckDB
+// runs with the store's default memory limit unless BENCH_DUCKDB_MEMORY sets one. The CLI runs from
+// dist/: build it first (`npx tsc -p tsconfig.build.json`).
 //
 // materialize_pg_to_redis_1m: rows/s materializing the same 1M rows from a PostgreSQL table (the
 // postgres offline store: latest row per key found by PostgreSQL, streamed out in batches) into Redis,
@@ -70,6 +72,7 @@ const BATCH = 10_000
 const START = '2025-12-31T00:00:00Z'
 const END = '2026-01-02T00:00:00Z'
 const CHILD_FLAG = '--peak-rss-child'
+const LARDER_BIN = join(here, '..', 'bin', 'larder.js')
 const WORKER_FLAG = '--bullmq-worker-child'
 const BULLMQ_CONFIG = 'bullmq.yaml'
 const JITI_REGISTER = join(
@@ -335,26 +338,19 @@ async function throughput(bench: string, side: Side, rows: number): Promise<void
   )
 }
 
-type ChildMode = 'materialize' | 'pull'
-
 /**
- * In a fresh process: materializes the 10M-row window into SQLite (`materialize`), or only reads it
- * from the offline store (`pull`), and reports the OS peak RSS.
+ * In a fresh process: applies the repo and only reads the 10M-row window from the offline store, and
+ * reports the OS peak RSS.
  */
-async function peakRssChild(dir: string, mode: ChildMode): Promise<void> {
+async function peakRssChild(dir: string): Promise<void> {
   const store = await FeatureStore.open(dir)
   try {
     await store.apply()
     let rows = 0
-    if (mode === 'pull') {
-      const view = (await store.catalog()).featureView('driver_stats')
-      const offline = await store.offline()
-      for await (const batch of offline.pullLatest(view, { start: START, end: END }, { batchSize: BATCH })) {
-        rows += batch.numRows
-      }
-    } else {
-      const result = await store.materialize({ start: START, end: END })
-      rows = result.views.reduce((n, v) => n + v.rows, 0)
+    const view = (await store.catalog()).featureView('driver_stats')
+    const offline = await store.offline()
+    for await (const batch of offline.pullLatest(view, { start: START, end: END }, { batchSize: BATCH })) {
+      rows += batch.numRows
     }
     process.stdout.write(`${JSON.stringify({ rows, peak_rss_kb: process.resourceUsage().maxRSS })}\n`)
   } finally {
@@ -362,11 +358,37 @@ async function peakRssChild(dir: string, mode: ChildMode): Promise<void> {
   }
 }
 
-function runChild(dir: string, mode: ChildMode): Promise<{ rows: number; peak_rss_kb: number }> {
+/**
+ * `larder materialize START END` on the repo as a user runs it (`bin/larder.js` over `dist/`, no flags,
+ * no NODE_OPTIONS), under `/usr/bin/time`: the peak RSS of its largest process in KiB. The repo is
+ * applied by the pull run before.
+ */
+function cliPeakRss(dir: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const { NODE_OPTIONS: _, ...env } = process.env
+    const child = spawn(
+      '/usr/bin/time',
+      ['-f', 'peak_rss_kb=%M', process.execPath, LARDER_BIN, '-c', dir, 'materialize', START, END],
+      { stdio: ['ignore', 'ignore', 'pipe'], env },
+    )
+    let err = ''
+    child.stderr.setEncoding('utf8').on('data', (c: string) => {
+      err += c
+    })
+    child.on('error', reject)
+    child.on('exit', (code) => {
+      const peak = /peak_rss_kb=(\d+)/.exec(err)
+      if (code === 0 && peak) resolve(Number(peak[1]))
+      else reject(new Error(`larder materialize failed (exit ${code}): ${err}`))
+    })
+  })
+}
+
+function runChild(dir: string): Promise<{ rows: number; peak_rss_kb: number }> {
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,
-      ['--import', JITI_REGISTER, fileURLToPath(import.meta.url), CHILD_FLAG, dir, mode],
+      ['--import', JITI_REGISTER, fileURLToPath(import.meta.url), CHILD_FLAG, dir],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     )
     let out = ''
@@ -377,7 +399,7 @@ function runChild(dir: string, mode: ChildMode): Promise<{ rows: number; peak_rs
     child.on('exit', (code) => {
       const line = out.trim().split('\n').at(-1) ?? ''
       if (code === 0 && line.startsWith('{')) resolve(JSON.parse(line))
-      else reject(new Error(`the peak RSS run (${mode}) failed (exit ${code}): ${out}`))
+      else reject(new Error(`the peak RSS run (pull) failed (exit ${code}): ${out}`))
     })
   })
 }
@@ -708,15 +730,17 @@ async function main(): Promise<void> {
   for (const f of ['registry.db', 'online.db', 'online.db-wal', 'online.db-shm']) {
     rmSync(join(tenRows, 'data', f), { force: true })
   }
-  writeRepo(tenRows, project, 'type: sqlite\npath: data/online.db', [
-    ...(DUCKDB_MEMORY ? [`memory_limit: '${DUCKDB_MEMORY}'`] : []),
-    'temp_directory: data/duckdb-tmp',
-  ])
-  const pull = await runChild(tenRows, 'pull')
+  writeRepo(
+    tenRows,
+    project,
+    'type: sqlite\npath: data/online.db',
+    DUCKDB_MEMORY ? [`memory_limit: '${DUCKDB_MEMORY}'`] : [],
+  )
+  const pull = await runChild(tenRows)
   const t = performance.now()
-  const { rows, peak_rss_kb } = await runChild(tenRows, 'materialize')
+  const peak_rss_kb = await cliPeakRss(tenRows)
   process.stderr.write(
-    `materialize: ${size(DRIVERS * 10)} rows -> ${rows} online rows in ${((performance.now() - t) / 1000).toFixed(1)} s\n`,
+    `materialize: ${size(DRIVERS * 10)} rows -> ${pull.rows} online rows in ${((performance.now() - t) / 1000).toFixed(1)} s\n`,
   )
   process.stdout.write(
     `${JSON.stringify({
@@ -731,6 +755,6 @@ async function main(): Promise<void> {
 
 const childAt = process.argv.indexOf(CHILD_FLAG)
 const workerAt = process.argv.indexOf(WORKER_FLAG)
-if (childAt >= 0) await peakRssChild(process.argv[childAt + 1]!, process.argv[childAt + 2] as ChildMode)
+if (childAt >= 0) await peakRssChild(process.argv[childAt + 1]!)
 else if (workerAt >= 0) await workerChild(process.argv[workerAt + 1]!)
 else await main()

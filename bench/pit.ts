@@ -1,10 +1,13 @@
 // Point-in-time join: 1M entity rows against 10M feature rows (100k drivers x 100 hourly rows, one view of
 // 10 features, ttl 2h), written to Parquet. The reference is a hand-written DuckDB query that deduplicates
 // (driver, event ts) by the created timestamp, ASOF-joins and applies the ttl, producing the same Parquet
-// in the same run. Medians of 3 interleaved runs, each in a fresh process; peak RSS is Larder's run.
+// in the same run. Medians of 3 interleaved runs (BENCH_RUNS), each in a fresh process; peak RSS is
+// Larder's run, with the offline store's default settings. pit_1m_x_10m_cli: the same join from the CLI
+// as a user runs it (`larder get-historical-features … --out x.parquet`, bin/larder.js over dist/, no
+// Node flags; build dist/ first), wall time and peak RSS by /usr/bin/time, against the in-process run.
 // BENCH_SCALE=0.1 shrinks both tables tenfold.
-import { execFileSync } from 'node:child_process'
-import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs'
+import { execFileSync, spawnSync } from 'node:child_process'
+import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { DuckDBInstance } from '@duckdb/node-api'
@@ -22,7 +25,8 @@ import { DuckDBOfflineStore } from '../src/offline/duckdb/index.js'
 
 const FEATURES = ['conv_rate', 'acc_rate', 'avg_daily_trips', 'f_0', 'f_1', 'f_2', 'f_3', 'f_4', 'f_5', 'f_6']
 const HOURS = 100
-const RUNS = 3
+const RUNS = Number(process.env.BENCH_RUNS ?? 3)
+const LARDER_BIN = join(dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'larder.js')
 
 function size(n: number): string {
   return n >= 1_000_000 ? `${n / 1_000_000}m` : `${n / 1000}k`
@@ -154,13 +158,13 @@ function child(role: string): { ms: number; rssMb: number } {
   return JSON.parse(out.trim().split('\n').at(-1)!) as { ms: number; rssMb: number }
 }
 
-async function sameOutput(outDir: string): Promise<void> {
+async function sameOutput(outDir: string, ours = 'ours.parquet'): Promise<void> {
   const instance = await DuckDBInstance.create(':memory:')
   const db = await instance.connect()
   const numbered = (file: string) => `(SELECT row_number() OVER () AS n, * FROM '${join(outDir, file)}')`
   const diff = await db.runAndReadAll(
-    `SELECT (SELECT count(*) FROM (FROM ${numbered('ours.parquet')} EXCEPT ALL FROM ${numbered('reference.parquet')})),
-            (SELECT count(*) FROM (FROM ${numbered('reference.parquet')} EXCEPT ALL FROM ${numbered('ours.parquet')}))`,
+    `SELECT (SELECT count(*) FROM (FROM ${numbered(ours)} EXCEPT ALL FROM ${numbered('reference.parquet')})),
+            (SELECT count(*) FROM (FROM ${numbered('reference.parquet')} EXCEPT ALL FROM ${numbered(ours)}))`,
   )
   const [extra, missing] = diff.getRowsJS()[0] as [bigint, bigint]
   db.closeSync()
@@ -201,6 +205,19 @@ async function runDuckDB(s: Setup): Promise<void> {
     )
   }
   await sameOutput(s.outDir)
+
+  // the same join from the CLI, as a user runs it: `larder get-historical-features … --out x.parquet`
+  writeCliRepo(s.dataDir)
+  larder(s.dataDir, ['apply'])
+  const cli: number[] = []
+  let cliPeakRss = 0
+  for (let i = 0; i < RUNS; i++) {
+    const run = cliRun(s)
+    cli.push(run.ms)
+    cliPeakRss = Math.max(cliPeakRss, run.rssMb)
+    process.stderr.write(`pit: CLI run ${i + 1}: ${Math.round(run.ms)} ms, ${Math.round(run.rssMb)} MiB\n`)
+  }
+  await sameOutput(s.outDir, 'cli.parquet')
   rmSync(s.outDir, { recursive: true, force: true })
 
   const ms = median(ours)
@@ -214,6 +231,77 @@ async function runDuckDB(s: Setup): Promise<void> {
       peak_rss_mb: Math.round(peakRss),
     })}\n`,
   )
+  process.stdout.write(
+    `${JSON.stringify({
+      bench: `pit_${size(s.entityRows)}_x_${size(s.drivers * HOURS)}_cli`,
+      ms: Math.round(median(cli)),
+      in_process_ms: Math.round(ms),
+      ratio: Math.round((median(cli) / ms) * 100) / 100,
+      peak_rss_mb: Math.round(cliPeakRss),
+    })}\n`,
+  )
+}
+
+/** A feature repo over the generated data (the view of `measure`), for the CLI; the registry is applied anew. */
+function writeCliRepo(dataDir: string): void {
+  rmSync(join(dataDir, 'registry.db'), { force: true })
+  writeFileSync(
+    join(dataDir, 'feature_store.yaml'),
+    'project: pit_bench\nregistry: registry.db\nonline_store: null\noffline_store:\n  type: duckdb\nentity_key_serialization_version: 3\n',
+  )
+  writeFileSync(
+    join(dataDir, 'features.ts'),
+    `import { Entity, FeatureView, Field, FileSource, Float64, Int64, String } from 'larderjs'
+export const driver = new Entity({ name: 'driver', joinKeys: ['driver_id'], valueType: Int64 })
+export const stats = new FeatureView({
+  name: 'driver_hourly_stats',
+  entities: [driver],
+  ttl: '2h',
+  schema: ${JSON.stringify(FEATURES)}.map((name) =>
+    new Field({ name, dtype: name === 'f_6' ? String : /trips|f_4/.test(name) ? Int64 : Float64 })),
+  source: new FileSource({ name: 'driver_stats', path: 'driver_stats.parquet',
+    timestampField: 'event_timestamp', createdTimestampColumn: 'created' }),
+})
+`,
+  )
+}
+
+/**
+ * Runs the CLI (bin/larder.js over dist/, no Node flags) in the repo, under `/usr/bin/time` when `timed`
+ * (which then prints `peak_rss_kb=` on stderr); returns its stderr.
+ */
+function larder(dataDir: string, args: readonly string[], timed = false): string {
+  const { NODE_OPTIONS: _, ...env } = process.env
+  const cli = [process.execPath, LARDER_BIN, '-c', dataDir, ...args]
+  const [command, ...argv] = timed ? ['/usr/bin/time', '-f', 'peak_rss_kb=%M', ...cli] : cli
+  const run = spawnSync(command!, argv, { env, encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] })
+  if (run.status !== 0) {
+    throw new Error(`larder ${args[0]} failed (${run.signal ?? `exit ${run.status}`}): ${run.stderr}`)
+  }
+  return run.stderr
+}
+
+/** One `larder get-historical-features` to Parquet under /usr/bin/time: wall ms and peak RSS (MiB). */
+function cliRun({ dataDir, outDir }: Setup): { ms: number; rssMb: number } {
+  const t = performance.now()
+  const err = larder(
+    dataDir,
+    [
+      'get-historical-features',
+      '--entities',
+      join(dataDir, 'entities.parquet'),
+      '--features',
+      FEATURES.map((f) => `driver_hourly_stats:${f}`).join(','),
+      '--out',
+      join(outDir, 'cli.parquet'),
+      '--no-receipt',
+    ],
+    true,
+  )
+  const ms = performance.now() - t
+  const peak = /peak_rss_kb=(\d+)/.exec(err)
+  if (!peak) throw new Error(`/usr/bin/time printed no peak RSS: ${err}`)
+  return { ms, rssMb: Number(peak[1]) / 1024 }
 }
 
 // pit_pg_100k_x_1m: the same join on the postgres offline store. 100k entity rows (a Parquet file)

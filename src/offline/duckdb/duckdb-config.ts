@@ -11,12 +11,16 @@ export const duckdbOptionsSchema = z
       .string()
       .regex(/^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/i)
       .optional()
-      .describe("DuckDB's memory limit, e.g. '4GB' (default: 80% of RAM)"),
+      .describe(
+        "DuckDB's memory limit, e.g. '4GB'; a join larger than it spills to temp_directory (default: a quarter of the memory the process may use, its cgroup limit or the host's RAM, at most 256MiB)",
+      ),
     temp_directory: z
       .string()
       .min(1)
       .optional()
-      .describe('Where DuckDB spills when a join exceeds memory, relative to the repo'),
+      .describe(
+        "Where DuckDB spills when a join exceeds memory_limit, relative to the repo (default: a directory of the store's own in the system temp directory, removed when the store closes)",
+      ),
     point_in_time_join: z
       .enum(['auto', 'window'])
       .optional()

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs'
+import { mkdirSync, rmSync } from 'node:fs'
 import { dirname, isAbsolute, resolve } from 'node:path'
 import { DuckDBInstance, DuckDBTypeId } from '@duckdb/node-api'
 import type { RecordBatch } from 'apache-arrow'
@@ -61,6 +61,7 @@ import {
 } from '../pit/sql.js'
 import { duckdbDialect } from './duckdb-dialect.js'
 import { locateFileSource, newPartFile, positionedRead, sourceFiles } from './duckdb-files.js'
+import { defaultMemoryLimit, defaultTempDirectory } from './duckdb-memory.js'
 import { DuckDBRetrievalJob, type PlannedRetrieval } from './duckdb-retrieval-job.js'
 import { duckdbTypeOf, feastTypeOf } from './duckdb-types.js'
 
@@ -69,9 +70,9 @@ export interface DuckDBOfflineStoreOptions {
   readonly repoPath: string
   /** Worker threads; DuckDB's default is one per core. */
   readonly threads?: number
-  /** DuckDB's memory limit, e.g. `'4GB'`. */
+  /** DuckDB's memory limit, e.g. `'4GB'`; default `defaultMemoryLimit()` (a share of memory, at most 256 MiB). */
   readonly memoryLimit?: string
-  /** Where DuckDB spills when a join exceeds memory. */
+  /** Where DuckDB spills when a join exceeds memory; default a directory of the store's own in the system temp directory. */
   readonly tempDirectory?: string
   /** `window` forces the range-join form everywhere (for cross-checks); default `auto`. */
   readonly pointInTimeJoin?: JoinStrategy
@@ -103,10 +104,17 @@ export class DuckDBOfflineStore implements OfflineStore {
   readonly #instance = new Lazy(() => this.#createInstance())
   readonly #sessions = new Set<Session>()
   readonly #writes = new Map<string, Promise<void>>()
+  /** Where DuckDB spills: the configured directory, else one of this store's own, removed on close. */
+  readonly #tempDirectory: string
+  readonly #ownsTempDirectory: boolean
   #closed = false
 
   constructor(options: DuckDBOfflineStoreOptions) {
     this.#options = Object.freeze({ ...options })
+    const temp = options.tempDirectory
+    this.#ownsTempDirectory = temp === undefined
+    this.#tempDirectory =
+      temp === undefined ? defaultTempDirectory() : isAbsolute(temp) ? temp : resolve(options.repoPath, temp)
   }
 
   async getHistoricalFeatures(req: HistoricalRequest, opts: Abortable = {}): Promise<RetrievalJob> {
@@ -316,6 +324,7 @@ export class DuckDBOfflineStore implements OfflineStore {
     this.#sessions.clear()
     const instance = await this.#instance.take()
     instance?.closeSync()
+    if (this.#ownsTempDirectory) rmSync(this.#tempDirectory, { recursive: true, force: true })
   }
 
   async #session(signal: AbortSignal | undefined): Promise<Session> {
@@ -338,12 +347,8 @@ export class DuckDBOfflineStore implements OfflineStore {
       autoload_known_extensions: 'false',
     }
     if (o.threads !== undefined) config.threads = String(o.threads)
-    if (o.memoryLimit !== undefined) config.memory_limit = o.memoryLimit
-    if (o.tempDirectory !== undefined) {
-      config.temp_directory = isAbsolute(o.tempDirectory)
-        ? o.tempDirectory
-        : resolve(o.repoPath, o.tempDirectory)
-    }
+    config.memory_limit = o.memoryLimit ?? defaultMemoryLimit()
+    config.temp_directory = this.#tempDirectory
     try {
       return await DuckDBInstance.create(':memory:', config)
     } catch (cause) {
