@@ -155,6 +155,9 @@ async function drive(url: string, seconds: number): Promise<Figures> {
     url: url + PATH,
     connections: CONNECTIONS,
     duration: seconds,
+    // a shared, overloaded host can stall a request for seconds; only a request unanswered this long
+    // counts as failed (autocannon's default is 10 s)
+    timeout: 30,
     workers: 1,
     requests: ids.map((id) => ({
       method: 'POST' as const,
@@ -192,7 +195,8 @@ async function compare(
 ): Promise<void> {
   const sink = pino.destination('/dev/null')
   const logger = pino({ level: 'silent', base: { service: 'larder' } }, sink)
-  const server = new FeatureServer(store, { logger })
+  // the reference has no read deadline: on a loaded host, neither side answers 503 for a slow read
+  const server = new FeatureServer(store, { logger, readTimeoutMs: 30_000 })
   const larder = await listen(server, { port: 0 })
   const reference = referenceServer(read)
   const referenceUrl = await start(reference)
@@ -314,6 +318,9 @@ async function benchSqlite(): Promise<void> {
     rmSync(dir, { recursive: true, force: true })
   }
 }
+
+/** For bench/server-workers.ts: the same repo and load generator. */
+export { drive, repo }
 
 export default async function main(): Promise<void> {
   await benchRedis()

@@ -18,13 +18,41 @@ export function viewObject(catalog: ProjectCatalog, name: string): AuthObject | 
   return undefined
 }
 
+/** Most distinct reference lists whose objects are kept per catalog; the cache is emptied when full. */
+const MAX_CACHED_READS = 1024
+/** The objects of each list of feature references already met, per catalog (so per registry state). */
+const readObjectsCache = new WeakMap<ProjectCatalog, Map<string, readonly AuthObject[]>>()
+
 /**
  * What an online read reads, for READ_ONLINE, as Feast's feature server checks it: the feature service
  * when the request names one; otherwise each view its references name, and for an on-demand view
  * also the feature views it reads from. Each object once, in the order met; names the project does not
- * have are left out.
+ * have are left out. The objects of a list of references are computed once per catalog (the answer
+ * is shared: callers must not change it).
  */
-export function onlineReadObjects(catalog: ProjectCatalog, request: FeatureSelectionRequest): AuthObject[] {
+export function onlineReadObjects(
+  catalog: ProjectCatalog,
+  request: FeatureSelectionRequest,
+): readonly AuthObject[] {
+  if (request.featureService !== undefined || request.features === undefined) {
+    return readObjects(catalog, request)
+  }
+  let cached = readObjectsCache.get(catalog)
+  if (cached === undefined) {
+    cached = new Map()
+    readObjectsCache.set(catalog, cached)
+  }
+  const key = request.features.join('\0')
+  let objects = cached.get(key)
+  if (objects === undefined) {
+    objects = readObjects(catalog, request)
+    if (cached.size >= MAX_CACHED_READS) cached.clear()
+    cached.set(key, objects)
+  }
+  return objects
+}
+
+function readObjects(catalog: ProjectCatalog, request: FeatureSelectionRequest): AuthObject[] {
   const service = request.featureService
   if (service !== undefined) {
     const name = typeof service === 'string' ? service : service.name

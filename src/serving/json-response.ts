@@ -65,7 +65,12 @@ export function toJsonResponse(response: OnlineFeaturesResponse): FeastJsonRespo
 export function jsonResponseText(response: OnlineFeaturesResponse): string {
   const { featureNames, valueTypes } = response.metadata
   const timestamps = new Map<number, string>()
-  let out = `{"metadata":{"feature_names":${JSON.stringify(featureNames)}},"results":[`
+  let out = namesJson.get(featureNames)
+  if (out === undefined) {
+    out = `{"metadata":{"feature_names":${JSON.stringify(featureNames)}},"results":[`
+    // a frozen list is shared by every response of a plan (see `getOnlineFeatures`)
+    if (Object.isFrozen(featureNames)) namesJson.set(featureNames, out)
+  }
   for (let i = 0; i < response.results.length; i++) {
     const { values, statuses, eventTimestamps } = response.results[i]!
     out += i === 0 ? '{"values":[' : ',{"values":['
@@ -93,6 +98,9 @@ export function jsonResponseText(response: OnlineFeaturesResponse): string {
   }
   return `${out}]}`
 }
+
+/** The opening of the JSON text of responses sharing a frozen list of feature names. */
+const namesJson = new WeakMap<readonly string[], string>()
 
 /** One value's JSON text, with the common scalars written without building a JSON value first. */
 function valueText(value: FeastValue, valueType: number | undefined): string {

@@ -183,7 +183,8 @@ export async function getOnlineFeatures(
     const rowKey = groups[r.keyGroup]!.rowKey
     const vectors: FeatureVector[] = []
     for (let f = 0; f < r.features.length; f++) {
-      const vector = await featureColumn(read[i]!, f, rowKey, r.maxAgeMicros, now, pace)
+      const column = featureColumn(read[i]!, f, rowKey, r.maxAgeMicros, now, pace)
+      const vector = column instanceof Promise ? await column : column
       if (r.outputs[f]! >= 0) features[r.outputs[f]!] = vector
       vectors.push(vector)
     }
@@ -193,7 +194,8 @@ export async function getOnlineFeatures(
     const t = plan.tileReads[i]!
     const rowKey = groups[t.keyGroup]!.rowKey
     for (let f = 0; f < t.outputs.length; f++) {
-      features[t.outputs[f]!] = await featureColumn(tileResults[i]!, f, rowKey, t.maxAgeMicros, now, pace)
+      const column = featureColumn(tileResults[i]!, f, rowKey, t.maxAgeMicros, now, pace)
+      features[t.outputs[f]!] = column instanceof Promise ? await column : column
     }
   }
   if (plan.onDemand.length > 0) {
@@ -234,13 +236,40 @@ export async function getOnlineFeatures(
       })
     }
   }
-  return {
-    metadata: {
-      featureNames: [...keyColumns, ...plan.featureColumns],
-      valueTypes: [...keyColumns.map((c) => plan.joinKeys.get(c)!.valueType), ...plan.featureTypes],
-    },
-    results: [...results, ...features],
+  for (const vector of features) results.push(vector)
+  return { metadata: responseMetadata(plan, keyColumns), results }
+}
+
+/** Per plan, the response metadata of each list of join-key columns met (few: the callers' shapes). */
+const metadataCache = new WeakMap<OnlinePlan, Map<string, OnlineFeaturesResponse['metadata']>>()
+
+/**
+ * The metadata of a response of `plan` whose join-key columns are `keyColumns`: built once per plan
+ * and key columns and shared by its responses, so that writers can keep what they derive from it
+ * (the JSON of the names, see `jsonResponseText`).
+ */
+function responseMetadata(
+  plan: OnlinePlan,
+  keyColumns: readonly string[],
+): OnlineFeaturesResponse['metadata'] {
+  let byKeys = metadataCache.get(plan)
+  if (byKeys === undefined) {
+    byKeys = new Map()
+    metadataCache.set(plan, byKeys)
   }
+  const id = keyColumns.join('\0')
+  let metadata = byKeys.get(id)
+  if (metadata === undefined) {
+    metadata = Object.freeze({
+      featureNames: Object.freeze([...keyColumns, ...plan.featureColumns]),
+      valueTypes: Object.freeze([
+        ...keyColumns.map((c) => plan.joinKeys.get(c)!.valueType),
+        ...plan.featureTypes,
+      ]),
+    })
+    byKeys.set(id, metadata)
+  }
+  return metadata
 }
 
 /**
@@ -428,7 +457,36 @@ async function joinKeyColumn(
   }
 }
 
-async function featureColumn(
+/**
+ * One feature's column of a read: each distinct key's value decoded once, with its status and
+ * timestamp, then fanned out to the entity rows. Work that fits in the pace's current slice is done at
+ * once (no promise); a larger column is done in slices, letting the event loop run between them.
+ */
+function featureColumn(
+  read: OnlineReadResult,
+  feature: number,
+  rowKey: Int32Array,
+  maxAgeMicros: number,
+  now: Micros,
+  pace: Pace,
+): FeatureVector | Promise<FeatureVector> {
+  const n = read.length
+  const rows = rowKey.length
+  // as many distinct keys as rows: row r holds key r (keys are numbered as first met), no fan-out
+  const fanOut = n !== rows
+  const work = fanOut ? n + rows : n
+  if (work >= pace.room()) return pacedColumn(read, feature, rowKey, maxAgeMicros, now, pace)
+  const unique = emptyVector(n)
+  decodeKeys(read, feature, maxAgeMicros, now, unique, 0, n)
+  pace.add(work)
+  if (!fanOut) return unique
+  const column = emptyVector(rows)
+  fanOutRows(unique, rowKey, column, 0, rows)
+  return column
+}
+
+/** {@link featureColumn} in slices of the pace, yielding to the event loop between them. */
+async function pacedColumn(
   read: OnlineReadResult,
   feature: number,
   rowKey: Int32Array,
@@ -437,41 +495,80 @@ async function featureColumn(
   pace: Pace,
 ): Promise<FeatureVector> {
   const n = read.length
-  const uniqueValues: FeastValue[] = new Array(n)
-  const uniqueStatuses: FieldStatus[] = new Array(n)
-  const uniqueTs: Micros[] = new Array(n)
-  for (let k = 0; k < n; k++) {
+  const unique = emptyVector(n)
+  for (let k = 0; k < n; ) {
+    const end = Math.min(n, k + pace.room())
+    decodeKeys(read, feature, maxAgeMicros, now, unique, k, end)
+    if (pace.add(end - k)) await pace.yield()
+    k = end
+  }
+  const rows = rowKey.length
+  if (n === rows) return unique
+  const column = emptyVector(rows)
+  for (let r = 0; r < rows; ) {
+    const end = Math.min(rows, r + pace.room())
+    fanOutRows(unique, rowKey, column, r, end)
+    if (pace.add(end - r)) await pace.yield()
+    r = end
+  }
+  return column
+}
+
+function emptyVector(length: number): FeatureVector {
+  return {
+    values: new Array<FeastValue>(length),
+    statuses: new Array<FieldStatus>(length),
+    eventTimestamps: new Array<Micros>(length),
+  }
+}
+
+/** Decodes the values of keys `from` to `to` (excluded) into `out`, with their statuses and timestamps. */
+function decodeKeys(
+  read: OnlineReadResult,
+  feature: number,
+  maxAgeMicros: number,
+  now: Micros,
+  out: FeatureVector,
+  from: number,
+  to: number,
+): void {
+  const { values, statuses, eventTimestamps } = out
+  for (let k = from; k < to; k++) {
     const row = read[k]
     const bytes = row?.values[feature]
     if (row === undefined || bytes === undefined) {
-      uniqueValues[k] = null
-      uniqueStatuses[k] = 'NOT_FOUND'
-      uniqueTs[k] = 0
+      values[k] = null
+      statuses[k] = 'NOT_FOUND'
+      eventTimestamps[k] = 0
       continue
     }
     const value = decodeValue(bytes)
-    uniqueValues[k] = value
-    uniqueTs[k] = row.eventTs
-    uniqueStatuses[k] =
+    values[k] = value
+    eventTimestamps[k] = row.eventTs
+    statuses[k] =
       maxAgeMicros > 0 && now - row.eventTs > maxAgeMicros
         ? 'OUTSIDE_MAX_AGE'
         : value === null
           ? 'NULL_VALUE'
           : 'PRESENT'
-    if (pace.add(1)) await pace.yield()
   }
-  const rows = rowKey.length
-  const values: FeastValue[] = new Array(rows)
-  const statuses: FieldStatus[] = new Array(rows)
-  const eventTimestamps: Micros[] = new Array(rows)
-  for (let r = 0; r < rows; r++) {
+}
+
+/** Copies rows `from` to `to` (excluded) of `out` from their keys' entries in `unique`. */
+function fanOutRows(
+  unique: FeatureVector,
+  rowKey: Int32Array,
+  out: FeatureVector,
+  from: number,
+  to: number,
+): void {
+  const { values, statuses, eventTimestamps } = out
+  for (let r = from; r < to; r++) {
     const k = rowKey[r]!
-    values[r] = uniqueValues[k] as FeastValue
-    statuses[r] = uniqueStatuses[k]!
-    eventTimestamps[r] = uniqueTs[k]!
-    if ((r & 255) === 255 && pace.add(256)) await pace.yield()
+    values[r] = unique.values[k]!
+    statuses[r] = unique.statuses[k]!
+    eventTimestamps[r] = unique.eventTimestamps[k]!
   }
-  return { values, statuses, eventTimestamps }
 }
 
 /**

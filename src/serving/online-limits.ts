@@ -111,6 +111,11 @@ export class Pace {
     return this.#units >= UNITS_PER_SLICE
   }
 
+  /** Units of work left before a yield is due (at least 1): work that fits needs no pacing. */
+  room(): number {
+    return Math.max(1, UNITS_PER_SLICE - this.#units)
+  }
+
   /** Lets the event loop run, then throws ABORTED if the signal fired meanwhile. */
   async yield(): Promise<void> {
     this.#units = 0
