@@ -24,6 +24,7 @@ export class ServerMetrics {
   readonly #pushRows: Counter<'push_source' | 'to'>
   readonly #materializedRows: Counter<'feature_view'>
   readonly #materialization: Histogram<'feature_view' | 'status'>
+  #aggregated: (() => Promise<string>) | undefined
 
   /** @param freshness returns, when scraped, each view's seconds since its newest materialized instant. */
   constructor(freshness: () => ReadonlyMap<string, number> | Promise<ReadonlyMap<string, number>>) {
@@ -79,6 +80,8 @@ export class ServerMetrics {
       help: 'Age in seconds of the newest event materialized (else of the end of the last materialized window), by feature view',
       labelNames: ['feature_view'],
       registers,
+      // every worker of a cluster reports the same ages: aggregating must not add them up
+      aggregator: 'max',
       async collect() {
         const ages = await freshness()
         this.reset()
@@ -115,8 +118,18 @@ export class ServerMetrics {
     this.#materialization.observe({ feature_view: view, status }, seconds)
   }
 
+  /**
+   * Makes `render()` answer the text `source` gives instead of this registry's: in a worker of
+   * `larder serve --workers N`, the metrics of every worker aggregated by the primary (see
+   * `server/cluster/`), so a scrape sees the whole server whichever worker answers it.
+   */
+  aggregateWith(source: () => Promise<string>): void {
+    this.#aggregated = source
+  }
+
   /** The exposition text and its content type. */
   async render(): Promise<{ contentType: string; text: string }> {
-    return { contentType: this.registry.contentType, text: await this.registry.metrics() }
+    const text = await (this.#aggregated ? this.#aggregated() : this.registry.metrics())
+    return { contentType: this.registry.contentType, text }
   }
 }

@@ -154,14 +154,17 @@ export interface ServeProcess extends Omit<LarderProcess, 'ready'> {
   readonly grpcUrl: string | undefined
 }
 
-/** Starts `larder -c <repo> serve --port 0 <args>` and resolves once it logs that it listens. */
+/**
+ * Starts `larder -c <repo> serve --port 0 <args>` and resolves once it logs that it listens; one process
+ * (`--workers 1`) unless `args` name `--workers`.
+ */
 export async function startServe(
   repo: string,
   args: readonly string[] = [],
   timeoutMs = 20_000,
 ): Promise<ServeProcess> {
   const started = await startLarderProcess(
-    ['-c', repo, 'serve', '--port', '0', ...args],
+    ['-c', repo, 'serve', '--port', '0', ...(args.includes('--workers') ? [] : ['--workers', '1']), ...args],
     'feature server listening',
     timeoutMs,
   )
