@@ -1,6 +1,6 @@
 // `larder serve` and `larder serve-registry` as child processes with an `auth:` block: the servers
 // take it from feature_store.yaml (HTTP, gRPC and the registry's two ports), say which auth they run,
-// and refuse the kubernetes type at startup.
+// and stop at startup with a kubernetes block outside a pod (no ServiceAccount token to review with).
 import { appendFileSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -80,14 +80,16 @@ describe('larder serve-registry with auth static', () => {
 })
 
 describe('auth type kubernetes', () => {
-  it('stops a server at startup, naming it unsupported', async () => {
+  it('stops a server at startup outside a pod, naming the ServiceAccount token it needs', async () => {
     const config = join(repo.dir, 'feature_store.yaml')
     const original = readFileSync(config, 'utf8')
     writeFileSync(config, original.replace(/auth:\n(?: {2}.*\n)+/, 'auth:\n  type: kubernetes\n'))
     try {
       const result = await larder('-c', repo.dir, 'serve-registry', '--port', '0', '--no-rest')
       expect(result.code).not.toBe(0)
-      expect(result.stderr).toContain('auth type kubernetes is not supported by Larder')
+      expect(result.stderr).toContain(
+        "auth type kubernetes: cannot read the server's ServiceAccount token /var/run/secrets/kubernetes.io/serviceaccount/token",
+      )
     } finally {
       writeFileSync(config, original)
     }

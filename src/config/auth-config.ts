@@ -11,6 +11,9 @@ import { LarderError, type TokenProvider } from '../core/index.js'
  * (`server/auth`), what a client needs (a token) when it calls: one file serves both roles.
  */
 
+/** Where a Kubernetes pod finds its ServiceAccount's token, CA bundle and namespace. */
+export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount'
+
 /** Where a claim lives in a JWT: `a.b.c` (dots separate nested claims), or a list of names for claims whose name holds a dot. `{client_id}` stands for the configured client id. */
 const claimPathSchema = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)])
 
@@ -142,14 +145,56 @@ const kubernetesSchema = z
   .object({
     type: z.literal('kubernetes'),
     user_token: z.string().min(1).optional().describe('Client: the ServiceAccount token to send'),
+    api_server_url: z
+      .url()
+      .optional()
+      .describe(
+        'Larder: the Kubernetes API server reviewing tokens; default https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT, else https://kubernetes.default.svc',
+      ),
+    service_account_token_path: z
+      .string()
+      .min(1)
+      .default(`${SERVICE_ACCOUNT_DIR}/token`)
+      .describe("Larder: the server's own ServiceAccount token, sent to the API server (read at each call)"),
+    ca_cert_path: z
+      .string()
+      .min(1)
+      .default(`${SERVICE_ACCOUNT_DIR}/ca.crt`)
+      .describe("Larder: PEM CA bundle of the API server's TLS certificate"),
+    namespace: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "Larder: the namespace whose RoleBindings give a ServiceAccount its roles; default the server's own (the ServiceAccount's namespace file)",
+      ),
+    review_cache_seconds: z
+      .number()
+      .nonnegative()
+      .default(60)
+      .describe(
+        'Larder: how long an accepted token is trusted before it is reviewed again (0: every request)',
+      ),
+    review_cache_size: z
+      .number()
+      .int()
+      .positive()
+      .default(10_000)
+      .describe('Larder: most accepted tokens kept in the review cache; the oldest goes first'),
+    request_timeout_seconds: z
+      .number()
+      .positive()
+      .default(10)
+      .describe('Larder: timeout of one call to the API server'),
+    ...serverCommon,
   })
   .strict()
 
-/** The `auth:` block: `no_auth` (default), `oidc`, `static` (Larder: service tokens only) or `kubernetes` (clients only). */
+/** The `auth:` block: `no_auth` (default), `oidc`, `static` (Larder: service tokens only) or `kubernetes` (TokenReview). */
 export const authConfigSchema = z
   .discriminatedUnion('type', [noAuthSchema, oidcSchema, staticSchema, kubernetesSchema])
   .describe(
-    'Authentication of the servers, and the token clients send: type no_auth (default), oidc (JWTs from an identity provider, plus optional static_tokens), static (static_tokens only) or kubernetes (clients only)',
+    'Authentication of the servers, and the token clients send: type no_auth (default), oidc (JWTs from an identity provider, plus optional static_tokens), static (static_tokens only) or kubernetes (tokens reviewed by the Kubernetes API server)',
   )
 
 export const AUTH_TYPES = ['no_auth', 'oidc', 'static', 'kubernetes'] as const
@@ -194,6 +239,21 @@ export interface OidcSettings {
   }
 }
 
+/** How a server has the Kubernetes API server review tokens (`auth.type: kubernetes`). */
+export interface KubernetesSettings {
+  /** The API server's URL; undefined: from `KUBERNETES_SERVICE_HOST`/`_PORT` when the server starts, else `https://kubernetes.default.svc`. */
+  readonly apiServerUrl: string | undefined
+  /** Absolute path of the server's ServiceAccount token. */
+  readonly tokenPath: string
+  /** Absolute path of the PEM CA bundle of the API server. */
+  readonly caCertPath: string
+  /** The namespace whose RoleBindings grant roles; undefined: the server's own (the `namespace` file beside the token). */
+  readonly namespace: string | undefined
+  readonly reviewCacheSeconds: number
+  readonly reviewCacheSize: number
+  readonly requestTimeoutSeconds: number
+}
+
 /** How a client obtains the token it sends (the client-side keys). */
 export interface ClientAuthSettings {
   readonly token: string | undefined
@@ -209,6 +269,8 @@ export interface AuthConfig {
   readonly type: AuthType
   /** Set for `oidc`. */
   readonly oidc: OidcSettings | undefined
+  /** Set for `kubernetes`. */
+  readonly kubernetes: KubernetesSettings | undefined
   /** Service tokens (`static`, and optional with `oidc`). */
   readonly staticTokens: readonly StaticTokenEntry[]
   /** Whether `GET /metrics` needs a token too. */
@@ -234,6 +296,7 @@ const DEFAULT_ALGORITHMS = [
 export const NO_AUTH_CONFIG: AuthConfig = Object.freeze({
   type: 'no_auth',
   oidc: undefined,
+  kubernetes: undefined,
   staticTokens: Object.freeze([]),
   protectMetrics: false,
   client: Object.freeze({ token: undefined, tokenEnvVar: undefined, grant: undefined, userToken: undefined }),
@@ -264,14 +327,7 @@ function enabledAuthConfig(
       hint,
       details: { path: ['auth', key] },
     })
-  if (block.type === 'kubernetes') {
-    return Object.freeze({
-      ...NO_AUTH_CONFIG,
-      type: 'kubernetes',
-      client: Object.freeze({ ...NO_AUTH_CONFIG.client, userToken: block.user_token }),
-    })
-  }
-  if (block.token !== undefined && block.token_env_var !== undefined) {
+  if (block.type !== 'kubernetes' && block.token !== undefined && block.token_env_var !== undefined) {
     throw bad(
       'token and token_env_var are both set',
       'keep one: token_env_var reads the token at every call, so a rotated token is picked up',
@@ -308,6 +364,29 @@ function enabledAuthConfig(
     names.add(t.name)
     byHash.set(t.tokenSha256, t.name)
   }
+  const common = {
+    staticTokens: Object.freeze(staticTokens),
+    protectMetrics: block.protect_metrics,
+  }
+  if (block.type === 'kubernetes') {
+    const absolute = (path: string) => (isAbsolute(path) ? path : resolve(repoPath, path))
+    const kubernetes: KubernetesSettings = Object.freeze({
+      apiServerUrl: block.api_server_url,
+      tokenPath: absolute(block.service_account_token_path),
+      caCertPath: absolute(block.ca_cert_path),
+      namespace: block.namespace,
+      reviewCacheSeconds: block.review_cache_seconds,
+      reviewCacheSize: block.review_cache_size,
+      requestTimeoutSeconds: block.request_timeout_seconds,
+    })
+    return Object.freeze({
+      type: 'kubernetes',
+      oidc: undefined,
+      kubernetes,
+      ...common,
+      client: Object.freeze({ ...NO_AUTH_CONFIG.client, userToken: block.user_token }),
+    })
+  }
   const grant =
     block.type === 'oidc'
       ? block.client_secret !== undefined
@@ -322,12 +401,9 @@ function enabledAuthConfig(
     grant,
     userToken: undefined,
   } as const)
-  const common = {
-    staticTokens: Object.freeze(staticTokens),
-    protectMetrics: block.protect_metrics,
-    client,
+  if (block.type === 'static') {
+    return Object.freeze({ type: 'static', oidc: undefined, kubernetes: undefined, ...common, client })
   }
-  if (block.type === 'static') return Object.freeze({ type: 'static', oidc: undefined, ...common })
   const clientId = block.client_id
   const paths = (list: readonly (string | readonly string[])[]): ClaimPath[] =>
     list.flatMap((p) => {
@@ -363,14 +439,14 @@ function enabledAuthConfig(
       namespaces: paths(block.namespaces_claims),
     }),
   })
-  return Object.freeze({ type: 'oidc', oidc, ...common })
+  return Object.freeze({ type: 'oidc', oidc, kubernetes: undefined, ...common, client })
 }
 
 /** The environment variables a client reads its token from when the file names none, in this order. */
 export const TOKEN_ENV_VARS = ['LARDER_AUTH_TOKEN', 'FEAST_OIDC_TOKEN'] as const
 
 /** Where a Kubernetes pod finds its ServiceAccount token. */
-const SERVICE_ACCOUNT_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token'
+const SERVICE_ACCOUNT_TOKEN = `${SERVICE_ACCOUNT_DIR}/token`
 
 /**
  * The bearer token a client of a Larder or Feast server sends, from the file's client-side keys, or

@@ -6,8 +6,10 @@ export {
   type ClaimPath,
   type ClientAuthSettings,
   clientTokenProvider,
+  type KubernetesSettings,
   NO_AUTH_CONFIG,
   type OidcSettings,
+  SERVICE_ACCOUNT_DIR,
   type StaticTokenEntry,
   TOKEN_ENV_VARS,
 } from './auth-config.js'

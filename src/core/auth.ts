@@ -48,14 +48,15 @@ export interface AuthObject {
  * Who made a request. `anonymous` is every request of a server without authentication (`no_auth`);
  * `oidc` a verified JWT (name from its username claims, roles, groups and namespaces from the
  * configured claims); `token` one of the server's static service tokens (name and roles from its
- * entry in the config).
+ * entry in the config); `kubernetes` a token the Kubernetes API server reviewed (name, groups and
+ * namespaces from the review, roles from the RBAC bindings).
  */
 export interface Principal {
   readonly name: string
   readonly roles: readonly string[]
   readonly groups: readonly string[]
   readonly namespaces: readonly string[]
-  readonly kind: 'anonymous' | 'oidc' | 'token'
+  readonly kind: 'anonymous' | 'oidc' | 'token' | 'kubernetes'
 }
 
 /** The principal of every request to a server without authentication. */
@@ -74,7 +75,7 @@ export const ANONYMOUS: Principal = Object.freeze({
  * reached to check it.
  */
 export interface Authenticator {
-  /** `no_auth`, `oidc` or `static`: for logs and messages. */
+  /** `no_auth`, `oidc`, `static` or `kubernetes`: for logs and messages. */
   readonly type: string
   authenticate(headers: Headers, options?: { readonly signal?: AbortSignal }): Promise<Principal>
 }

@@ -11,6 +11,7 @@ import {
   type AuthObject,
   type AuthObjectType,
   type AuthzAction,
+  callerSafeError,
   isLarderError,
   NO_AUTH,
   permittedItems,
@@ -85,7 +86,10 @@ const ANY_VIEW_TABLES: Readonly<Record<NonNullable<AnyFeatureView['anyFeatureVie
 export interface RegistryServiceOptions {
   /** Where the registry lives, for messages (a file path or a redacted database URL). */
   readonly where: string
-  /** Called with each error answered as INTERNAL, whose message the client does not see. */
+  /**
+   * Called with each error whose text the client does not see: one answered as INTERNAL, and a
+   * BACKEND_UNAVAILABLE one, which answers only the backend's name (`callerSafeError`).
+   */
   readonly onInternalError?: (error: unknown) => void
   /**
    * Who may call (default: no authentication, everyone may do everything). Every call is
@@ -764,9 +768,12 @@ function connectError(e: unknown, options: RegistryServiceOptions): ConnectError
     options.onInternalError?.(e)
     return new ConnectError('internal error', Code.Internal)
   }
-  const metadata = new Headers({ [REMOTE_HEADERS.errorCode]: e.code })
-  if (e.hint) metadata.set(REMOTE_HEADERS.errorHint, encodeURIComponent(e.hint))
-  if (Object.keys(e.details).length > 0)
-    metadata.set(REMOTE_HEADERS.errorDetails, encodeURIComponent(JSON.stringify(e.details)))
-  return new ConnectError(e.message, GRPC_STATUS[e.code] ?? Code.Internal, metadata)
+  // a database's host, port or user is for the server's log, not for whoever called (as over REST)
+  const shown = callerSafeError(e)
+  if (shown !== e) options.onInternalError?.(e)
+  const metadata = new Headers({ [REMOTE_HEADERS.errorCode]: shown.code })
+  if (shown.hint) metadata.set(REMOTE_HEADERS.errorHint, encodeURIComponent(shown.hint))
+  if (Object.keys(shown.details).length > 0)
+    metadata.set(REMOTE_HEADERS.errorDetails, encodeURIComponent(JSON.stringify(shown.details)))
+  return new ConnectError(shown.message, GRPC_STATUS[shown.code] ?? Code.Internal, metadata)
 }

@@ -306,11 +306,12 @@ describe('server startup', () => {
     expect((await auth.authenticator.authenticate(new Headers())).kind).toBe('anonymous')
   })
 
-  it('names kubernetes UNSUPPORTED', () => {
+  it('stops kubernetes outside a pod, naming the ServiceAccount token it needs', () => {
     expect(() => authenticatorOf(['type: kubernetes'])).toThrow(
       expect.objectContaining({
-        code: 'UNSUPPORTED',
-        message: expect.stringContaining('no TokenReview client'),
+        code: 'INVALID_CONFIG',
+        message:
+          "auth type kubernetes: cannot read the server's ServiceAccount token /var/run/secrets/kubernetes.io/serviceaccount/token",
       }),
     )
   })

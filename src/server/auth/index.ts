@@ -2,3 +2,4 @@ export { type UnauthenticatedReason, unauthenticated, wwwAuthenticate } from './
 export { type AuthVariables, authenticate, principalOf } from './http-auth.js'
 export { PermissionAuthorizer, type PermissionSource } from './permission-authorizer.js'
 export { createServerAuth, type ServerAuthConfig, type ServerAuthOptions } from './server-auth.js'
+export { UI_AUTH_PATH, type UiAuthSettings, uiAuthSettings } from './ui-auth-settings.js'

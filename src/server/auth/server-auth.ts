@@ -8,6 +8,7 @@ import {
   type ServerAuth,
 } from '../../core/index.js'
 import { bearerToken, unauthenticated } from './bearer.js'
+import { KubernetesAuthenticator } from './kubernetes-authenticator.js'
 import { OidcVerifier } from './oidc-verifier.js'
 import { PermissionAuthorizer, type PermissionSource } from './permission-authorizer.js'
 import { StaticTokens } from './static-tokens.js'
@@ -32,9 +33,11 @@ export interface ServerAuthOptions {
  * the anonymous principal; `oidc` takes a JWT of the identity provider, or one of the
  * `static_tokens`; `static` takes only the static tokens. With `permissions` and an `auth` type other
  * than `no_auth`, the authorizer applies Feast's permissions of the registry (`PermissionAuthorizer`);
- * with `no_auth`, as in Feast, no permission is enforced and everyone may do everything. Throws
- * UNSUPPORTED for `kubernetes` (Larder's servers have no TokenReview client) and INVALID_CONFIG for an
- * `oidc` block a server cannot check tokens with (no issuer source, no audience).
+ * with `no_auth`, as in Feast, no permission is enforced and everyone may do everything;
+ * `kubernetes` has the Kubernetes API server review each token (`KubernetesAuthenticator`), after
+ * the static tokens. Throws INVALID_CONFIG for an `oidc` block a server cannot check tokens with (no
+ * issuer source, no audience), and for `kubernetes` when the server's ServiceAccount token or the API
+ * server's CA bundle cannot be read.
  *
  * @example const auth = createServerAuth(store.config.auth, { permissions: () => server.registry.load() })
  */
@@ -54,15 +57,10 @@ function createAuthenticator(config: AuthConfig): Authenticator {
   switch (config.type) {
     case 'no_auth':
       return anonymousAuthenticator
-    case 'kubernetes':
-      throw new LarderError(
-        'UNSUPPORTED',
-        "auth type kubernetes is not supported by Larder's servers: they cannot review ServiceAccount tokens (no TokenReview client)",
-        {
-          hint: "use type oidc (with static_tokens for services), or type static; Larder's clients can still send a ServiceAccount token to a Feast server",
-          details: { path: ['auth', 'type'] },
-        },
-      )
+    case 'kubernetes': {
+      const tokens = config.staticTokens.length > 0 ? new StaticTokens(config.staticTokens) : undefined
+      return new KubernetesAuthenticator(config.kubernetes!, tokens)
+    }
     case 'static':
       return new TokenAuthenticator('static', new StaticTokens(config.staticTokens), undefined)
     case 'oidc': {
