@@ -58,7 +58,9 @@ const WITH_ALL: readonly RestKind[] = [
  * list across projects where Feast has one, and `/{name}` (`/features/{feature_view}/{name}`).
  * Query parameters: `project`, `include_relationships`, `page`, `limit` (1 to 100), `sort_by`,
  * `sort_order`, `tags=key:value` (repeatable), and for feature views `entity`, `feature`,
- * `data_source` and `feature_service`. Shapes: see `registry-json.ts`.
+ * `data_source` and `feature_service`. Shapes: see `registry-json.ts`. Also
+ * `GET /on_demand_feature_views[/{name}]`, the on-demand views alone in the shape of Feast's registry
+ * `ListOnDemandFeatureViews` (see `registerOnDemandRoutes`).
  *
  * With `runs`, also Larder's `GET /materialization_runs?project=P[&feature_view=V][&limit=N]`: the
  * project's materialization runs, newest first (`limit` 1 to 1000, default 100), as
@@ -160,6 +162,75 @@ export function registerRegistryApi<E extends Env>(
       return c.json(body)
     })
   }
+  registerOnDemandRoutes(app, prefix, read, describe, permitted)
+}
+
+/** The type Feast's feature view lists give an on-demand feature view. */
+const ON_DEMAND_TYPE = 'onDemandFeatureView'
+
+/** An on-demand view's JSON as Feast's `ListOnDemandFeatureViews` gives it: without the list's `type`. */
+function onDemandJson(o: RestObject): JsonObject {
+  const { type: _type, ...rest } = o.json
+  return rest
+}
+
+/**
+ * `GET /on_demand_feature_views?project=` and `/on_demand_feature_views/{name}`: the on-demand views
+ * alone, shaped as Feast's registry `ListOnDemandFeatureViews` (`{onDemandFeatureViews: [...],
+ * pagination}`) and `GetOnDemandFeatureView` answer them, with the feature view list's query
+ * parameters, filtering and DESCRIBE checks. Feast's REST server lists them under `/feature_views`
+ * only; web UIs written against the gRPC shapes ask for this path.
+ */
+function registerOnDemandRoutes<E extends Env>(
+  app: Hono<E>,
+  prefix: string,
+  read: RegistryReader,
+  describe: (c: Context, kind: RestKind, o: RestObject) => void | Promise<void>,
+  permitted: (c: Context, kind: RestKind, objects: readonly RestObject[]) => Promise<RestObject[]>,
+): void {
+  const onDemand = (objects: readonly RestObject[]) => objects.filter((o) => o.json.type === ON_DEMAND_TYPE)
+  app.get(`${prefix}/on_demand_feature_views`, async (c) => {
+    const project = requiredProject(c)
+    const state = await read()
+    const objects = await permitted(
+      c,
+      'feature_views',
+      onDemand(filtered(state, 'feature_views', project, c)),
+    )
+    const { items, pagination } = paginate(objects.map(onDemandJson), pageQuery(c), 'project')
+    const body: JsonObject = { onDemandFeatureViews: items, pagination }
+    if (flag(c, 'include_relationships')) {
+      body.relationships = relationMap(state, project, REST_KINDS.feature_views.relationType, objects)
+    }
+    return c.json(body)
+  })
+  app.get(`${prefix}/on_demand_feature_views/:name`, async (c) => {
+    const project = requiredProject(c)
+    const name = c.req.param('name')
+    const state = await read()
+    const views = onDemand(restObjects(state, 'feature_views', project))
+    const found = views.find((o) => o.name === name)
+    if (!found) {
+      throw new LarderError(
+        'NOT_FOUND',
+        `on-demand feature view "${name}" not found in project "${project}"`,
+        {
+          hint: `known on-demand feature views: ${
+            views
+              .map((o) => o.name)
+              .sort()
+              .join(', ') || '(none)'
+          }`,
+          details: { kind: 'on-demand feature view', name, project },
+        },
+      )
+    }
+    await describe(c, 'feature_views', found)
+    const body: JsonObject = onDemandJson(found)
+    if (flag(c, 'include_relationships'))
+      body.relationships = objectRelations(state, project, REST_KINDS.feature_views.relationType, name)
+    return c.json(body)
+  })
 }
 
 function registerRunsRoute<E extends Env>(
@@ -318,4 +389,95 @@ function pageQuery(c: Context): PageQuery {
     sortBy: c.req.query('sort_by') || undefined,
     sortOrder: order,
   }
+}
+
+/** How long `/stream_status` waits for the stream processor's status routes. */
+export const STREAM_STATUS_TIMEOUT_MS = 2000
+
+/** What `/stream_status` read from the processor's `/metrics`, per feature view or source. */
+interface StreamMetricsJson {
+  eventsTotal: Record<string, number>
+  batchSeconds: Record<string, { sum: number; count: number }>
+  lag: Record<string, { pending?: number; unacknowledged?: number }>
+  deadLettered: Record<string, number>
+}
+
+/**
+ * The `larder_stream_*` samples of a stream processor's Prometheus text: events and batch times by
+ * feature view, lag and dead letters by source. Other lines are ignored.
+ */
+export function parseStreamMetrics(text: string): StreamMetricsJson {
+  const out: StreamMetricsJson = { eventsTotal: {}, batchSeconds: {}, lag: {}, deadLettered: {} }
+  for (const line of text.split('\n')) {
+    const m = /^(larder_stream_[a-z_]+)\{([^}]*)\} ([^ ]+)/.exec(line)
+    if (!m) continue
+    const [, name, labelText, valueText] = m
+    const value = Number(valueText)
+    if (!Number.isFinite(value)) continue
+    const labels: Record<string, string> = {}
+    for (const l of labelText!.matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]!] = l[2]!
+    const view = labels.feature_view ?? ''
+    const source = labels.source ?? ''
+    if (name === 'larder_stream_events_total') out.eventsTotal[view] = value
+    else if (name === 'larder_stream_batch_duration_seconds_sum')
+      out.batchSeconds[view] = { ...(out.batchSeconds[view] ?? { count: 0 }), sum: value }
+    else if (name === 'larder_stream_batch_duration_seconds_count')
+      out.batchSeconds[view] = { ...(out.batchSeconds[view] ?? { sum: 0 }), count: value }
+    else if (
+      name === 'larder_stream_lag_messages' &&
+      (labels.state === 'pending' || labels.state === 'unacknowledged')
+    )
+      out.lag[source] = { ...out.lag[source], [labels.state]: value }
+    else if (name === 'larder_stream_dead_lettered_total') out.deadLettered[source] = value
+  }
+  return out
+}
+
+/**
+ * Larder's `GET /stream_status?project=`: what the stream processor at `url` (the status server of
+ * `larder stream`) reports, read from its `/health` and `/metrics` at each request, for the web UI's
+ * stream views page. Always 200 after DESCRIBE on the project: `{configured: false}` without a URL,
+ * `{configured: true, url, reachable: false, error}` when the processor does not answer within
+ * {@link STREAM_STATUS_TIMEOUT_MS}, else `{configured: true, url, reachable: true, scrapedAt, health,
+ * metrics}` (see {@link parseStreamMetrics}); counters are totals since the processor started.
+ */
+export function registerStreamStatusRoute<E extends Env>(
+  app: Hono<E>,
+  prefix: string,
+  access: RegistryApiAccess,
+  url: string | undefined,
+): void {
+  app.get(`${prefix}/stream_status`, async (c) => {
+    const project = requiredProject(c)
+    await access.authorizer.authorize(access.principal(c), 'DESCRIBE', projectObject(project))
+    if (url === undefined) return c.json({ configured: false })
+    const base = url.replace(/\/+$/, '')
+    const signal = AbortSignal.any([c.req.raw.signal, AbortSignal.timeout(STREAM_STATUS_TIMEOUT_MS)])
+    try {
+      const [health, metrics] = await Promise.all([
+        // /health answers 503 with the same body when a source is not running
+        fetch(`${base}/health`, { signal }).then((r) => r.json() as Promise<JsonObject>),
+        fetch(`${base}/metrics`, { signal }).then(async (r) => {
+          if (!r.ok) throw new Error(`GET /metrics answered ${r.status}`)
+          return parseStreamMetrics(await r.text())
+        }),
+      ])
+      return c.json({
+        configured: true,
+        url: base,
+        reachable: true,
+        scrapedAt: new Date().toISOString(),
+        health,
+        metrics,
+      })
+    } catch (e) {
+      const reason = e instanceof Error ? e.message : String(e)
+      return c.json({
+        configured: true,
+        url: base,
+        reachable: false,
+        error: `the stream processor did not answer: ${reason}`,
+      })
+    }
+  })
 }

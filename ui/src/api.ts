@@ -293,3 +293,96 @@ export function getOnlineFeatures(body: {
     body: JSON.stringify(body),
   })
 }
+
+/** One materialization run of Larder's run history (`GET /api/v1/materialization_runs`). */
+export interface RunJson {
+  id: string
+  project: string
+  featureView: string
+  engine: string
+  status: 'succeeded' | 'failed'
+  error?: string
+  windowStart: string
+  windowEnd: string
+  rowsRead: number
+  rowsWritten: number
+  rowsSkipped: number
+  /** The newest event timestamp the run wrote; null when it wrote no row. */
+  newestEventTimestamp: string | null
+  runBy: string
+  startedAt: string
+  finishedAt: string
+  durationMs: number
+}
+
+/** A view's freshness as the server computes it for the metric `larder_feature_freshness_seconds`. */
+export interface FreshnessJson {
+  ageSeconds: number
+  /** The newest event materialized (basis `newestEvent`), else the end of the last window (`windowEnd`). */
+  timestamp: string
+  basis: 'newestEvent' | 'windowEnd'
+}
+
+export interface RunsJson {
+  materializationRuns: RunJson[]
+  freshness: Record<string, FreshnessJson>
+}
+
+/** The most runs a page asks for at once (the server's limit). */
+export const RUNS_LISTED = 1000
+
+/**
+ * The project's materialization runs, newest first (one view's with `view`), with each view's
+ * freshness; refreshed every 30 s. A server without a run history (no route: 404) gives none.
+ */
+export function useRuns(project: string, view?: string) {
+  return useQuery({
+    queryKey: ['runs', project, view ?? ''],
+    queryFn: async (): Promise<RunsJson> => {
+      const only = view === undefined ? '' : `&feature_view=${encodeURIComponent(view)}`
+      try {
+        return await getJson<RunsJson>(
+          `/api/v1/materialization_runs${q(project, `${only}&limit=${RUNS_LISTED}`)}`,
+        )
+      } catch (e) {
+        if (e instanceof ApiError && e.status === 404) return { materializationRuns: [], freshness: {} }
+        throw e
+      }
+    },
+    enabled: project !== '',
+    refetchInterval: 30_000,
+  })
+}
+
+/** A job of the engine's job store (`GET /jobs`), in the server's snake_case JSON. */
+export interface JobJson {
+  job_id: string
+  project: string
+  kind: string
+  engine: string
+  status: string
+  /** The views the request named; null when it named none (every view): `progress.views` has them. */
+  feature_views: string[] | null
+  progress: { rows_done: number; rows_total: number | null; views?: Record<string, unknown> }
+  created_by: string
+  created_at: string
+  started_at: string | null
+  finished_at: string | null
+  error: { code: string; message: string } | null
+}
+
+/** The most jobs the runs page lists. */
+export const JOBS_LISTED = 200
+
+/** The server's jobs of `project`, newest first; refreshed every 10 s while jobs may be at work. */
+export function useJobs(project: string) {
+  return useQuery({
+    queryKey: ['jobs', project],
+    queryFn: async () => {
+      const body = await getJson<{ jobs?: JobJson[] }>(`/jobs?limit=${JOBS_LISTED}`)
+      return (body.jobs ?? []).filter((j) => j.project === project)
+    },
+    enabled: project !== '',
+    refetchInterval: 10_000,
+  })
+}

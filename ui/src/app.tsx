@@ -1,7 +1,6 @@
 import {
   ActionIcon,
   AppShell,
-  Badge,
   Burger,
   Group,
   Stack,
@@ -23,9 +22,13 @@ import { EntitiesPage, EntityPage } from './pages/entities'
 import { FeatureServicePage, FeatureServicesPage } from './pages/feature-services'
 import { FeatureViewPage } from './pages/feature-view'
 import { FeatureViewsPage } from './pages/feature-views'
+import { FeaturesPage } from './pages/features'
 import { OnDemandViewPage, OnDemandViewsPage } from './pages/on-demand'
 import { OverviewPage } from './pages/overview'
+import { ProjectPicker } from './pages/projects'
+import { RunsPage } from './pages/runs'
 import { SavedDatasetPage, SavedDatasetsPage } from './pages/saved-datasets'
+import { StreamViewsPage } from './pages/stream-views'
 import { Link, match, navigate, path, useLocation } from './router'
 
 const LineagePage = lazy(() => import('./pages/lineage'))
@@ -36,6 +39,7 @@ const ROUTES: [string, Page, string][] = [
   ['/p/:project', OverviewPage, 'Overview'],
   ['/p/:project/feature-views', FeatureViewsPage, 'Feature views'],
   ['/p/:project/feature-views/:name', FeatureViewPage, 'Feature view'],
+  ['/p/:project/features', FeaturesPage, 'Features'],
   ['/p/:project/on-demand-views', OnDemandViewsPage, 'On-demand views'],
   ['/p/:project/on-demand-views/:name', OnDemandViewPage, 'On-demand view'],
   ['/p/:project/entities', EntitiesPage, 'Entities'],
@@ -47,17 +51,22 @@ const ROUTES: [string, Page, string][] = [
   ['/p/:project/saved-datasets', SavedDatasetsPage, 'Saved datasets'],
   ['/p/:project/saved-datasets/:name', SavedDatasetPage, 'Saved dataset'],
   ['/p/:project/lineage', (props) => <LineagePage {...props} />, 'Lineage'],
+  ['/p/:project/runs', RunsPage, 'Materialization runs'],
+  ['/p/:project/stream-views', StreamViewsPage, 'Stream views'],
 ]
 
 const NAV: [string, string][] = [
   ['', 'Overview'],
   ['feature-views', 'Feature views'],
+  ['features', 'Features'],
   ['on-demand-views', 'On-demand views'],
   ['entities', 'Entities'],
   ['data-sources', 'Data sources'],
   ['feature-services', 'Feature services'],
   ['saved-datasets', 'Saved datasets'],
   ['lineage', 'Lineage'],
+  ['runs', 'Runs'],
+  ['stream-views', 'Stream views'],
 ]
 
 export function App() {
@@ -101,11 +110,7 @@ export function App() {
                 Larder
               </Title>
             </Link>
-            {decoded && (
-              <Badge variant="outline" tt="none" aria-label={`project ${decoded}`}>
-                {decoded}
-              </Badge>
-            )}
+            {decoded && <ProjectPicker current={decoded} />}
           </Group>
           <Group gap="sm" wrap="nowrap">
             {decoded && <SearchBox data={registry.data} />}

@@ -46,3 +46,8 @@ export function formatTime(ms: number | undefined): string {
   if (ms === undefined) return '—'
   return new Date(ms).toISOString().replace('T', ' ').replace('.000Z', 'Z')
 }
+
+/** A run's duration for people: `850 ms` below a second, else as {@link formatDuration}. */
+export function formatMillis(ms: number): string {
+  return ms < 1000 ? `${Math.round(ms)} ms` : formatDuration(ms / 1000)
+}

@@ -1,6 +1,14 @@
 // What the pages derive from the REST API's objects: freshness, Larder's durations, the search index
 // and the lineage graph.
-import type { DataSourceJson, FeatureViewJson, RegistryData, Tags } from './api'
+import type {
+  DataSourceJson,
+  FeatureJson,
+  FeatureViewJson,
+  RegistryData,
+  RunJson,
+  RunsJson,
+  Tags,
+} from './api'
 import { durationSeconds, parseTime } from './format'
 import { path } from './router'
 
@@ -52,21 +60,72 @@ export function lastMaterialized(view: FeatureViewJson): number | undefined {
   return ends.length === 0 ? undefined : Math.max(...ends)
 }
 
+/** What a view's freshness is measured from: its newest event materialized, else its last window end. */
+export interface Freshness {
+  /** The instant the age is counted from (ms). */
+  readonly at: number
+  readonly basis: 'newestEvent' | 'windowEnd'
+}
+
 /**
- * The age of the newest materialized data over time: it grows from each watermark until the next
- * window lands, then drops. Windows are taken to land when they end (the registry records no run time).
+ * The view's freshness: the server's (from the run history: the newest event a successful run wrote,
+ * else the end of the last materialized window) when the runs are loaded, else the end of the last
+ * materialized window; undefined if the view was never materialized.
  */
-export function freshnessSeries(view: FeatureViewJson, now: number): [number, number][] {
-  const ends = [...new Set(intervals(view).map((i) => i.end))].sort((a, b) => a - b)
+export function viewFreshness(view: FeatureViewJson, runs: RunsJson | undefined): Freshness | undefined {
+  const server = runs?.freshness[view.spec.name]
+  const at = parseTime(server?.timestamp)
+  if (server && at !== undefined) return { at, basis: server.basis }
+  const end = lastMaterialized(view)
+  return end === undefined ? undefined : { at: end, basis: 'windowEnd' }
+}
+
+/**
+ * The age of the newest materialized event over time, from the runs that ran (any order): it grows
+ * between runs and drops when a run that wrote a newer event finishes, at the time it finished.
+ * Points are [time ms, age ms]; the last is at `now`. Empty when no run wrote an event.
+ */
+export function freshnessSeries(runs: readonly RunJson[], now: number): [number, number][] {
+  const landed = runs
+    .flatMap((r) => {
+      const at = parseTime(r.finishedAt)
+      const newest = parseTime(r.newestEventTimestamp)
+      return r.status === 'succeeded' && at !== undefined && newest !== undefined ? [{ at, newest }] : []
+    })
+    .sort((a, b) => a.at - b.at)
   const points: [number, number][] = []
-  let watermark: number | undefined
-  for (const end of ends) {
-    if (watermark !== undefined) points.push([end, end - watermark])
-    points.push([end, 0])
-    watermark = end
+  let newest: number | undefined
+  for (const run of landed) {
+    if (newest !== undefined) points.push([run.at, run.at - newest])
+    newest = Math.max(newest ?? run.newest, run.newest)
+    points.push([run.at, Math.max(0, run.at - newest)])
   }
-  if (watermark !== undefined) points.push([Math.max(now, watermark), Math.max(0, now - watermark)])
+  const last = landed[landed.length - 1]
+  if (newest !== undefined && last) points.push([Math.max(now, last.at), Math.max(0, now - newest)])
   return points
+}
+
+/** The fields of the request sources the on-demand views named read, once each, in order. */
+export function requestFields(data: RegistryData, onDemandViews: readonly string[]): FeatureJson[] {
+  const fields = new Map<string, FeatureJson>()
+  for (const name of onDemandViews) {
+    const view = data.onDemandViews.find((v) => v.spec.name === name)
+    for (const src of Object.values(view?.spec.sources ?? {})) {
+      const request = src.requestDataSource
+      if (!request) continue
+      const registered = data.dataSources.find((s) => s.name === request.name)
+      const schema = request.requestDataOptions?.schema ?? registered?.requestDataOptions?.schema ?? []
+      for (const f of schema) if (!fields.has(f.name)) fields.set(f.name, f)
+    }
+  }
+  return [...fields.values()]
+}
+
+/** The on-demand views that read the request source `source`, by name. */
+export function onDemandReading(data: RegistryData, source: string): string[] {
+  return data.onDemandViews
+    .filter((v) => Object.values(v.spec.sources ?? {}).some((s) => s.requestDataSource?.name === source))
+    .map((v) => v.spec.name)
 }
 
 export function viewSource(view: FeatureViewJson): DataSourceJson | undefined {
@@ -238,16 +297,25 @@ const REL_KIND: Record<string, ObjectKind> = {
 
 /**
  * The lineage graph from the API's direct relationships (entity or source → view, view → service),
- * plus view → on-demand view from the on-demand views' projections. Indirect relationships (source →
+ * plus push or stream source → view, and view or request source → on-demand view from the on-demand
+ * views' sources (a request source is laid out in the views' layer). Indirect relationships (source →
  * service) are left out: they are paths of the graph.
  */
 export function lineage(data: RegistryData): { nodes: LineageNode[]; edges: LineageEdge[] } {
   const odfv = new Set(data.onDemandViews.map((v) => v.spec.name))
+  const request = new Set(data.dataSources.filter((s) => s.type === 'REQUEST_SOURCE').map((s) => s.name))
+  for (const v of data.onDemandViews) {
+    for (const src of Object.values(v.spec.sources ?? {})) {
+      if (src.requestDataSource?.name) request.add(src.requestDataSource.name)
+    }
+  }
   const nodes = new Map<string, LineageNode>()
   const node = (kind: ObjectKind, name: string): string => {
     const k = kind === 'featureView' && odfv.has(name) ? 'onDemandFeatureView' : kind
     const id = `${k}:${name}`
-    if (!nodes.has(id)) nodes.set(id, { id, kind: k, name, layer: LAYER[k] ?? 0 })
+    // a request source feeds on-demand views only: it stands in the views' column, next to them
+    const layer = k === 'dataSource' && request.has(name) ? LAYER.featureView! : (LAYER[k] ?? 0)
+    if (!nodes.has(id)) nodes.set(id, { id, kind: k, name, layer })
     return id
   }
   for (const v of data.featureViews) node('featureView', v.spec.name)
@@ -265,7 +333,15 @@ export function lineage(data: RegistryData): { nodes: LineageNode[]; edges: Line
     const t = REL_KIND[r.target.type]
     if (!s || !t) continue
     if (t === 'featureService' && s !== 'featureView') continue
+    // a source → on-demand view relationship is the path source → view → on-demand view (drawn as
+    // such) or a request source (linked from the on-demand view's own sources below)
+    if (s === 'dataSource' && t === 'featureView' && odfv.has(r.target.name)) continue
     edge(node(s, r.source.name), node(t, r.target.name))
+  }
+  // Feast's relationships name a view's batch source only: a push or stream source is linked here.
+  for (const v of data.featureViews) {
+    const stream = v.spec.streamSource?.name
+    if (stream) edge(node('dataSource', stream), node('featureView', v.spec.name))
   }
   for (const v of data.onDemandViews) {
     for (const src of Object.values(v.spec.sources ?? {})) {

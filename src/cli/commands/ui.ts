@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url'
 import { type Command, InvalidArgumentError } from 'commander'
 import { type Level, pino } from 'pino'
 import { isLarderError } from '../../core/index.js'
+import { UI_AUTH_PATH, uiAuthSettings } from '../../server/auth/index.js'
 import { createServerAuth, FeatureServer, listen, serveStaticUi } from '../../server/index.js'
 import type { CommandContext } from '../context.js'
 import { paint } from '../output.js'
@@ -15,6 +16,7 @@ interface Options extends BrowserFlags {
   tlsCert?: string
   open?: boolean
   uiDir?: string
+  streamStatus?: string
   logLevel: Level
 }
 
@@ -28,9 +30,13 @@ const BUILT_UI = fileURLToPath(new URL('../../ui/', import.meta.url))
  * routes of the feature server on one origin (default http://127.0.0.1:8888). Prints the URL; opens a
  * browser only with `--open`. With an `auth:` block other than `no_auth`, the API routes ask for a
  * bearer token, which the UI asks for and keeps in the tab's sessionStorage; its files stay public.
+ * With `oidc` and a discovery URL, the UI's "Sign in" runs the provider's authorization-code flow with
+ * PKCE as the public client `ui_client_id` (else `client_id`), its redirect URI the UI's own origin
+ * plus `/`; `GET /ui-auth.json` tells the UI those public settings.
  * `--tls-key` with `--tls-cert` serve it over HTTPS, as `larder serve`. Browser-borne requests are
  * refused as by `larder serve` (`--allowed-host`, `--allowed-origin` and the `feature_server:` keys
- * widen that). Logs (JSON) go to stderr at `--log-level` (default warn). Runs until SIGTERM or SIGINT.
+ * widen that). `--stream-status` names the status server of `larder stream`, whose lag and throughput
+ * the stream views page shows. Logs (JSON) go to stderr at `--log-level` (default warn). Runs until SIGTERM or SIGINT.
  */
 export function registerUi(program: Command, ctx: CommandContext): void {
   program
@@ -44,6 +50,10 @@ export function registerUi(program: Command, ctx: CommandContext): void {
     .addOption(allowedOriginOption())
     .option('--open', 'open the UI in the default browser')
     .option('--ui-dir <dir>', 'serve this UI build instead of the bundled one')
+    .option(
+      '--stream-status <url>',
+      'status server of `larder stream` (e.g. http://127.0.0.1:6574): the stream views page shows its lag and throughput',
+    )
     .option('--log-level <level>', `log level on stderr: ${LEVELS.join(', ')}`, level, 'warn' as Level)
     .action(async (opts: Options) => {
       const store = await ctx.openStore()
@@ -55,7 +65,13 @@ export function registerUi(program: Command, ctx: CommandContext): void {
         auth,
         guards: guardOptions(store.config.featureServer, opts),
       })
-      await serveStaticUi(server, opts.uiDir ?? BUILT_UI)
+      // public: the UI reads it before it has a token, to offer "Sign in" with the identity provider
+      const settings = uiAuthSettings(store.config.auth)
+      server.app.get(UI_AUTH_PATH, (c) => c.json(settings, 200, { 'cache-control': 'no-cache' }))
+      await serveStaticUi(server, opts.uiDir ?? BUILT_UI, {
+        streamStatusUrl: opts.streamStatus,
+        authorizer: auth.authorizer,
+      })
       await server.registry.load()
       await server.target.online().catch((err: unknown) => {
         if (!(isLarderError(err) && err.code === 'BACKEND_UNAVAILABLE')) throw err
@@ -76,7 +92,9 @@ export function registerUi(program: Command, ctx: CommandContext): void {
       ctx.output.out('registry API under /api/v1, online features at /get-online-features; Ctrl-C stops')
       if (auth.authenticator.type !== 'no_auth') {
         ctx.output.out(
-          `auth ${auth.authenticator.type}: the UI asks for a bearer token, kept for the browser tab`,
+          settings.oidc
+            ? `auth ${auth.authenticator.type}: the UI signs in with ${settings.oidc.discovery_url} as client ${settings.oidc.client_id} (authorization code + PKCE, redirect URI ${http.url}/), or takes a pasted token; kept for the browser tab`
+            : `auth ${auth.authenticator.type}: the UI asks for a bearer token, kept for the browser tab`,
         )
       }
       if (opts.open) openBrowser(http.url)

@@ -1,5 +1,5 @@
 import { Badge, Group, Table, Text } from '@mantine/core'
-import type { ReactNode } from 'react'
+import { Fragment, type ReactNode } from 'react'
 import type { Tags } from '../api'
 import { userTags } from '../model'
 import { Link } from '../router'
@@ -53,5 +53,24 @@ export function LinkList({ items }: { items: { name: string; to: string }[] }) {
         </Link>
       ))}
     </Group>
+  )
+}
+
+/**
+ * A snake_case name that a narrow column wraps after its underscores, never inside a word: the full
+ * name stays in the text (and in `title` for a name that is cut).
+ */
+export function Name({ children }: { children: string }) {
+  const parts = children.split(/(?<=_)/)
+  return (
+    <span className="name" title={children}>
+      {parts.map((part, i) => (
+        // biome-ignore lint/suspicious/noArrayIndexKey: the parts of one fixed string
+        <Fragment key={i}>
+          {part}
+          {i < parts.length - 1 && <wbr />}
+        </Fragment>
+      ))}
+    </span>
   )
 }

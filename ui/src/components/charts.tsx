@@ -1,5 +1,5 @@
 import { Text, useComputedColorScheme } from '@mantine/core'
-import { CustomChart, LineChart } from 'echarts/charts'
+import { BarChart, CustomChart, LineChart } from 'echarts/charts'
 import { GridComponent, MarkLineComponent, TooltipComponent } from 'echarts/components'
 import * as echarts from 'echarts/core'
 import { SVGRenderer } from 'echarts/renderers'
@@ -7,9 +7,33 @@ import { useEffect, useRef } from 'react'
 import { formatAge, formatTime } from '../format'
 import type { Interval } from '../model'
 
-echarts.use([LineChart, CustomChart, GridComponent, TooltipComponent, MarkLineComponent, SVGRenderer])
+echarts.use([
+  BarChart,
+  LineChart,
+  CustomChart,
+  GridComponent,
+  TooltipComponent,
+  MarkLineComponent,
+  SVGRenderer,
+])
 
 type Option = echarts.EChartsCoreOption
+
+/** Round steps for a duration axis (ms): 1s … 30m, 1h … 12h, 1d, 2d, 1w, 2w, 30d. */
+const DURATION_STEPS = [
+  1, 5, 15, 30, 60, 300, 900, 1800, 3600, 10800, 21600, 43200, 86400, 172800, 604800, 1209600, 2592000,
+].map((s) => s * 1000)
+
+/** The smallest round step that splits [0, max] in at most `ticks` parts, and the axis end on it. */
+export function durationAxis(max: number, ticks = 5): { interval: number; max: number } {
+  const step =
+    DURATION_STEPS.find((s) => s * ticks >= max) ?? Math.ceil(max / ticks / 2592000000) * 2592000000
+  return { interval: step, max: Math.max(step, Math.ceil(max / step) * step) }
+}
+
+/** Pixels between back-to-back windows, and the narrowest a window is drawn. */
+const WINDOW_GAP = 1
+const WINDOW_MIN_WIDTH = 3
 
 function EChart({ option, height, label }: { option: Option; height: number; label: string }) {
   const ref = useRef<HTMLDivElement>(null)
@@ -33,6 +57,7 @@ function EChart({ option, height, label }: { option: Option; height: number; lab
 export function IntervalTimeline({ intervals, now }: { intervals: Interval[]; now: number }) {
   const min = Math.min(...intervals.map((i) => i.start))
   const max = Math.max(now, ...intervals.map((i) => i.end))
+  let rightEdge = Number.NEGATIVE_INFINITY
   const option: Option = {
     grid: { left: 16, right: 16, top: 8, bottom: 28 },
     xAxis: { type: 'time', min, max },
@@ -45,7 +70,7 @@ export function IntervalTimeline({ intervals, now }: { intervals: Interval[]; no
       {
         type: 'custom',
         renderItem: (
-          _: unknown,
+          params: { dataIndex: number },
           api: {
             value: (i: number) => number
             coord: (v: [number, number]) => [number, number]
@@ -55,19 +80,20 @@ export function IntervalTimeline({ intervals, now }: { intervals: Interval[]; no
         ) => {
           const start = api.coord([api.value(0), 0.75])
           const end = api.coord([api.value(1), 0.25])
+          // windows are sorted by start: each begins after the previous one's drawn right edge and a
+          // gap, so a short window next to a long one stays visible
+          if (params.dataIndex === 0) rightEdge = Number.NEGATIVE_INFINITY
+          const x = Math.max(start[0], rightEdge + WINDOW_GAP)
+          const width = Math.max(WINDOW_MIN_WIDTH, end[0] - x - WINDOW_GAP)
+          rightEdge = x + width
           return {
             type: 'rect',
-            shape: {
-              x: start[0],
-              y: start[1],
-              width: Math.max(2, end[0] - start[0]),
-              height: end[1] - start[1],
-            },
+            shape: { x, y: start[1], width, height: end[1] - start[1] },
             style: { ...api.style(), opacity: 0.8 },
           }
         },
         encode: { x: [0, 1] },
-        data: intervals.map((i) => [i.start, i.end]),
+        data: [...intervals].sort((a, b) => a.start - b.start).map((i) => [i.start, i.end]),
         itemStyle: { color: '#2f9e44' },
       },
     ],
@@ -75,13 +101,54 @@ export function IntervalTimeline({ intervals, now }: { intervals: Interval[]; no
   return <EChart option={option} height={90} label="Timeline of materialized intervals" />
 }
 
-/** Age of the newest materialized data over time (a sawtooth: it drops when a window lands). */
+/** A run as the runs chart plots it: when it finished, rows written, and what the tooltip says. */
+export interface RunPoint {
+  readonly at: number
+  readonly rowsWritten: number
+  readonly failed: boolean
+  readonly text: string
+}
+
+/** One bar per run at the time it ran (wall clock), as high as the rows it wrote; failed runs in red. */
+export function RunsChart({ runs }: { runs: readonly RunPoint[] }) {
+  const option: Option = {
+    grid: { left: 56, right: 16, top: 16, bottom: 28 },
+    xAxis: { type: 'time' },
+    yAxis: { type: 'value', name: 'rows', minInterval: 1 },
+    tooltip: {
+      trigger: 'item',
+      formatter: (p: { dataIndex: number }) => runs[p.dataIndex]?.text ?? '',
+    },
+    series: [
+      {
+        type: 'bar',
+        name: 'rows written',
+        barMaxWidth: 12,
+        barMinHeight: 2,
+        data: runs.map((r) => ({
+          value: [r.at, r.rowsWritten],
+          itemStyle: { color: r.failed ? '#e03131' : '#2f9e44' },
+        })),
+      },
+    ],
+  }
+  return (
+    <EChart option={option} height={150} label="Materialization runs: rows written, at the time each ran" />
+  )
+}
+
+/** Age of the newest materialized event over time (a sawtooth: it drops when a run lands newer data). */
 export function FreshnessChart({ series, maxAge }: { series: [number, number][]; maxAge: number }) {
+  // the axis reaches maxAge, so its line and label stay in the plot however far above the data it is
+  const axis = durationAxis(Math.max(1000, maxAge * 1000, ...series.map(([, age]) => age)))
   const option: Option = {
     grid: { left: 56, right: 16, top: 16, bottom: 28 },
     xAxis: { type: 'time' },
     yAxis: {
       type: 'value',
+      min: 0,
+      max: axis.max,
+      interval: axis.interval,
       axisLabel: { formatter: (v: number) => formatAge(v) },
     },
     tooltip: {
@@ -99,7 +166,7 @@ export function FreshnessChart({ series, maxAge }: { series: [number, number][];
           maxAge > 0
             ? {
                 symbol: 'none',
-                label: { formatter: 'maxAge' },
+                label: { formatter: `maxAge ${formatAge(maxAge * 1000)}`, position: 'insideEndTop' },
                 lineStyle: { color: '#e03131', type: 'dashed' },
                 data: [{ yAxis: maxAge * 1000 }],
               }
@@ -108,32 +175,54 @@ export function FreshnessChart({ series, maxAge }: { series: [number, number][];
     ],
   }
   return (
-    <EChart option={option} height={180} label="Freshness: age of the newest materialized data over time" />
+    <EChart
+      option={option}
+      height={180}
+      label={`Freshness: age of the newest materialized event over time; now ${formatAge(series[series.length - 1]?.[1] ?? 0)}`}
+    />
   )
 }
 
-/** The timeline and the freshness chart of a view, in one lazily loaded module (ECharts is large). */
+/** The timeline of windows, the runs and the freshness chart of a view, in one lazily loaded module (ECharts is large). */
 export function ChartsForView({
   intervals,
+  runs,
   series,
   maxAge,
   now,
 }: {
   intervals: Interval[]
+  runs: readonly RunPoint[]
   series: [number, number][]
   maxAge: number
   now: number
 }) {
   return (
     <>
-      <Text size="sm" fw={600}>
-        Timeline of materialized intervals
-      </Text>
-      <IntervalTimeline intervals={intervals} now={now} />
-      <Text size="sm" fw={600}>
-        Freshness (age of the newest materialized data)
-      </Text>
-      <FreshnessChart series={series} maxAge={maxAge} />
+      {intervals.length > 0 && (
+        <>
+          <Text size="sm" fw={600}>
+            Timeline of materialized intervals (event time)
+          </Text>
+          <IntervalTimeline intervals={intervals} now={now} />
+        </>
+      )}
+      {runs.length > 0 && (
+        <>
+          <Text size="sm" fw={600}>
+            Runs (when they ran; rows written)
+          </Text>
+          <RunsChart runs={runs} />
+        </>
+      )}
+      {series.length > 0 && (
+        <>
+          <Text size="sm" fw={600}>
+            Freshness (age of the newest materialized event)
+          </Text>
+          <FreshnessChart series={series} maxAge={maxAge} />
+        </>
+      )}
     </>
   )
 }

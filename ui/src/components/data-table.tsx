@@ -102,7 +102,7 @@ export function DataTable<T>({
                     style={
                       (c.column.columnDef.meta as { nowrap?: boolean } | undefined)?.nowrap
                         ? { whiteSpace: 'nowrap' }
-                        : { overflowWrap: 'anywhere' }
+                        : { overflowWrap: 'break-word' }
                     }
                   >
                     {flexRender(c.column.columnDef.cell, c.getContext())}

@@ -26,17 +26,29 @@ function show(value: unknown): string {
   return typeof value === 'string' ? value : JSON.stringify(value)
 }
 
+/** The comma-separated values typed into a field, as JSON values of its type. */
+function values(text: string | undefined, field: FeatureJson): unknown[] {
+  return (text ?? '')
+    .split(',')
+    .filter((s) => s.trim() !== '')
+    .map((s) => keyValue(s, field.valueType))
+}
+
 /**
  * Fetches features online (`POST /get-online-features`) for entity keys the user types, several
- * keys separated by commas, and shows value, status and age per feature and key.
+ * keys separated by commas, and shows value, status and age per feature and key. `requestFields`
+ * (what the on-demand views read from the request) are asked for too and sent in the `entities` map,
+ * as Feast's feature server takes them; one value typed there is sent for every key.
  */
 export function TryIt({
   joinKeys,
+  requestFields = [],
   features,
   featureService,
   label,
 }: {
   joinKeys: FeatureJson[]
+  requestFields?: FeatureJson[]
   features?: string[]
   featureService?: string
   label: string
@@ -45,11 +57,11 @@ export function TryIt({
   const run = useMutation({
     mutationFn: () => {
       const entities: Record<string, unknown[]> = {}
-      for (const k of joinKeys) {
-        entities[k.name] = (keys[k.name] ?? '')
-          .split(',')
-          .filter((s) => s.trim() !== '')
-          .map((s) => keyValue(s, k.valueType))
+      for (const k of joinKeys) entities[k.name] = values(keys[k.name], k)
+      const rows = Math.max(1, ...Object.values(entities).map((v) => v.length))
+      for (const f of requestFields) {
+        const typed = values(keys[f.name], f)
+        entities[f.name] = typed.length === 1 ? Array.from({ length: rows }, () => typed[0]) : typed
       }
       return getOnlineFeatures(
         featureService ? { feature_service: featureService, entities } : { features, entities },
@@ -60,7 +72,7 @@ export function TryIt({
     e.preventDefault()
     run.mutate()
   }
-  const ready = joinKeys.every((k) => (keys[k.name] ?? '').trim() !== '')
+  const ready = [...joinKeys, ...requestFields].every((k) => (keys[k.name] ?? '').trim() !== '')
   return (
     <Stack gap="sm">
       <form onSubmit={submit} aria-label={`Try ${label} online`}>
@@ -75,6 +87,20 @@ export function TryIt({
               onChange={(e) => {
                 const value = e.currentTarget.value
                 setKeys((old) => ({ ...old, [k.name]: value }))
+              }}
+            />
+          ))}
+          {requestFields.map((f) => (
+            <TextInput
+              key={f.name}
+              label={f.name}
+              description={`request field${f.valueType ? `, ${f.valueType}` : ''}; one value for every key`}
+              placeholder={f.valueType && NUMERIC.has(f.valueType) ? 'e.g. 10' : 'a value'}
+              value={keys[f.name] ?? ''}
+              data-request-field={f.name}
+              onChange={(e) => {
+                const value = e.currentTarget.value
+                setKeys((old) => ({ ...old, [f.name]: value }))
               }}
             />
           ))}

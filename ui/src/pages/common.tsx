@@ -4,6 +4,16 @@ import { Empty } from '../components/states'
 import { href, KIND_LABEL, type ObjectKind } from '../model'
 import { Link } from '../router'
 
+/**
+ * The English plural of a label's last word: a consonant then `y` becomes `ies` (Entity → Entities),
+ * `s`, `x`, `ch` and `sh` take `es`, anything else takes `s`.
+ */
+export function plural(label: string): string {
+  if (/[^aeiou]y$/i.test(label)) return `${label.slice(0, -1)}ies`
+  if (/(s|x|ch|sh)$/i.test(label)) return `${label}es`
+  return `${label}s`
+}
+
 /** The heading of an object's page: the way back to its list, its name and description. */
 export function ObjectHeader({
   project,
@@ -22,7 +32,7 @@ export function ObjectHeader({
     <Stack gap={4}>
       <Breadcrumbs>
         <Anchor component={Link} to={href(project, kind)} size="sm">
-          {KIND_LABEL[kind]}s
+          {plural(KIND_LABEL[kind])}
         </Anchor>
         <Text size="sm">{name}</Text>
       </Breadcrumbs>
@@ -52,7 +62,7 @@ export function NotFound({ project, kind, name }: { project: string; kind: Objec
     <Empty title={`${KIND_LABEL[kind]} "${name}" not found`}>
       It is not in project {project}: it may have been removed by the last <code>larder apply</code>.{' '}
       <Link to={href(project, kind)} className="text-link">
-        See all {KIND_LABEL[kind].toLowerCase()}s
+        See all {plural(KIND_LABEL[kind]).toLowerCase()}
       </Link>
       .
     </Empty>

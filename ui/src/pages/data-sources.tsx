@@ -5,7 +5,7 @@ import type { DataSourceJson, RegistryData } from '../api'
 import { Facts, LinkList, TagList } from '../components/bits'
 import { DataTable } from '../components/data-table'
 import { Empty } from '../components/states'
-import { href, userTags, viewSource } from '../model'
+import { href, type ObjectKind, onDemandReading, userTags, viewSource } from '../model'
 import { Link } from '../router'
 import { NotFound, ObjectHeader, Section } from './common'
 import { SchemaTable, sourceFacts } from './feature-view'
@@ -14,10 +14,14 @@ function location(s: DataSourceJson): string {
   return s.fileOptions?.uri ?? s.batchSource?.name ?? ''
 }
 
-function viewsReading(data: RegistryData, source: string): string[] {
-  return data.featureViews
-    .filter((v) => viewSource(v)?.name === source || v.spec.batchSource?.name === source)
-    .map((v) => v.spec.name)
+/** The views that read the source: feature views (batch, push or stream source) and on-demand views (request source). */
+function viewsReading(data: RegistryData, source: string): { kind: ObjectKind; name: string }[] {
+  return [
+    ...data.featureViews
+      .filter((v) => viewSource(v)?.name === source || v.spec.batchSource?.name === source)
+      .map((v) => ({ kind: 'featureView' as const, name: v.spec.name })),
+    ...onDemandReading(data, source).map((name) => ({ kind: 'onDemandFeatureView' as const, name })),
+  ]
 }
 
 export function DataSourcesPage({ data }: { data: RegistryData }) {
@@ -36,7 +40,7 @@ export function DataSourcesPage({ data }: { data: RegistryData }) {
       { id: 'type', accessorFn: (s) => s.type ?? '', header: 'Type' },
       { id: 'location', accessorFn: location, header: 'Path or batch source' },
       { id: 'timestamp', accessorFn: (s) => s.timestampField ?? '', header: 'Timestamp field' },
-      { id: 'views', accessorFn: (s) => viewsReading(data, s.name).length, header: 'Feature views' },
+      { id: 'views', accessorFn: (s) => viewsReading(data, s.name).length, header: 'Read by' },
       {
         id: 'tags',
         header: 'Tags',
@@ -81,10 +85,10 @@ export function DataSourcePage({ data, name }: { data: RegistryData; name: strin
             ['owner', s.owner || '—'],
             ['tags', <TagList key="t" tags={s.tags} />],
             [
-              'feature views',
+              'read by',
               <LinkList
                 key="v"
-                items={viewsReading(data, s.name).map((v) => ({ name: v, to: href(p, 'featureView', v) }))}
+                items={viewsReading(data, s.name).map((v) => ({ name: v.name, to: href(p, v.kind, v.name) }))}
               />,
             ],
           ]}

@@ -2,7 +2,7 @@ import { Stack, Title } from '@mantine/core'
 import type { ColumnDef } from '@tanstack/react-table'
 import { useMemo } from 'react'
 import type { EntityJson, RegistryData } from '../api'
-import { Facts, LinkList, TagList } from '../components/bits'
+import { Facts, LinkList, Name, TagList } from '../components/bits'
 import { DataTable } from '../components/data-table'
 import { Empty } from '../components/states'
 import { formatTime, parseTime } from '../format'
@@ -24,7 +24,7 @@ export function EntitiesPage({ data }: { data: RegistryData }) {
         header: 'Name',
         cell: (c) => (
           <Link to={href(p, 'entity', c.row.original.spec.name)} className="text-link">
-            {c.row.original.spec.name}
+            <Name>{c.row.original.spec.name}</Name>
           </Link>
         ),
       },

@@ -2,13 +2,13 @@ import { Stack, Table, Text, Title } from '@mantine/core'
 import type { ColumnDef } from '@tanstack/react-table'
 import { useMemo } from 'react'
 import type { FeatureJson, FeatureServiceJson, RegistryData } from '../api'
-import { Facts, TagList } from '../components/bits'
+import { Facts, Name, TagList } from '../components/bits'
 import { CodeBlock } from '../components/code-block'
 import { DataTable } from '../components/data-table'
 import { Empty } from '../components/states'
 import { TryIt } from '../components/try-it'
 import { formatTime, parseTime } from '../format'
-import { href, userTags } from '../model'
+import { href, requestFields, userTags } from '../model'
 import { Link } from '../router'
 import { NotFound, ObjectHeader, Section } from './common'
 
@@ -51,7 +51,7 @@ export function FeatureServicesPage({ data }: { data: RegistryData }) {
         header: 'Name',
         cell: (c) => (
           <Link to={href(p, 'featureService', c.row.original.spec.name)} className="text-link">
-            {c.row.original.spec.name}
+            <Name>{c.row.original.spec.name}</Name>
           </Link>
         ),
       },
@@ -103,11 +103,15 @@ export function FeatureServicePage({ data, name }: { data: RegistryData; name: s
   if (!s) return <NotFound project={data.project} kind="featureService" name={name} />
   const p = data.project
   const keys = serviceJoinKeys(data, s)
-  const entities = Object.fromEntries(keys.map((k) => [k.name, [example(k)]]))
+  const fields = requestFields(
+    data,
+    (s.spec.features ?? []).map((f) => f.featureViewName),
+  )
+  const entities = Object.fromEntries([...keys, ...fields].map((k) => [k.name, [example(k)]]))
   const origin = window.location.origin
   const body = JSON.stringify({ feature_service: s.spec.name, entities })
   const curl = `curl -X POST ${origin}/get-online-features \\\n  -H 'content-type: application/json' \\\n  -d '${body}'`
-  const entityText = keys.map((k) => `${k.name}: [${JSON.stringify(example(k))}]`).join(', ')
+  const entityText = [...keys, ...fields].map((k) => `${k.name}: [${JSON.stringify(example(k))}]`).join(', ')
   const client = `import { LarderClient } from 'larderjs/client'
 
 const client = new LarderClient('${origin}')
@@ -179,7 +183,7 @@ console.log(res.metadata.featureNames, res.results)`
         </Stack>
       </Section>
       <Section title="Try it">
-        <TryIt joinKeys={keys} featureService={s.spec.name} label={s.spec.name} />
+        <TryIt joinKeys={keys} requestFields={fields} featureService={s.spec.name} label={s.spec.name} />
       </Section>
     </Stack>
   )

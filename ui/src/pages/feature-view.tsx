@@ -1,6 +1,6 @@
 import { Badge, Group, SimpleGrid, Stack, Table, Text } from '@mantine/core'
 import { lazy, Suspense, useEffect } from 'react'
-import type { DataSourceJson, FeatureJson, RegistryData } from '../api'
+import { type DataSourceJson, type FeatureJson, type RegistryData, type RunJson, useRuns } from '../api'
 import { Facts, LinkList, TagList } from '../components/bits'
 import { Loading } from '../components/states'
 import { TryIt } from '../components/try-it'
@@ -13,11 +13,13 @@ import {
   intervals,
   lastMaterialized,
   servicesUsing,
+  viewFreshness,
   viewSource,
 } from '../model'
-import { Link, useLocation } from '../router'
+import { Link, path, useLocation } from '../router'
 import { NotFound, ObjectHeader, Section } from './common'
 import { FreshnessBadge } from './overview'
+import { RunsTable, runPoint } from './runs'
 
 const Charts = lazy(() => import('../components/charts').then((m) => ({ default: m.ChartsForView })))
 
@@ -107,6 +109,7 @@ export function FeatureViewPage({ data, name }: { data: RegistryData; name: stri
   const now = useNow()
   const location = useLocation()
   const view = data.featureViews.find((v) => v.spec.name === name)
+  const runs = useRuns(data.project, name)
   const hash = location.split('#')[1]
   useEffect(() => {
     if (hash) document.getElementById(decodeURIComponent(hash))?.scrollIntoView({ block: 'center' })
@@ -117,6 +120,9 @@ export function FeatureViewPage({ data, name }: { data: RegistryData; name: stri
   const d = durations(view)
   const list = intervals(view)
   const last = lastMaterialized(view)
+  const fresh = viewFreshness(view, runs.data)
+  const runList: RunJson[] = runs.data?.materializationRuns ?? []
+  const newest = runList.find((r) => r.newestEventTimestamp !== null)?.newestEventTimestamp
   const source = viewSource(view)
   const joinKeys: FeatureJson[] =
     spec.entityColumns && spec.entityColumns.length > 0
@@ -135,7 +141,11 @@ export function FeatureViewPage({ data, name }: { data: RegistryData; name: stri
             Freshness
           </Text>
           <span data-testid="freshness">
-            <FreshnessBadge age={last === undefined ? undefined : now - last} maxAge={d.maxAge} />
+            <FreshnessBadge
+              age={fresh === undefined ? undefined : now - fresh.at}
+              maxAge={d.maxAge}
+              basis={fresh?.basis}
+            />
           </span>
         </Group>
       </ObjectHeader>
@@ -187,42 +197,74 @@ export function FeatureViewPage({ data, name }: { data: RegistryData; name: stri
         />
       </Section>
       <Section title="Materialization">
-        {list.length === 0 ? (
+        {list.length === 0 && runList.length === 0 ? (
           <Text c="dimmed" size="sm">
             Never materialized. Run <code>larder materialize-incremental $(date -u +%FT%TZ)</code> in the
             repository to load its latest values into the online store.
           </Text>
         ) : (
           <Stack gap="sm">
-            <Text size="sm">
-              Last materialized up to <b>{formatTime(last)}</b>, {formatAge(now - last!)} ago; {list.length}{' '}
-              window
-              {list.length === 1 ? '' : 's'} recorded.
+            <Text size="sm" data-testid="materialization-summary">
+              {newest ? (
+                <>
+                  Newest event materialized: <b>{formatTime(parseTime(newest))}</b>,{' '}
+                  {formatAge(now - parseTime(newest)!)} old.{' '}
+                </>
+              ) : (
+                <>No run recorded the newest event it wrote; freshness counts from the last window end. </>
+              )}
+              {last !== undefined && (
+                <>
+                  Materialized up to <b>{formatTime(last)}</b>; {list.length} window
+                  {list.length === 1 ? '' : 's'} recorded.
+                </>
+              )}
             </Text>
             <Suspense fallback={<Loading what="charts" />}>
-              <Charts intervals={list} series={freshnessSeries(view, now)} maxAge={d.maxAge} now={now} />
+              <Charts
+                intervals={list}
+                runs={runList.map(runPoint)}
+                series={freshnessSeries(runList, now)}
+                maxAge={d.maxAge}
+                now={now}
+              />
             </Suspense>
-            <Table aria-label="Materialized intervals" striped>
-              <Table.Thead>
-                <Table.Tr>
-                  <Table.Th>Start</Table.Th>
-                  <Table.Th>End</Table.Th>
-                  <Table.Th>Length</Table.Th>
-                </Table.Tr>
-              </Table.Thead>
-              <Table.Tbody>
-                {[...list]
-                  .reverse()
-                  .slice(0, 10)
-                  .map((i) => (
-                    <Table.Tr key={`${i.start}:${i.end}`}>
-                      <Table.Td>{formatTime(i.start)}</Table.Td>
-                      <Table.Td>{formatTime(i.end)}</Table.Td>
-                      <Table.Td>{formatAge(i.end - i.start)}</Table.Td>
-                    </Table.Tr>
-                  ))}
-              </Table.Tbody>
-            </Table>
+            {list.length > 0 && (
+              <Table aria-label="Materialized intervals" striped>
+                <Table.Thead>
+                  <Table.Tr>
+                    <Table.Th>Start</Table.Th>
+                    <Table.Th>End</Table.Th>
+                    <Table.Th>Length</Table.Th>
+                  </Table.Tr>
+                </Table.Thead>
+                <Table.Tbody>
+                  {[...list]
+                    .reverse()
+                    .slice(0, 10)
+                    .map((i) => (
+                      <Table.Tr key={`${i.start}:${i.end}`}>
+                        <Table.Td>{formatTime(i.start)}</Table.Td>
+                        <Table.Td>{formatTime(i.end)}</Table.Td>
+                        <Table.Td>{formatAge(i.end - i.start)}</Table.Td>
+                      </Table.Tr>
+                    ))}
+                </Table.Tbody>
+              </Table>
+            )}
+            {runList.length > 0 && (
+              <>
+                <RunsTable project={p} runs={runList.slice(0, 10)} showView={false} />
+                <Text size="sm">
+                  <Link
+                    to={`${path('p', p, 'runs')}?view=${encodeURIComponent(spec.name)}`}
+                    className="text-link"
+                  >
+                    All runs of {spec.name} →
+                  </Link>
+                </Text>
+              </>
+            )}
           </Stack>
         )}
       </Section>

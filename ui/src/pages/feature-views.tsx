@@ -2,6 +2,7 @@ import { Group, Stack, Text, Title } from '@mantine/core'
 import type { ColumnDef } from '@tanstack/react-table'
 import { useMemo } from 'react'
 import type { FeatureViewJson, RegistryData } from '../api'
+import { Name } from '../components/bits'
 import { DataTable } from '../components/data-table'
 import { Empty } from '../components/states'
 import { formatDuration, formatTime } from '../format'
@@ -56,7 +57,7 @@ export function FeatureViewsPage({ data }: { data: RegistryData }) {
         header: 'Name',
         cell: (c) => (
           <Link to={href(p, 'featureView', c.row.original.name)} className="text-link">
-            {c.row.original.name}
+            <Name>{c.row.original.name}</Name>
           </Link>
         ),
       },
@@ -68,7 +69,7 @@ export function FeatureViewsPage({ data }: { data: RegistryData }) {
           <Group gap={4}>
             {c.row.original.entities.map((e) => (
               <Link key={e} to={href(p, 'entity', e)} className="text-link">
-                {e}
+                <Name>{e}</Name>
               </Link>
             ))}
           </Group>
@@ -81,7 +82,7 @@ export function FeatureViewsPage({ data }: { data: RegistryData }) {
         cell: (c) =>
           c.row.original.source ? (
             <Link to={href(p, 'dataSource', c.row.original.source)} className="text-link">
-              {c.row.original.source}
+              <Name>{c.row.original.source}</Name>
             </Link>
           ) : (
             '—'

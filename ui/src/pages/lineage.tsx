@@ -19,9 +19,13 @@ import { Link, navigate } from '../router'
 const NODE_W = 190
 const NODE_H = 44
 const GAP_Y = 14
-const GAP_X = 110
-/** A layer with more nodes than this wraps into several columns, so large registries stay compact. */
-const PER_COLUMN = 36
+const GAP_X = 140
+/** The smallest zoom of the default fit: a node's name stays readable (about 10 px text). */
+const READABLE_ZOOM = 0.75
+/** Rows of nodes the default fit shows when the whole graph would need a smaller zoom than readable. */
+const FIRST_SCREEN_ROWS = 12
+/** Above this many nodes, only the nodes and links in view are rendered. */
+const RENDER_ALL_UP_TO = 400
 
 const COLOR: Record<ObjectKind, string> = {
   entity: 'var(--mantine-color-orange-6)',
@@ -60,8 +64,10 @@ function ObjectNodeView({ data }: NodeProps<ObjectNode>) {
 const nodeTypes = { object: ObjectNodeView }
 
 /**
- * A layered layout: one band of columns per kind (sources and entities, views, on-demand views,
- * services), nodes ordered by the mean position of their upstream neighbours to cut crossings.
+ * A layered layout: one column per layer (sources and entities | views and request sources |
+ * on-demand views | services), so a link only ever runs between neighbouring columns, never through
+ * another column's handles. Nodes are ordered by the mean position of their upstream neighbours to cut
+ * crossings; every column starts at the top, so the first screenful shows the start of each.
  */
 export function layout(nodes: LineageNode[], edges: LineageEdge[]): Map<string, { x: number; y: number }> {
   const preds = new Map<string, string[]>()
@@ -82,27 +88,27 @@ export function layout(nodes: LineageNode[], edges: LineageEdge[]): Map<string, 
       (a, b) =>
         ranks.get(a.id)! - ranks.get(b.id)! || a.kind.localeCompare(b.kind) || a.name.localeCompare(b.name),
     )
-    const columns = Math.max(1, Math.ceil(list.length / PER_COLUMN))
-    const perColumn = Math.ceil(list.length / columns)
     list.forEach((n, i) => {
       order.set(n.id, i / Math.max(1, list.length - 1))
-      const col = Math.floor(i / perColumn)
-      positions.set(n.id, { x: x + col * (NODE_W + 30), y: (i % perColumn) * (NODE_H + GAP_Y) })
+      positions.set(n.id, { x, y: i * (NODE_H + GAP_Y) })
     })
-    x += columns * (NODE_W + 30) + GAP_X
+    x += NODE_W + GAP_X
   }
-  // centre each band vertically on the tallest one
-  const height = new Map<number, number>()
-  for (const n of nodes) height.set(n.layer, Math.max(height.get(n.layer) ?? 0, positions.get(n.id)!.y))
-  const tallest = Math.max(0, ...height.values())
-  for (const n of nodes) positions.get(n.id)!.y += (tallest - (height.get(n.layer) ?? 0)) / 2
   return positions
+}
+
+/** The nodes the default fit frames: all of them, or the first rows of every column when there are many. */
+function firstScreen(
+  ids: readonly string[],
+  positions: Map<string, { x: number; y: number }>,
+): { id: string }[] {
+  const limit = FIRST_SCREEN_ROWS * (NODE_H + GAP_Y)
+  return ids.filter((id) => (positions.get(id)?.y ?? 0) < limit).map((id) => ({ id }))
 }
 
 export default function LineagePage({ data }: { data: RegistryData }) {
   const scheme = useComputedColorScheme('light')
   const graph = useMemo(() => lineage(data), [data])
-  const positions = useMemo(() => layout(graph.nodes, graph.edges), [graph])
   const [hovered, setHovered] = useState<string>()
   const [filter, setFilter] = useState('')
   const neighbours = useMemo(() => {
@@ -124,6 +130,17 @@ export default function LineagePage({ data }: { data: RegistryData }) {
     }
     return keep
   }, [filter, graph, neighbours])
+  // a filtered graph is laid out anew, so what is left stands together and the fit frames it
+  const positions = useMemo(
+    () =>
+      visible
+        ? layout(
+            graph.nodes.filter((n) => visible.has(n.id)),
+            graph.edges.filter((e) => visible.has(e.source) && visible.has(e.target)),
+          )
+        : layout(graph.nodes, graph.edges),
+    [graph, visible],
+  )
   const lit = useMemo(() => {
     if (!hovered) return undefined
     return new Set([hovered, ...(neighbours.get(hovered) ?? [])])
@@ -204,17 +221,30 @@ export default function LineagePage({ data }: { data: RegistryData }) {
         }}
       >
         <ReactFlow
+          // a new filter remounts the graph, so it is fitted again to what is shown
+          key={filter.trim().toLowerCase()}
           nodes={nodes}
           edges={edges}
           nodeTypes={nodeTypes}
           colorMode={scheme}
           fitView
+          fitViewOptions={{
+            minZoom: READABLE_ZOOM,
+            maxZoom: 1.25,
+            // the whole graph when filtered (what is left is small), else its first screenful
+            nodes: visible
+              ? undefined
+              : firstScreen(
+                  nodes.map((n) => n.id),
+                  positions,
+                ),
+          }}
           minZoom={0.05}
           nodesDraggable={false}
           nodesConnectable={false}
           nodesFocusable={false}
           edgesFocusable={false}
-          onlyRenderVisibleElements
+          onlyRenderVisibleElements={nodes.length > RENDER_ALL_UP_TO}
           onNodeMouseEnter={(_, n) => setHovered(n.id)}
           onNodeMouseLeave={() => setHovered(undefined)}
           onEdgeClick={(_, e) => {

@@ -1,12 +1,26 @@
 import { Badge, Card, Group, Kbd, SimpleGrid, Stack, Table, Text, Title } from '@mantine/core'
-import type { RegistryData } from '../api'
+import { type RegistryData, useRuns } from '../api'
 import { Empty } from '../components/states'
-import { formatAge, formatTime } from '../format'
+import { formatAge, formatMillis, formatTime, parseTime } from '../format'
 import { useNow } from '../hooks'
-import { durations, href, intervals, lastMaterialized, type ObjectKind } from '../model'
-import { Link } from '../router'
+import { durations, type Freshness, href, type ObjectKind, viewFreshness } from '../model'
+import { Link, path } from '../router'
 
-export function FreshnessBadge({ age, maxAge }: { age: number | undefined; maxAge: number }) {
+const BASIS: Record<Freshness['basis'], string> = {
+  newestEvent: 'age of the newest event materialized',
+  windowEnd: 'no run recorded its newest event: age of the end of the last materialized window',
+}
+
+/** A view's freshness: the age (ms) counted on `basis`, red beyond maxAge (seconds, 0: none). */
+export function FreshnessBadge({
+  age,
+  maxAge,
+  basis = 'newestEvent',
+}: {
+  age: number | undefined
+  maxAge: number
+  basis?: Freshness['basis']
+}) {
   if (age === undefined)
     return (
       <Badge color="gray" variant="light">
@@ -19,9 +33,10 @@ export function FreshnessBadge({ age, maxAge }: { age: number | undefined; maxAg
       color={stale ? 'red' : 'teal'}
       variant="light"
       tt="none"
-      title={stale ? 'older than maxAge' : 'within maxAge'}
+      title={`${BASIS[basis]}; ${stale ? 'older than maxAge' : 'within maxAge'}`}
+      data-basis={basis}
     >
-      {formatAge(age)} old
+      {formatAge(age)} old{basis === 'windowEnd' ? ' (window end)' : ''}
     </Badge>
   )
 }
@@ -37,16 +52,19 @@ export function OverviewPage({ data }: { data: RegistryData }) {
     ['featureService', 'Feature services', data.featureServices.length],
     ['savedDataset', 'Saved datasets', data.savedDatasets.length],
   ]
+  const runs = useRuns(p)
   const staleness = data.featureViews
     .map((v) => {
-      const last = lastMaterialized(v)
-      return { view: v, last, age: last === undefined ? undefined : now - last, maxAge: durations(v).maxAge }
+      const fresh = viewFreshness(v, runs.data)
+      return {
+        view: v,
+        fresh,
+        age: fresh === undefined ? undefined : now - fresh.at,
+        maxAge: durations(v).maxAge,
+      }
     })
     .sort((a, b) => (b.age ?? Number.POSITIVE_INFINITY) - (a.age ?? Number.POSITIVE_INFINITY))
-  const recent = data.featureViews
-    .flatMap((v) => intervals(v).map((i) => ({ view: v.spec.name, ...i })))
-    .sort((a, b) => b.end - a.end)
-    .slice(0, 8)
+  const recent = (runs.data?.materializationRuns ?? []).slice(0, 8)
   const total = counts.reduce((n, [, , c]) => n + c, 0)
   return (
     <Stack gap="lg">
@@ -94,7 +112,7 @@ export function OverviewPage({ data }: { data: RegistryData }) {
               <Table.Thead>
                 <Table.Tr>
                   <Table.Th>View</Table.Th>
-                  <Table.Th>Last materialized</Table.Th>
+                  <Table.Th>Newest event</Table.Th>
                   <Table.Th>Freshness</Table.Th>
                 </Table.Tr>
               </Table.Thead>
@@ -107,10 +125,10 @@ export function OverviewPage({ data }: { data: RegistryData }) {
                       </Link>
                     </Table.Td>
                     <Table.Td>
-                      <Text size="sm">{formatTime(s.last)}</Text>
+                      <Text size="sm">{formatTime(s.fresh?.at)}</Text>
                     </Table.Td>
                     <Table.Td>
-                      <FreshnessBadge age={s.age} maxAge={s.maxAge} />
+                      <FreshnessBadge age={s.age} maxAge={s.maxAge} basis={s.fresh?.basis} />
                     </Table.Td>
                   </Table.Tr>
                 ))}
@@ -129,6 +147,13 @@ export function OverviewPage({ data }: { data: RegistryData }) {
           <Title order={4} mb="xs">
             Last materializations
           </Title>
+          {recent.length > 0 && (
+            <Text size="sm" mb="xs">
+              <Link to={path('p', p, 'runs')} className="text-link">
+                All runs →
+              </Link>
+            </Text>
+          )}
           {recent.length === 0 ? (
             <Text c="dimmed" size="sm">
               Nothing materialized yet. Run <code>larder materialize-incremental $(date -u +%FT%TZ)</code> to
@@ -139,22 +164,37 @@ export function OverviewPage({ data }: { data: RegistryData }) {
               <Table.Thead>
                 <Table.Tr>
                   <Table.Th>View</Table.Th>
+                  <Table.Th>Ran</Table.Th>
                   <Table.Th>Window</Table.Th>
+                  <Table.Th>Rows</Table.Th>
+                  <Table.Th>Took</Table.Th>
                 </Table.Tr>
               </Table.Thead>
               <Table.Tbody>
                 {recent.map((r) => (
-                  <Table.Tr key={`${r.view}:${r.start}:${r.end}`}>
+                  <Table.Tr key={r.id}>
                     <Table.Td>
-                      <Link to={href(p, 'featureView', r.view)} className="text-link">
-                        {r.view}
+                      <Link to={href(p, 'featureView', r.featureView)} className="text-link">
+                        {r.featureView}
                       </Link>
                     </Table.Td>
                     <Table.Td>
-                      <Text size="sm">
-                        {formatTime(r.start)} → {formatTime(r.end)}
+                      <Text size="sm" title={formatTime(parseTime(r.startedAt))}>
+                        {formatAge(now - (parseTime(r.startedAt) ?? now))} ago
+                        {r.status === 'failed' && (
+                          <Badge color="red" variant="light" ml={4}>
+                            failed
+                          </Badge>
+                        )}
                       </Text>
                     </Table.Td>
+                    <Table.Td>
+                      <Text size="sm">
+                        {formatTime(parseTime(r.windowStart))} → {formatTime(parseTime(r.windowEnd))}
+                      </Text>
+                    </Table.Td>
+                    <Table.Td>{r.rowsWritten}</Table.Td>
+                    <Table.Td>{formatMillis(r.durationMs)}</Table.Td>
                   </Table.Tr>
                 ))}
               </Table.Tbody>
