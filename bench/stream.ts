@@ -9,7 +9,8 @@
 // the same run on the same entries, a raw loop: XREADGROUP COUNT 500, each entry's fields parsed, its
 // Feast entity key and Value bytes encoded and written with one pipelined HSET per event, then XACK
 // of the batch (no newer-wins check, no tiles). Medians of interleaved runs, each on a fresh consumer
-// group and an emptied online store.
+// group and an emptied online store; `run_ratios` gives each run's ratio against the reference run
+// right after it, which a shared machine's changing load skews less than the medians.
 //
 // stream_redis_freshness: how long after its XADD an event is readable online, p50 and p99. A child
 // process XADDs events at a steady rate (RATE events/s for SECONDS s, spread over the drivers), each
@@ -315,6 +316,7 @@ async function throughput(target: StreamTarget, raw: Raw, reader: Raw): Promise<
       events_per_s: Math.round(perS),
       reference_events_per_s: Math.round(referencePerS),
       ratio: Math.round((perS / referencePerS) * 100) / 100,
+      run_ratios: ours.map((s, i) => Math.round((theirs[i]! / s) * 100) / 100),
       events: EVENTS,
       drivers: DRIVERS,
       runs: RUNS,

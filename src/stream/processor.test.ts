@@ -2,9 +2,11 @@ import { fileURLToPath } from 'node:url'
 import { createClient } from 'redis'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { createTestRepo, type TestRepo } from '../materialize/__fixtures__/test-repo.js'
+import type { OnlineStore } from '../online/online-store.js'
+import type { TileStore } from '../online/tile-store.js'
 import { redisUnavailable } from '../testing/probes.js'
 import { describeWithService } from '../testing/services.js'
-import { runStreamProcessor, type StreamProcessor } from './index.js'
+import { runStreamProcessor, type StreamProcessor, type StreamTarget } from './index.js'
 
 const CORE = fileURLToPath(new URL('../core/index.ts', import.meta.url))
 
@@ -115,6 +117,67 @@ describeWithService(
         })
       ).toRows()
       expect(rows[0]).toMatchObject({ fare: 10, sum_fare_3600s: 30 })
+    })
+
+    it('writes one batch at a time in stream order, and a stop acknowledges every batch it read', async () => {
+      const start = Date.now() - 10 * 60_000
+      const multi = redis.multi()
+      for (let i = 0; i < 600; i++) {
+        multi.xAdd(stream, '*', {
+          driver_id: String(1 + (i % 7)),
+          event_timestamp: new Date(start + i).toISOString(),
+          fare: '1',
+          city: 'Faro',
+        })
+      }
+      await multi.exec()
+      const online = await repo.store.online()
+      // each tile write takes a while, so a next batch read meanwhile would overlap it if allowed
+      const calls: number[][] = []
+      let active = 0
+      let mostActive = 0
+      let running: StreamProcessor | undefined
+      let stopped: Promise<void> | undefined
+      const slow = new Proxy(online, {
+        get(store, prop) {
+          if (prop === 'applyTiles') {
+            return async (...args: Parameters<TileStore['applyTiles']>) => {
+              active++
+              mostActive = Math.max(mostActive, active)
+              try {
+                await new Promise((r) => setTimeout(r, 30))
+                return await (store as OnlineStore & TileStore).applyTiles(...args)
+              } finally {
+                active--
+                calls.push(args[1].map((w) => w.eventTs))
+                if (calls.length === 3) stopped = running!.stop()
+              }
+            }
+          }
+          const value = Reflect.get(store, prop, store)
+          return typeof value === 'function' ? value.bind(store) : value
+        },
+      })
+      const target: StreamTarget = {
+        config: { ...repo.store.config, streamProcessor: { batch_size: 40 } },
+        registry: repo.store.registry,
+        online: async () => slow,
+        offline: () => repo.store.offline(),
+        deployedStreamViews: () => repo.store.deployedStreamViews(),
+      }
+      running = await runStreamProcessor(target, { member: 'test-2' })
+      await running.done
+      await stopped
+      expect(mostActive).toBe(1)
+      const times = calls.flat()
+      expect(times).toEqual([...times].sort((a, b) => a - b))
+      expect(times.length).toBeGreaterThanOrEqual(3 * 40)
+      // everything delivered to the group was written and acknowledged: nothing left pending
+      const pending = await redis.xPending(stream, 'larder')
+      expect(pending.pending).toBe(0)
+      const [group] = (await redis.xInfoGroups(stream)).filter((g) => g.name === 'larder')
+      const delivered = await redis.xRange(stream, '-', String(group!['last-delivered-id']))
+      expect(times.length).toBe(delivered!.filter((e) => e.message.city === 'Faro').length)
     })
   },
 )

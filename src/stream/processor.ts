@@ -20,7 +20,13 @@ import type { ConsumerIdentity, StreamConsumer, StreamMessage } from './consumer
 import { openStreamConsumer } from './consumer-loader.js'
 import { checkDecodable, decodeMessage } from './decode.js'
 import { type StreamProcessorOptions, streamProcessorSchema } from './stream-config.js'
-import { type DecodedEvent, latestRows, type RefusedEvent, ViewSink } from './view-sink.js'
+import {
+  type DecodedEvent,
+  latestRows,
+  type PreparedEvent,
+  type RefusedEvent,
+  ViewSink,
+} from './view-sink.js'
 
 /** What the processor needs from a feature store; `FeatureStore` is one. */
 export interface StreamTarget {
@@ -204,6 +210,10 @@ class SourceRunner {
   #lastBatchAt: number | undefined
   /** The release of the last acknowledged batch's tile marks, running in the background. */
   #releasing: Promise<void> = Promise.resolve()
+  /** The kinds of work (reads, writes) whose last attempt failed. */
+  readonly #failing = new Set<'broker' | 'write'>()
+  /** The writes of the batch in hand: true once acknowledged, false when a stop cut them short. */
+  #writing: Promise<boolean> = Promise.resolve(true)
 
   constructor(
     target: StreamTarget,
@@ -250,35 +260,45 @@ class SourceRunner {
       this.#log('info', 'consuming', { views: this.#sinks.map((s) => s.view.name) })
       let lagAt = 0
       while (!signal.aborted) {
-        const messages = await this.#retrying('broker', async () => {
+        // the next batch is read and prepared while the previous one is written (#writing)
+        const read = await this.#retrying('broker', async () => {
           // a consumer whose broker could not be reached is opened anew: its client may have given up
           // reconnecting (Redis stops after about 30 s), and a new one connects once the broker is back
           this.#consumer ??= await openStreamConsumer(this.#source, this.#settings, identity, { signal })
           const consumer = this.#consumer
           try {
-            return await consumer.read(this.#settings.batch_size, this.#settings.max_wait_ms, { signal })
+            return {
+              consumer,
+              messages: await consumer.read(this.#settings.batch_size, this.#settings.max_wait_ms, {
+                signal,
+              }),
+            }
           } catch (error) {
             if (isLarderError(error) && error.code === 'BACKEND_UNAVAILABLE') {
               this.#consumer = undefined
+              // the batch being written acknowledges through this consumer: it finishes first
+              await this.#writing
               await consumer.close().catch(() => undefined)
             }
             throw error
           }
         })
-        if (messages === undefined) break
-        const consumer = this.#consumer!
-        if (messages.length > 0) {
+        if (read === undefined) break
+        if (read.messages.length > 0) {
+          const batch = this.#prepare(read.consumer, read.messages)
+          // batches are written in stream order: this one starts when the previous one is acknowledged
+          if (!(await this.#writing)) break
           // a batch in hand is finished even when a stop comes meanwhile: written, then acknowledged
-          const written = await this.#retrying('write', () => this.#process(messages), true)
-          if (written === undefined) break
+          this.#writing = this.#retrying('write', () => this.#write(batch), true).then((w) => w !== undefined)
         }
         if (Date.now() - lagAt > 1000) {
           lagAt = Date.now()
-          const lag = await consumer.lag().catch(() => undefined)
+          const lag = await read.consumer.lag().catch(() => undefined)
           if (lag) this.#options.metrics?.lag(this.#source.name, lag.pending, lag.unacknowledged)
         }
       }
     } finally {
+      await this.#writing
       await this.#releasing
       await this.#consumer?.close().catch(() => undefined)
       this.#state = 'stopped'
@@ -286,10 +306,12 @@ class SourceRunner {
     }
   }
 
-  /** Writes one batch everywhere, then acknowledges it; bad events go to the dead-letter stream. */
-  async #process(messages: readonly StreamMessage[]): Promise<true> {
+  /**
+   * Decodes, checks and transforms a batch read from `consumer` for every view: what `#write` writes
+   * and acknowledges, and the events refused (with every view's reason).
+   */
+  #prepare(consumer: StreamConsumer, messages: readonly StreamMessage[]): PreparedBatch {
     const started = performance.now()
-    const consumer = this.#consumer!
     const refused = new Map<string, RefusedEvent>()
     const decoded: DecodedEvent[] = []
     for (const message of messages) {
@@ -315,6 +337,23 @@ class SourceRunner {
       events: prepared.filter((p) => !refused.has(p.message.id)),
     }))
     const acked = messages.filter((m) => !refused.has(m.id))
+    return { consumer, started, good, acked, refused }
+  }
+
+  /**
+   * Writes a prepared batch offline, online and into the tiles, dead-letters its refused events, then
+   * acknowledges it; its tile marks are released in the background.
+   */
+  async #write(batch: PreparedBatch): Promise<true> {
+    const { consumer, started, good, acked, refused } = batch
+    // dead letters first, all sent at once: they reach the broker before the next batch is read, so
+    // the dead-letter stream stays in stream order with what a consumer itself moves there on reading
+    await Promise.all(
+      [...refused.values()].map(async (r) => {
+        await consumer.deadLetter(r.message, r.reason)
+        this.#log('warn', 'event dead-lettered', { id: r.message.id, reason: r.reason })
+      }),
+    )
     const offline = good.filter(({ sink, events }) => sink.view.offline && events.length > 0)
     if (offline.length > 0) {
       const key = appendKey(acked)
@@ -346,10 +385,6 @@ class SourceRunner {
             )
           : undefined,
       ])
-    }
-    for (const r of refused.values()) {
-      await consumer.deadLetter(r.message, r.reason)
-      this.#log('warn', 'event dead-lettered', { id: r.message.id, reason: r.reason })
     }
     if (acked.length > 0) await consumer.ack(acked)
     // the acknowledged events' marks are forgotten while the next batch is read (one release in
@@ -391,12 +426,16 @@ class SourceRunner {
       if (this.#stopping.signal.aborted && !finish) return undefined
       try {
         const result = await f()
+        // reads and writes run side by side: the source is running once neither is failing
+        this.#failing.delete(kind)
+        if (this.#failing.size > 0) return result
         if (this.#state !== 'running') this.#log('info', 'running')
         this.#state = 'running'
         this.#error = undefined
         return result
       } catch (error) {
         if (this.#stopping.signal.aborted && (!finish || isAbort(error))) return undefined
+        this.#failing.add(kind)
         this.#state = 'retrying'
         this.#error = isLarderError(error) ? error.message : String((error as Error)?.message ?? error)
         this.#options.metrics?.error(this.#source.name, kind)
@@ -413,6 +452,20 @@ class SourceRunner {
   #log(level: StreamLog['level'], msg: string, fields: Record<string, unknown> = {}): void {
     this.#options.onLog?.({ level, msg, source: this.#source.name, ...fields })
   }
+}
+
+/** A batch read and prepared, waiting for its writes. */
+interface PreparedBatch {
+  /** The consumer it was read from, which acknowledges it. */
+  readonly consumer: StreamConsumer
+  /** When its preparation started (performance.now()), for the batch latency. */
+  readonly started: number
+  /** Each view's events that every view accepted. */
+  readonly good: readonly { readonly sink: ViewSink; readonly events: readonly PreparedEvent[] }[]
+  /** The messages acknowledged once written. */
+  readonly acked: readonly StreamMessage[]
+  /** The messages to dead-letter, by id, with their reasons. */
+  readonly refused: ReadonlyMap<string, RefusedEvent>
 }
 
 /**

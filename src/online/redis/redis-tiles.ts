@@ -548,9 +548,6 @@ export class RedisTiles implements TileStore {
   ): Promise<TileApplyStats> {
     checkAborted(opts)
     checkWrites(view, writes)
-    // the client sends what is queued at the next turn of the event loop: take that turn first, so
-    // commands queued just before (a batch's latest values) run in Redis while these are built
-    await new Promise((resolve) => setImmediate(resolve))
     const prefix = tileKeyPrefix(view.project, view.name)
     const head: RedisArgument[] = [
       String(now),
@@ -591,14 +588,9 @@ export class RedisTiles implements TileStore {
     return stats
   }
 
-  /**
-   * Removes the marks in one script call per batch (per hash slot on a cluster), pipelined, after one
-   * turn of the event loop: a release is not urgent, so commands the caller queues right after
-   * calling it (the next read of the stream) reach Redis first.
-   */
+  /** Removes the marks in one script call per batch (per hash slot on a cluster), pipelined. */
   async releaseMarks(view: TileViewRef, writes: readonly TileWrite[], opts?: Abortable): Promise<void> {
     checkAborted(opts)
-    await new Promise((resolve) => setImmediate(resolve))
     const prefix = tileKeyPrefix(view.project, view.name)
     const items = [...byEntity(writes).values()].map(({ entityKey, writes: events }): KeyItem => {
       const args: RedisArgument[] = [String(events.length)]

@@ -248,14 +248,13 @@ export class RedisStreamConsumer implements StreamConsumer {
         deleted.push(id)
         continue
       }
-      const values = pairs<Buffer>(fields)
       let payload: StreamMessage['payload']
       if (payloadField === '') {
-        payload = Object.fromEntries([...values].map(([k, v]) => [k, v.toString('utf8')]))
+        payload = entryText(fields)
       } else {
-        const bytes = values.get(payloadField)
+        const bytes = pairs<Buffer>(fields).get(payloadField)
         if (bytes === undefined) {
-          const text = Object.fromEntries([...values].map(([k, v]) => [k, v.toString('utf8')]))
+          const text = entryText(fields)
           await this.#bury(id, `the entry has no field "${payloadField}"`, JSON.stringify(text))
           continue
         }
@@ -285,6 +284,14 @@ export class RedisStreamConsumer implements StreamConsumer {
 export function entryOrder(id: string): string {
   const dash = id.indexOf('-')
   return id.slice(0, dash).padStart(15, '0') + id.slice(dash + 1).padStart(10, '0')
+}
+
+/** An entry's flat `[field, value, field, value…]` bytes as text by field (a repeated field: its last value). */
+function entryText(flat: readonly Buffer[]): Record<string, string> {
+  const entries: [string, string][] = []
+  for (let i = 0; i + 1 < flat.length; i += 2)
+    entries.push([flat[i]!.toString('utf8'), flat[i + 1]!.toString('utf8')])
+  return Object.fromEntries(entries)
 }
 
 /** A flat `[key, value, key, value…]` reply as a map by key. */
