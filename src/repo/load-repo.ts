@@ -1,5 +1,7 @@
+import { createHash } from 'node:crypto'
 import { readdirSync } from 'node:fs'
 import { createRequire } from 'node:module'
+import { homedir } from 'node:os'
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Jiti } from 'jiti'
@@ -90,12 +92,15 @@ export function findDefinitionFiles(repoPath: string): string[] {
 
 /**
  * Where the code jiti transpiles for a repo (its definition files and the modules they import) is
- * kept between processes: under the repo's `node_modules/.cache`, which is never scanned for
- * definitions. Each entry is named by its file's path and used only while its source hashes the same,
- * so an edited file is transpiled again; a repo where the directory cannot be written runs uncached.
+ * kept between processes: in the user's cache directory (`$XDG_CACHE_HOME`, else `~/.cache`), under
+ * `larder/definitions/` and a folder per repo path, so a repo gets no new files and another user
+ * cannot plant code in it. Entries are used only while their source hashes the same, so an edited
+ * file is transpiled again; where the directory cannot be written, definitions load uncached.
  */
 export function definitionCacheDir(repoPath: string): string {
-  return join(resolve(repoPath), 'node_modules', '.cache', 'larder', 'definitions')
+  const root = process.env.XDG_CACHE_HOME || join(homedir(), '.cache')
+  const repo = createHash('sha256').update(resolve(repoPath)).digest('hex').slice(0, 16)
+  return join(root, 'larder', 'definitions', repo)
 }
 
 /**
