@@ -1,13 +1,21 @@
 import { Group, Stack, Text, Title } from '@mantine/core'
 import type { ColumnDef } from '@tanstack/react-table'
 import { useMemo } from 'react'
-import type { FeatureViewJson, RegistryData } from '../api'
+import { type FeatureViewJson, type RegistryData, useRuns } from '../api'
 import { Name } from '../components/bits'
 import { DataTable } from '../components/data-table'
 import { Empty } from '../components/states'
 import { formatDuration, formatTime } from '../format'
 import { useNow } from '../hooks'
-import { durations, href, lastMaterialized, userTags, viewSource } from '../model'
+import {
+  durations,
+  type Freshness,
+  href,
+  lastMaterialized,
+  userTags,
+  viewFreshness,
+  viewSource,
+} from '../model'
 import { Link, useLocation } from '../router'
 import { FreshnessBadge } from './overview'
 
@@ -22,6 +30,7 @@ interface Row {
   online: boolean
   offline: boolean
   last: number | undefined
+  fresh: Freshness | undefined
   age: number
 }
 
@@ -29,11 +38,13 @@ export function FeatureViewsPage({ data }: { data: RegistryData }) {
   const now = useNow()
   const location = useLocation()
   const p = data.project
+  const runs = useRuns(p)
   const rows = useMemo<Row[]>(
     () =>
       data.featureViews.map((v) => {
         const d = durations(v)
         const last = lastMaterialized(v)
+        const fresh = viewFreshness(v, runs.data)
         return {
           view: v,
           name: v.spec.name,
@@ -45,10 +56,11 @@ export function FeatureViewsPage({ data }: { data: RegistryData }) {
           online: v.spec.online !== false,
           offline: v.spec.offline === true,
           last,
-          age: last === undefined ? Number.POSITIVE_INFINITY : now - last,
+          fresh,
+          age: fresh === undefined ? Number.POSITIVE_INFINITY : now - fresh.at,
         }
       }),
-    [data, now],
+    [data, runs.data, now],
   )
   const columns = useMemo<ColumnDef<Row, unknown>[]>(
     () => [
@@ -140,8 +152,9 @@ export function FeatureViewsPage({ data }: { data: RegistryData }) {
         meta: { nowrap: true },
         cell: (c) => (
           <FreshnessBadge
-            age={c.row.original.last === undefined ? undefined : c.row.original.age}
+            age={c.row.original.fresh === undefined ? undefined : c.row.original.age}
             maxAge={c.row.original.maxAge}
+            basis={c.row.original.fresh?.basis}
           />
         ),
       },
