@@ -349,11 +349,13 @@ describeWithService('web UI in Chromium (larder ui)', chromiumUnavailable(), () 
       .toMatch(/sha256:[0-9a-f]{64}/)
     await shot(page, 'on-demand-view')
     await page.goto(`${ui.url}/p/demo/lineage`)
-    await page
-      .locator(
-        '.react-flow__edge[data-id="featureView:driver_hourly_stats->onDemandFeatureView:conv_rate_plus_val"]',
-      )
-      .waitFor()
+    // a link between two nodes on one row is a flat line, which Playwright's "visible" (a box with
+    // height) never sees: wait for it to be drawn, then check it has a path
+    const link = page.locator(
+      '.react-flow__edge[data-id="featureView:driver_hourly_stats->onDemandFeatureView:conv_rate_plus_val"]',
+    )
+    await link.waitFor({ state: 'attached' })
+    expect(await link.locator('path.react-flow__edge-path').getAttribute('d')).toMatch(/^M\s?[\d.-]+/)
     await page.unroute(/\/api\/v1\/feature_views\?/)
   })
 
