@@ -15,8 +15,9 @@ describe('DuckDB memory defaults', () => {
     expect(availableMemory(undefined, 16 * GIB)).toBe(16 * GIB)
   })
 
-  it('gives DuckDB a quarter of the memory, between 64 MiB and 256 MiB', () => {
-    expect(defaultMemoryLimit(24 * GIB)).toBe('256MiB')
+  it('gives DuckDB a quarter of the memory, between 64 MiB and 1 GiB', () => {
+    expect(defaultMemoryLimit(24 * GIB)).toBe('1024MiB')
+    expect(defaultMemoryLimit(2 * GIB)).toBe('512MiB')
     expect(defaultMemoryLimit(768 * MIB)).toBe('192MiB')
     expect(defaultMemoryLimit(128 * MIB)).toBe('64MiB')
   })

@@ -4,8 +4,12 @@ import { join } from 'node:path'
 
 const MIB = 1024 * 1024
 
-/** The largest default memory limit: what keeps DuckDB and Node within about 512 MiB of RSS together. */
-export const DEFAULT_MEMORY_LIMIT_CAP = 256 * MIB
+/**
+ * The largest default memory limit. 256 MiB kept the 1M x 10M join near 500 MiB of RSS, but DuckDB
+ * cannot spill every operator: a materialization's latest-rows query over a few hundred thousand
+ * rows ran out of memory there. 1 GiB holds those; a user who needs less sets `memory_limit`.
+ */
+export const DEFAULT_MEMORY_LIMIT_CAP = 1024 * MIB
 
 /** The share of the process's memory (its cgroup limit, else the host's RAM) DuckDB takes by default. */
 const DEFAULT_MEMORY_SHARE = 0.25
@@ -20,7 +24,7 @@ export function availableMemory(constrained = process.constrainedMemory?.(), tot
 
 /**
  * DuckDB's `memory_limit` when `feature_store.yaml` sets none: a quarter of `availableMemory()`, at most
- * `DEFAULT_MEMORY_LIMIT_CAP` (256 MiB) and at least 64 MiB, as DuckDB text (e.g. `'256MiB'`). DuckDB's own
+ * `DEFAULT_MEMORY_LIMIT_CAP` (1 GiB) and at least 64 MiB, as DuckDB text (e.g. `'1024MiB'`). DuckDB's own
  * default (80% of RAM) lets one large join take gigabytes from the process that embeds it; with this one
  * a join larger than the limit spills to the temp directory instead.
  */

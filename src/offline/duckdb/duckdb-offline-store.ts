@@ -70,7 +70,7 @@ export interface DuckDBOfflineStoreOptions {
   readonly repoPath: string
   /** Worker threads; DuckDB's default is one per core. */
   readonly threads?: number
-  /** DuckDB's memory limit, e.g. `'4GB'`; default `defaultMemoryLimit()` (a share of memory, at most 256 MiB). */
+  /** DuckDB's memory limit, e.g. `'4GB'`; default `defaultMemoryLimit()` (a share of memory, at most 1 GiB). */
   readonly memoryLimit?: string
   /** Where DuckDB spills when a join exceeds memory; default a directory of the store's own in the system temp directory. */
   readonly tempDirectory?: string
