@@ -77,6 +77,11 @@ export const ANONYMOUS: Principal = Object.freeze({
 export interface Authenticator {
   /** `no_auth`, `oidc`, `static` or `kubernetes`: for logs and messages. */
   readonly type: string
+  /**
+   * The principal of every request, when the authenticator reads nothing from a request (`no_auth`):
+   * a server then neither builds the request's headers nor calls `authenticate`.
+   */
+  readonly everyone?: Principal
   authenticate(headers: Headers, options?: { readonly signal?: AbortSignal }): Promise<Principal>
 }
 
@@ -86,6 +91,8 @@ export interface Authenticator {
  * Routes call it with their Feast action; they never look at tokens.
  */
 export interface Authorizer {
+  /** Set when every principal may do every action: a caller may then skip naming the objects. */
+  readonly allowsEverything?: true
   authorize(principal: Principal, action: AuthzAction, object: AuthObject): void | Promise<void>
 }
 
@@ -101,6 +108,7 @@ export type TokenProvider = () => Promise<string>
 /** `no_auth`: every request is the anonymous principal. */
 export const anonymousAuthenticator: Authenticator = Object.freeze({
   type: 'no_auth',
+  everyone: ANONYMOUS,
   authenticate: async () => ANONYMOUS,
 })
 
@@ -108,7 +116,10 @@ export const anonymousAuthenticator: Authenticator = Object.freeze({
  * Feast's rule when no permission is defined: every authenticated principal may do everything (and
  * with `no_auth`, the anonymous one too). Feast's permissions replace this authorizer.
  */
-export const allowAllAuthorizer: Authorizer = Object.freeze({ authorize: () => undefined })
+export const allowAllAuthorizer: Authorizer = Object.freeze({
+  allowsEverything: true,
+  authorize: () => undefined,
+})
 
 /** A server without authentication: anonymous requests, all allowed (Feast's local behaviour). */
 export const NO_AUTH: ServerAuth = Object.freeze({
