@@ -1,21 +1,27 @@
 // HTTP online serving: `POST /get-online-features` with 1 entity row x 50 features (5 views x 10) through
 // Larder's FeatureServer, against a bare Hono route in the same process, on the same node-server
 // adapter, that parses the same body, does the raw store read of the same key and fields (one pipelined
-// HMGET of the entity's hash on Redis; a prepared `entity_key = ?` query per view on SQLite) and returns
-// the Value bytes as base64 JSON without decoding them. Load: autocannon in a worker thread (so the load
-// generator does not share the servers' event loop), 32 connections, closed loop, each connection
-// cycling through every loaded entity id. Reference and Larder are measured alternately, and the
-// figures are the medians over the rounds. Larder logs at 'silent'; the same server is also measured at
-// 'info' (one JSON line per request, as `larder serve` logs by default, written to /dev/null) and
-// reported as `info_log_rps`. Prints one JSON line per backend.
+// HMGET of the entity's hash on Redis; a prepared `entity_key = ?` query per view on SQLite), decodes
+// the Value and Timestamp bytes with the generated protobuf messages and answers Feast's JSON body,
+// checked equal to Larder's: the same reads and the same JSON, written by hand for this one request
+// shape. A second, barer reference answers the raw Value bytes as base64 without decoding them
+// (`raw_*` figures). Load: autocannon in a worker thread (so the load generator does not share the
+// servers' event loop), 32 connections, closed loop, each connection cycling through every loaded
+// entity id. The references and Larder are measured alternately, and the figures are the medians over
+// the rounds. Larder logs at 'silent'; the same server is also measured at 'info' (one JSON line per
+// request, as `larder serve` logs by default, written to /dev/null) and reported as `info_log_rps`.
+// Prints one JSON line per backend.
 //
 // Env: BENCH_SERVER_SECONDS (default 10 per run), BENCH_SERVER_ROUNDS (default 2),
 // BENCH_SERVER_ENTITIES (default 1000), LARDER_TEST_REDIS (default 127.0.0.1:6379).
+import { deepStrictEqual } from 'node:assert/strict'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fromBinary } from '@bufbuild/protobuf'
+import { TimestampSchema, timestampMs } from '@bufbuild/protobuf/wkt'
 import { createAdaptorServer } from '@hono/node-server'
 import autocannon from 'autocannon'
 import Database from 'better-sqlite3'
@@ -24,6 +30,7 @@ import { pino } from 'pino'
 import { createClient, RESP_TYPES } from 'redis'
 import { redisFeatureField } from '../src/core/index.js'
 import { FeatureStore } from '../src/feature-store.js'
+import { ValueSchema } from '../src/gen/feast/types/Value_pb.js'
 import { entityKeyEncoder, viewRef } from '../src/online/online-store.js'
 import { loadRepoDefinitions } from '../src/repo/load-repo.js'
 import { FeatureServer, listen } from '../src/server/index.js'
@@ -126,14 +133,49 @@ async function entityKeys(store: FeatureStore): Promise<Map<number, Buffer>> {
   return new Map(ids.map((id) => [id, Buffer.from(encode([id]))]))
 }
 
-/** The bare reference: the same route and body, a raw read, the raw values back as JSON. */
-function referenceServer(read: (id: number) => Promise<unknown> | unknown): Server {
+/** A bare route's answer for one entity id: the body it sends as JSON. */
+type Answer = (id: number) => Promise<unknown> | unknown
+
+/** The bare reference: the same route and body, a raw read, `answer`'s body back as JSON. */
+function referenceServer(answer: Answer): Server {
   const app = new Hono()
   app.post(PATH, async (c) => {
     const body = await c.req.json<{ entities: { driver_id: number[] } }>()
-    return c.json({ feature_names: featureRefs, values: await read(body.entities.driver_id[0]!) })
+    return c.json(await answer(body.entities.driver_id[0]!))
   })
   return createAdaptorServer({ fetch: app.fetch, hostname: '127.0.0.1' }) as Server
+}
+
+/** A stored view's row as the raw read found it: Value bytes in feature order, event time in ms. */
+interface RawViewRow {
+  readonly values: readonly (Uint8Array | null | undefined)[]
+  readonly eventMs: number | undefined
+}
+
+/** RFC 3339 in UTC as Feast's JSON writes it: no fraction when it is zero. */
+const rfc3339 = (ms: number) => new Date(ms).toISOString().replace('.000Z', 'Z')
+
+/** One Value's JSON as Feast writes it, decoded with the generated message (int64 as a number). */
+function valueJson(bytes: Uint8Array | null | undefined): unknown {
+  if (!bytes) return null
+  const value = fromBinary(ValueSchema, bytes).val.value
+  return typeof value === 'bigint' ? Number(value) : (value ?? null)
+}
+
+/** Feast's `/get-online-features` body for one entity id and every view's raw row, by hand. */
+function feastBody(id: number, rows: readonly RawViewRow[]): unknown {
+  const results = [{ values: [id], statuses: ['PRESENT'], event_timestamps: [rfc3339(0)] }]
+  for (const row of rows) {
+    for (const bytes of row.values) {
+      const found = row.eventMs !== undefined && bytes
+      results.push({
+        values: [valueJson(bytes) as number],
+        statuses: [found ? 'PRESENT' : 'NOT_FOUND'],
+        event_timestamps: [rfc3339(found ? row.eventMs! : 0)],
+      })
+    }
+  }
+  return { metadata: { feature_names: ['driver_id', ...featureRefs.map((r) => r.split(':')[1]!)] }, results }
 }
 
 async function start(server: Server): Promise<string> {
@@ -185,33 +227,40 @@ const medians = (runs: Figures[]): Figures => ({
 })
 
 /**
- * Serves the repo with Larder and the reference, checks that Larder answers every feature PRESENT, and
- * measures them alternately (reference, Larder silent, Larder logging at info) for ROUNDS rounds.
+ * Serves the repo with Larder and the two references, checks that Larder answers every feature
+ * PRESENT and the same JSON as the decoding reference, and measures them alternately (reference, raw
+ * reference, Larder silent, Larder logging at info) for ROUNDS rounds.
  */
 async function compare(
   bench: string,
   store: FeatureStore,
-  read: (id: number) => Promise<unknown> | unknown,
+  answers: { readonly decoded: Answer; readonly raw: Answer },
 ): Promise<void> {
   const sink = pino.destination('/dev/null')
   const logger = pino({ level: 'silent', base: { service: 'larder' } }, sink)
   // the reference has no read deadline: on a loaded host, neither side answers 503 for a slow read
   const server = new FeatureServer(store, { logger, readTimeoutMs: 30_000 })
   const larder = await listen(server, { port: 0 })
-  const reference = referenceServer(read)
+  const reference = referenceServer(answers.decoded)
+  const raw = referenceServer(answers.raw)
   const referenceUrl = await start(reference)
+  const rawUrl = await start(raw)
   try {
-    const check = await fetch(larder.url + PATH, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ features: featureRefs, entities: { driver_id: [ids.at(-1)] } }),
-    })
+    const ask = (url: string) =>
+      fetch(url + PATH, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ features: featureRefs, entities: { driver_id: [ids.at(-1)] } }),
+      })
+    const check = await ask(larder.url)
     const body = (await check.json()) as { results?: { statuses: string[] }[] }
     const present = body.results?.slice(1).every((r) => r.statuses[0] === 'PRESENT')
     if (check.status !== 200 || !present) throw new Error(`larder answered ${check.status}: not all PRESENT`)
+    deepStrictEqual(await (await ask(referenceUrl)).json(), body, 'the reference answers what Larder does')
 
     const sides = {
       reference: { url: referenceUrl, level: 'silent', runs: [] as Figures[] },
+      raw: { url: rawUrl, level: 'silent', runs: [] as Figures[] },
       larder: { url: larder.url, level: 'silent', runs: [] as Figures[] },
       infoLog: { url: larder.url, level: 'info', runs: [] as Figures[] },
     }
@@ -225,6 +274,7 @@ async function compare(
     }
     const ours = medians(sides.larder.runs)
     const ref = medians(sides.reference.runs)
+    const bare = medians(sides.raw.runs)
     const info = medians(sides.infoLog.runs)
     const ms = (n: number) => Math.round(n * 100) / 100
     console.log(
@@ -237,6 +287,10 @@ async function compare(
         reference_p50_ms: ms(ref.p50),
         reference_p99_ms: ms(ref.p99),
         ratio: Math.round((ours.rps / ref.rps) * 100) / 100,
+        p99_ratio: Math.round((ours.p99 / ref.p99) * 100) / 100,
+        raw_reference_rps: Math.round(bare.rps),
+        raw_reference_p99_ms: ms(bare.p99),
+        raw_ratio: Math.round((ours.rps / bare.rps) * 100) / 100,
         info_log_rps: Math.round(info.rps),
         info_log_ratio: Math.round((info.rps / ref.rps) * 100) / 100,
         connections: CONNECTIONS,
@@ -248,8 +302,10 @@ async function compare(
   } finally {
     await larder.close()
     sink.end()
-    reference.closeAllConnections()
-    await new Promise((resolve) => reference.close(resolve))
+    for (const server of [reference, raw]) {
+      server.closeAllConnections()
+      await new Promise((resolve) => server.close(resolve))
+    }
   }
 }
 
@@ -279,12 +335,28 @@ async function benchRedis(): Promise<void> {
       ...TYPES.map((_, f) => Buffer.from(redisFeatureField(viewName(v), featureName(v, f)))),
       Buffer.from(`_ts:${viewName(v)}`),
     ]).flat()
-    await compare(bench, store, async (id) => {
+    const read = async (id: number) => {
       const [reply] = await raw
         .multi()
         .addCommand(['HMGET', keys.get(id)!, ...fields])
         .execAsPipeline()
-      return (reply as unknown as (Buffer | null)[]).map(base64)
+      return reply as unknown as (Buffer | null)[]
+    }
+    // each view's fields, then its `_ts:<view>` (a serialized Timestamp)
+    const width = TYPES.length + 1
+    await compare(bench, store, {
+      raw: async (id) => ({ feature_names: featureRefs, values: (await read(id)).map(base64) }),
+      decoded: async (id) => {
+        const reply = await read(id)
+        const rows = Array.from({ length: VIEWS }, (_, v): RawViewRow => {
+          const ts = reply[v * width + TYPES.length]
+          return {
+            values: reply.slice(v * width, v * width + TYPES.length),
+            eventMs: ts ? Number(timestampMs(fromBinary(TimestampSchema, ts))) : undefined,
+          }
+        })
+        return feastBody(id, rows)
+      },
     })
   } finally {
     await store.teardown()
@@ -306,11 +378,27 @@ async function benchSqlite(): Promise<void> {
         )
         .raw(true),
     )
-    await compare('http_online_1x50_sqlite', store, (id) => {
+    const read = (id: number) => {
       const key = keys.get(id)!
-      return statements.flatMap((s) =>
-        (s.all(key) as [string, Uint8Array | null, unknown][]).map(([name, v, ts]) => [name, base64(v), ts]),
-      )
+      return statements.map((s) => s.all(key) as [string, Uint8Array | null, number][])
+    }
+    await compare('http_online_1x50_sqlite', store, {
+      raw: (id) =>
+        read(id)
+          .flat()
+          .map(([name, v, ts]) => [name, base64(v), ts]),
+      // event_ts holds epoch seconds
+      decoded: (id) =>
+        feastBody(
+          id,
+          read(id).map((rows, v): RawViewRow => {
+            const byName = new Map(rows.map(([name, value]) => [name, value]))
+            return {
+              values: TYPES.map((_, f) => byName.get(featureName(v, f))),
+              eventMs: rows.length > 0 ? rows[0]![2] * 1000 : undefined,
+            }
+          }),
+        ),
     })
   } finally {
     raw.close()
