@@ -174,7 +174,10 @@ export class TrainingJob implements RetrievalJob {
   readonly #job: RetrievalJob
   readonly #context: HistoricalJobContext
   /** What the dataset holds: feature references, join keys and naming. */
-  readonly request: Omit<SavedDatasetInfo, 'name' | 'path' | 'description' | 'tags' | 'createdAt'>
+  readonly request: Omit<
+    SavedDatasetInfo,
+    'name' | 'path' | 'description' | 'tags' | 'createdAt' | 'eventRange'
+  >
 
   constructor(job: RetrievalJob, request: TrainingJob['request'], context: HistoricalJobContext) {
     this.#job = job
@@ -293,9 +296,23 @@ export class TrainingJob implements RetrievalJob {
       output.format === 'table'
         ? { kind: 'table' as const, table: output.output }
         : { kind: output.format, path: output.output }
-    const { rows, receipt } = await recordTrainingSet(inputs, target, write, { signal })
+    let written: WriteResult | undefined
+    const { rows, receipt } = await recordTrainingSet(
+      inputs,
+      target,
+      async () => {
+        written = await write()
+        return written
+      },
+      { signal },
+    )
     if (file !== undefined) await writeReceiptFile(file, receipt)
-    return { rows, receipt, ...(file === undefined ? {} : { receiptPath: file }) }
+    return {
+      rows,
+      ...(written?.eventRange === undefined ? {} : { eventRange: written.eventRange }),
+      receipt,
+      ...(file === undefined ? {} : { receiptPath: file }),
+    }
   }
 }
 
@@ -803,7 +820,9 @@ export class FeatureStore {
   /**
    * Writes a retrieval's rows to a Parquet file and registers them as a saved dataset (Feast's
    * `SavedDataset`), so that `larder list saved-datasets` and the UI show where training data came from.
-   * Returns the registered dataset and the number of rows written. With `receipt`, the training-set
+   * Returns the registered dataset and the number of rows written. The dataset's meta records the
+   * least and greatest event timestamp of the job's entity rows as the write found them (for
+   * entity-less range retrieval, its start and end), as Feast does. With `receipt`, the training-set
    * receipt is kept with the dataset in the registry (`reproduce({ savedDataset })`) and, for a file,
    * written beside it too.
    */
@@ -822,7 +841,11 @@ export class FeatureStore {
         },
       )
     }
-    const { path, table, rows, receipt, receiptPath } = await saveRows(job, options, this.config.repoPath)
+    const { path, table, rows, eventRange, receipt, receiptPath } = await saveRows(
+      job,
+      options,
+      this.config.repoPath,
+    )
     const info: SavedDatasetInfo = {
       ...job.request,
       name: options.name,
@@ -832,6 +855,7 @@ export class FeatureStore {
       description: options.description ?? '',
       tags: { ...options.tags },
       createdAt: undefined,
+      ...(eventRange === undefined ? {} : { eventRange }),
     }
     await updateRegistry(
       this.registry,

@@ -191,7 +191,14 @@ export type {
   MaterializeResult,
   ViewMaterialization,
 } from './materialize/index.js'
-export type { EntityInput, HistoricalRequest, RetrievalJob, Row, TimeRange } from './offline/index.js'
+export type {
+  EntityInput,
+  EventRange,
+  HistoricalRequest,
+  RetrievalJob,
+  Row,
+  TimeRange,
+} from './offline/index.js'
 export type {
   ReceiptChange,
   ReceiptEntities,

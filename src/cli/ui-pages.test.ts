@@ -264,8 +264,8 @@ describeWithService('web UI pages, layout and tour in Chromium', chromiumUnavail
     const page = await open(`${demoUi.url}/p/${demo.project}/saved-datasets/scoring_set`)
     const definition = page.getByRole('region', { name: 'Definition' })
     await definition.waitFor()
-    // the registry recorded no event range: the page says so instead of "— → —"
-    expect(await definition.textContent()).toContain('not recorded')
+    // --save-as recorded the entity file's event range in Feast's SavedDatasetMeta: the page prints it
+    expect(await definition.textContent()).toContain('2000-01-01 00:00:00Z → 2000-01-02 00:00:00Z')
     const storage = await page.getByTestId('storage').textContent()
     expect(storage).toMatch(/^file: \S*scoring\.parquet$/)
     const feature = definition.getByRole('link', { name: 'driver_hourly_stats:conv_rate' })
@@ -275,22 +275,22 @@ describeWithService('web UI pages, layout and tour in Chromium', chromiumUnavail
     expect(await definition.getByRole('link', { name: 'driver_activity_v1' }).getAttribute('href')).toBe(
       `/p/${demo.project}/feature-services/driver_activity_v1`,
     )
-    // Feast's SavedDatasetMeta carries the event range: the page prints it
+    // a dataset saved without an event range (by an older Larder): the page says so instead of "— → —"
     await page.route(/\/api\/v1\/saved_datasets\?/, async (route) => {
       const response = await route.fetch()
       const body = await response.json()
       for (const d of body.savedDatasets) {
-        d.meta = {
-          ...d.meta,
-          minEventTimestamp: '2000-01-01T00:00:00Z',
-          maxEventTimestamp: '2000-01-02T00:00:00Z',
-        }
+        delete d.meta.minEventTimestamp
+        delete d.meta.maxEventTimestamp
       }
       await route.fulfill({ response, json: body })
     })
     await page.reload()
     await definition.waitFor()
-    expect(await definition.textContent()).toContain('2000-01-01 00:00:00Z → 2000-01-02 00:00:00Z')
+    expect(await definition.textContent()).toContain('not recorded')
+    await page.unroute(/\/api\/v1\/saved_datasets\?/)
+    await page.reload()
+    await definition.waitFor()
     await feature.click()
     await page.waitForURL(/\/feature-views\/driver_hourly_stats#feature-conv_rate$/)
     expect(await page.locator('tr[data-highlight]').textContent()).toContain('conv_rate')

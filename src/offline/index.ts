@@ -5,6 +5,7 @@ export { type FileLocation, locateEntityFile } from './local/files.js'
 export type {
   DigestTableOptions,
   EntityInput,
+  EventRange,
   FeatureSelection,
   FilesFingerprint,
   HistoricalRequest,

@@ -6,6 +6,7 @@ import type {
   FeastType,
   FeatureView,
   FeatureViewProjection,
+  Micros,
   TimestampInput,
 } from '../core/index.js'
 import type { KeyPart } from './pit/sql.js'
@@ -136,10 +137,25 @@ export interface WriteOptions extends Abortable {
   readonly beforeCommit?: () => Promise<void>
 }
 
-/** What writing a result to a file did. */
+/**
+ * The least and greatest event timestamp of a retrieval's entity rows, in microseconds since the epoch
+ * (UTC); Feast's `SavedDatasetMeta.min_event_timestamp` and `max_event_timestamp`.
+ */
+export interface EventRange {
+  readonly min: Micros
+  readonly max: Micros
+}
+
+/** What writing a result to a file or a table did. */
 export interface WriteResult {
   /** Rows written. */
   readonly rows: number
+  /**
+   * The least and greatest timestamp of the entity rows this write labelled, as the engine found them
+   * while running the join (no second read of the entity rows); for entity-less range retrieval, the
+   * range's start and end. Absent when no entity row has a timestamp, or the engine does not say.
+   */
+  readonly eventRange?: EventRange
 }
 
 /**

@@ -25,12 +25,24 @@ export interface SavedDatasetInfo {
   readonly tags: Readonly<Record<string, string>>
   readonly createdAt: Micros | undefined
   /**
+   * The least and greatest event timestamp of the entity rows the dataset was retrieved for (for
+   * entity-less range retrieval, the range's start and end): Feast's `SavedDatasetMeta`
+   * `min_event_timestamp` and `max_event_timestamp`. Absent when not recorded (no entity row had a
+   * timestamp, or the dataset was saved by a Larder that did not record them).
+   */
+  readonly eventRange?: { readonly min: Micros; readonly max: Micros }
+  /**
    * The training-set receipt the dataset was saved with (JSON text), kept in the registry as the tag
    * `larder.dev/receipt`, which Feast keeps and ignores; not listed among `tags`.
    */
   readonly receiptJson?: string
 }
 
+/**
+ * The registry message of a saved dataset, laid out as Feast writes it: `meta` carries the creation
+ * time (`now` when `createdAt` is not given), `now` as the last update and, when known, the event range
+ * (fields 3 and 4).
+ */
 export function savedDatasetToProto(info: SavedDatasetInfo, project: string, now: Micros): SavedDatasetProto {
   return create(SavedDatasetSchema, {
     spec: {
@@ -57,13 +69,25 @@ export function savedDatasetToProto(info: SavedDatasetInfo, project: string, now
     meta: {
       createdTimestamp: timestampFromMicros(info.createdAt ?? now),
       lastUpdatedTimestamp: timestampFromMicros(now),
+      ...(info.eventRange === undefined
+        ? {}
+        : {
+            minEventTimestamp: timestampFromMicros(info.eventRange.min),
+            maxEventTimestamp: timestampFromMicros(info.eventRange.max),
+          }),
     },
   })
 }
 
+/**
+ * A saved dataset as Larder shows it, from its registry message (Feast's or Larder's). The event range
+ * is read only when both of its ends are recorded.
+ */
 export function savedDatasetFromProto(proto: SavedDatasetProto): SavedDatasetInfo {
   const spec = proto.spec!
   const storage = spec.storage?.kind
+  const min = microsFromTimestamp(proto.meta?.minEventTimestamp)
+  const max = microsFromTimestamp(proto.meta?.maxEventTimestamp)
   return {
     name: spec.name,
     features: [...spec.features],
@@ -75,6 +99,7 @@ export function savedDatasetFromProto(proto: SavedDatasetProto): SavedDatasetInf
     description: spec.description,
     tags: Object.fromEntries(Object.entries(spec.tags).filter(([k]) => k !== LARDER_TAGS.receipt)),
     createdAt: microsFromTimestamp(proto.meta?.createdTimestamp),
+    ...(min === undefined || max === undefined ? {} : { eventRange: { min, max } }),
     ...(spec.tags[LARDER_TAGS.receipt] === undefined ? {} : { receiptJson: spec.tags[LARDER_TAGS.receipt] }),
   }
 }

@@ -157,13 +157,13 @@ describe('on-demand feature views', () => {
       ],
       features: ['transformed_conv_rate:conv_rate_plus_val1'],
     })
-    expect(await job.toCsv(join(dir, 'out.csv'))).toEqual({ rows: 2 })
+    expect(await job.toCsv(join(dir, 'out.csv'))).toMatchObject({ rows: 2 })
     expect(readFileSync(join(dir, 'out.csv'), 'utf8').trim().split('\n')).toEqual([
       'driver_id,event_timestamp,val_to_add,val_to_add_2,conv_rate_plus_val1',
       '1001,2026-01-01 04:00:00+00,1,10,1.375',
       '1002,2026-01-01 04:00:00+00,3,30,',
     ])
-    expect(await job.toParquet(join(dir, 'out.parquet'))).toEqual({ rows: 2 })
+    expect(await job.toParquet(join(dir, 'out.parquet'))).toMatchObject({ rows: 2 })
   })
 
   it("serves Feast's origin/destination service with an on-demand view, online and offline", async () => {

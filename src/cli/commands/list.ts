@@ -99,6 +99,10 @@ const LISTERS: Record<string, Lister> = {
       path: d.path,
       featureService: d.featureServiceName,
       created: d.createdAt === undefined ? '' : formatMicros(d.createdAt),
+      events:
+        d.eventRange === undefined
+          ? ''
+          : `${formatMicros(d.eventRange.min)} → ${formatMicros(d.eventRange.max)}`,
       tags: d.tags,
     })),
 }

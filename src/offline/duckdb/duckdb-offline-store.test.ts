@@ -15,6 +15,7 @@ import {
   Int64,
   LarderError,
   String as Str,
+  toMicros,
   UnixTimestamp,
 } from '../../core/index.js'
 import { appending } from '../__fixtures__/transforms.js'
@@ -435,7 +436,11 @@ describe('retrieval job outputs', () => {
       'tags: List<Utf8>',
     ])
     const parquet = join(dir, 'empty.parquet')
-    expect(await empty.toParquet(parquet)).toEqual({ rows: 0 })
+    // a range retrieval's event range is the range, whether or not it holds rows
+    expect(await empty.toParquet(parquet)).toEqual({
+      rows: 0,
+      eventRange: { min: toMicros('2020-01-01T00:00:00Z'), max: toMicros('2020-01-02T00:00:00Z') },
+    })
     const described = await db.runAndReadAll(`DESCRIBE SELECT * FROM '${parquet}'`)
     expect(described.getRowsJS().map((r) => `${r[0]}: ${r[1]}`)).toEqual([
       'driver_id: BIGINT',

@@ -157,6 +157,7 @@ export class DuckDBOfflineStore implements OfflineStore {
           ...base,
           entityColumns: [...keys, EVENT_TIMESTAMP],
           timestampColumn: EVENT_TIMESTAMP,
+          eventRange: { min: range.start, max: range.end },
           loadEntities,
           notices: [],
         }

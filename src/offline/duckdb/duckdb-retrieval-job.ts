@@ -4,9 +4,9 @@ import { type BatchStream, DEFAULT_BATCH_ROWS, readBatches, readRows } from '../
 import { ENTITY_TABLE } from '../local/entities.js'
 import { copyOptions, writeAtomically } from '../local/files.js'
 import { sqlString } from '../local/quote.js'
-import { collectTable, transformedRows, writeTransformed } from '../local/results.js'
+import { collectTable, transformedRows, withRange, writeTransformed } from '../local/results.js'
 import type { Session } from '../local/session.js'
-import type { ResultTransform, RetrievalJob, Row, WriteResult } from '../offline-store.js'
+import type { EventRange, ResultTransform, RetrievalJob, Row, WriteResult } from '../offline-store.js'
 import { ENTITY_TS, type PitView } from '../pit/spec.js'
 import { buildPitQuery, type JoinStrategy, viewOutputColumns } from '../pit/sql.js'
 import { duckdbDialect } from './duckdb-dialect.js'
@@ -18,6 +18,8 @@ export interface PlannedRetrieval {
   readonly timestampColumn: string
   /** Creates the prepared entity table (`ENTITY_TABLE`) on the session. */
   readonly loadEntities: (session: Session) => Promise<void>
+  /** For entity-less range retrieval, the range's start and end: what the writes report as `eventRange`. */
+  readonly eventRange?: EventRange | undefined
   readonly asOfKnownTime: boolean
   readonly strategy: JoinStrategy
   readonly notices: readonly string[]
@@ -69,7 +71,7 @@ export class DuckDBRetrievalJob implements RetrievalJob {
     if (this.#plan.transform) return transformedRows(this.stream(opts), limit)
     const session = await this.#open(opts.signal)
     try {
-      return await readRows(session, await this.#query(session, limit), FAILED)
+      return await readRows(session, (await this.#query(session, limit)).sql, FAILED)
     } finally {
       session.close()
     }
@@ -92,9 +94,10 @@ export class DuckDBRetrievalJob implements RetrievalJob {
       // the join streams on one connection while the rewritten batches are loaded on another
       const sink = await this.#open(opts.signal)
       try {
-        const { read, session } = await this.#read(opts)
+        const { read, session, eventRange } = await this.#read(opts)
         try {
-          return await writeTransformed(sink, read, transform, { path, format }, FAILED)
+          const { rows } = await writeTransformed(sink, read, transform, { path, format }, FAILED)
+          return withRange(rows, eventRange)
         } finally {
           session.close()
         }
@@ -104,34 +107,43 @@ export class DuckDBRetrievalJob implements RetrievalJob {
     }
     const session = await this.#open(opts.signal)
     try {
-      const sql = await this.#query(session)
+      const { sql, eventRange } = await this.#query(session)
       let rows = 0
       await writeAtomically(path, async (tmp) => {
         const result = await session.run(`COPY (${sql}) TO ${sqlString(tmp)} ${copyOptions(format)}`, FAILED)
         rows = Number((await result.getRows())[0]?.[0] ?? 0)
       })
-      return { rows }
+      return withRange(rows, eventRange)
     } finally {
       session.close()
     }
   }
 
-  /** Runs the join on a new session and reads it as batches (not rewritten); the caller closes the session. */
-  async #read(opts: Abortable): Promise<{ read: BatchStream; session: Session }> {
+  /**
+   * Runs the join on a new session and reads it as batches (not rewritten), with the entity rows' event
+   * range; the caller closes the session.
+   */
+  async #read(
+    opts: Abortable,
+  ): Promise<{ read: BatchStream; session: Session; eventRange: EventRange | undefined }> {
     const session = await this.#open(opts.signal)
     try {
-      return {
-        read: await readBatches(session, await this.#query(session), DEFAULT_BATCH_ROWS, FAILED),
-        session,
-      }
+      const { sql, eventRange } = await this.#query(session)
+      return { read: await readBatches(session, sql, DEFAULT_BATCH_ROWS, FAILED), session, eventRange }
     } catch (error) {
       session.close()
       throw error
     }
   }
 
-  /** Loads the entity table on the session and returns the join's SQL, pruned to its time span. */
-  async #query(session: Session, limit?: number): Promise<string> {
+  /**
+   * Loads the entity table on the session and returns the join's SQL, pruned to the entity rows' time
+   * span, and that span as the event range (the plan's for range retrieval).
+   */
+  async #query(
+    session: Session,
+    limit?: number,
+  ): Promise<{ sql: string; eventRange: EventRange | undefined }> {
     const plan = this.#plan
     await plan.loadEntities(session)
     const q = duckdbDialect.ident
@@ -140,7 +152,7 @@ export class DuckDBRetrievalJob implements RetrievalJob {
     )
     const [min, max] = (await span.getRows())[0] as [bigint | null, bigint | null]
     const bounds = min === null || max === null ? undefined : { min: Number(min), max: Number(max) }
-    return buildPitQuery(
+    const sql = buildPitQuery(
       {
         entity: {
           relation: q(ENTITY_TABLE),
@@ -154,5 +166,6 @@ export class DuckDBRetrievalJob implements RetrievalJob {
       duckdbDialect,
       { strategy: plan.strategy, limit },
     )
+    return { sql, eventRange: plan.eventRange ?? bounds }
   }
 }

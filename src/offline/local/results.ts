@@ -1,6 +1,6 @@
 import { type Data, DataType, RecordBatch, Table, type Timestamp, TimeUnit } from 'apache-arrow'
 import { type FileFormat, formatMicros, type LarderError } from '../../core/index.js'
-import type { ResultTransform, Row, WriteResult } from '../offline-store.js'
+import type { EventRange, ResultTransform, Row, WriteResult } from '../offline-store.js'
 import type { BatchStream } from './batches.js'
 import { copyOptions, writeAtomically } from './files.js'
 import { appendTable, arrowToColumns, createTable } from './load-columns.js'
@@ -9,6 +9,11 @@ import type { Session } from './session.js'
 
 /** The temporary table a job stages its rewritten (on-demand) result in, to write it as a file or table. */
 export const TRANSFORMED_TABLE = '__larder_transformed'
+
+/** A write's result: the rows written, and the entity rows' event range when there is one. */
+export function withRange(rows: number, eventRange: EventRange | undefined): WriteResult {
+  return eventRange === undefined ? { rows } : { rows, eventRange }
+}
 
 /**
  * The whole result as one Arrow table, each batch rewritten by `transform` when there is one. An empty

@@ -36,6 +36,7 @@ import {
   LarderError,
   PostgreSQLSource,
   String as Str,
+  toMicros,
   UnixTimestamp,
 } from '../../core/index.js'
 import { describeWithService, freePort } from '../../testing/services.js'
@@ -77,6 +78,8 @@ const select = (view: FeatureView, features: string[]): FeatureSelection => ({
 })
 const at = (hhmm: string) => `2026-01-01T${hhmm}:00Z`
 /** Bytes as numbers, so that Buffers and Uint8Arrays compare equal. */
+/** The event range of entity rows all at 12:00 on 2026-01-01. */
+const noon = { min: toMicros(at('12:00')), max: toMicros(at('12:00')) }
 const bytes = (v: unknown) => (v === null ? null : [...(v as Uint8Array)])
 /** A row of a pulled batch as text (bigints as digits), to compare pulls. */
 const rowText = (row: Record<string, unknown>) =>
@@ -258,9 +261,9 @@ describeWithService('postgres offline store', unavailable, () => {
         'Int32',
       ])
       const parquet = join(dir, 'out.parquet')
-      expect(await job.toParquet(parquet)).toEqual({ rows: 1 })
+      expect(await job.toParquet(parquet)).toEqual({ rows: 1, eventRange: noon })
       const csv = join(dir, 'out.csv')
-      expect(await job.toCsv(csv)).toEqual({ rows: 1 })
+      expect(await job.toCsv(csv)).toEqual({ rows: 1, eventRange: noon })
       expect(readFileSync(csv, 'utf8').split('\n')[0]).toBe(
         'driver_id,event_timestamp,amount,tags,ok,raw,doc,small',
       )
@@ -316,7 +319,7 @@ describeWithService('postgres offline store', unavailable, () => {
         features: [select(orders, ['amount'])],
       }
       const job = await store().getHistoricalFeatures(req)
-      expect(await job.toTable!('saved_plain')).toEqual({ rows: 2 })
+      expect(await job.toTable!('saved_plain')).toEqual({ rows: 2, eventRange: noon })
       const plain = await db.client.query('SELECT driver_id, amount FROM saved_plain ORDER BY driver_id')
       expect(plain.rows.map((r) => r.amount)).toEqual([10.5, 30.5])
       const identity: ResultTransform = {
@@ -326,7 +329,7 @@ describeWithService('postgres offline store', unavailable, () => {
       const single = new PostgresOfflineStore({ ...pgOptions(user!, db.schema), max_conn: 1 })
       stores.push(single)
       const transformed = await single.getHistoricalFeatures({ ...req, transform: identity })
-      expect(await transformed.toTable!('saved_transformed')).toEqual({ rows: 2 })
+      expect(await transformed.toTable!('saved_transformed')).toEqual({ rows: 2, eventRange: noon })
       const back = await db.client.query('SELECT amount FROM saved_transformed ORDER BY driver_id')
       expect(back.rows.map((r) => r.amount)).toEqual([10.5, 30.5])
       const exists = await rejects(job.toTable!('saved_plain'))
@@ -634,7 +637,7 @@ describeWithService('postgres offline store', unavailable, () => {
         features: [select(orders, ['amount'])],
         transform: extra,
       })
-      expect(await job.toTable!('saved_typed')).toEqual({ rows: 1 })
+      expect(await job.toTable!('saved_typed')).toEqual({ rows: 1, eventRange: noon })
       expect(await typesOf('saved_typed')).toEqual(expectedTypes)
       const [saved] = (await db.client.query('SELECT * FROM saved_typed')).rows
       expect({ ...saved, blob: bytes(saved.blob) }).toEqual({
@@ -650,7 +653,10 @@ describeWithService('postgres offline store', unavailable, () => {
         features: [select(orders, ['amount'])],
         transform: extra,
       })
-      expect(await none.toTable!('saved_empty')).toEqual({ rows: 0 })
+      expect(await none.toTable!('saved_empty')).toEqual({
+        rows: 0,
+        eventRange: { min: toMicros(empty.startDate), max: toMicros(empty.endDate) },
+      })
       expect(await typesOf('saved_empty')).toEqual(expectedTypes)
     })
 

@@ -172,6 +172,7 @@ export class PostgresOfflineStore implements OfflineStore {
           ...base,
           entityColumns: [...keys, EVENT_TIMESTAMP],
           timestampColumn: EVENT_TIMESTAMP,
+          eventRange: { min: range.start, max: range.end },
           loadEntities: async (sessions: Sessions) => {
             await sessions.pg.query(sql)
             await sessions.pg.query(`ANALYZE ${q(ENTITY_TABLE)}`)

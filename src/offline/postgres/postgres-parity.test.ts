@@ -214,19 +214,35 @@ describeWithService('postgres offline store in a feature repo', unavailable, () 
       await store.apply()
       const job = await store.getHistoricalFeatures({
         entities: {
-          sql: "SELECT driver_id, TIMESTAMPTZ '2026-01-02T00:00:00Z' AS event_timestamp FROM saved_src",
+          sql:
+            "SELECT driver_id, TIMESTAMPTZ '2026-01-02T00:00:00Z' + driver_id * INTERVAL '90 minutes 0.000007 seconds' " +
+            'AS event_timestamp FROM saved_src',
         },
         features: ['parity_stats:f_long'],
       })
       const saved = await store.createSavedDataset(job, { name: 'training', table: 'training_set' })
       expect(saved.rows).toBe(2)
       expect(saved.table).toBe('training_set')
+      // the event range PostgreSQL found over the uploaded entity rows, to the microsecond
+      const sqlRange = {
+        min: toMicros('2026-01-02T01:30:00.000007Z'),
+        max: toMicros('2026-01-02T03:00:00.000014Z'),
+      }
+      expect(saved.eventRange).toEqual(sqlRange)
       const rows = await db.client.query('SELECT driver_id, f_long FROM training_set ORDER BY driver_id')
       expect(rows.rows.map((r) => [Number(r.driver_id), Number(r.f_long)])).toEqual([
         [1, 10],
         [2, 20],
       ])
       const proto = (await store.registry.load({ allowCache: false })).proto.savedDatasets[0]!
+      expect(proto.meta!.minEventTimestamp).toMatchObject({
+        seconds: BigInt(Math.floor(sqlRange.min / 1e6)),
+        nanos: 7000,
+      })
+      expect(proto.meta!.maxEventTimestamp).toMatchObject({
+        seconds: BigInt(Math.floor(sqlRange.max / 1e6)),
+        nanos: 14000,
+      })
       const kind = proto.spec!.storage!.kind
       expect(kind.case).toBe('customStorage')
       const configuration = (kind.value as { configuration: Uint8Array }).configuration
@@ -236,6 +252,7 @@ describeWithService('postgres offline store in a feature repo', unavailable, () 
       const reopened = await FeatureStore.open(dir)
       try {
         expect((await reopened.getSavedDataset('training')).table).toBe('training_set')
+        expect((await reopened.getSavedDataset('training')).eventRange).toEqual(sqlRange)
       } finally {
         await reopened.close()
       }
@@ -244,6 +261,30 @@ describeWithService('postgres offline store in a feature repo', unavailable, () 
         (e: Error) => e,
       )
       expect(again?.message).toContain('writing the retrieval to table training_set failed')
+      // JS rows go to PostgreSQL with COPY; the range of a file written from them
+      const rowsJob = await store.getHistoricalFeatures({
+        entities: [
+          { driver_id: 2, event_timestamp: '2026-01-03T00:00:00.000001Z' },
+          { driver_id: 1, event_timestamp: '2026-01-01T12:00:00+01:00' },
+        ],
+        features: ['parity_stats:f_long'],
+      })
+      const fromRows = await store.createSavedDataset(rowsJob, { name: 'from_rows', path: 'rows.parquet' })
+      expect(fromRows.eventRange).toEqual({
+        min: toMicros('2026-01-01T11:00:00Z'),
+        max: toMicros('2026-01-03T00:00:00.000001Z'),
+      })
+      // entity-less range retrieval: the range's start and end
+      const rangeJob = await store.getHistoricalFeatures({
+        startDate: '2025-12-31T00:00:00Z',
+        endDate: '2026-01-02T00:00:00Z',
+        features: ['parity_stats:f_long'],
+      })
+      const fromRange = await store.createSavedDataset(rangeJob, { name: 'from_range', table: 'range_set' })
+      expect(fromRange.eventRange).toEqual({
+        min: toMicros('2025-12-31T00:00:00Z'),
+        max: toMicros('2026-01-02T00:00:00Z'),
+      })
     } finally {
       try {
         await store.teardown()

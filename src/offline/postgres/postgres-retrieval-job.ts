@@ -9,9 +9,10 @@ import {
   stageTransformed,
   TRANSFORMED_TABLE,
   transformedRows,
+  withRange,
   writeTransformed,
 } from '../local/results.js'
-import type { ResultTransform, RetrievalJob, Row, WriteResult } from '../offline-store.js'
+import type { EventRange, ResultTransform, RetrievalJob, Row, WriteResult } from '../offline-store.js'
 import { ENTITY_TS, type PitView } from '../pit/spec.js'
 import { buildPitQuery, type JoinStrategy, viewOutputColumns } from '../pit/sql.js'
 import { postgresDialect } from './postgres-dialect.js'
@@ -29,6 +30,8 @@ export interface PlannedPgRetrieval {
   readonly timestampColumn: string
   /** Creates the prepared entity table (`ENTITY_TABLE`) in the PostgreSQL session's transaction. */
   readonly loadEntities: (s: Sessions) => Promise<void>
+  /** For entity-less range retrieval, the range's start and end: what the writes report as `eventRange`. */
+  readonly eventRange?: EventRange | undefined
   readonly asOfKnownTime: boolean
   readonly strategy: JoinStrategy
   readonly notices: readonly string[]
@@ -90,7 +93,7 @@ export class PostgresRetrievalJob implements RetrievalJob {
     if (this.#plan.transform) return transformedRows(this.stream(opts), limit)
     const s = await this.#open(opts.signal)
     try {
-      return await readRows(s.duck, `SELECT * FROM ${await this.#stage(s, limit)}`, FAILED)
+      return await readRows(s.duck, `SELECT * FROM ${(await this.#stage(s, limit)).relation}`, FAILED)
     } finally {
       await s.close()
     }
@@ -119,10 +122,10 @@ export class PostgresRetrievalJob implements RetrievalJob {
     if (this.#plan.transform) return this.#tableTransformed(table, this.#plan.transform, fail, opts)
     const s = await this.#open(opts.signal)
     try {
-      const sql = await this.#join(s)
+      const { sql, eventRange } = await this.#join(s)
       const created = await s.pg.query(`CREATE TABLE ${table} AS ${sql}`, [], fail)
       await s.pg.commit()
-      return { rows: created.rowCount ?? 0 }
+      return withRange(created.rowCount ?? 0, eventRange)
     } finally {
       await s.close()
     }
@@ -136,7 +139,7 @@ export class PostgresRetrievalJob implements RetrievalJob {
   ): Promise<WriteResult> {
     const local = await this.#open(opts.signal, true)
     try {
-      const { read, s } = await this.#read(opts)
+      const { read, s, eventRange } = await this.#read(opts)
       let rows: number
       try {
         rows = await stageTransformed(local.duck, read, transform)
@@ -158,7 +161,7 @@ export class PostgresRetrievalJob implements RetrievalJob {
       } finally {
         await target.close()
       }
-      return { rows }
+      return withRange(rows, eventRange)
     } finally {
       await local.close()
     }
@@ -170,9 +173,10 @@ export class PostgresRetrievalJob implements RetrievalJob {
       // the local sink takes no PostgreSQL connection, so the join needs only one of the pool
       const sink = await this.#open(opts.signal, true)
       try {
-        const { read, s } = await this.#read(opts)
+        const { read, s, eventRange } = await this.#read(opts)
         try {
-          return await writeTransformed(sink.duck, read, transform, { path, format }, FAILED)
+          const { rows } = await writeTransformed(sink.duck, read, transform, { path, format }, FAILED)
+          return withRange(rows, eventRange)
         } finally {
           await s.close()
         }
@@ -182,7 +186,7 @@ export class PostgresRetrievalJob implements RetrievalJob {
     }
     const s = await this.#open(opts.signal)
     try {
-      const relation = await this.#stage(s)
+      const { relation, eventRange } = await this.#stage(s)
       let rows = 0
       await writeAtomically(path, async (tmp) => {
         const result = await s.duck.run(
@@ -191,21 +195,24 @@ export class PostgresRetrievalJob implements RetrievalJob {
         )
         rows = Number((await result.getRows())[0]?.[0] ?? 0)
       })
-      return { rows }
+      return withRange(rows, eventRange)
     } finally {
       await s.close()
     }
   }
 
   /**
-   * Opens an operation, runs the join and reads its result as batches (not rewritten); the caller
-   * closes the operation's sessions.
+   * Opens an operation, runs the join and reads its result as batches (not rewritten), with the entity
+   * rows' event range; the caller closes the operation's sessions.
    */
-  async #read(opts: Abortable): Promise<{ read: BatchStream; s: ClosableSessions }> {
+  async #read(
+    opts: Abortable,
+  ): Promise<{ read: BatchStream; s: ClosableSessions; eventRange: EventRange | undefined }> {
     const s = await this.#open(opts.signal)
     try {
-      const relation = await this.#stage(s)
-      return { read: await readBatches(s.duck, `SELECT * FROM ${relation}`, DEFAULT_BATCH_ROWS, FAILED), s }
+      const { relation, eventRange } = await this.#stage(s)
+      const read = await readBatches(s.duck, `SELECT * FROM ${relation}`, DEFAULT_BATCH_ROWS, FAILED)
+      return { read, s, eventRange }
     } catch (error) {
       await s.close()
       throw error
@@ -214,10 +221,14 @@ export class PostgresRetrievalJob implements RetrievalJob {
 
   /**
    * Runs the join in PostgreSQL (entity table loaded, source rows pruned to its time span) and streams
-   * its rows into a staging file; returns the DuckDB relation reading that file as typed columns.
+   * its rows into a staging file; returns the DuckDB relation reading that file as typed columns, and
+   * the entity rows' event range.
    */
-  async #stage(s: Sessions, limit?: number): Promise<string> {
-    const sql = await this.#join(s, limit)
+  async #stage(
+    s: Sessions,
+    limit?: number,
+  ): Promise<{ relation: string; eventRange: EventRange | undefined }> {
+    const { sql, eventRange } = await this.#join(s, limit)
     const entity = await s.pg.describe(
       `SELECT ${this.#plan.entityColumns.map(q).join(', ')} FROM ${q(ENTITY_TABLE)}`,
       FAILED,
@@ -227,14 +238,15 @@ export class PostgresRetrievalJob implements RetrievalJob {
     const file = join(s.dir, 'result.csv')
     await s.pg.copyOut(copyOutStatement(sql, columns), file, FAILED)
     await s.pg.commit()
-    return readCsvRelation(file, columns)
+    return { relation: readCsvRelation(file, columns), eventRange }
   }
 
   /**
    * Opens a transaction, loads the entity table into it and returns the join's SQL, pruned to the
-   * entity time span; the caller commits.
+   * entity rows' time span, and that span as the event range (the plan's for range retrieval); the
+   * caller commits.
    */
-  async #join(s: Sessions, limit?: number): Promise<string> {
+  async #join(s: Sessions, limit?: number): Promise<{ sql: string; eventRange: EventRange | undefined }> {
     const plan = this.#plan
     await s.pg.begin()
     // the lateral form is one small index lookup per entity row: compiling it (JIT) costs more than
@@ -247,7 +259,7 @@ export class PostgresRetrievalJob implements RetrievalJob {
     )
     const { lo, hi } = span.rows[0]!
     const bounds = lo === null || hi === null ? undefined : { min: Number(lo), max: Number(hi) }
-    return buildPitQuery(
+    const sql = buildPitQuery(
       {
         entity: {
           relation: q(ENTITY_TABLE),
@@ -261,5 +273,6 @@ export class PostgresRetrievalJob implements RetrievalJob {
       postgresDialect,
       { strategy: plan.strategy, limit },
     )
+    return { sql, eventRange: plan.eventRange ?? bounds }
   }
 }
