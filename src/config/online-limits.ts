@@ -30,6 +30,9 @@ export const DEFAULT_ONLINE_LIMITS: OnlineLimits = Object.freeze({
 /** The keys of the `feature_server:` block that set {@link OnlineLimits}. */
 export const ONLINE_LIMIT_KEYS: readonly string[] = ['max_entity_rows', 'max_features', 'max_feature_values']
 
+/** `n` with a comma between groups of three digits (`toLocaleString` would load ICU data at start-up). */
+const grouped = (n: number) => String(n).replace(/\B(?=(\d{3})+$)/g, ',')
+
 const limit = (what: string, fallback: number) =>
   z
     .number()
@@ -37,7 +40,7 @@ const limit = (what: string, fallback: number) =>
     .positive()
     .optional()
     .describe(
-      `Larder: ${what} (default ${fallback.toLocaleString('en-US')}); a larger read is refused with HTTP 413 before any store is read`,
+      `Larder: ${what} (default ${grouped(fallback)}); a larger read is refused with HTTP 413 before any store is read`,
     )
 
 /** The zod shape of the limit keys, added to the `feature_server:` block's schema. */

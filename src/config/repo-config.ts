@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs'
 import { dirname, isAbsolute, resolve } from 'node:path'
-import { parse as parseYaml, YAMLParseError } from 'yaml'
 import { z } from 'zod'
 import { checkProjectName, LarderError } from '../core/index.js'
 import { type AuthConfig, authConfigIssue, authConfigOf } from './auth-config.js'
@@ -8,6 +7,7 @@ import { type ParsedRepoConfig, registryConfigSchema, repoConfigSchema } from '.
 import { expandEnv } from './expand-env.js'
 import { BROWSER_ACCESS_KEYS, type BrowserAccessConfig, browserAccessOf } from './feature-server-config.js'
 import { ONLINE_LIMIT_KEYS, type OnlineLimits, onlineLimitsOf } from './online-limits.js'
+import { parseYamlText } from './yaml-text.js'
 
 export const CONFIG_FILE = 'feature_store.yaml'
 
@@ -95,10 +95,14 @@ export function loadRepoConfig(repoPath: string, file = CONFIG_FILE): RepoConfig
 export function parseRepoConfig(text: string, repoPath: string, source = CONFIG_FILE): RepoConfig {
   let raw: unknown
   try {
-    raw = parseYaml(expandEnv(text, source))
+    const expanded = expandEnv(text, source)
+    // a parse is cached only when nothing in it came from the environment
+    raw = parseYamlText(expanded, { cache: expanded === text })
   } catch (cause) {
     if (cause instanceof LarderError) throw cause
-    const where = cause instanceof YAMLParseError && cause.linePos ? ` at line ${cause.linePos[0].line}` : ''
+    // the yaml package's YAMLParseError, with the line of the error
+    const line = (cause as { linePos?: readonly { line: number }[] }).linePos?.[0]?.line
+    const where = line === undefined ? '' : ` at line ${line}`
     throw new LarderError('INVALID_CONFIG', `${source} is not valid YAML${where}`, {
       cause,
       hint: (cause as Error).message.split('\n')[0],
