@@ -12,7 +12,7 @@ export const duckdbOptionsSchema = z
       .regex(/^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/i)
       .optional()
       .describe(
-        "DuckDB's memory limit, e.g. '4GB'; a join larger than it spills to temp_directory (default: a quarter of the memory the process may use, its cgroup limit or the host's RAM, at most 1GiB)",
+        "DuckDB's memory limit, e.g. '4GB'; a join larger than it spills to temp_directory (default: a quarter of the memory the process may use, its cgroup limit or the host's RAM, at most 256MiB, and 1GiB while a materialization reads latest rows)",
       ),
     temp_directory: z
       .string()

@@ -61,7 +61,12 @@ import {
 } from '../pit/sql.js'
 import { duckdbDialect } from './duckdb-dialect.js'
 import { locateFileSource, newPartFile, positionedRead, sourceFiles } from './duckdb-files.js'
-import { defaultMemoryLimit, defaultTempDirectory } from './duckdb-memory.js'
+import {
+  DEFAULT_LATEST_ROWS_LIMIT_CAP,
+  defaultMemoryLimit,
+  defaultTempDirectory,
+  LatestRowsMemory,
+} from './duckdb-memory.js'
 import { DuckDBRetrievalJob, type PlannedRetrieval } from './duckdb-retrieval-job.js'
 import { duckdbTypeOf, feastTypeOf } from './duckdb-types.js'
 
@@ -70,7 +75,10 @@ export interface DuckDBOfflineStoreOptions {
   readonly repoPath: string
   /** Worker threads; DuckDB's default is one per core. */
   readonly threads?: number
-  /** DuckDB's memory limit, e.g. `'4GB'`; default `defaultMemoryLimit()` (a share of memory, at most 1 GiB). */
+  /**
+   * DuckDB's memory limit, e.g. `'4GB'`; default `defaultMemoryLimit()` (a share of memory, at most
+   * 256 MiB, and at most 1 GiB while a materialization reads latest rows).
+   */
   readonly memoryLimit?: string
   /** Where DuckDB spills when a join exceeds memory; default a directory of the store's own in the system temp directory. */
   readonly tempDirectory?: string
@@ -103,6 +111,8 @@ export class DuckDBOfflineStore implements OfflineStore {
   readonly #options: DuckDBOfflineStoreOptions
   readonly #instance = new Lazy(() => this.#createInstance())
   readonly #sessions = new Set<Session>()
+  /** The default limits, when the options set none. */
+  readonly #latestRowsMemory: LatestRowsMemory | undefined
   readonly #writes = new Map<string, Promise<void>>()
   /** Where DuckDB spills: the configured directory, else one of this store's own, removed on close. */
   readonly #tempDirectory: string
@@ -111,6 +121,13 @@ export class DuckDBOfflineStore implements OfflineStore {
 
   constructor(options: DuckDBOfflineStoreOptions) {
     this.#options = Object.freeze({ ...options })
+    this.#latestRowsMemory =
+      options.memoryLimit === undefined
+        ? new LatestRowsMemory(
+            defaultMemoryLimit(),
+            defaultMemoryLimit(undefined, DEFAULT_LATEST_ROWS_LIMIT_CAP),
+          )
+        : undefined
     const temp = options.tempDirectory
     this.#ownsTempDirectory = temp === undefined
     this.#tempDirectory =
@@ -176,7 +193,10 @@ export class DuckDBOfflineStore implements OfflineStore {
       throw new LarderError('INVALID_ARGUMENT', `batchSize must be a positive integer, got ${batchSize}`)
     }
     const session = await this.#session(opts.signal)
+    const memory = this.#latestRowsMemory
+    const run = (sql: string) => session.run(sql)
     try {
+      await memory?.raise(run)
       const v = await this.#viewRelation(session, planned)
       const fail = (message: string) =>
         new LarderError(
@@ -205,6 +225,7 @@ export class DuckDBOfflineStore implements OfflineStore {
         yield* batches
       }
     } finally {
+      await memory?.lower(run)
       this.#release(session)
     }
   }
@@ -348,7 +369,7 @@ export class DuckDBOfflineStore implements OfflineStore {
       autoload_known_extensions: 'false',
     }
     if (o.threads !== undefined) config.threads = String(o.threads)
-    config.memory_limit = o.memoryLimit ?? defaultMemoryLimit()
+    config.memory_limit = o.memoryLimit ?? this.#latestRowsMemory!.normal
     config.temp_directory = this.#tempDirectory
     try {
       return await DuckDBInstance.create(':memory:', config)
