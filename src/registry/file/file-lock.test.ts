@@ -249,4 +249,27 @@ describe('the file lock', () => {
     expect(existsSync(lockPath)).toBe(false)
     expect(readdirSync(join(path, '..'))).toEqual([])
   })
+
+  it('breaks nothing while another process holds the break guard, and clears a guard left by a dead one', async () => {
+    const path = tempPath()
+    const lockPath = writeLock(path, {
+      pid: 1,
+      host: hostname(),
+      token: 'stale',
+      since: '2000-01-01T00:00:00Z',
+    })
+    const stats = statSync(lockPath)
+    const stale = { ino: stats.ino, dev: stats.dev, text: readFileSync(lockPath, 'utf8') }
+    const guard = `${lockPath}.break`
+    writeFileSync(guard, '{}')
+    expect(await breakLock(lockPath, stale)).toBe(false)
+    expect(existsSync(lockPath)).toBe(true)
+    // a guard 10 s old: its breaker died mid-break; it is removed, and the next break goes through
+    const old = new Date(Date.now() - 10_000)
+    utimesSync(guard, old, old)
+    expect(await breakLock(lockPath, stale)).toBe(false)
+    expect(existsSync(guard)).toBe(false)
+    expect(await breakLock(lockPath, stale)).toBe(true)
+    expect(readdirSync(join(path, '..'))).toEqual([])
+  })
 })

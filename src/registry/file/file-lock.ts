@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import { link, open, readFile, rename, unlink, writeFile } from 'node:fs/promises'
+import { link, open, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import { basename, dirname, join } from 'node:path'
 import { type Abortable, LarderError, throwIfAborted } from '../../core/index.js'
@@ -17,6 +17,12 @@ export const LOCK_LEASE_MS = 60_000
  * disk or a filesystem without hard links, where the holder writes the file after creating it.
  */
 export const LOCK_GRACE_MS = 5_000
+
+/**
+ * How old a break guard (`<lock>.break`, held for the few milliseconds one process takes to remove a
+ * stale lock) must be before another process removes it: its breaker died while breaking.
+ */
+const BREAK_GUARD_STALE_MS = 5_000
 
 /** How long `withFileLock` waits for a live holder by default. */
 export const LOCK_TIMEOUT_MS = 10_000
@@ -96,12 +102,12 @@ export async function withFileLock<T>(
     if (await createLock(lockPath, JSON.stringify(owner))) break
     const verdict = await judge(lockPath, leaseMs, graceMs)
     if (verdict === undefined) continue
-    if (verdict.stale) {
-      await breakLock(lockPath, verdict.identity)
-      continue
-    }
+    if (verdict.stale && (await breakLock(lockPath, verdict.identity))) continue
     if (Date.now() > deadline) {
-      throw new LarderError('CONFLICT', `${path} is locked: ${verdict.holder}`, {
+      const holder = verdict.stale
+        ? `the lock file ${lockPath} is stale and another process is breaking it (${lockPath}.break)`
+        : verdict.holder
+      throw new LarderError('CONFLICT', `${path} is locked: ${holder}`, {
         hint:
           `wait for that process to finish and run the command again; if it is gone, delete ${lockPath} ` +
           '(a lock whose lease runs out is broken by the next writer)',
@@ -224,34 +230,51 @@ async function judge(lockPath: string, leaseMs: number, graceMs: number): Promis
 
 /**
  * Removes the stale lock file identified by `stale` (inode, device and content, read when it was
- * judged) without removing a fresh one another process took meanwhile: moves the lock aside (atomic),
- * and deletes what it moved only when it is the very file judged stale; otherwise it puts the newer
- * lock back. Exported for tests; not part of the package's API.
+ * judged) without removing a fresh one another process took meanwhile. Breakers take turns through a
+ * guard file, `<lock>.break`: under it, the lock is removed only while it is still the very file
+ * judged stale, and since no process creates a lock while one exists and no other breaker runs, a
+ * fresh lock is never touched. Resolves false, breaking nothing, while another process holds the
+ * guard (a guard older than 5 s, left by a breaker that died, is removed). Exported for tests; not
+ * part of the package's API.
  */
-export async function breakLock(lockPath: string, stale: LockIdentity): Promise<void> {
-  const aside = tempPath(lockPath, 'broken')
+export async function breakLock(lockPath: string, stale: LockIdentity): Promise<boolean> {
+  const guard = `${lockPath}.break`
+  if (!(await createLock(guard, JSON.stringify({ pid: process.pid, host: hostname() })))) {
+    const since = await stat(guard).then(
+      (s) => s.mtimeMs,
+      () => undefined,
+    )
+    if (since !== undefined && Date.now() - since > BREAK_GUARD_STALE_MS) await unlink(guard).catch(() => {})
+    return false
+  }
   try {
-    await rename(lockPath, aside)
+    const now = await identityOf(lockPath)
+    if (now?.ino === stale.ino && now.dev === stale.dev && now.text === stale.text) {
+      await unlink(lockPath).catch((e) => {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e
+      })
+    }
+    return true
+  } finally {
+    await unlink(guard).catch(() => {})
+  }
+}
+
+/** The identity of the file at `path`, read from one open handle; undefined when there is none. */
+async function identityOf(path: string): Promise<LockIdentity | undefined> {
+  let handle: Awaited<ReturnType<typeof open>>
+  try {
+    handle = await open(path, 'r')
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined
     throw e
   }
-  const moved = await open(aside, 'r').then(async (h) => {
-    try {
-      const stats = await h.stat()
-      return { ino: stats.ino, dev: stats.dev, text: await h.readFile('utf8') }
-    } finally {
-      await h.close()
-    }
-  })
-  if (moved.ino !== stale.ino || moved.dev !== stale.dev || moved.text !== stale.text) {
-    // a holder's refresh (a rename) or a new holder came between: restore its lock unless yet
-    // another process took the path, in which case that holder's `assertHeld` finds it lost
-    await link(aside, lockPath).catch(async (e) => {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') await rename(aside, lockPath).catch(() => {})
-    })
+  try {
+    const stats = await handle.stat()
+    return { ino: stats.ino, dev: stats.dev, text: await handle.readFile('utf8') }
+  } finally {
+    await handle.close()
   }
-  await unlink(aside).catch(() => {})
 }
 
 /** Rewrites the lock with a new expiry while it is still this owner's; false when it is not. */
