@@ -195,7 +195,8 @@ describeWithService('web UI in Chromium (larder ui)', chromiumUnavailable(), () 
     )
     const intervals = page.getByRole('table', { name: 'Materialized intervals' })
     expect(await intervals.textContent()).toContain(endText)
-    expect(await page.getByTestId('freshness').textContent()).toMatch(/^\d+[smh]( \d+[sm])? old$/)
+    // counted from the window end until the run history arrives, then from the newest event
+    await expect.poll(() => page.getByTestId('freshness').textContent()).toMatch(/^\d+[smh]( \d+[sm])? old$/)
     for (const chart of [/Timeline of materialized intervals/, /Freshness/]) {
       await expect
         .poll(() => page.getByRole('img', { name: chart }).locator('path').count())
