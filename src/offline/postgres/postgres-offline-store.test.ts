@@ -349,6 +349,50 @@ describeWithService('postgres offline store', unavailable, () => {
     })
   })
 
+  it("reads a source's columns under the names its fieldMapping gives them: join, range and pull", async () => {
+    await db.client.query(`
+      CREATE TABLE renamed (id bigint, ts timestamptz, conv double precision);
+      INSERT INTO renamed VALUES (7, '2026-01-01 09:00Z', 0.25), (7, '2026-01-01 11:00Z', 0.5), (8, '2026-01-01 10:00Z', 0.75);
+    `)
+    const view = new FeatureView({
+      name: 'renamed_stats',
+      entities: [driver],
+      source: new PostgreSQLSource({
+        name: 'renamed',
+        table: 'renamed',
+        timestampField: 'ts',
+        fieldMapping: { id: 'driver_id', ts: 'event_timestamp', conv: 'conv_rate' },
+      }),
+      schema: [new Field({ name: 'conv_rate', dtype: Float64 })],
+    })
+    const joined = await bothWays({
+      entities: [
+        { driver_id: 7, event_timestamp: at('10:00') },
+        { driver_id: 8, event_timestamp: at('12:00') },
+      ],
+      features: [select(view, ['conv_rate'])],
+    })
+    expect(joined.map((r) => r.conv_rate)).toEqual([0.25, 0.75])
+    const range = await store().getHistoricalFeatures({
+      features: [select(view, ['conv_rate'])],
+      startDate: at('10:30'),
+      endDate: at('12:00'),
+    })
+    expect(await range.toRows()).toEqual([
+      { driver_id: 7, event_timestamp: '2026-01-01T11:00:00Z', conv_rate: 0.5 },
+    ])
+    const pulled = await pullAll(store().pullLatest(view, { start: at('00:00'), end: at('12:00') }))
+    expect(
+      pulled
+        .map((r) => JSON.parse(r))
+        .map((r) => [Number(r.driver_id), r.conv_rate])
+        .sort(),
+    ).toEqual([
+      [7, 0.5],
+      [8, 0.75],
+    ])
+  })
+
   describe('materialization reads and offline writes', () => {
     it('pulls the latest row per key in the window, in batches', async () => {
       let counted = -1

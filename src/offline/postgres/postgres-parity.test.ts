@@ -190,6 +190,93 @@ for (const online of (await testOnlineStores()).filter((s) => s.name !== 'memory
   )
 }
 
+describeWithService('on-demand views over the postgres offline store', unavailable, () => {
+  let db: { client: pg.Client; schema: string; drop(): Promise<void> }
+  let tableNumber = 0
+  beforeAll(async () => {
+    db = await testSchema(user!, 'larder_odfv')
+  })
+  afterAll(async () => {
+    await db?.drop()
+  })
+
+  // Rows fall within the view's ttl (3h) of the window end, so both sides see a current value; what is
+  // compared is what the transformations make of it.
+  const END_SECOND = 42 * 3600
+  const TTL = 3 * 3600
+  const recent = fc.uniqueArray(
+    featureRow.map((r) => ({ ...r, second: END_SECOND - (r.second % TTL) })),
+    { minLength: 1, maxLength: 40, selector: (r) => `${r.driver}:${r.second}:${r.createdLag}` },
+  )
+  const requests = fc.array(
+    fc.record({
+      driver: fc.integer({ min: 1, max: DRIVERS + 1 }),
+      val: fc.integer({ min: -1000, max: 1000 }),
+    }),
+    { minLength: 1, maxLength: 8 },
+  )
+
+  it('gives the same outputs offline as online after materialization (row, batch, written)', async () => {
+    await fc.assert(
+      fc.asyncProperty(recent, requests, async (rows, asked) => {
+        const end = formatMicros(T0 + END_SECOND * SECOND)
+        const start = formatMicros(T0 + (END_SECOND - TTL) * SECOND)
+        const table = `odfv_${tableNumber++}`
+        await db.client.query(`CREATE TABLE ${table} ${PG_PARITY_TABLE}`)
+        const { dir, store } = await pgRepo(
+          'type: sqlite\npath: data/online.db',
+          db.schema,
+          `import { pgOnDemand, pgParityStats } from ${JSON.stringify(PARITY_MODULE)}
+export const view = pgParityStats(${TTL}, ${JSON.stringify(table)})
+export const [rows, columns, written] = pgOnDemand(view)
+export { driver } from ${JSON.stringify(PARITY_MODULE)}
+`,
+        )
+        try {
+          await store.apply()
+          await store.writeToOfflineStore({ featureViewName: 'parity_stats', df: rows.map(sourceRow) })
+          await store.materialize({ start, end })
+          const features = [
+            'pg_rows:double_plus_val',
+            'pg_rows:text_length',
+            'pg_columns:double_plus_val',
+            'pg_written:long_halved',
+          ]
+          const online = await store.getOnlineFeatures(
+            {
+              entities: { driver_id: asked.map((q) => q.driver), val_to_add: asked.map((q) => q.val) },
+              features,
+              fullFeatureNames: true,
+            },
+            { now: end },
+          )
+          const job = await store.getHistoricalFeatures({
+            entities: asked.map((q) => ({ driver_id: q.driver, event_timestamp: end, val_to_add: q.val })),
+            features,
+            fullFeatureNames: true,
+          })
+          const names = online.metadata.featureNames.slice(1)
+          const onlineRows = asked.map((_, i) =>
+            Object.fromEntries(names.map((n, j) => [n, online.results[j + 1]!.values[i]])),
+          )
+          const offlineRows = (await job.toRows()).map((r) =>
+            Object.fromEntries(names.map((n) => [n, r[n] ?? null])),
+          )
+          expect(offlineRows).toEqual(onlineRows)
+        } finally {
+          try {
+            await store.teardown()
+          } finally {
+            await store.close()
+            rmSync(dir, { recursive: true, force: true })
+          }
+        }
+      }),
+      { numRuns: RUNS },
+    )
+  }, 300_000)
+})
+
 describeWithService('postgres offline store in a feature repo', unavailable, () => {
   let db: { client: pg.Client; schema: string; drop(): Promise<void> }
   beforeAll(async () => {
@@ -308,7 +395,7 @@ describeWithService('postgres offline store: offline writes from a repo', unavai
     await db?.drop()
   })
 
-  it('push to online_and_offline and writeToOfflineStore append to the table; a bad cell writes nothing', async () => {
+  it('push (online_and_offline, offline) and writeToOfflineStore append to the table; a bad cell writes nothing', async () => {
     const { dir, store } = await pgRepo(
       'type: sqlite\npath: data/online.db',
       db.schema,
@@ -332,6 +419,13 @@ describeWithService('postgres offline store: offline writes from a repo', unavai
         df: [{ driver_id: 3, event_timestamp: '2026-01-01T01:00:00Z', f_long: 30 }],
       })
       expect(await count()).toBe(3)
+      const offlineOnly = await store.push({
+        pushSourceName: 'pushed',
+        to: 'offline',
+        df: { driver_id: [6], event_timestamp: ['2026-01-01T03:00:00Z'], f_long: [60] },
+      })
+      expect(offlineOnly.views[0]!.offlineRows).toBe(1)
+      expect(await count()).toBe(4)
       const bad = await store
         .writeToOfflineStore({
           featureViewName: 'pushed_stats',
@@ -346,17 +440,17 @@ describeWithService('postgres offline store: offline writes from a repo', unavai
           (e: Error) => e,
         )
       expect(bad?.message).toContain('f_long')
-      expect(await count()).toBe(3)
+      expect(await count()).toBe(4)
       const job = await store.getHistoricalFeatures({
-        entities: [1, 2, 3].map((d) => ({ driver_id: d, event_timestamp: '2026-01-02T00:00:00Z' })),
+        entities: [1, 2, 3, 6].map((d) => ({ driver_id: d, event_timestamp: '2026-01-02T00:00:00Z' })),
         features: ['pushed_stats:f_long'],
       })
-      expect((await job.toRows()).map((r) => r.f_long)).toEqual([10, 20, 30])
+      expect((await job.toRows()).map((r) => r.f_long)).toEqual([10, 20, 30, 60])
       const online = await store.getOnlineFeatures({
-        entities: { driver_id: [1, 2] },
+        entities: { driver_id: [1, 2, 6] },
         features: ['pushed_stats:f_long'],
       })
-      expect(online.results[1]!.values).toEqual([10, 20])
+      expect(online.results[1]!.values).toEqual([10, 20, null])
     } finally {
       try {
         await store.teardown()
