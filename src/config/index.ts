@@ -32,6 +32,12 @@ export {
   onlineLimitsOf,
 } from './online-limits.js'
 export {
+  type PostgresConnection,
+  postgresConnectionKeys,
+  postgresConnectionSettings,
+  postgresServerName,
+} from './postgres-connection.js'
+export {
   CONFIG_FILE,
   loadRepoConfig,
   parseRepoConfig,

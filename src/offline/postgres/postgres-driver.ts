@@ -1,6 +1,5 @@
-import { readFileSync } from 'node:fs'
-import type { ConnectionOptions } from 'node:tls'
 import type pg from 'pg'
+import { postgresConnectionSettings, postgresServerName } from '../../config/index.js'
 import { LarderError } from '../../core/index.js'
 import type { PostgresOfflineOptions } from './postgres-config.js'
 
@@ -12,7 +11,6 @@ export interface PgDriver {
 }
 
 const PACKAGES = ['pg', 'pg-copy-streams']
-const CONNECT_TIMEOUT_MS = 5000
 
 /**
  * Imports `pg` and `pg-copy-streams`. Fails with MISSING_DEPENDENCY and the install command when one
@@ -37,11 +35,6 @@ export async function loadDriver(): Promise<PgDriver> {
   }
 }
 
-/** `host:port (database "d", user "u")`, how messages name the server. */
-export function serverName(o: PostgresOfflineOptions): string {
-  return `${o.host}:${o.port} (database "${o.database}", user "${o.user}")`
-}
-
 /**
  * A pool whose connections work in UTC with ISO dates (every timestamp a query sees or prints is UTC),
  * checked at once: a server that is down or refuses the login fails here within 5 s with
@@ -49,17 +42,9 @@ export function serverName(o: PostgresOfflineOptions): string {
  */
 export async function openPool(driver: PgDriver, o: PostgresOfflineOptions): Promise<pg.Pool> {
   const pool = new driver.pg.Pool({
-    host: o.host,
-    port: o.port,
-    database: o.database,
-    user: o.user,
-    password: o.password,
-    ssl: ssl(o),
+    ...postgresConnectionSettings(o),
     min: 0,
     max: Math.max(1, o.max_conn),
-    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
-    keepAlive: o.keepalives_idle !== undefined,
-    keepAliveInitialDelayMillis: (o.keepalives_idle ?? 0) * 1000,
     application_name: 'larder-offline',
     options: `-c TimeZone=UTC -c DateStyle=ISO -c search_path=${searchPath(o.db_schema)} -c extra_float_digits=1`,
   })
@@ -72,7 +57,7 @@ export async function openPool(driver: PgDriver, o: PostgresOfflineOptions): Pro
     const reason = (cause as Error)?.message || (cause as { code?: string })?.code || String(cause)
     throw new LarderError(
       'BACKEND_UNAVAILABLE',
-      `cannot connect to PostgreSQL at ${serverName(o)}: ${reason}`,
+      `cannot connect to PostgreSQL at ${postgresServerName(o)}: ${reason}`,
       {
         cause,
         hint: 'start PostgreSQL or fix offline_store in feature_store.yaml (host, port, database, user, password)',
@@ -89,17 +74,4 @@ export async function openPool(driver: PgDriver, o: PostgresOfflineOptions): Pro
 function searchPath(schema: string): string {
   const quoted = `"${schema.replaceAll('"', '""')}"`
   return `${quoted.replaceAll('\\', '\\\\').replaceAll(' ', '\\ ')},public`
-}
-
-function ssl(o: PostgresOfflineOptions): false | ConnectionOptions {
-  const mode = o.sslmode
-  if (mode === undefined || mode === 'disable' || mode === 'allow' || mode === 'prefer') return false
-  const read = (path: string | undefined) => (path === undefined ? undefined : readFileSync(path))
-  return {
-    rejectUnauthorized: mode !== 'require',
-    ca: read(o.sslrootcert_path),
-    cert: read(o.sslcert_path),
-    key: read(o.sslkey_path),
-    ...(mode === 'verify-ca' ? { checkServerIdentity: () => undefined } : {}),
-  }
 }

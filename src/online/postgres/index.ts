@@ -1,15 +1,11 @@
-import { readFileSync } from 'node:fs'
-import type { ConnectionOptions } from 'node:tls'
 import pg from 'pg'
-import type { RepoConfig } from '../../config/index.js'
+import { postgresConnectionSettings, postgresServerName, type RepoConfig } from '../../config/index.js'
 import type { OnlineStore } from '../online-store.js'
 import { unreachable } from '../store-support.js'
 import type { PostgresOptions } from './postgres-config.js'
 import { PostgresOnlineStore } from './postgres-online-store.js'
 
 export { PostgresOnlineStore, type PostgresStoreOptions } from './postgres-online-store.js'
-
-const CONNECT_TIMEOUT_MS = 5000
 
 /**
  * Opens Feast's Postgres online store with a node-postgres pool (one connection for
@@ -18,22 +14,14 @@ const CONNECT_TIMEOUT_MS = 5000
  */
 export async function openOnlineStore(options: PostgresOptions, _config: RepoConfig): Promise<OnlineStore> {
   const pool = new pg.Pool({
-    host: options.host,
-    port: options.port,
-    database: options.database,
-    user: options.user,
-    password: options.password,
-    ssl: ssl(options),
+    ...postgresConnectionSettings(options),
     min: options.conn_type === 'pool' ? options.min_conn : 0,
     max: options.conn_type === 'pool' ? options.max_conn : 1,
-    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
-    keepAlive: options.keepalives_idle !== undefined,
-    keepAliveInitialDelayMillis: (options.keepalives_idle ?? 0) * 1000,
     application_name: 'larder',
   })
   // an idle connection that breaks is replaced on the next query
   pool.on('error', () => {})
-  const where = `${options.host}:${options.port} (database "${options.database}", user "${options.user}")`
+  const where = postgresServerName(options)
   try {
     await pool.query('SELECT 1')
   } catch (cause) {
@@ -66,18 +54,5 @@ async function cancelBackend(pool: pg.Pool, processId: number): Promise<void> {
     await client.query('SELECT pg_cancel_backend($1)', [processId])
   } finally {
     await client.end().catch(() => {})
-  }
-}
-
-function ssl(options: PostgresOptions): false | ConnectionOptions {
-  const mode = options.sslmode
-  if (mode === undefined || mode === 'disable' || mode === 'allow' || mode === 'prefer') return false
-  const read = (path: string | undefined) => (path === undefined ? undefined : readFileSync(path))
-  return {
-    rejectUnauthorized: mode !== 'require',
-    ca: read(options.sslrootcert_path),
-    cert: read(options.sslcert_path),
-    key: read(options.sslkey_path),
-    ...(mode === 'verify-ca' ? { checkServerIdentity: () => undefined } : {}),
   }
 }
