@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { parseRepoConfig } from '../../config/index.js'
-import { bullmqOptions } from './bullmq-config.js'
+import { bullmqOptions, redactedUrl } from './bullmq-config.js'
 
 function config(block: string) {
   return parseRepoConfig(
@@ -25,6 +25,7 @@ describe('batch_engine options of bullmq', () => {
   it('defaults every option', () => {
     expect(bullmqOptions(config('type: bullmq'))).toEqual({
       connection_string: 'redis://127.0.0.1:6379',
+      redis_type: 'redis',
       queue: 'larder',
       concurrency: 1,
       partitions: 4,
@@ -63,6 +64,22 @@ describe('batch_engine options of bullmq', () => {
     const unknown = failure('type: bullmq\nworkers: 3')
     expect(unknown.message).toContain('"workers"')
     expect(unknown.hint).toContain('partitions')
+  })
+
+  it('takes a Redis Cluster from several nodes, its keys under a {hash tag}', () => {
+    const nodes = 'redis://:secret@10.0.0.1:7000,redis://10.0.0.2:7001'
+    const options = bullmqOptions(
+      config(`type: bullmq\nredis_type: redis_cluster\nconnection_string: ${nodes}`),
+    )
+    expect(options).toMatchObject({ redis_type: 'redis_cluster', prefix: '{larder}' })
+    expect(redactedUrl(nodes)).toBe('redis://10.0.0.1:7000,redis://10.0.0.2:7001')
+    const untagged = failure('type: bullmq\nredis_type: redis_cluster\nprefix: jobs')
+    expect(untagged.message).toContain('batch_engine.prefix')
+    expect(untagged.hint).toContain('"{jobs}"')
+    const several = failure(`type: bullmq\nconnection_string: ${nodes}`)
+    expect(several.message).toContain('lists 2 servers')
+    expect(several.hint).toContain('redis_type: redis_cluster')
+    expect(several.message).not.toContain('secret')
   })
 
   it('refuses a repo whose engine is not bullmq, saying how to choose it', () => {

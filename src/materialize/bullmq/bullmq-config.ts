@@ -9,11 +9,19 @@ export const bullmqOptionsSchema = z.strictObject({
   connection_string: z
     .string()
     .default(DEFAULT_URL)
-    .refine((text) => redisUrl(text) !== undefined, {
+    .refine((text) => seedUrls(text) !== undefined, {
       message:
-        'must be a redis:// or rediss:// URL such as redis://127.0.0.1:6379 or redis://:password@host:6379/0',
+        'must be a redis:// or rediss:// URL such as redis://127.0.0.1:6379 or redis://:password@host:6379/0 (for redis_cluster, several separated by commas)',
     })
-    .describe('The Redis server of the queue and of the jobs (redis:// or rediss:// URL)'),
+    .describe(
+      'The Redis server of the queue and of the jobs (redis:// or rediss:// URL); for redis_cluster, one or more nodes separated by commas',
+    ),
+  redis_type: z
+    .enum(['redis', 'redis_cluster'])
+    .default('redis')
+    .describe(
+      "redis: one server; redis_cluster: a Redis Cluster, found from the nodes of connection_string (Feast's key)",
+    ),
   queue: z
     .string()
     .min(1)
@@ -70,14 +78,14 @@ export const bullmqOptionsSchema = z.strictObject({
   prefix: z
     .string()
     .min(1)
-    .default('larder')
+    .optional()
     .describe(
-      'Prefix of every Redis key of the queue and the jobs (Redis Cluster would need a hash tag such as {larder})',
+      'Prefix of every Redis key of the queue and the jobs; default larder, or {larder} on a cluster (a cluster needs a {hash tag} so that they share a slot)',
     ),
 })
 
 /** The options of the `bullmq` engine, defaulted; `slice` in seconds. */
-export type BullmqOptions = z.output<typeof bullmqOptionsSchema>
+export type BullmqOptions = Omit<z.output<typeof bullmqOptionsSchema>, 'prefix'> & { readonly prefix: string }
 
 /**
  * The `batch_engine` options of `config`, validated. INVALID_CONFIG when the engine is not `bullmq`
@@ -96,7 +104,7 @@ export function bullmqOptions(config: RepoConfig): BullmqOptions {
     )
   }
   const parsed = bullmqOptionsSchema.safeParse(config.batchEngine.options)
-  if (parsed.success) return Object.freeze(parsed.data)
+  if (parsed.success) return Object.freeze(withPrefix(parsed.data))
   const issue = parsed.error.issues[0]!
   if (issue.code === 'unrecognized_keys') {
     throw new LarderError(
@@ -116,6 +124,42 @@ export function bullmqOptions(config: RepoConfig): BullmqOptions {
   })
 }
 
+/**
+ * The options with their key prefix: `larder`, or `{larder}` on a cluster when none is given.
+ * INVALID_CONFIG for several nodes on `redis_type: redis`, and for a cluster prefix without a
+ * `{hash tag}` (BullMQ's scripts touch several keys of a queue at once, which a cluster allows only
+ * within one slot).
+ */
+function withPrefix(options: z.output<typeof bullmqOptionsSchema>): BullmqOptions {
+  const cluster = options.redis_type === 'redis_cluster'
+  if (!cluster && seedUrls(options.connection_string)!.length > 1) {
+    throw new LarderError(
+      'INVALID_CONFIG',
+      `${CONFIG_FILE}: batch_engine.connection_string (type bullmq) lists ${seedUrls(options.connection_string)!.length} servers, but redis_type is redis`,
+      {
+        hint: 'set batch_engine.redis_type: redis_cluster in feature_store.yaml for a Redis Cluster, or give one redis:// URL',
+      },
+    )
+  }
+  const prefix = options.prefix ?? (cluster ? '{larder}' : 'larder')
+  if (cluster && !/\{[^{}]+\}/.test(prefix)) {
+    throw new LarderError(
+      'INVALID_CONFIG',
+      `${CONFIG_FILE}: batch_engine.prefix (type bullmq) "${prefix}" has no {hash tag}, which a Redis Cluster needs`,
+      {
+        hint: `write it as "{${prefix}}" in feature_store.yaml, so that every key of the queue and the jobs lives in one slot`,
+      },
+    )
+  }
+  return { ...options, prefix }
+}
+
+/** The URLs of a connection string of one or more comma-separated `redis://` URLs, or undefined. */
+export function seedUrls(text: string): URL[] | undefined {
+  const urls = text.split(',').map((part) => redisUrl(part.trim()))
+  return urls.every((url) => url !== undefined) ? (urls as URL[]) : undefined
+}
+
 /** The URL of a `redis://` or `rediss://` connection string, or undefined when it is not one. */
 export function redisUrl(text: string): URL | undefined {
   try {
@@ -128,9 +172,13 @@ export function redisUrl(text: string): URL | undefined {
 
 /** The connection string without its credentials, for messages and logs. */
 export function redactedUrl(text: string): string {
-  const url = redisUrl(text)
-  if (!url) return text
-  url.username = ''
-  url.password = ''
-  return url.toString()
+  const urls = seedUrls(text)
+  if (!urls) return text
+  return urls
+    .map((url) => {
+      url.username = ''
+      url.password = ''
+      return url.toString()
+    })
+    .join(',')
 }

@@ -1,13 +1,17 @@
 import type * as Bullmq from 'bullmq'
-import type { Redis, RedisOptions } from 'ioredis'
+import type { Cluster, Redis, RedisOptions } from 'ioredis'
 import { LarderError } from '../../core/index.js'
-import { redactedUrl } from './bullmq-config.js'
+import { type BullmqOptions, redactedUrl, seedUrls } from './bullmq-config.js'
 
 /** The driver modules, imported on first use so that a repo on the local engine never loads them. */
 export interface BullmqDriver {
   readonly bullmq: typeof Bullmq
   readonly Redis: typeof Redis
+  readonly Cluster: typeof Cluster
 }
+
+/** A connection to the engine's Redis: one server, or a Redis Cluster. */
+export type RedisConnection = Redis | Cluster
 
 const PACKAGES = ['bullmq', 'ioredis']
 const CONNECT_TIMEOUT_MS = 5000
@@ -19,8 +23,8 @@ const CONNECT_TIMEOUT_MS = 5000
 export async function loadDriver(): Promise<BullmqDriver> {
   try {
     const bullmq = await import('bullmq')
-    const { Redis } = await import('ioredis')
-    return { bullmq, Redis }
+    const { Redis, Cluster } = await import('ioredis')
+    return { bullmq, Redis, Cluster }
   } catch (cause) {
     const missing = PACKAGES.find((p) => String((cause as Error)?.message ?? '').includes(`'${p}'`))
     throw new LarderError(
@@ -32,20 +36,45 @@ export async function loadDriver(): Promise<BullmqDriver> {
 }
 
 /**
- * A connection to the Redis at `url`, checked at once: a server that is down fails here within 5 s
- * with BACKEND_UNAVAILABLE naming it. Once connected, a lost connection is retried with backoff and
- * commands wait for it (BullMQ needs that of a worker's connection), so an outage of Redis pauses the
- * work instead of failing it. `name` shows in `CLIENT LIST`.
+ * A connection to the engine's Redis (`connection_string`; on `redis_type: redis_cluster`, a cluster
+ * client that finds the other nodes from those listed), checked at once: a server that is down fails
+ * here within 5 s with BACKEND_UNAVAILABLE naming it. Once connected, a lost connection is retried
+ * with backoff and commands wait for it (BullMQ needs that of a worker's connection), so an outage of
+ * Redis pauses the work instead of failing it. `name` shows in `CLIENT LIST`.
  */
-export async function connect(driver: BullmqDriver, url: string, name: string): Promise<Redis> {
-  const options: RedisOptions = {
+export async function connect(
+  driver: BullmqDriver,
+  options: Pick<BullmqOptions, 'connection_string' | 'redis_type'>,
+  name: string,
+): Promise<RedisConnection> {
+  const url = options.connection_string
+  const common: RedisOptions = {
     lazyConnect: true,
     maxRetriesPerRequest: null,
     connectTimeout: CONNECT_TIMEOUT_MS,
     connectionName: name,
-    retryStrategy: (times) => Math.min(50 * 2 ** times, 2000),
   }
-  const redis = new driver.Redis(url, options)
+  const backoff = (times: number) => Math.min(50 * 2 ** times, 2000)
+  let redis: RedisConnection
+  if (options.redis_type === 'redis_cluster') {
+    const seeds = seedUrls(url)!
+    const first = seeds[0]!
+    redis = new driver.Cluster(
+      seeds.map((seed) => ({ host: seed.hostname, port: Number(seed.port || 6379) })),
+      {
+        lazyConnect: true,
+        clusterRetryStrategy: backoff,
+        redisOptions: {
+          ...common,
+          username: decodeURIComponent(first.username) || undefined,
+          password: decodeURIComponent(first.password) || undefined,
+          tls: first.protocol === 'rediss:' ? {} : undefined,
+        },
+      },
+    )
+  } else {
+    redis = new driver.Redis(url, { ...common, retryStrategy: backoff })
+  }
   let refused: Error | undefined
   // a lost connection later is waited out by the commands; the event itself says nothing new
   redis.on('error', (e: Error) => {

@@ -1,5 +1,6 @@
 import { expect, it } from 'vitest'
 import { toMicros } from '../../core/index.js'
+import { redisClusterUnavailable, startRedisCluster } from '../../testing/redis-cluster.js'
 import { describeWithService, redisUnavailable } from '../../testing/services.js'
 import { testOnlineStores } from '../__fixtures__/online-stores.js'
 import type { TestRepo } from '../__fixtures__/test-repo.js'
@@ -93,3 +94,46 @@ for (const { name, config, unavailable } of (await testOnlineStores()).filter((s
     }, 120_000)
   })
 }
+
+describeWithService(
+  'bullmq engine on a Redis Cluster',
+  redisDown ?? (await redisClusterUnavailable()),
+  () => {
+    it('queues, runs and records a job with every key in one slot, as on one server', async () => {
+      const cluster = await startRedisCluster(3)
+      const block = [
+        'type: bullmq',
+        'redis_type: redis_cluster',
+        `connection_string: ${cluster.ports.map((p) => `redis://127.0.0.1:${p}`).join(',')}`,
+        'partitions: 2',
+        'slice: 12h',
+      ].join('\n')
+      const sqlite = 'type: sqlite\npath: data/online.db'
+      const repos: TestRepo[] = []
+      let workers: WorkerProcess[] = []
+      try {
+        const local = await bulkRepo(sqlite, 300, HOURS)
+        repos.push(local)
+        const distributed = await bulkRepo(sqlite, 300, HOURS, block)
+        repos.push(distributed)
+        workers = await startWorkers(distributed.dir, 2)
+        await local.store.materialize({ start: START, end: END })
+        const result = await distributed.store.materialize({ start: START, end: END })
+        expect(await onlineState(distributed, sqlite)).toEqual(await onlineState(local, sqlite))
+        // 4 slices of 12 h x 2 key parts
+        expect(await distributed.store.getJob(result.job)).toMatchObject({
+          engine: 'bullmq',
+          status: 'succeeded',
+          progress: expect.objectContaining({ tasksDone: 8, tasksTotal: 8 }),
+        })
+        expect(
+          (await distributed.store.catalog({ allowCache: false })).materializationIntervals('bulk_stats'),
+        ).toEqual([{ start: toMicros(START), end: toMicros(END) }])
+      } finally {
+        await Promise.all(workers.map((w) => w.stop()))
+        for (const repo of repos) await repo.close()
+        await cluster.stop()
+      }
+    }, 120_000)
+  },
+)

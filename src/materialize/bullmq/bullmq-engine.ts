@@ -1,6 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { FlowProducer, Queue } from 'bullmq'
-import type { Redis } from 'ioredis'
 import type { RepoConfig } from '../../config/index.js'
 import {
   type Abortable,
@@ -21,7 +20,7 @@ import {
   type ViewMaterialization,
 } from '../materialize.js'
 import { type BullmqOptions, bullmqOptions, redactedUrl } from './bullmq-config.js'
-import { type BullmqDriver, connect, loadDriver, unavailable } from './bullmq-driver.js'
+import { type BullmqDriver, connect, loadDriver, type RedisConnection, unavailable } from './bullmq-driver.js'
 import { flowIds, jobFlow, stopFlow } from './flow.js'
 import { RedisJobStore } from './redis-job-store.js'
 import { planTasks, type ViewPlan } from './task-plan.js'
@@ -42,11 +41,16 @@ export class BullmqEngine implements BatchEngine {
   readonly jobs: RedisJobStore
   readonly #driver: BullmqDriver
   readonly #options: BullmqOptions
-  readonly #connections: readonly Redis[]
+  readonly #connections: readonly RedisConnection[]
   readonly #queue: Queue
   readonly #flows: FlowProducer
 
-  private constructor(driver: BullmqDriver, options: BullmqOptions, jobsRedis: Redis, queueRedis: Redis) {
+  private constructor(
+    driver: BullmqDriver,
+    options: BullmqOptions,
+    jobsRedis: RedisConnection,
+    queueRedis: RedisConnection,
+  ) {
     this.#driver = driver
     this.#options = options
     this.#connections = [jobsRedis, queueRedis]
@@ -66,9 +70,9 @@ export class BullmqEngine implements BatchEngine {
   static async open(config: RepoConfig): Promise<BullmqEngine> {
     const options = bullmqOptions(config)
     const driver = await loadDriver()
-    const jobsRedis = await connect(driver, options.connection_string, 'larder-jobs')
+    const jobsRedis = await connect(driver, options, 'larder-jobs')
     try {
-      const queueRedis = await connect(driver, options.connection_string, 'larder-queue')
+      const queueRedis = await connect(driver, options, 'larder-queue')
       return new BullmqEngine(driver, options, jobsRedis, queueRedis)
     } catch (e) {
       jobsRedis.disconnect()

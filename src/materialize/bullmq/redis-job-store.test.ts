@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import { Redis } from 'ioredis'
+import { Cluster, Redis } from 'ioredis'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { nowMicros } from '../../core/index.js'
 import type { JobStore } from '../../registry/index.js'
@@ -9,6 +9,7 @@ import {
   sampleJob,
 } from '../../testing/job-store-conformance.js'
 import { uniqueProject } from '../../testing/online-conformance.js'
+import { redisClusterUnavailable, startRedisCluster } from '../../testing/redis-cluster.js'
 import { describeWithService, redisUnavailable } from '../../testing/services.js'
 import { RedisJobStore } from './redis-job-store.js'
 
@@ -42,6 +43,30 @@ function redisJobs(): JobStoreHarness & { opened: RedisJobStore[] } {
     },
   }
 }
+
+/** Job stores on a Redis Cluster of 3 local masters, their keys under one {hash tag}; cleanup stops it. */
+async function clusterJobs(): Promise<JobStoreHarness> {
+  const cluster = await startRedisCluster(3)
+  const connections: Cluster[] = []
+  return {
+    async open() {
+      const redis = new Cluster(
+        cluster.ports.map((p) => ({ host: '127.0.0.1', port: p })),
+        { redisOptions: { maxRetriesPerRequest: null } },
+      )
+      connections.push(redis)
+      return new RedisJobStore(redis, '{larder-test-jobs}', cluster.connectionString)
+    },
+    async cleanup() {
+      await Promise.all(connections.map((c) => c.quit().catch(() => undefined)))
+      await cluster.stop()
+    },
+  }
+}
+
+describeWithService('redis job store on a cluster', await redisClusterUnavailable(), () => {
+  describeJobStoreConformance('redis cluster (bullmq engine)', clusterJobs)
+})
 
 describeWithService('redis job store', unavailable, () => {
   describeJobStoreConformance('redis (bullmq engine)', async () => redisJobs())

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { ChainableCommander, Redis } from 'ioredis'
+import type { ChainableCommander } from 'ioredis'
 import {
   type Abortable,
   isLarderError,
@@ -29,6 +29,7 @@ import {
   type ListJobsOptions,
   type ViewProgress,
 } from '../../registry/index.js'
+import type { RedisConnection } from './bullmq-driver.js'
 
 /** What a task of a distributed job reports as it goes; see {@link RedisJobStore.reportTask}. */
 export interface TaskReport {
@@ -61,14 +62,14 @@ interface Step<T> {
  * creation time. Project and id are URI-encoded in keys. Every change is a read-modify-write under
  * WATCH/MULTI on the job's key, retried when another process wrote it first, so a runner's progress and
  * a user's cancel never lose each other's fields. Transactions span keys of one job and one project,
- * so on a Redis Cluster they would need a `{hash-tag}` prefix to share a slot.
+ * so on a Redis Cluster the prefix holds a `{hash tag}` and they share a slot.
  *
  * Transactions of one store run one at a time (WATCH belongs to the connection); reads do not wait
  * for them. A lost connection is waited out by the commands; a transaction whose connection was
  * replaced meanwhile starts again.
  */
 export class RedisJobStore implements JobStore {
-  readonly #redis: Redis
+  readonly #redis: RedisConnection
   readonly #prefix: string
   readonly #where: string
   #serial: Promise<unknown> = Promise.resolve()
@@ -78,7 +79,7 @@ export class RedisJobStore implements JobStore {
    * Jobs on `redis` (a connected client this store uses but does not close) under `prefix`; `where`
    * names the server in messages.
    */
-  constructor(redis: Redis, prefix: string, where: string) {
+  constructor(redis: RedisConnection, prefix: string, where: string) {
     this.#redis = redis
     this.#prefix = prefix
     this.#where = where

@@ -98,9 +98,8 @@ export async function runWorker(target: MaterializeTarget, options: WorkerOption
   }
   const log: WorkerContext['log'] = (level, msg, fields = {}) => options.onLog?.({ level, msg, ...fields })
   const driver = await loadDriver()
-  const url = settings.connection_string
-  const jobsRedis = await connect(driver, url, 'larder-worker-jobs')
-  const queueRedis = await connect(driver, url, 'larder-worker-queue').catch((e) => {
+  const jobsRedis = await connect(driver, settings, 'larder-worker-jobs')
+  const queueRedis = await connect(driver, settings, 'larder-worker-queue').catch((e) => {
     jobsRedis.disconnect()
     throw e
   })
@@ -110,7 +109,7 @@ export async function runWorker(target: MaterializeTarget, options: WorkerOption
     const ctx: WorkerContext = {
       target,
       driver,
-      jobs: new RedisJobStore(jobsRedis, settings.prefix, redactedUrl(url)),
+      jobs: new RedisJobStore(jobsRedis, settings.prefix, redactedUrl(settings.connection_string)),
       queue,
       offline: await target.offline(),
       online: await target.online(options),
@@ -144,7 +143,7 @@ export async function runWorker(target: MaterializeTarget, options: WorkerOption
       log('info', 'worker ready', {
         project: target.config.project,
         queue: settings.queue,
-        redis: redactedUrl(url),
+        redis: redactedUrl(settings.connection_string),
         concurrency,
       })
       if (options.signal && !options.signal.aborted) await once(options.signal, 'abort')
