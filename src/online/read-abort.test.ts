@@ -61,7 +61,7 @@ describe('an aborted SQLite read runs no further SELECT', () => {
     const counting: SqliteDatabase = {
       prepare(sql) {
         const statement = db.prepare(sql)
-        if (!sql.startsWith('SELECT entity_key')) return statement
+        if (!sql.startsWith('WITH k(place, key)')) return statement
         return new Proxy(statement, {
           get(target, property) {
             if (property === 'all') {

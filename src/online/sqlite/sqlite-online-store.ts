@@ -62,7 +62,7 @@ const EMPTY = new Uint8Array(0)
 interface Select {
   readonly statement: SqliteStatement
   readonly arrays: boolean
-  /** Whether the rows start with their entity key (queries of more than one key). */
+  /** Whether the rows start with their key's place in the query (queries of more than one key). */
   readonly keyed: boolean
 }
 
@@ -434,16 +434,18 @@ export class SqliteOnlineStore implements OnlineStore, TileStore {
   ): Promise<OnlineReadResult> {
     const result: (OnlineRow | undefined)[] = new Array(keys.length).fill(undefined)
     if (keys.length === 0) return result
-    const keyAt = new Map<string, number[]>()
+    // each distinct key once, with the positions of the request that asked for it
     const unique: Buffer[] = []
+    const askedAt: number[][] = []
+    const seen = new Map<string, number>()
     keys.forEach((key, i) => {
       const id = bytesId(key)
-      const at = keyAt.get(id)
-      if (at) at.push(i)
-      else {
-        keyAt.set(id, [i])
+      const u = seen.get(id)
+      if (u === undefined) {
+        seen.set(id, unique.length)
         unique.push(asBuffer(key))
-      }
+        askedAt.push([i])
+      } else askedAt[u]!.push(i)
     })
     const featureAt = positions(features)
     const viewNames = new Set(view.features.map((f) => f.name))
@@ -452,10 +454,7 @@ export class SqliteOnlineStore implements OnlineStore, TileStore {
       (featureAt.size === viewNames.size && [...featureAt.keys()].every((f) => viewNames.has(f)))
         ? []
         : [...featureAt.keys()]
-    const found = new Map<string, MutableRow>()
-    // SQLite returns the rows of one key together: compare with the previous key before hashing
-    let lastKey: Buffer | undefined
-    let row: MutableRow | undefined
+    const found: (MutableRow | undefined)[] = new Array(unique.length)
     let sinceYield = 0
     try {
       for (let start = 0; start < unique.length; start += MAX_KEYS) {
@@ -470,30 +469,25 @@ export class SqliteOnlineStore implements OnlineStore, TileStore {
           bucket(chunk.length),
           filter.length === 0 ? 0 : bucket(filter.length),
         )
-        const params: unknown[] = pad(chunk, bucket(chunk.length))
-        if (filter.length > 0) params.push(...pad(filter, bucket(filter.length)))
-        // a one-key query does not select the key (copying it out of every row costs as much as the read)
+        // padding keys are NULL, which matches no row
+        const params: unknown[] = chunk.length === 1 ? chunk : padWith(chunk, bucket(chunk.length), null)
+        if (filter.length > 0) params.push(...padWith(filter, bucket(filter.length), filter.at(-1)))
+        // a row of a query of several keys starts with its key's place in the chunk
         const first = select.keyed ? 1 : 0
         const rows = select.statement.all(...params)
         sinceYield += rows.length
         for (const raw of rows) {
           const columns = (select.arrays ? raw : Object.values(raw as object)) as unknown[]
-          const key = select.keyed ? asBuffer(columns[0] as Uint8Array) : chunk[0]!
-          const featureName = columns[first] as string
-          const value = columns[first + 1] as Uint8Array | null
-          const eventTs = columns[first + 2]
-          if (row === undefined || !key.equals(lastKey!)) {
-            const id = bytesId(key)
-            row = found.get(id)
-            if (!row) {
-              row = { eventTs: Number.NEGATIVE_INFINITY, values: new Array(features.length).fill(undefined) }
-              found.set(id, row)
-            }
-            lastKey = key
+          const u = start + (select.keyed ? (columns[0] as number) : 0)
+          let row = found[u]
+          if (row === undefined) {
+            row = { eventTs: Number.NEGATIVE_INFINITY, values: new Array(features.length).fill(undefined) }
+            found[u] = row
           }
-          const at = featureAt.get(featureName)
+          const at = featureAt.get(columns[first] as string)
+          const value = columns[first + 1] as Uint8Array | null
           if (at) for (const i of at) row.values[i] = value ?? EMPTY
-          const ts = eventMicros(eventTs)
+          const ts = eventMicros(columns[first + 2])
           if (ts > row.eventTs) row.eventTs = ts
         }
       }
@@ -501,18 +495,26 @@ export class SqliteOnlineStore implements OnlineStore, TileStore {
       throw this.#translate(e, view)
     }
     this.#tables.add(tableName(view))
-    for (const [id, stored] of found) for (const i of keyAt.get(id)!) result[i] = stored
+    found.forEach((stored, u) => {
+      if (stored) for (const i of askedAt[u]!) result[i] = stored
+    })
     return result
   }
 
+  /**
+   * The SELECT of `keyCount` keys (and `featureCount` feature names, 0 for all). Several keys are
+   * joined from a VALUES list of (place, key), so a row names its key by place instead of copying the
+   * key's bytes out of SQLite; CROSS JOIN keeps the list as the outer loop, one index lookup per key.
+   */
   #select(view: ViewRef, keyCount: number, featureCount: number): Select {
     const table = quoteIdent(tableName(view))
     const keyed = keyCount > 1
+    const places = Array.from({ length: keyCount }, (_, i) => `(${i}, ?)`).join(', ')
     const sql =
       (keyed
-        ? `SELECT entity_key, feature_name, value, event_ts FROM ${table} WHERE entity_key IN (${marks(keyCount)})`
-        : `SELECT feature_name, value, event_ts FROM ${table} WHERE entity_key = ?`) +
-      (featureCount > 0 ? ` AND feature_name IN (${marks(featureCount)})` : '')
+        ? `WITH k(place, key) AS (VALUES ${places}) SELECT k.place, t.feature_name, t.value, t.event_ts FROM k CROSS JOIN ${table} AS t ON t.entity_key = k.key`
+        : `SELECT feature_name, value, event_ts FROM ${table} AS t WHERE entity_key = ?`) +
+      (featureCount > 0 ? ` AND t.feature_name IN (${marks(featureCount)})` : '')
     let select = this.#selects.get(sql)
     if (!select) {
       const statement = this.#prepare(sql, view)
@@ -622,9 +624,10 @@ function bucket(n: number): number {
   return Math.min(b, MAX_KEYS)
 }
 
-function pad<T>(items: readonly T[], size: number): T[] {
-  const out = items.slice()
-  while (out.length < size) out.push(items[items.length - 1]!)
+/** `items` followed by `filler` up to `size` items. */
+function padWith<T, F>(items: readonly T[], size: number, filler: F): (T | F)[] {
+  const out: (T | F)[] = items.slice()
+  while (out.length < size) out.push(filler)
   return out
 }
 
