@@ -1,7 +1,7 @@
 // The example user suite of examples/testing, run as a user runs it: against the built package (a bare
 // `larderjs` resolves to this checkout's dist/ through the package's own link in node_modules), under
-// node:test and under vitest, type-checked with the package's published types; and copies with one
-// wrong expectation, which must fail under both runners with the harness's readable message.
+// node:test, vitest and jest, type-checked with the package's published types; and copies with one
+// wrong expectation, which must fail under each runner with the harness's readable message.
 import { execFile } from 'node:child_process'
 import {
   copyFileSync,
@@ -25,6 +25,8 @@ const DIST = join(ROOT, 'dist', 'testing')
 /** jiti's ESM loader hook: lets Node 20 run TypeScript test files (Node >= 23.6 strips types itself). */
 const TS_LOADER = pathToFileURL(join(ROOT, 'node_modules', 'jiti', 'lib', 'jiti-register.mjs')).href
 const VITEST = join(ROOT, 'node_modules', 'vitest', 'vitest.mjs')
+/** jest runs the example as ES modules, which needs Node's VM modules (`NODE_OPTIONS` in a user's shell). */
+const JEST = ['--experimental-vm-modules', join(ROOT, 'node_modules', 'jest', 'bin', 'jest.js'), '--no-cache']
 
 interface Run {
   readonly code: number
@@ -113,16 +115,25 @@ beforeAll(() => {
       )
     }
   }
-  // a user's project outside the checkout: the package and vitest linked in, the example copied
+  // a user's project outside the checkout: the package, the runners and TypeScript (jest's transform
+  // uses it) linked in, the example copied
   project = mkdtempSync(join(tmpdir(), 'larder-examples-'))
   mkdirSync(join(project, 'node_modules'))
   symlinkSync(ROOT, join(project, 'node_modules', 'larderjs'), 'dir')
-  symlinkSync(join(ROOT, 'node_modules', 'vitest'), join(project, 'node_modules', 'vitest'), 'dir')
+  for (const name of ['vitest', 'typescript']) {
+    symlinkSync(join(ROOT, 'node_modules', name), join(project, 'node_modules', name), 'dir')
+  }
   writeFileSync(
     join(project, 'package.json'),
     JSON.stringify({ name: 'larder-user', private: true, type: 'module' }),
   )
-  for (const file of ['features.ts', 'fixtures.ts', 'vitest.config.ts']) {
+  for (const file of [
+    'features.ts',
+    'fixtures.ts',
+    'vitest.config.ts',
+    'jest.config.js',
+    'typescript-transform.js',
+  ]) {
     copyFileSync(join(EXAMPLES, file), join(project, file))
   }
   // the README's example, beside the features.ts `larder init demo` writes
@@ -132,6 +143,7 @@ beforeAll(() => {
   writeFileSync(join(project, 'readme', 'example.ts'), readmeExample())
   writeFileSync(join(project, 'wrong.node-test.test.ts'), withWrongExpectation('features.node-test.test.ts'))
   writeFileSync(join(project, 'wrong.vitest.test.ts'), withWrongExpectation('features.vitest.test.ts'))
+  writeFileSync(join(project, 'wrong.jest.test.ts'), withWrongExpectation('features.jest.test.ts'))
 })
 
 afterAll(() => {
@@ -175,6 +187,12 @@ describe('the example user suite in examples/testing', () => {
     expect(result.code, result.output).toBe(0)
   })
 
+  it('passes under jest', async () => {
+    const result = await run([...JEST, '--config', join(EXAMPLES, 'jest.config.js')], ROOT)
+    expect(result.output).toMatch(/Tests:\s+4 passed, 4 total/)
+    expect(result.code, result.output).toBe(0)
+  })
+
   it("runs the README's example against the demo repo's features", async () => {
     const result = await run(['--import', TS_LOADER, join('readme', 'example.ts')], project)
     expect(result.code, result.output).toBe(0)
@@ -198,6 +216,13 @@ describe('the example user suite in examples/testing', () => {
     )
     expect(result.code).not.toBe(0)
     expect(result.output).toMatch(/Tests\s+1 failed \| 3 passed \(4\)/)
+    for (const line of WRONG_LINES) expect(result.output).toContain(line)
+  })
+
+  it('fails under jest on a wrong expectation, with the readable message', async () => {
+    const result = await run([...JEST, '--config', join(project, 'jest.config.js')], project)
+    expect(result.code).not.toBe(0)
+    expect(result.output).toMatch(/Tests:\s+1 failed, 3 passed, 4 total/)
     for (const line of WRONG_LINES) expect(result.output).toContain(line)
   })
 })
