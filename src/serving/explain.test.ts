@@ -406,6 +406,132 @@ describe('explain: one cause per repo state (SQLite online, DuckDB over Parquet 
   })
 })
 
+const STATES = fileURLToPath(new URL('./__fixtures__/explain-states.ts', import.meta.url))
+
+/** A features.ts registering the named exports of explain-states.ts. */
+function statesFile(names: readonly string[]): string {
+  return `export { ${names.join(', ')} } from ${JSON.stringify(STATES)}\n`
+}
+
+/**
+ * Runs `body` on a fresh repo (SQLite online) of the named definitions over {@link explainRows} and
+ * `extra` rows, with stats materialized for [3h, 4h], and deletes the repo after: for the cases that
+ * change what the repo holds, so no other case depends on them.
+ */
+async function withStateRepo(
+  names: readonly string[],
+  extra: readonly Row[],
+  body: (repo: TestRepo) => Promise<void>,
+): Promise<void> {
+  const repo = await createTestRepo({
+    onlineStore: 'type: sqlite\npath: data/online.db',
+    featuresFile: statesFile(['driver', 'statsSource', 'stats', ...names]),
+    data: new Map([[stats, [...explainRows(), ...extra]]]),
+  })
+  try {
+    await repo.store.materialize({ start: at(3), end: at(4), views: ['stats'] })
+    await body(repo)
+  } finally {
+    await repo.close()
+  }
+}
+
+describe('explain: the causes that need a repo of their own', () => {
+  it('online_not_in_source: a value pushed to the online store only; pushing it offline too ends it', async () => {
+    await withStateRepo(['statsPush', 'pushedStats'], [], async ({ store }) => {
+      const pushed = row(2001, 3.5, { conv_rate: 0.75 })
+      await store.push({ pushSourceName: 'stats_push', df: [pushed], to: 'online' })
+      const request = { entityRow: { driver_id: 2001 }, features: ['pushed_stats:conv_rate'], at: at(4) }
+      const x = await one(store, request)
+      expect(x.status).toBe('PRESENT')
+      expect(x.value).toBe(0.75)
+      expectCause(x, 'online_not_in_source', 'push with to: "online_and_offline"')
+      expect(x.cause.message).toContain(`an event at ${at(3.5)}, but source "stats_source" has no row`)
+      expect(x.cause.message).toContain('pushed or written to the online store only')
+      await store.push({ pushSourceName: 'stats_push', df: [pushed], to: 'online_and_offline' })
+      expect((await one(store, request)).cause.code).toBe('ok')
+    })
+  })
+
+  it('source_unreadable: the source file is corrupt, and its error is quoted; repaired, explain says more', async () => {
+    await withStateRepo([], [], async ({ store, dir }) => {
+      const file = join(dir, 'data', 'stats.parquet')
+      const good = readFileSync(file)
+      writeFileSync(file, 'not a parquet file')
+      const request = { entityRow: { driver_id: 9999 }, features: ['stats:conv_rate'], at: at(4) }
+      const x = await one(store, request)
+      expect(x.status).toBe('NOT_FOUND')
+      expectCause(x, 'source_unreadable', 'then run larder explain again')
+      expect(x.cause.message).toContain('the offline source of feature view "stats" could not be read')
+      expect(x.cause.message).toContain('stats.parquet')
+      expect(x.cause.fix).toContain('fix source "stats_source"')
+      expect(x.details.sourceError).toContain('stats.parquet')
+      writeFileSync(file, good)
+      expect((await one(store, request)).cause.code).toBe('key_not_in_source')
+    })
+  })
+
+  it('odfv_null_output: the transformation returns null from present inputs', async () => {
+    await withStateRepo(['convPerTrip'], [row(1011, 3.5, { trips: 0 })], async ({ store }) => {
+      const request = { entityRow: { driver_id: 1011 }, features: ['conv_per_trip:per_trip'], at: at(4) }
+      const x = await one(store, request)
+      expect(x.status).toBe('NULL_VALUE')
+      expectCause(x, 'odfv_null_output', 'larder apply')
+      expect(x.cause.message).toContain(
+        'the transformation of on-demand feature view "conv_per_trip" returned null for per_trip from present inputs',
+      )
+      expect(x.cause.fix).toContain('runOnDemand')
+      expect(x.details.inputs?.map((i) => [i.feature, i.status, i.value])).toEqual([
+        ['stats:conv_rate', 'PRESENT', 0.25],
+        ['stats:trips', 'PRESENT', 0],
+      ])
+    })
+  })
+
+  it('odfv_output_not_written: a view stored at write time, added after its source view was loaded; the fix writes it', async () => {
+    await withStateRepo([], [], async (repo) => {
+      writeFileSync(
+        join(repo.dir, 'features.ts'),
+        statesFile(['driver', 'statsSource', 'stats', 'convPlusOneStored']),
+      )
+      const store = await repo.reopen()
+      await store.apply()
+      const request = {
+        entityRow: { driver_id: 1001 },
+        features: ['conv_plus_one_stored:conv_rate_plus_one'],
+        at: at(4),
+      }
+      const x = await one(store, request)
+      expect(x.status).toBe('NOT_FOUND')
+      expectCause(x, 'odfv_output_not_written', `larder materialize ${at(3)} ${at(4)} --views stats`)
+      expect(x.cause.message).toContain(
+        `on-demand feature view "conv_plus_one_stored" stores its outputs when "stats" is materialized (last window up to ${at(4)}), but none was written for driver_id=1001`,
+      )
+      const fixed = await larder('-c', repo.dir, ...commandOf(x.cause.fix))
+      expect(fixed.code, fixed.stderr).toBe(0)
+      const after = await one(store, request)
+      expect(after.cause.code).toBe('ok')
+      expect(after.value).toBe(Math.fround(0.375) + 1)
+    })
+  })
+
+  it("no_aggregation_tiles: a stream view's window with no tile for the key; the fix runs the stream processor", async () => {
+    await withStateRepo(['tripsLastHour'], [], async ({ store }) => {
+      const request = {
+        entityRow: { driver_id: 1001 },
+        features: ['trips_last_hour:sum_trips_3600s'],
+        at: at(4),
+      }
+      const x = await one(store, request)
+      expect(x.status).toBe('NOT_FOUND')
+      expectCause(x, 'no_aggregation_tiles', 'larder stream')
+      expect(x.cause.message).toContain(
+        'no tile of stream feature view "trips_last_hour" holds events of this key',
+      )
+    })
+  })
+})
+
 for (const { name, config, unavailable } of await testOnlineStores()) {
   if (name === 'sqlite') continue
   describeWithService(`explain and parity on the ${name} online store`, unavailable, () => {

@@ -751,7 +751,7 @@ async function diagnose(
       return {
         code: 'key_encoding_mismatch',
         message: `the online store holds a row of ${what} for ${other}, but the view keys ${key} as ${facts.read.ref.joinKeys.map((k) => valueTypeName(k.valueType)).join(', ')}: the rows were written with another key type`,
-        fix: `declare the entity's join key with the type the rows were written with, run larder apply, then reload: ${window(firstStart!, lastEnd!)}`,
+        fix: `declare the entity's join key with the type the rows were written with, run larder apply, then reload: ${lastEnd === undefined ? incremental : window(firstStart!, lastEnd)}`,
       }
     }
     if (probe === undefined) return unreadable(facts, what, state.status)
@@ -879,11 +879,14 @@ function countWindows(intervals: readonly MaterializationInterval[]): string {
   return intervals.length === 1 ? '1 window' : `${intervals.length} windows`
 }
 
+/** The cause when the offline source could not be read: its error quoted, the source named in the fix. */
 function unreadable(facts: ReadFacts, what: string, status: FieldStatus): ExplainCause {
+  const source = facts.view?.batchSource?.name
+  const named = source === undefined ? `the offline source of ${what}` : `source "${source}"`
   return {
     code: 'source_unreadable',
     message: `the online value of ${facts.keyLabel} is ${status}, and the offline source of ${what} could not be read to say why: ${errorText(facts.probeError ?? 'it has no batch source')}`,
-    fix: 'fix the source named in the error (path, table, columns), then run larder explain again',
+    fix: `fix ${named} as the error says (its path, table or columns), then run larder explain again`,
   }
 }
 
@@ -924,7 +927,7 @@ function storedOnDemandCause(
     return {
       code: 'odfv_null_output',
       message: `the transformation of ${what} returned null for ${ref} when "${facts.loadedBy}" was materialized`,
-      fix: null,
+      fix: `if null is wrong for these inputs, correct the transformation (try it with runOnDemand from larderjs/testing), run larder apply, then reload: ${lastEnd === undefined ? incremental : window(firstStart!, lastEnd)}`,
     }
   }
   return {
@@ -1110,7 +1113,7 @@ async function explainOnDemand(
       cause = {
         code: 'odfv_null_output',
         message: `the transformation of ${what} returned null for ${field.name} from present inputs`,
-        fix: null,
+        fix: `if null is wrong for these inputs, correct the transformation (try it with runOnDemand from larderjs/testing) and run larder apply`,
       }
     } else {
       cause = {

@@ -23,7 +23,8 @@ export const statsSource = new FileSource({
   createdTimestampColumn: 'created',
 })
 
-const schema = () => [
+/** The stats columns, a fresh copy for each view. */
+export const schema = (): Field[] => [
   new Field({ name: 'driver_id', dtype: Int64 }),
   new Field({ name: 'conv_rate', dtype: Float32 }),
   new Field({ name: 'trips', dtype: Int64 }),
