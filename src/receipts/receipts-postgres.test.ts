@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -11,13 +11,23 @@ import { uniqueProject } from '../testing/online-conformance.js'
 import { describeWithService } from '../testing/services.js'
 
 // Receipts with PostgreSQL as the offline store: a source table fingerprinted by row count and newest
-// event (weak), an entity query, and training sets written to a table (digested) and to a file.
+// event (weak), an entity query (its row count), and training sets written to a table (digested; as a
+// saved dataset and through job.toTable) and to a file; a view re-applied with another ttl is named.
+// The cases that change the registry or make tables put them back or drop them.
 
 const PARITY_MODULE = fileURLToPath(new URL('../offline/__fixtures__/pg-parity-features.ts', import.meta.url))
 const ENTITY_SQL =
   "SELECT * FROM (VALUES (1::bigint, TIMESTAMPTZ '2026-01-02T00:00:00Z'), (2::bigint, TIMESTAMPTZ '2026-01-02T00:00:00Z')) AS e(driver_id, event_timestamp)"
 
 const { user, unavailable } = await findPgUser()
+const PACKAGE_VERSION: string = JSON.parse(
+  readFileSync(new URL('../../package.json', import.meta.url), 'utf8'),
+).version
+
+/** The repo's features.ts: the parity view over receipt_src with the given ttl, and its entity. */
+function featuresText(ttlSeconds: number): string {
+  return `import { pgParityStats } from ${JSON.stringify(PARITY_MODULE)}\nexport const view = pgParityStats(${ttlSeconds}, 'receipt_src')\nexport { driver } from ${JSON.stringify(PARITY_MODULE)}\n`
+}
 
 describeWithService('training-set receipts over the postgres offline store', unavailable, () => {
   let db: { client: pg.Client; schema: string; drop(): Promise<void> }
@@ -52,10 +62,7 @@ describeWithService('training-set receipts over the postgres offline store', una
         '',
       ].join('\n'),
     )
-    writeFileSync(
-      join(dir, 'features.ts'),
-      `import { pgParityStats } from ${JSON.stringify(PARITY_MODULE)}\nexport const view = pgParityStats(0, 'receipt_src')\nexport { driver } from ${JSON.stringify(PARITY_MODULE)}\n`,
-    )
+    writeFileSync(join(dir, 'features.ts'), featuresText(0))
     store = await FeatureStore.open(dir)
     await store.apply()
   }, 120_000)
@@ -172,5 +179,53 @@ describeWithService('training-set receipts over the postgres offline store', una
         'the output differs although every recorded input is identical: the retrieval is not deterministic, or a weakly fingerprinted input (a table, an entity query) changed unseen',
       ],
     ])
+  }, 120_000)
+
+  it('writes a table through job.toTable with a receipt file, and names a view re-applied with another ttl', async () => {
+    const receiptFile = join(dir, 'ttl_set.receipt.json')
+    const job = await store.getHistoricalFeatures({
+      entities: { sql: ENTITY_SQL },
+      features: ['parity_stats:f_long'],
+    })
+    const written = await job.toTable!('ttl_set', { receipt: receiptFile })
+    expect(written.receiptPath).toBe(receiptFile)
+    const receipt = written.receipt!
+    expect(receipt.larderVersion).toBe(PACKAGE_VERSION)
+    expect(receipt.output).toMatchObject({ kind: 'table', table: 'ttl_set', rows: 2 })
+    expect((await store.reproduce(receiptFile)).status).toBe('identical')
+    try {
+      writeFileSync(join(dir, 'features.ts'), featuresText(3600))
+      await store.apply()
+      const result = await store.reproduce(receiptFile)
+      expect(result.status).toBe('changed')
+      expect(result.changes.map((c) => [c.kind, c.name, c.message])).toEqual([
+        ['definition', 'parity_stats', 'feature view "parity_stats": definition changed (ttl 0s -> 3600s)'],
+      ])
+    } finally {
+      writeFileSync(join(dir, 'features.ts'), featuresText(0))
+      await store.apply()
+      await db.client.query('DROP TABLE ttl_set')
+    }
+    expect((await store.reproduce(receiptFile)).status).toBe('identical')
+  }, 120_000)
+
+  it('names the change in the row count of an entity query over a table', async () => {
+    await db.client.query(`CREATE TABLE receipt_entities AS ${ENTITY_SQL}`)
+    try {
+      const job = await store.getHistoricalFeatures({
+        entities: { sql: 'SELECT driver_id, event_timestamp FROM receipt_entities' },
+        features: ['parity_stats:f_long'],
+      })
+      const { receipt } = await job.toTable!('entity_set', { receipt: true })
+      expect(receipt!.entities).toMatchObject({ kind: 'sql', rows: 2, weak: true })
+      await db.client.query("INSERT INTO receipt_entities VALUES (1, TIMESTAMPTZ '2026-01-03T00:00:00Z')")
+      const result = await store.reproduce(receipt!)
+      expect(result.status).toBe('changed')
+      expect(result.changes.map((c) => [c.kind, c.message])).toEqual([
+        ['entities', 'the entity query returns other rows (2 -> 3 rows, +1)'],
+      ])
+    } finally {
+      await db.client.query('DROP TABLE IF EXISTS receipt_entities, entity_set')
+    }
   }, 120_000)
 })
