@@ -87,6 +87,7 @@ import {
   type OnlineFeaturesResponse,
 } from './serving/online-features.js'
 import type { ParityReport, ParityRequest } from './serving/parity.js'
+import type { RunStreamOptions, StreamJob } from './stream/index.js'
 
 // What an online read does not use (the batch engine, receipts, Arrow, the historical and parity paths)
 // is imported on first use, so that opening a store and reading from it load none of it.
@@ -94,6 +95,7 @@ const materializeModule = () => import('./materialize/index.js')
 const receiptsModule = () => import('./receipts/index.js')
 const onDemandOfflineModule = () => import('./serving/on-demand-offline.js')
 const parityModule = () => import('./serving/parity.js')
+const streamModule = () => import('./stream/index.js')
 
 export interface OpenOptions {
   /** The config file name inside the repo (default `feature_store.yaml`). */
@@ -925,7 +927,42 @@ export class FeatureStore {
     return (await materializeModule()).submitMaterializeIncremental(this, request, options)
   }
 
-  /** The project's jobs (materializations, retrievals), newest first, from the engine's job store. */
+  /**
+   * Starts the stream processor (what `larder stream` runs) for the project's stream feature views (or
+   * `options.views`) as a job of kind `stream` in the engine's job store, run by this process: it beats
+   * while the processor runs, its progress counts the events written per view, and its log holds the
+   * processor's lines. `stop()` ends the job succeeded once the batches in hand are written and
+   * acknowledged; `larder jobs cancel` (or `DELETE /jobs/{id}`) from any process stops it the same way
+   * and ends it cancelled; a processor that fails ends it failed. A process killed outright leaves it
+   * `lost` once its heartbeat is stale. Throws, with the job failed, for what stops the processor at
+   * start: an unknown view, a view over a push source, a transformation the repo lacks, a bad
+   * `stream_processor` block.
+   *
+   * @example
+   * const processor = await store.runStreamProcessor({ member: 'stream-1' })
+   * process.once('SIGTERM', () => void processor.stop())
+   * await processor.done
+   */
+  async runStreamProcessor(options: RunStreamOptions): Promise<StreamJob> {
+    const [{ runStreamJob }, { JobTracker, THIS_RUNNER }, engine] = await Promise.all([
+      streamModule(),
+      materializeModule(),
+      this.engine(),
+    ])
+    const job = newJob({
+      project: this.project,
+      kind: 'stream',
+      engine: 'local',
+      featureViews: options.views === undefined ? null : [...options.views],
+      request: { consumer: options.member },
+      tasksTotal: 0,
+      runner: THIS_RUNNER,
+    })
+    await engine.jobs.create(job)
+    return runStreamJob(this, options, await JobTracker.start(engine.jobs, job))
+  }
+
+  /** The project's jobs (materializations, retrievals, stream processors), newest first, from the engine's job store. */
   async listJobs(options: ListJobsOptions = {}): Promise<JobRecord[]> {
     return (await this.engine()).jobs.list(this.project, options)
   }

@@ -254,6 +254,14 @@ export type {
   ParityRequest,
   ViewParity,
 } from './serving/index.js'
+export type {
+  RunStreamOptions,
+  SourceHealth,
+  StreamJob,
+  StreamLog,
+  StreamMetrics,
+  StreamProcessor,
+} from './stream/index.js'
 // Typed feature references: reads checked by the compiler against definitions or `larder codegen` output.
 export {
   type HistoricalFeatureReader,

@@ -499,7 +499,7 @@ export class FeatureServer {
     doc(
       'get',
       '/jobs',
-      "The project's jobs (materializations, historical retrievals), newest first, from the engine's job store",
+      "The project's jobs (materializations, historical retrievals, stream processors), newest first, from the engine's job store",
       undefined,
       schemas.JobList,
       schemas.JobsQuery,

@@ -16,3 +16,4 @@ export {
   streamSettings,
 } from './processor.js'
 export { type StreamProcessorOptions, streamProcessorSchema } from './stream-config.js'
+export { runStreamJob, type StreamJob, type StreamJobTracker } from './stream-job.js'

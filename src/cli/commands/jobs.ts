@@ -19,14 +19,14 @@ const POLL_MS = 1000
 
 /**
  * `larder jobs list | get ID | cancel ID | logs ID`: the long work of the project (materializations,
- * historical retrievals to a file or table) as the engine's job store keeps it, whichever process or
+ * historical retrievals to a file or table, `larder stream` processors) as the engine's job store keeps it, whichever process or
  * worker runs it. A job whose process died shows `lost`; `cancel` marks it cancelled.
  */
 export function registerJobs(program: Command, ctx: CommandContext): void {
   const jobs = program
     .command('jobs')
     .description(
-      "list, inspect, cancel and read the logs of jobs (materializations, historical retrievals) from the engine's job store",
+      "list, inspect, cancel and read the logs of jobs (materializations, historical retrievals, stream processors) from the engine's job store",
     )
 
   jobs

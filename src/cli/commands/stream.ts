@@ -13,9 +13,11 @@ interface Options {
 /**
  * `larder stream`: runs the stream processor for the repo's stream feature views (or `--views`),
  * consuming their Redis streams, NATS subjects and Kafka topics in consumer groups shared with every
- * other `larder stream` process. Logs are JSON lines on stdout, the first `stream ready` with the
- * status URL (`GET /health`, `GET /metrics`). On SIGTERM or SIGINT it finishes and acknowledges the
- * batches in hand, then exits; a second signal exits at once (unacknowledged events are redelivered).
+ * other `larder stream` process. It runs as a job of kind `stream` (`larder jobs`, `GET /jobs`) with
+ * the events written as its progress. Logs are JSON lines on stdout, the first `stream ready` with the
+ * status URL (`GET /health`, `GET /metrics`) and the job id. On SIGTERM or SIGINT, or when the job is
+ * cancelled (`larder jobs cancel ID`), it finishes and acknowledges the batches in hand, then exits 0;
+ * a second signal exits at once (unacknowledged events are redelivered).
  */
 export function registerStream(program: Command, ctx: CommandContext): void {
   program
@@ -37,12 +39,9 @@ export function registerStream(program: Command, ctx: CommandContext): void {
         { base: { service: 'larder-stream' } },
         { write: (line: string) => ctx.output.out(line) },
       )
-      const [{ runStreamProcessor }, { StreamServerMetrics, serveStreamStatus }] = await Promise.all([
-        import('../../stream/index.js'),
-        import('../../server/stream-status.js'),
-      ])
+      const { StreamServerMetrics, serveStreamStatus } = await import('../../server/stream-status.js')
       const metrics = new StreamServerMetrics()
-      const processor = await runStreamProcessor(store, {
+      const processor = await store.runStreamProcessor({
         views: opts.views
           ?.split(',')
           .map((v) => v.trim())
@@ -52,7 +51,7 @@ export function registerStream(program: Command, ctx: CommandContext): void {
         onLog: ({ level, msg, ...fields }) => logger[level](fields, msg),
       })
       const status = await serveStreamStatus(processor, metrics, { host: opts.host, port: Number(opts.port) })
-      logger.info({ url: status.url }, 'stream ready')
+      logger.info({ url: status.url, job: processor.job.id }, 'stream ready')
       const onSignal = (signal: NodeJS.Signals) => {
         if (stopping) {
           logger.warn({ signal }, 'stopping now; unacknowledged events will be redelivered')
