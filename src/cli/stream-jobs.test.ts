@@ -69,7 +69,7 @@ describeWithService(
       await redis.quit()
     })
 
-    it('is listed with the events it wrote, logs its lines, shows over GET /jobs, and stops with exit 0 when cancelled', async () => {
+    it('is listed with the events it wrote, logs its lines, and stops with exit 0 when `larder jobs cancel` cancels it', async () => {
       const now = Date.now()
       const events = tripEvents(1500, DRIVERS, now)
       const processor = await startStream(repo.dir, ['--consumer', 'job-1'], started)
@@ -107,21 +107,6 @@ describeWithService(
         return job.progress.rows_done === 1500 ? job : undefined
       })
 
-      // the same job, from a feature server on the same repo
-      const serve = await startServe(repo.dir)
-      try {
-        const res = await fetch(`${serve.url}/jobs`)
-        expect(res.status).toBe(200)
-        const served = ((await res.json()) as AnyJson).jobs.find((j: AnyJson) => j.job_id === id)
-        expect(served).toMatchObject({
-          kind: 'stream',
-          status: 'running',
-          progress: { rows_done: 1500, views: { trip_stats: { rows_done: 1500 } } },
-        })
-      } finally {
-        expect(await serve.stop('SIGTERM')).toBe(0)
-      }
-
       const cancel = await larder('-c', repo.dir, 'jobs', 'cancel', id, '--wait', '--json')
       expect(cancel.code, cancel.stderr).toBe(0)
       expect(JSON.parse(cancel.stdout)).toMatchObject({
@@ -150,6 +135,42 @@ describeWithService(
       )
       expect((await logMessages(repo.dir, id)).at(-1)).toBe(`ABORTED: job ${id} was cancelled`)
     }, 90_000)
+
+    it('is served by `larder serve` (GET /jobs, GET /jobs/{id}) and stops with exit 0 on DELETE /jobs/{id}', async () => {
+      const processor = await startStream(repo.dir, ['--consumer', 'job-4'], started)
+      const id = processor.ready.job as string
+      await addToRedis(redis, stream, tripEvents(200, DRIVERS, Date.now()))
+      const serve = await startServe(repo.dir)
+      try {
+        const job = async () => {
+          const res = await fetch(`${serve.url}/jobs/${id}`)
+          expect(res.status).toBe(200)
+          return (await res.json()) as AnyJson
+        }
+        await waitUntil('200 events in the served job', async () =>
+          (await job()).progress.rows_done === 200 ? true : undefined,
+        )
+        const listed = await fetch(`${serve.url}/jobs`)
+        expect(listed.status).toBe(200)
+        expect(((await listed.json()) as AnyJson).jobs.find((j: AnyJson) => j.job_id === id)).toMatchObject({
+          kind: 'stream',
+          status: 'running',
+          request: { consumer: 'job-4' },
+          progress: { rows_done: 200, views: { trip_stats: { rows_done: 200 } } },
+        })
+        const deleted = await fetch(`${serve.url}/jobs/${id}`, { method: 'DELETE' })
+        expect(deleted.status).toBe(200)
+        expect(((await deleted.json()) as AnyJson).cancel_requested_at).toMatch(/^\d{4}-/)
+        expect(await exitCode(processor)).toBe(0)
+        expect(await job()).toMatchObject({
+          status: 'cancelled',
+          error: { code: 'ABORTED', message: `job ${id} was cancelled` },
+          progress: { rows_done: 200, tasks_done: 1, tasks_total: 1 },
+        })
+      } finally {
+        expect(await serve.stop('SIGTERM')).toBe(0)
+      }
+    }, 60_000)
 
     it('ends its job succeeded on SIGTERM, with the events each source wrote', async () => {
       const processor = await startStream(repo.dir, ['--consumer', 'job-2', '--views', 'trip_stats'], started)
