@@ -1,6 +1,10 @@
 // `larder stream` as a job: child processes of the built CLI (build dist/ first) on a real Redis
 // stream, followed and cancelled with `larder jobs` and read over `larder serve`'s GET /jobs.
+import { spawn } from 'node:child_process'
 import { once } from 'node:events'
+import { type AddressInfo, createServer } from 'node:net'
+import { resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { createClient } from 'redis'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import type { TestRepo } from '../materialize/__fixtures__/test-repo.js'
@@ -21,6 +25,7 @@ import {
 import { describeWithService, redisUnavailable } from '../testing/services.js'
 import { larder } from './__fixtures__/run-larder.js'
 
+const BIN = resolve(fileURLToPath(new URL('../../bin/larder.js', import.meta.url)))
 const DRIVERS = 50
 
 // biome-ignore lint/suspicious/noExplicitAny: the tests read job JSON loosely
@@ -207,6 +212,36 @@ describeWithService(
         error: { code: 'NOT_FOUND', message: expect.stringContaining('"nope" not found') },
       })
     })
+
+    it('stops and fails its job, exiting 1, when its status port is taken', async () => {
+      const taken = createServer()
+      await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r))
+      const port = String((taken.address() as AddressInfo).port)
+      try {
+        const child = spawn(
+          process.execPath,
+          [BIN, '-c', repo.dir, 'stream', '--consumer', 'job-5', '--port', port],
+          { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NO_COLOR: '1' } },
+        )
+        let stderr = ''
+        child.stderr!.on('data', (d: Buffer) => {
+          stderr += d.toString()
+        })
+        const [code] = await once(child, 'exit')
+        expect(code).toBe(1)
+        expect(stderr).toContain(`error: cannot listen on 127.0.0.1:${port}`)
+        const [job] = await json('-c', repo.dir, 'jobs', 'list', '--json', '--limit', '1')
+        expect(job).toMatchObject({
+          kind: 'stream',
+          status: 'failed',
+          request: { consumer: 'job-5' },
+          runner: expect.stringMatching(new RegExp(`:${child.pid}$`)),
+          error: { code: 'BACKEND_UNAVAILABLE', message: expect.stringContaining(`127.0.0.1:${port}`) },
+        })
+      } finally {
+        taken.close()
+      }
+    }, 60_000)
 
     it('leaves the job of a processor killed with SIGKILL lost, which cancel then marks cancelled', async () => {
       const processor = await startStream(repo.dir, ['--consumer', 'job-3'], started)

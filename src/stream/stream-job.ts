@@ -29,6 +29,12 @@ export interface StreamJobTracker {
 export interface StreamJob extends StreamProcessor {
   /** The job as stored when the processor started. */
   readonly job: JobRecord
+  /**
+   * Stops the processor as {@link StreamProcessor.stop} does and resolves once the job's outcome is
+   * stored: succeeded, or failed with `failure` when given (the caller could not go on, e.g. its status
+   * server could not listen), which `done` then resolves with rather than rejects.
+   */
+  stop(failure?: unknown): Promise<void>
 }
 
 /**
@@ -37,8 +43,9 @@ export interface StreamJob extends StreamProcessor {
  * after finishing its batches in hand. Its log holds the start (consumer and views), the processor's
  * lines (consuming, retried failures, dead letters, stopped) and the outcome. A cancel of the job stops
  * the processor as `stop()` does (the batches in hand are written and acknowledged), and `done` then
- * resolves with the job cancelled; a stop ends it succeeded, with each source's events; a processor
- * that fails (at start, or later) ends it failed with the error, which is rethrown.
+ * resolves with the job cancelled; a stop ends it succeeded, with each source's events (failed, when
+ * the caller stops it with a failure); a processor that fails (at start, or later) ends it failed with
+ * the error, which is rethrown.
  */
 export async function runStreamJob(
   target: StreamTarget,
@@ -83,14 +90,16 @@ export async function runStreamJob(
   }
   if (tracker.signal.aborted) onCancel()
   else tracker.signal.addEventListener('abort', onCancel, { once: true })
+  let failure: { readonly error: unknown } | undefined
   const done = processor.done.then(
     async () => {
       tracker.signal.removeEventListener('abort', onCancel)
       report(true)
       await tracker.finish(
-        tracker.signal.aborted
-          ? { error: tracker.signal.reason }
-          : { result: { sources: processor.health().sources.map(sourceResult) } },
+        failure ??
+          (tracker.signal.aborted
+            ? { error: tracker.signal.reason }
+            : { result: { sources: processor.health().sources.map(sourceResult) } }),
       )
     },
     async (error: unknown) => {
@@ -102,7 +111,8 @@ export async function runStreamJob(
   return {
     job: tracker.job,
     health: () => processor.health(),
-    stop: async () => {
+    stop: async (error?: unknown) => {
+      if (error !== undefined) failure ??= { error }
       await processor.stop().catch(() => undefined)
       await done
     },

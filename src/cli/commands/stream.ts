@@ -50,7 +50,14 @@ export function registerStream(program: Command, ctx: CommandContext): void {
         metrics,
         onLog: ({ level, msg, ...fields }) => logger[level](fields, msg),
       })
-      const status = await serveStreamStatus(processor, metrics, { host: opts.host, port: Number(opts.port) })
+      // without its status server the process would run on unwatched: it stops, and its job fails
+      const status = await serveStreamStatus(processor, metrics, {
+        host: opts.host,
+        port: Number(opts.port),
+      }).catch(async (error: unknown) => {
+        await processor.stop(error)
+        throw error
+      })
       logger.info({ url: status.url, job: processor.job.id }, 'stream ready')
       const onSignal = (signal: NodeJS.Signals) => {
         if (stopping) {
