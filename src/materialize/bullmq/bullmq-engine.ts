@@ -139,15 +139,23 @@ export class BullmqEngine implements BatchEngine {
   }
 
   /**
-   * Stamps the cancel request (tasks not started refuse to), removes the flow's tasks that wait, and
-   * marks the job cancelled at once when none of its tasks runs; otherwise the running tasks stop at
-   * their next batch boundary and their view marks the job cancelled.
+   * Stamps the cancel request and returns the job as stored after: tasks not started refuse to run,
+   * the flow's waiting tasks are removed, and the job is marked cancelled at once when none of its tasks runs and
+   * none of its views began recording its interval; otherwise the workers finish it: running tasks stop
+   * at their next batch boundary and their view marks the job cancelled. A view that began recording
+   * its interval before the request still records it, so a job whose every view did ends succeeded
+   * (with the cancel request stamped): a cancelled job never has an interval recorded by a view the
+   * cancel stopped.
    */
   async cancel(project: string, id: string, options: Abortable = {}): Promise<JobRecord> {
     const asked = await this.jobs.requestCancel(project, id, options)
     if (isFinal(asked.status)) return asked
     const live = await this.#guard(() => stopFlow(this.#driver.bullmq, this.#queue, id))
-    return cancelStoredJob(this.jobs, project, id, { ...options, unattended: () => !live })
+    const recording = live ? [] : await this.jobs.recordingViews(project, id, options)
+    return cancelStoredJob(this.jobs, project, id, {
+      ...options,
+      unattended: () => !live && recording.length === 0,
+    })
   }
 
   async close(): Promise<void> {

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url'
 import { Queue } from 'bullmq'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, expect, it } from 'vitest'
+import { withFileLock } from '../../registry/file/file-lock.js'
 import { isFinal, type JobRecord } from '../../registry/index.js'
 import { describeWithService, redisUnavailable } from '../../testing/services.js'
 import type { TestRepo } from '../__fixtures__/test-repo.js'
@@ -62,6 +63,20 @@ async function liveTasks(url: string, block: string): Promise<number> {
   try {
     const counts = await queue.getJobCounts('active', 'waiting', 'delayed', 'prioritized')
     return Object.values(counts).reduce((a, b) => a + b, 0)
+  } finally {
+    await queue.close()
+    await queue.disconnect()
+  }
+}
+
+/** The BullMQ state of one job of the engine's queue. */
+async function bullmqState(url: string, block: string, id: string): Promise<string> {
+  const queue = new Queue(/queue: (.+)/.exec(block)![1]!, {
+    connection: new Redis(url, { maxRetriesPerRequest: null }),
+    prefix: /prefix: (.+)/.exec(block)![1]!,
+  })
+  try {
+    return await queue.getJobState(id)
   } finally {
     await queue.close()
     await queue.disconnect()
@@ -195,6 +210,43 @@ describeWithService('bullmq engine fault drills', await redisUnavailable(host, N
     const runs = await repo.store.listMaterializationRuns()
     expect(runs.every((r) => r.status === 'failed' && r.engine === 'bullmq')).toBe(true)
   }, 90_000)
+
+  it('cancelled once every task is done, while the view records its interval: status and intervals agree', async () => {
+    const { repo, block } = await engineRepo(REDIS_URL, ['partitions: 2'])
+    await spawnWorkers(repo, 1)
+    const job = await repo.store.submitMaterialize({ start: START, end: END })
+    // holding the registry's lock makes the view job wait in the middle of recording its interval
+    const asked = await withFileLock(join(repo.dir, 'data', 'registry.db'), async () => {
+      await waitForJob(repo, job.id, (j) => j.progress.tasksDone === j.progress.tasksTotal)
+      for (let i = 0; (await bullmqState(REDIS_URL, block, `${job.id}.v0`)) !== 'active'; i++) {
+        if (i > 200) throw new Error('the view job never ran')
+        await sleep(50)
+      }
+      await sleep(500)
+      return repo.store.cancelJob(job.id)
+    })
+    expect(asked.cancelRequestedAt).toBeDefined()
+    const done = await waitForJob(repo, job.id, (j) => isFinal(j.status), 30_000)
+    // the view job may still be at work when the job is marked final
+    for (
+      let i = 0;
+      !['completed', 'failed'].includes(await bullmqState(REDIS_URL, block, `${job.id}.v0`));
+      i++
+    ) {
+      if (i > 600) throw new Error('the view job never finished')
+      await sleep(50)
+    }
+    const recorded = await intervals(repo)
+    // a cancelled job has no interval; one that records an interval ends succeeded
+    expect({ status: done.status, intervals: recorded.length }).toEqual(
+      done.status === 'cancelled'
+        ? { status: 'cancelled', intervals: 0 }
+        : { status: 'succeeded', intervals: 1 },
+    )
+    // here the view began recording before the cancel, which came too late to stop it
+    expect(done.status).toBe('succeeded')
+    expect(await onlineState(repo, ONLINE)).toEqual(reference)
+  }, 60_000)
 
   it("cancels the job when the waiting caller's signal fires, and rejects ABORTED", async () => {
     const { repo } = await engineRepo(REDIS_URL, ['partitions: 2'])

@@ -154,6 +154,18 @@ describeWithService('redis job store', unavailable, () => {
     expect(await store.start(project, job.id, job.createdAt + 10)).toEqual(cancelled)
   })
 
+  it('lets a view record its interval only before a cancel request, and keeps letting it once begun', async () => {
+    const { project, id } = await distributedJob()
+    expect(await store.beginRecording(project, id, 'a')).toMatchObject({ recording: true })
+    await store.requestCancel(project, id)
+    // a retried view job that had begun goes on; a view that had not is refused
+    expect(await store.beginRecording(project, id, 'a')).toMatchObject({ recording: true })
+    const refused = await store.beginRecording(project, id, 'b')
+    expect(refused.recording).toBe(false)
+    expect(refused.job.cancelRequestedAt).toBeDefined()
+    expect(await store.recordingViews(project, id)).toEqual(['a'])
+  })
+
   it('answers BACKEND_UNAVAILABLE naming the server when Redis is gone', async () => {
     const redis = new Redis(URL, { maxRetriesPerRequest: 0, retryStrategy: () => null })
     const gone: JobStore = new RedisJobStore(redis, 'larder-test-gone', URL)

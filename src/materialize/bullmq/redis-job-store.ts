@@ -57,8 +57,8 @@ interface Step<T> {
 /**
  * Jobs kept in Redis, for the `bullmq` engine, under the engine's key prefix:
  * `<prefix>:job:<project>:<id>` (the record as JSON) with `:logs` (a list capped at
- * {@link JOB_LOG_LINES_KEPT} lines) and the per-task progress hashes of a distributed job (`:task-rows`,
- * `:task-done`, `:task-counts`), and `<prefix>:jobs:<project>`, a sorted set of the project's ids by
+ * {@link JOB_LOG_LINES_KEPT} lines), the per-task progress hashes of a distributed job (`:task-rows`,
+ * `:task-done`, `:task-counts`) and its views that began recording their interval (`:recording`), and `<prefix>:jobs:<project>`, a sorted set of the project's ids by
  * creation time. Project and id are URI-encoded in keys. Every change is a read-modify-write under
  * WATCH/MULTI on the job's key, retried when another process wrote it first, so a runner's progress and
  * a user's cancel never lose each other's fields. Transactions span keys of one job and one project,
@@ -189,6 +189,42 @@ export class RedisJobStore implements JobStore {
     )
   }
 
+  /**
+   * Lets the `view` job of `view` record its interval unless a cancel came first, and returns the job
+   * as read: `recording` true when the view may record (from then on a cancel no longer stops it, and
+   * {@link recordingViews} names it), false when the job was cancelled or had finished before. Atomic
+   * with {@link requestCancel} (both are transactions on the job's key), so exactly one of the two
+   * comes first. A view that began recording may again (a retried `view` job). NOT_FOUND for an
+   * unknown id.
+   */
+  beginRecording(
+    project: string,
+    id: string,
+    view: string,
+    options: Abortable = {},
+  ): Promise<{ readonly recording: boolean; readonly job: JobRecord }> {
+    const key = this.#jobKey(project, id)
+    const recording = recordingKey(key)
+    return this.#transaction<{ readonly recording: boolean; readonly job: JobRecord }>(
+      [key, recording],
+      async () => {
+        const job = await this.#read(project, id)
+        if ((await this.#redis.sismember(recording, view)) === 1) return { result: { recording: true, job } }
+        if (job.cancelRequestedAt !== undefined || isFinal(job.status)) {
+          return { result: { recording: false, job } }
+        }
+        return { result: { recording: true, job }, write: (multi) => multi.sadd(recording, view) }
+      },
+      options,
+    )
+  }
+
+  /** The views of a job that began recording their interval ({@link beginRecording}), in no order. */
+  async recordingViews(project: string, id: string, options: Abortable = {}): Promise<string[]> {
+    throwIfAborted(options.signal)
+    return this.#guard(() => this.#redis.smembers(recordingKey(this.#jobKey(project, id))))
+  }
+
   async get(project: string, id: string, options: Abortable = {}): Promise<JobRecord> {
     throwIfAborted(options.signal)
     return this.#guard(() => this.#read(project, id))
@@ -252,7 +288,7 @@ export class RedisJobStore implements JobStore {
   /** Every key of one job. */
   #keysOf(project: string, id: string): string[] {
     const key = this.#jobKey(project, id)
-    return [key, `${key}:logs`, ...taskKeys(key)]
+    return [key, `${key}:logs`, ...taskKeys(key), recordingKey(key)]
   }
 
   async #read(project: string, id: string): Promise<JobRecord> {
@@ -361,6 +397,11 @@ export class RedisJobStore implements JobStore {
 /** The per-task hashes of a job: rows per task, tasks done, rows counted per task. */
 function taskKeys(jobKey: string): [string, string, string] {
   return [`${jobKey}:task-rows`, `${jobKey}:task-done`, `${jobKey}:task-counts`]
+}
+
+/** The set of a job's views that began recording their interval. */
+function recordingKey(jobKey: string): string {
+  return `${jobKey}:recording`
 }
 
 function taskField(view: string, task: number): string {

@@ -237,6 +237,9 @@ async function runTask(ctx: WorkerContext, job: Job): Promise<TaskTally> {
 /**
  * Runs once every task of a view succeeded, or as soon as one failed for good: records the view's
  * interval and run, or fails the job (with the task's error, or as cancelled) and records a failed run.
+ * The interval is recorded only when the view began recording before any cancel request
+ * (`beginRecording`, atomic with the request): a cancel that comes first records nothing; one that
+ * comes after no longer stops this view, whose job then ends succeeded if every view recorded.
  */
 async function finishView(ctx: WorkerContext, job: Job): Promise<ViewOutcome> {
   const d = job.data as ViewData
@@ -257,11 +260,19 @@ async function finishView(ctx: WorkerContext, job: Job): Promise<ViewOutcome> {
             )
           : undefined
   if (problem) return giveUp(ctx, job, problem, () => recordViewRun(ctx, window, tally, problem))
+  // a cancel that got in since the read above wins; once recording began, a cancel no longer stops it
+  let refusedBy: JobRecord | undefined
   try {
-    await recordInterval(ctx.target.registry, d.project, d.view, d)
+    const begun = await ctx.jobs.beginRecording(d.project, d.job, d.view)
+    if (begun.recording) await recordInterval(ctx.target.registry, d.project, d.view, d)
+    else refusedBy = begun.job
   } catch (e) {
     if (!lastAttempt(job, e)) throw new Error(reasonOf(e))
     return giveUp(ctx, job, e, () => recordViewRun(ctx, window, tally, e))
+  }
+  if (refusedBy) {
+    const error = stoppedError(refusedBy)
+    return giveUp(ctx, job, error, () => recordViewRun(ctx, window, tally, error))
   }
   // the interval is in: nothing after it may fail the view, whose retry would record it again
   await recordViewRun(ctx, window, tally, undefined)
