@@ -1,5 +1,7 @@
+import { join } from 'node:path'
 import { expect, it } from 'vitest'
 import { toMicros } from '../../core/index.js'
+import type { JobRecord } from '../../registry/index.js'
 import { redisClusterUnavailable, startRedisCluster } from '../../testing/redis-cluster.js'
 import { describeWithService, redisUnavailable } from '../../testing/services.js'
 import { testOnlineStores } from '../__fixtures__/online-stores.js'
@@ -137,3 +139,42 @@ describeWithService(
     }, 120_000)
   },
 )
+
+describeWithService('bullmq engine: a job run in the calling process', redisDown, () => {
+  it('cancels a historical retrieval through its runner, which marks it, instead of at once', async () => {
+    const block = engineBlock(REDIS_URL)
+    const repo = await bulkRepo('type: sqlite\npath: data/online.db', DRIVERS, HOURS, block)
+    try {
+      const retrieval = await repo.store.getHistoricalFeatures({
+        features: ['bulk_stats:f0', 'bulk_stats:f1'],
+        startDate: START,
+        endDate: END,
+      })
+      let asked: Promise<JobRecord> | undefined
+      let id: string | undefined
+      const outcome = await retrieval
+        .toParquet(join(repo.dir, 'training.parquet'), {
+          onJob: (j) => {
+            id = j.id
+            asked = repo.store.cancelJob(j.id)
+          },
+        })
+        .then(
+          () => 'written',
+          (e: unknown) => (e as { code?: string }).code,
+        )
+      // the writer runs in this process, not on the queue: the cancel only asks it to stop
+      const cancel = await asked!
+      expect(cancel).toMatchObject({ engine: 'local', runner: expect.any(String) })
+      expect(cancel.cancelRequestedAt).toBeDefined()
+      expect(cancel.status).not.toBe('cancelled')
+      // the stored outcome is the writer's: stopped at a batch boundary, or done before it saw the cancel
+      const done = await repo.store.getJob(id!)
+      expect(done.status).toBe(outcome === 'written' ? 'succeeded' : 'cancelled')
+      if (outcome !== 'written') expect(outcome).toBe('ABORTED')
+    } finally {
+      await repo.close()
+      await clearEngine(REDIS_URL, block)
+    }
+  }, 60_000)
+})

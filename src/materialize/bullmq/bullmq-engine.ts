@@ -139,8 +139,11 @@ export class BullmqEngine implements BatchEngine {
   }
 
   /**
-   * Stamps the cancel request and returns the job as stored after: tasks not started refuse to run,
-   * the flow's waiting tasks are removed, and the job is marked cancelled at once when none of its tasks runs and
+   * Stamps the cancel request and returns the job as stored after. A job run in one process (a
+   * historical retrieval to a file or table, with a `runner`) is cancelled as the local engine does:
+   * its runner sees the request at its next beat, stops at a batch boundary and marks it cancelled (a
+   * `lost` one is marked at once). For a job on the queue: tasks not started refuse to run, the flow's
+   * waiting tasks are removed, and the job is marked cancelled at once when none of its tasks runs and
    * none of its views began recording its interval; otherwise the workers finish it: running tasks stop
    * at their next batch boundary and their view marks the job cancelled. A view that began recording
    * its interval before the request still records it, so a job whose every view did ends succeeded
@@ -150,6 +153,7 @@ export class BullmqEngine implements BatchEngine {
   async cancel(project: string, id: string, options: Abortable = {}): Promise<JobRecord> {
     const asked = await this.jobs.requestCancel(project, id, options)
     if (isFinal(asked.status)) return asked
+    if (asked.runner !== undefined) return cancelStoredJob(this.jobs, project, id, options)
     const live = await this.#guard(() => stopFlow(this.#driver.bullmq, this.#queue, id))
     const recording = live ? [] : await this.jobs.recordingViews(project, id, options)
     return cancelStoredJob(this.jobs, project, id, {
