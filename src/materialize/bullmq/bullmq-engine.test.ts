@@ -1,7 +1,11 @@
-import { join } from 'node:path'
+import { execFile } from 'node:child_process'
+import { join, resolve } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
 import { expect, it } from 'vitest'
 import { toMicros } from '../../core/index.js'
-import type { JobRecord } from '../../registry/index.js'
+import { isFinal, type JobRecord } from '../../registry/index.js'
 import { redisClusterUnavailable, startRedisCluster } from '../../testing/redis-cluster.js'
 import { describeWithService, redisUnavailable } from '../../testing/services.js'
 import { testOnlineStores } from '../__fixtures__/online-stores.js'
@@ -23,6 +27,8 @@ const [host, port] = (process.env.LARDER_TEST_REDIS ?? '127.0.0.1:6379').split('
 const REDIS_URL = `redis://${host}:${port}`
 const redisDown = await redisUnavailable(host, Number(port))
 const DRIVERS = 1500
+const BIN = resolve(fileURLToPath(new URL('../../../bin/larder.js', import.meta.url)))
+const run = promisify(execFile)
 const HOURS = 24
 
 // The memory store lives in one process, so workers cannot share it.
@@ -178,3 +184,64 @@ describeWithService('bullmq engine: a job run in the calling process', redisDown
     }
   }, 60_000)
 })
+
+describeWithService('bullmq engine: progress of a detached job', redisDown, () => {
+  it('shows rows done/total and tasks done/total while it runs, in the store and through larder jobs', async () => {
+    const block = engineBlock(REDIS_URL, ['partitions: 2'])
+    // enough rows that the tasks are still at work when the test looks
+    const drivers = 20_000
+    const repo = await bulkRepo('type: sqlite\npath: data/online.db', drivers, 2, block)
+    let workers: WorkerProcess[] = []
+    try {
+      workers = await startWorkers(repo.dir, 2)
+      const job = await repo.store.submitMaterialize({ start: START, end: END }, { batchSize: 5 })
+      let seen = await repo.store.getJob(job.id)
+      for (let i = 0; seen.progress.rowsTotal === undefined && !isFinal(seen.status); i++) {
+        if (i > 3000) throw new Error(`job ${job.id} never stored a row total: ${JSON.stringify(seen)}`)
+        await sleep(20)
+        seen = await repo.store.getJob(job.id)
+      }
+      // held still while the CLI reads it: a task counts its piece before its first batch
+      for (const w of workers) w.process.kill('SIGSTOP')
+      try {
+        seen = await repo.store.getJob(job.id)
+        expect(seen.status).toBe('running')
+        expect(seen.progress).toMatchObject({ rowsTotal: drivers, tasksTotal: 2 })
+        expect(seen.progress.rowsDone).toBeLessThan(drivers)
+        const got = JSON.parse(await larder(repo.dir, ['jobs', 'get', job.id, '--json']))
+        expect(got).toMatchObject({
+          status: 'running',
+          progress: { rows_done: seen.progress.rowsDone, rows_total: drivers, tasks_total: 2 },
+        })
+        const { rowsDone, tasksDone } = seen.progress
+        const listed = await larder(repo.dir, ['jobs', 'list', '--json'])
+        expect(JSON.parse(listed)[0]).toMatchObject({ job_id: job.id, progress: got.progress })
+        const described = await larder(repo.dir, ['jobs', 'get', job.id])
+        expect(described).toContain(`${rowsDone}/${drivers} rows, ${tasksDone}/2 tasks`)
+      } finally {
+        for (const w of workers) w.process.kill('SIGCONT')
+      }
+      for (let i = 0; !isFinal(seen.status); i++) {
+        if (i > 600) throw new Error(`job ${job.id} did not finish: ${JSON.stringify(seen)}`)
+        await sleep(100)
+        seen = await repo.store.getJob(job.id)
+      }
+      expect(seen).toMatchObject({
+        status: 'succeeded',
+        progress: { rowsDone: drivers, rowsTotal: drivers, tasksDone: 2, tasksTotal: 2 },
+      })
+    } finally {
+      await Promise.all(workers.map((w) => w.stop()))
+      await repo.close()
+      await clearEngine(REDIS_URL, block)
+    }
+  }, 90_000)
+})
+
+/** The output of `larder -c <dir> <args>` (the built CLI). */
+async function larder(dir: string, args: readonly string[]): Promise<string> {
+  const { stdout } = await run(process.execPath, [BIN, '-c', dir, ...args], {
+    env: { ...process.env, NO_COLOR: '1' },
+  })
+  return stdout
+}

@@ -109,7 +109,6 @@ export class BullmqEngine implements BatchEngine {
             queue: this.#options.queue,
             attempts: this.#options.max_attempts,
             batchSize,
-            countRows: !options.detach && options.onProgress !== undefined,
           }),
         ),
       )

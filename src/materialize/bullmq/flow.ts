@@ -18,8 +18,6 @@ export interface TaskData {
   readonly end: Micros
   readonly part?: KeyPart
   readonly batchSize: number
-  /** Count the piece's rows first (an extra scan), for progress bars with an ETA. */
-  readonly countRows: boolean
 }
 
 /** What a `view` job carries: the view's window and how many tasks load it. */
@@ -62,7 +60,6 @@ export interface FlowSettings {
   readonly queue: string
   readonly attempts: number
   readonly batchSize: number
-  readonly countRows: boolean
 }
 
 const BACKOFF_MS = 1000
@@ -111,7 +108,6 @@ export function jobFlow(job: JobRecord, plan: readonly ViewPlan[], settings: Flo
           end: t.end,
           ...(t.part ? { part: t.part } : {}),
           batchSize: settings.batchSize,
-          countRows: settings.countRows,
         } satisfies TaskData,
         opts: { ...base, jobId: flowIds.task(job.id, v, t.index), continueParentOnFailure: true },
       })),

@@ -211,7 +211,8 @@ async function runTask(ctx: WorkerContext, job: Job): Promise<TaskTally> {
         batchSize: d.batchSize,
         signal: watch.signal,
         onBatch: (t) => watch.batch(t.rows),
-        ...(d.countRows ? { onRowCount: (n: number) => watch.counted(n) } : {}),
+        // every task counts its piece, so a detached job shows rows done/total too
+        onRowCount: (n: number) => watch.counted(n),
       },
     )
     await watch.done(tally.rows)
