@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process'
-import { appendFileSync, rmSync } from 'node:fs'
+import { appendFileSync, readFileSync, rmSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
@@ -69,6 +69,18 @@ async function liveTasks(url: string, block: string): Promise<number> {
   }
 }
 
+/** The most rows a task of the job's `bulk_stats` reported written, from the job store's hash in Redis. */
+async function taskRows(url: string, repo: TestRepo, job: string, task: number): Promise<number> {
+  const redis = new Redis(url)
+  try {
+    const prefix = /prefix: (.+)/.exec(readFileSync(join(repo.dir, 'feature_store.yaml'), 'utf8'))![1]!
+    const key = `${prefix}:job:${encodeURIComponent(repo.project)}:${encodeURIComponent(job)}:task-rows`
+    return Number((await redis.hget(key, JSON.stringify(['bulk_stats', task]))) ?? 0)
+  } finally {
+    redis.disconnect()
+  }
+}
+
 /** The BullMQ state of one job of the engine's queue. */
 async function bullmqState(url: string, block: string, id: string): Promise<string> {
   const queue = new Queue(/queue: (.+)/.exec(block)![1]!, {
@@ -126,6 +138,13 @@ describeWithService('bullmq engine fault drills', await redisUnavailable(host, N
     const [first, ...others] = await spawnWorkers(repo, 3)
     const job = await repo.store.submitMaterialize({ start: START, end: END }, { batchSize: 10 })
     const started = await first!.waitFor((l) => l.msg === 'task started')
+    // killed once it wrote rows, so the retry goes over a partly written piece
+    let written = 0
+    for (let i = 0; written === 0; i++) {
+      if (i > 3000) throw new Error(`task ${started.task} of job ${job.id} never reported a written row`)
+      await sleep(10)
+      written = await taskRows(REDIS_URL, repo, job.id, started.task as number)
+    }
     first!.process.kill('SIGKILL')
     expect(await first!.stop()).toBeNull()
     expect(first!.logs().some((l) => l.msg === 'task done' && l.task === started.task)).toBe(false)
