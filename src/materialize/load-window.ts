@@ -27,8 +27,8 @@ export interface WindowPiece {
 export interface LoadOptions extends Abortable {
   /** Rows per offline batch and per online write. */
   readonly batchSize: number
-  /** After each batch written, with the tally so far. */
-  readonly onBatch?: (tally: RunTally) => void
+  /** After each batch written, with the tally so far; the next batch is written once it resolves. */
+  readonly onBatch?: (tally: RunTally) => void | Promise<void>
   /** Asks the offline engine for the piece's row count (an extra scan), given before the first batch. */
   readonly onRowCount?: (rows: number) => void
 }
@@ -104,7 +104,7 @@ export async function loadPiece(
       let newest = tally.newestEvent ?? Number.NEGATIVE_INFINITY
       for (const row of encoded) if (row.eventTs > newest) newest = row.eventTs
       if (encoded.length > 0) tally.newestEvent = newest
-      options.onBatch?.(tally)
+      await options.onBatch?.(tally)
     }
   } finally {
     await batches.return?.()

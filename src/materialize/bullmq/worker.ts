@@ -410,16 +410,17 @@ function recordViewRun(
 }
 
 /**
- * A running task's bookkeeping: stores its progress every {@link REPORT_MS} (beating the job's
- * heartbeat), reads the job at every batch in between, and fires `signal` once the job was cancelled or
- * finished, so the task stops at its next batch boundary. One read or write at a time; a failed one is
- * retried at the next batch.
+ * A running task's bookkeeping: stores its progress (with its piece's row count) at its first batch
+ * and every {@link REPORT_MS} after (beating the job's heartbeat), reads the job at the batches in
+ * between, and fires `signal` once the job was cancelled or finished, so the task stops at its next
+ * batch boundary. A failed read or write is retried at a later batch.
  */
 class TaskWatch {
   readonly #jobs: RedisJobStore
   readonly #task: TaskData
   readonly #abort = new AbortController()
-  #busy = false
+  #reading: Promise<void> | undefined
+  #closed = false
   #reportedAt = 0
   #rows = 0
   #rowsTotal: number | undefined
@@ -440,20 +441,32 @@ class TaskWatch {
     return this.#stoppedBy
   }
 
-  /** After a batch written: `rows` so far. */
-  batch(rows: number): void {
+  /**
+   * After a batch written: `rows` so far. Every {@link REPORT_MS} stores the progress and waits for
+   * it, which also gives a task whose writes never wait on I/O (SQLite) a turn of the event loop for
+   * its lock renewals and reads; in between, reads the job without waiting (one read at a time).
+   */
+  async batch(rows: number): Promise<void> {
     this.#rows = rows
-    if (this.#busy || this.#stoppedBy) return
-    this.#busy = true
-    const due = performance.now() - this.#reportedAt >= REPORT_MS
-    if (due) this.#reportedAt = performance.now()
-    const read = due ? this.#report(false) : this.#jobs.get(this.#task.project, this.#task.job)
-    read
-      .then((job) => this.#check(job))
-      .catch(() => undefined)
-      .finally(() => {
-        this.#busy = false
-      })
+    if (this.#closed || this.#stoppedBy) return
+    if (performance.now() - this.#reportedAt >= REPORT_MS) {
+      this.#reportedAt = performance.now()
+      await this.#reading
+      await this.#report(false).then(
+        (job) => this.#check(job),
+        () => undefined,
+      )
+    } else if (this.#reading === undefined) {
+      this.#reading = this.#jobs
+        .get(this.#task.project, this.#task.job)
+        .then(
+          (job) => this.#check(job),
+          () => undefined,
+        )
+        .finally(() => {
+          this.#reading = undefined
+        })
+    }
   }
 
   /** The piece's row count, sent with the next report. */
@@ -468,7 +481,7 @@ class TaskWatch {
   }
 
   close(): void {
-    this.#busy = true
+    this.#closed = true
   }
 
   #report(done: boolean): Promise<JobRecord> {
