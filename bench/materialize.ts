@@ -19,6 +19,8 @@
 // against a raw pipeline in the same run: a `pg` cursor (`DECLARE … CURSOR`, `FETCH 10000`) over the
 // hand-written latest-row query (`DISTINCT ON`), each batch encoded (Feast's entity key and values) and
 // written with one pipelined HSET per entity. Both sides are timed whole (read, encode, write).
+// materialize_pg_to_redis_1m_peak_rss: the peak RSS of `larder materialize` of that window, run from the
+// command line as a user runs it (under /usr/bin/time).
 //
 // materialize_bullmq_10m: rows/s materializing N rows (N/10 drivers x 10 hourly rows; the latest row
 // per driver, N/10 rows, goes to Redis) with the BullMQ engine (default options: 4 key parts, one time
@@ -562,6 +564,15 @@ async function runPg(project: string): Promise<void> {
       `materialize_pg_to_redis_${size(DRIVERS)}`,
       await pgRedisSide(dir, project, client),
       DRIVERS,
+    )
+    // the same window once more from the command line, as a user runs it, for its peak RSS
+    const peak_rss_kb = await cliPeakRss(dir)
+    console.log(
+      JSON.stringify({
+        bench: `materialize_pg_to_redis_${size(DRIVERS)}_peak_rss`,
+        peak_rss_mb: Math.round(peak_rss_kb / 1024),
+        goal_mb: GOAL_MB,
+      }),
     )
     rmSync(join(dir, 'data', 'registry.db'), { force: true })
   } finally {
