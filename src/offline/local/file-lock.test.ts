@@ -22,8 +22,8 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true })
 })
 
-/** Runs a child process that increments the counter file `rounds` times, each under the lock (or not). */
-function incrementer(counter: string, rounds: number, locked: boolean): Promise<number | null> {
+/** Runs a child process that increments the counter file `rounds` times, each under the lock. */
+function incrementer(counter: string, rounds: number): Promise<number | null> {
   const script = `
     import { readFileSync, writeFileSync } from 'node:fs'
     import { withFileLock } from ${JSON.stringify(`file://${BUILT}`)}
@@ -33,10 +33,7 @@ function incrementer(counter: string, rounds: number, locked: boolean): Promise<
       await new Promise((r) => setTimeout(r, Math.random() * 3))
       writeFileSync(counter, String(n + 1))
     }
-    for (let i = 0; i < ${rounds}; i++) {
-      if (${locked}) await withFileLock(counter, step, { timeoutMs: 60_000 })
-      else await step()
-    }
+    for (let i = 0; i < ${rounds}; i++) await withFileLock(counter, step, { timeoutMs: 60_000 })
   `
   const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: 'inherit' })
   return new Promise((r) => child.once('exit', (code) => r(code)))
@@ -46,16 +43,28 @@ describe('withFileLock', () => {
   it('lets one process at a time through: no increment of four processes is lost', async () => {
     const counter = join(dir, 'counter-locked')
     writeFileSync(counter, '0')
-    const codes = await Promise.all([1, 2, 3, 4].map(() => incrementer(counter, 25, true)))
+    const codes = await Promise.all([1, 2, 3, 4].map(() => incrementer(counter, 25)))
     expect(codes).toEqual([0, 0, 0, 0])
     expect(Number(readFileSync(counter, 'utf8'))).toBe(100)
     expect(existsSync(`${counter}.lock`)).toBe(false)
-    // the same work without the lock loses increments, which is what the lock is for
-    const unlocked = join(dir, 'counter-unlocked')
-    writeFileSync(unlocked, '0')
-    await Promise.all([1, 2, 3, 4].map(() => incrementer(unlocked, 100, false)))
-    expect(Number(readFileSync(unlocked, 'utf8'))).toBeLessThan(400)
   }, 60_000)
+
+  it('is what keeps the increment from being lost: two overlapping steps lose one without it', async () => {
+    // Deterministic where processes racing are not: both steps read before either writes.
+    const step = async (counter: string) => {
+      const n = Number(readFileSync(counter, 'utf8'))
+      await new Promise((r) => setTimeout(r, 20))
+      writeFileSync(counter, String(n + 1))
+    }
+    const unlocked = join(dir, 'overlap-unlocked')
+    writeFileSync(unlocked, '0')
+    await Promise.all([step(unlocked), step(unlocked)])
+    expect(readFileSync(unlocked, 'utf8')).toBe('1')
+    const locked = join(dir, 'overlap-locked')
+    writeFileSync(locked, '0')
+    await Promise.all([withFileLock(locked, () => step(locked)), withFileLock(locked, () => step(locked))])
+    expect(readFileSync(locked, 'utf8')).toBe('2')
+  })
 
   it('waits for a live holder, then fails with BACKEND_UNAVAILABLE naming it, having done nothing', async () => {
     const path = join(dir, 'held')
