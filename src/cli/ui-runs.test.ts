@@ -160,6 +160,15 @@ describe('larder ui assets and routes (no browser)', () => {
     const status = await fetch(`${ui.url}/api/v1/stream_status?project=demo`)
     expect(await status.json()).toEqual({ configured: false })
   })
+
+  it('describes the routes it adds to the feature server in /openapi.json', async () => {
+    const doc = (await (await fetch(`${ui.url}/openapi.json`)).json()) as {
+      paths: Record<string, { get?: { summary: string } }>
+    }
+    expect(doc.paths['/api/v1/stream_status']?.get?.summary).toMatch(/stream processor/)
+    expect(doc.paths['/ui-auth.json']?.get?.summary).toMatch(/sign-in settings/)
+    expect(doc.paths['/get-online-features']).toBeDefined()
+  })
 })
 
 describeWithService(

@@ -220,6 +220,36 @@ export class FeatureServer {
   }
 
   /**
+   * Adds a route to `/openapi.json`: its summary, the JSON `body` and `query` it takes and the JSON it
+   * answers (200), with the server's error body as the default answer. Only documents: the route is
+   * registered on `app` by the caller.
+   */
+  describeRoute(
+    method: 'get' | 'post' | 'delete',
+    path: string,
+    summary: string,
+    body?: z.ZodType,
+    response?: z.ZodType,
+    query?: z.ZodObject,
+  ): void {
+    this.app.openAPIRegistry.registerPath({
+      method,
+      path,
+      summary,
+      request: {
+        ...(body ? { body: { content: { 'application/json': { schema: body } }, required: true } } : {}),
+        ...(query ? { query } : {}),
+      },
+      responses: {
+        200: response
+          ? { description: 'OK', content: { 'application/json': { schema: response } } }
+          : { description: 'OK' },
+        default: { description: 'Error', content: { 'application/json': { schema: schemas.ErrorBody } } },
+      },
+    })
+  }
+
+  /**
    * The Prometheus text of `GET /metrics`, for a separate metrics port: authenticated and authorized
    * (DESCRIBE of the project) with `headers` when the server protects its metrics.
    */
@@ -321,29 +351,7 @@ export class FeatureServer {
   #routes(): void {
     const app = this.app
     const project = () => [projectObject(this.#store.project)]
-    const doc = (
-      method: 'get' | 'post' | 'delete',
-      path: string,
-      summary: string,
-      body?: z.ZodType,
-      response?: z.ZodType,
-      query?: z.ZodObject,
-    ) =>
-      app.openAPIRegistry.registerPath({
-        method,
-        path,
-        summary,
-        request: {
-          ...(body ? { body: { content: { 'application/json': { schema: body } }, required: true } } : {}),
-          ...(query ? { query } : {}),
-        },
-        responses: {
-          200: response
-            ? { description: 'OK', content: { 'application/json': { schema: response } } }
-            : { description: 'OK' },
-          default: { description: 'Error', content: { 'application/json': { schema: schemas.ErrorBody } } },
-        },
-      })
+    const doc = this.describeRoute.bind(this)
 
     doc(
       'post',

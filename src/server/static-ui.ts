@@ -114,6 +114,11 @@ export async function serveStaticUi(
     { authorizer: options.authorizer ?? ALLOW_ALL, principal: principalOf },
     options.streamStatusUrl,
   )
+  server.describeRoute(
+    'get',
+    `${REGISTRY_PATH}/stream_status`,
+    "What the stream processor's status server reports (lag, throughput, health), for the stream views page",
+  )
   const cache = new Map<string, Served>()
   const served = (body: Buffer, file: string, immutable: boolean): Served => ({
     body,

@@ -68,6 +68,7 @@ export function registerUi(program: Command, ctx: CommandContext): void {
       // public: the UI reads it before it has a token, to offer "Sign in" with the identity provider
       const settings = uiAuthSettings(store.config.auth)
       server.app.get(UI_AUTH_PATH, (c) => c.json(settings, 200, { 'cache-control': 'no-cache' }))
+      server.describeRoute('get', UI_AUTH_PATH, "The UI's public sign-in settings (no token needed)")
       await serveStaticUi(server, opts.uiDir ?? BUILT_UI, {
         streamStatusUrl: opts.streamStatus,
         authorizer: auth.authorizer,
