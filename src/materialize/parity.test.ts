@@ -1,70 +1,15 @@
 import { fileURLToPath } from 'node:url'
 import fc from 'fast-check'
 import { expect, it } from 'vitest'
-import { formatMicros, toMicros } from '../core/index.js'
-import type { Row } from '../offline/index.js'
+import { formatMicros } from '../core/index.js'
 import { describeWithService } from '../testing/services.js'
 import { testOnlineStores } from './__fixtures__/online-stores.js'
 import { PARITY_FEATURES, parityStats } from './__fixtures__/parity-features.js'
+import { DRIVERS, offlineValue, SECOND, scenario, sourceRow, T0 } from './__fixtures__/parity-scenario.js'
 import { createTestRepo } from './__fixtures__/test-repo.js'
 
 const PARITY_MODULE = fileURLToPath(new URL('./__fixtures__/parity-features.ts', import.meta.url))
 const RUNS = Number(process.env.PARITY_RUNS ?? 6)
-const T0 = toMicros('2026-01-01T00:00:00Z')
-const SECOND = 1_000_000
-const DRIVERS = 12
-const INT64 = { min: -(2n ** 63n), max: 2n ** 63n - 1n }
-
-const featureRow = fc.record({
-  driver: fc.integer({ min: 1, max: DRIVERS }),
-  second: fc.integer({ min: 0, max: 48 * 3600 }),
-  createdLag: fc.integer({ min: 0, max: 3 }),
-  // The offline store infers BIGINT for integral numbers while writing, so huge integral doubles are left out.
-  f_double: fc.option(fc.double({ noNaN: true, min: -1e18, max: 1e18 }), { nil: null }),
-  f_float: fc.option(fc.float({ noNaN: true, min: Math.fround(-1e18), max: Math.fround(1e18) }), {
-    nil: null,
-  }),
-  f_long: fc.option(fc.bigInt(INT64), { nil: null }),
-  f_int: fc.option(fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }), { nil: null }),
-  f_text: fc.option(
-    fc.string({ unit: 'grapheme', maxLength: 12 }).map((s) => s.replaceAll('\0', '')),
-    { nil: null },
-  ),
-  f_flag: fc.option(fc.boolean(), { nil: null }),
-  f_time: fc.option(fc.integer({ min: 0, max: 4_000_000_000 }), { nil: null }),
-  f_longs: fc.option(fc.array(fc.bigInt(INT64), { maxLength: 4 }), { nil: null }),
-})
-
-/** Feature rows (no two with the same driver, event and created time), a ttl and a window end. */
-const scenario = fc.record({
-  rows: fc.uniqueArray(featureRow, {
-    minLength: 1,
-    maxLength: 60,
-    selector: (r) => `${r.driver}:${r.second}:${r.createdLag}`,
-  }),
-  ttl: fc.constantFrom(0, 3600, 7200, 86_400),
-  endSecond: fc.integer({ min: 0, max: 50 * 3600 }),
-})
-
-type FeatureRow = typeof featureRow extends fc.Arbitrary<infer R> ? R : never
-
-/** The source row: timestamps as RFC 3339 text, the UnixTimestamp feature as a timestamp column. */
-function sourceRow(r: FeatureRow): Row {
-  const { driver, second, createdLag, f_time, ...features } = r
-  return {
-    driver_id: driver,
-    event_timestamp: formatMicros(T0 + second * SECOND),
-    created: formatMicros(T0 + (second + createdLag) * SECOND),
-    f_time: f_time === null ? null : formatMicros(f_time * SECOND),
-    ...features,
-  }
-}
-
-/** An offline value in the online representation: UnixTimestamp columns come back as RFC 3339 text. */
-function offlineValue(feature: string, value: unknown): unknown {
-  if (feature === 'f_time' && typeof value === 'string') return Math.floor(toMicros(value) / SECOND)
-  return signless(value ?? null)
-}
 
 /**
  * -0 as 0: DuckDB's latest-row query (like any of its sorts or window functions) normalizes a float
@@ -101,7 +46,7 @@ for (const { name, config, unavailable } of await testOnlineStores()) {
               { now: formatMicros(end) },
             )
             drivers.forEach((d, i) => {
-              const expected = PARITY_FEATURES.map(([f]) => offlineValue(f, offline.get(d)?.[f]))
+              const expected = PARITY_FEATURES.map(([f]) => signless(offlineValue(f, offline.get(d)?.[f])))
               const actual = PARITY_FEATURES.map((_, f) => signless(online.results[f + 1]!.values[i]))
               expect(actual, `driver ${d}`).toEqual(expected)
             })

@@ -9,12 +9,20 @@ import { formatMicros, toMicros } from '../../core/index.js'
 import { FeatureStore } from '../../feature-store.js'
 import { testOnlineStores } from '../../materialize/__fixtures__/online-stores.js'
 import { parityStats } from '../../materialize/__fixtures__/parity-features.js'
+import {
+  DRIVERS,
+  featureRow,
+  offlineValue,
+  SECOND,
+  scenario,
+  sourceRow,
+  T0,
+} from '../../materialize/__fixtures__/parity-scenario.js'
 import { createTestRepo } from '../../materialize/__fixtures__/test-repo.js'
 import { uniqueProject } from '../../testing/online-conformance.js'
 import { describeWithService } from '../../testing/services.js'
 import { PG_PARITY_FEATURES, PG_PARITY_TABLE, pgParityStats } from '../__fixtures__/pg-parity-features.js'
 import { findPgUser, PG_DATABASE, PG_HOST, PG_PORT, testSchema } from '../__fixtures__/pg-server.js'
-import type { Row } from '../offline-store.js'
 import { PostgresOfflineStore } from './postgres-offline-store.js'
 
 // Offline/online parity with PostgreSQL as the offline store: rows are appended to a PostgreSQL table
@@ -23,58 +31,6 @@ import { PostgresOfflineStore } from './postgres-offline-store.js'
 
 const PARITY_MODULE = fileURLToPath(new URL('../__fixtures__/pg-parity-features.ts', import.meta.url))
 const RUNS = Number(process.env.PARITY_RUNS ?? 6)
-const T0 = toMicros('2026-01-01T00:00:00Z')
-const SECOND = 1_000_000
-const DRIVERS = 12
-const INT64 = { min: -(2n ** 63n), max: 2n ** 63n - 1n }
-
-const featureRow = fc.record({
-  driver: fc.integer({ min: 1, max: DRIVERS }),
-  second: fc.integer({ min: 0, max: 48 * 3600 }),
-  createdLag: fc.integer({ min: 0, max: 3 }),
-  f_double: fc.option(fc.double({ noNaN: true, min: -1e18, max: 1e18 }), { nil: null }),
-  f_float: fc.option(fc.float({ noNaN: true, min: Math.fround(-1e18), max: Math.fround(1e18) }), {
-    nil: null,
-  }),
-  f_long: fc.option(fc.bigInt(INT64), { nil: null }),
-  f_int: fc.option(fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }), { nil: null }),
-  f_text: fc.option(
-    fc.string({ unit: 'grapheme', maxLength: 12 }).map((s) => s.replaceAll('\0', '')),
-    { nil: null },
-  ),
-  f_flag: fc.option(fc.boolean(), { nil: null }),
-  f_time: fc.option(fc.integer({ min: 0, max: 4_000_000_000 }), { nil: null }),
-  f_longs: fc.option(fc.array(fc.bigInt(INT64), { maxLength: 4 }), { nil: null }),
-})
-
-const scenario = fc.record({
-  rows: fc.uniqueArray(featureRow, {
-    minLength: 1,
-    maxLength: 60,
-    selector: (r) => `${r.driver}:${r.second}:${r.createdLag}`,
-  }),
-  ttl: fc.constantFrom(0, 3600, 7200, 86_400),
-  endSecond: fc.integer({ min: 0, max: 50 * 3600 }),
-})
-
-type FeatureRow = typeof featureRow extends fc.Arbitrary<infer R> ? R : never
-
-function sourceRow(r: FeatureRow): Row {
-  const { driver, second, createdLag, f_time, ...features } = r
-  return {
-    driver_id: driver,
-    event_timestamp: formatMicros(T0 + second * SECOND),
-    created: formatMicros(T0 + (second + createdLag) * SECOND),
-    f_time: f_time === null ? null : formatMicros(f_time * SECOND),
-    ...features,
-  }
-}
-
-function offlineValue(feature: string, value: unknown): unknown {
-  if (feature === 'f_time' && typeof value === 'string') return Math.floor(toMicros(value) / SECOND)
-  return value ?? null
-}
-
 const { user, unavailable } = await findPgUser()
 
 /** A repo whose offline store is PostgreSQL (`schema` as db_schema), opened; the caller applies it. */
