@@ -1,20 +1,21 @@
-import type { RecordBatch, Table } from 'apache-arrow'
-import { type Abortable, LarderError } from '../../core/index.js'
-import { type BatchStream, DEFAULT_BATCH_ROWS, readBatches, readRows } from '../local/batches.js'
+import { type Abortable, type FileFormat, LarderError } from '../../core/index.js'
+import { DEFAULT_BATCH_ROWS, readBatches, readRows } from '../local/batches.js'
 import { ENTITY_TABLE } from '../local/entities.js'
 import { copyOptions, writeAtomically } from '../local/files.js'
 import { sqlString } from '../local/quote.js'
-import { collectTable, transformedRows, withRange, writeTransformed } from '../local/results.js'
+import { transformedRows, withRange, writeTransformed } from '../local/results.js'
+import { BatchedRetrievalJob, type JoinRead, type RetrievalOutput } from '../local/retrieval-job.js'
 import type { Session } from '../local/session.js'
-import type { EventRange, ResultTransform, RetrievalJob, Row, WriteResult } from '../offline-store.js'
-import { ENTITY_TS, type PitView } from '../pit/spec.js'
-import { buildPitQuery, type JoinStrategy, viewOutputColumns } from '../pit/sql.js'
+import type { EventRange, Row, WriteResult } from '../offline-store.js'
+import { ENTITY_TS } from '../pit/spec.js'
+import { buildPitQuery, type JoinStrategy } from '../pit/sql.js'
 import { duckdbDialect } from './duckdb-dialect.js'
 
-/** Everything a job needs to run, decided when it was planned. */
-export interface PlannedRetrieval {
-  readonly views: readonly PitView[]
-  readonly entityColumns: readonly string[]
+/**
+ * Everything a job needs to run, decided when it was planned. Its `transform` (on-demand views)
+ * rewrites each result batch; files are then written from the rewritten batches.
+ */
+export interface PlannedRetrieval extends RetrievalOutput {
   readonly timestampColumn: string
   /** Creates the prepared entity table (`ENTITY_TABLE`) on the session. */
   readonly loadEntities: (session: Session) => Promise<void>
@@ -22,9 +23,6 @@ export interface PlannedRetrieval {
   readonly eventRange?: EventRange | undefined
   readonly asOfKnownTime: boolean
   readonly strategy: JoinStrategy
-  readonly notices: readonly string[]
-  /** Rewrites each result batch (on-demand views); files are then written from the rewritten batches. */
-  readonly transform?: ResultTransform | undefined
 }
 
 /** Opens a DuckDB session of the store that created the job. */
@@ -36,39 +34,18 @@ const FAILED = (message: string) =>
   })
 
 /** A point-in-time join over DuckDB, run anew by each method on its own connection. */
-export class DuckDBRetrievalJob implements RetrievalJob {
-  readonly columns: readonly string[]
-  readonly notices: readonly string[]
+export class DuckDBRetrievalJob extends BatchedRetrievalJob {
   readonly #open: OpenSession
   readonly #plan: PlannedRetrieval
 
   constructor(open: OpenSession, plan: PlannedRetrieval) {
+    super(plan)
     this.#open = open
     this.#plan = plan
-    const joined = [...plan.entityColumns, ...plan.views.flatMap(viewOutputColumns)]
-    this.columns = Object.freeze(plan.transform ? plan.transform.columns(joined) : joined)
-    this.notices = Object.freeze([...plan.notices])
-  }
-
-  async toArrow(opts: Abortable = {}): Promise<Table> {
-    const { read, session } = await this.#read(opts)
-    try {
-      return await collectTable(read, this.#plan.transform)
-    } finally {
-      session.close()
-    }
-  }
-
-  toParquet(path: string, opts: Abortable = {}): Promise<WriteResult> {
-    return this.#copy(path, 'parquet', opts)
-  }
-
-  toCsv(path: string, opts: Abortable = {}): Promise<WriteResult> {
-    return this.#copy(path, 'csv', opts)
   }
 
   async toRows(limit?: number, opts: Abortable = {}): Promise<Row[]> {
-    if (this.#plan.transform) return transformedRows(this.stream(opts), limit)
+    if (this.transform) return transformedRows(this.stream(opts), limit)
     const session = await this.#open(opts.signal)
     try {
       return await readRows(session, (await this.#query(session, limit)).sql, FAILED)
@@ -77,29 +54,18 @@ export class DuckDBRetrievalJob implements RetrievalJob {
     }
   }
 
-  async *stream(opts: Abortable = {}): AsyncIterable<RecordBatch> {
-    const { read, session } = await this.#read(opts)
-    try {
-      const transform = this.#plan.transform
-      if (!transform) yield* read.batches
-      else for await (const b of read.batches) yield transform.apply(b)
-    } finally {
-      session.close()
-    }
-  }
-
-  async #copy(path: string, format: 'parquet' | 'csv', opts: Abortable): Promise<WriteResult> {
-    const transform = this.#plan.transform
+  protected async copy(path: string, format: FileFormat, opts: Abortable): Promise<WriteResult> {
+    const transform = this.transform
     if (transform) {
       // the join streams on one connection while the rewritten batches are loaded on another
       const sink = await this.#open(opts.signal)
       try {
-        const { read, session, eventRange } = await this.#read(opts)
+        const join = await this.read(opts)
         try {
-          const { rows } = await writeTransformed(sink, read, transform, { path, format }, FAILED)
-          return withRange(rows, eventRange)
+          const { rows } = await writeTransformed(sink, join.read, transform, { path, format }, FAILED)
+          return withRange(rows, join.eventRange)
         } finally {
-          session.close()
+          await join.close()
         }
       } finally {
         sink.close()
@@ -119,17 +85,13 @@ export class DuckDBRetrievalJob implements RetrievalJob {
     }
   }
 
-  /**
-   * Runs the join on a new session and reads it as batches (not rewritten), with the entity rows' event
-   * range; the caller closes the session.
-   */
-  async #read(
-    opts: Abortable,
-  ): Promise<{ read: BatchStream; session: Session; eventRange: EventRange | undefined }> {
+  /** Runs the join on a new session, which closing the read closes. */
+  protected async read(opts: Abortable): Promise<JoinRead> {
     const session = await this.#open(opts.signal)
     try {
       const { sql, eventRange } = await this.#query(session)
-      return { read: await readBatches(session, sql, DEFAULT_BATCH_ROWS, FAILED), session, eventRange }
+      const read = await readBatches(session, sql, DEFAULT_BATCH_ROWS, FAILED)
+      return { read, eventRange, close: () => session.close() }
     } catch (error) {
       session.close()
       throw error

@@ -1,20 +1,19 @@
 import { join } from 'node:path'
-import type { RecordBatch, Table } from 'apache-arrow'
-import { type Abortable, LarderError } from '../../core/index.js'
-import { type BatchStream, DEFAULT_BATCH_ROWS, readBatches, readRows } from '../local/batches.js'
+import { type Abortable, type FileFormat, LarderError } from '../../core/index.js'
+import { DEFAULT_BATCH_ROWS, readBatches, readRows } from '../local/batches.js'
 import { copyOptions, writeAtomically } from '../local/files.js'
 import { sqlString } from '../local/quote.js'
 import {
-  collectTable,
   stageTransformed,
   TRANSFORMED_TABLE,
   transformedRows,
   withRange,
   writeTransformed,
 } from '../local/results.js'
-import type { EventRange, ResultTransform, RetrievalJob, Row, WriteResult } from '../offline-store.js'
-import { ENTITY_TS, type PitView } from '../pit/spec.js'
-import { buildPitQuery, type JoinStrategy, viewOutputColumns } from '../pit/sql.js'
+import { BatchedRetrievalJob, type JoinRead, type RetrievalOutput } from '../local/retrieval-job.js'
+import type { EventRange, ResultTransform, Row, WriteResult } from '../offline-store.js'
+import { ENTITY_TS } from '../pit/spec.js'
+import { buildPitQuery, type JoinStrategy } from '../pit/sql.js'
 import { postgresDialect } from './postgres-dialect.js'
 import { ENTITY_TABLE } from './postgres-entities.js'
 import type { ClosableSessions, Sessions } from './postgres-session.js'
@@ -22,11 +21,9 @@ import { checkCodecs, copyOutStatement, readCsvRelation, stageCsv } from './post
 import type { PgColumn } from './postgres-types.js'
 
 /** Everything a job needs to run, decided when it was planned. */
-export interface PlannedPgRetrieval {
-  readonly views: readonly PitView[]
+export interface PlannedPgRetrieval extends RetrievalOutput {
   /** The join's feature columns in output order, with their PostgreSQL types. */
   readonly featureColumns: readonly PgColumn[]
-  readonly entityColumns: readonly string[]
   readonly timestampColumn: string
   /** Creates the prepared entity table (`ENTITY_TABLE`) in the PostgreSQL session's transaction. */
   readonly loadEntities: (s: Sessions) => Promise<void>
@@ -34,8 +31,6 @@ export interface PlannedPgRetrieval {
   readonly eventRange?: EventRange | undefined
   readonly asOfKnownTime: boolean
   readonly strategy: JoinStrategy
-  readonly notices: readonly string[]
-  readonly transform?: ResultTransform | undefined
 }
 
 /**
@@ -58,52 +53,21 @@ const FAILED = (message: string) =>
  * a staging file, and the local DuckDB turns that file into Arrow batches, Parquet or CSV. Memory holds
  * one batch at a time, whatever the result's size.
  */
-export class PostgresRetrievalJob implements RetrievalJob {
-  readonly columns: readonly string[]
-  readonly notices: readonly string[]
+export class PostgresRetrievalJob extends BatchedRetrievalJob {
   readonly #open: OpenSessions
   readonly #plan: PlannedPgRetrieval
 
   constructor(open: OpenSessions, plan: PlannedPgRetrieval) {
+    super(plan)
     this.#open = open
     this.#plan = plan
-    const joined = [...plan.entityColumns, ...plan.views.flatMap(viewOutputColumns)]
-    this.columns = Object.freeze(plan.transform ? plan.transform.columns(joined) : joined)
-    this.notices = Object.freeze([...plan.notices])
-  }
-
-  async toArrow(opts: Abortable = {}): Promise<Table> {
-    const { read, s } = await this.#read(opts)
-    try {
-      return await collectTable(read, this.#plan.transform)
-    } finally {
-      await s.close()
-    }
-  }
-
-  toParquet(path: string, opts: Abortable = {}): Promise<WriteResult> {
-    return this.#copy(path, 'parquet', opts)
-  }
-
-  toCsv(path: string, opts: Abortable = {}): Promise<WriteResult> {
-    return this.#copy(path, 'csv', opts)
   }
 
   async toRows(limit?: number, opts: Abortable = {}): Promise<Row[]> {
-    if (this.#plan.transform) return transformedRows(this.stream(opts), limit)
+    if (this.transform) return transformedRows(this.stream(opts), limit)
     const s = await this.#open(opts.signal)
     try {
       return await readRows(s.duck, `SELECT * FROM ${(await this.#stage(s, limit)).relation}`, FAILED)
-    } finally {
-      await s.close()
-    }
-  }
-
-  async *stream(opts: Abortable = {}): AsyncIterable<RecordBatch> {
-    const { read, s } = await this.#read(opts)
-    try {
-      const transform = this.#plan.transform
-      for await (const b of read.batches) yield transform ? transform.apply(b) : b
     } finally {
       await s.close()
     }
@@ -119,7 +83,7 @@ export class PostgresRetrievalJob implements RetrievalJob {
       new LarderError('DATA_SOURCE', `writing the retrieval to table ${table} failed: ${message}`, {
         hint: 'choose a table name that does not exist yet, in a schema the user may create tables in',
       })
-    if (this.#plan.transform) return this.#tableTransformed(table, this.#plan.transform, fail, opts)
+    if (this.transform) return this.#tableTransformed(table, this.transform, fail, opts)
     const s = await this.#open(opts.signal)
     try {
       const { sql, eventRange } = await this.#join(s)
@@ -139,12 +103,12 @@ export class PostgresRetrievalJob implements RetrievalJob {
   ): Promise<WriteResult> {
     const local = await this.#open(opts.signal, true)
     try {
-      const { read, s, eventRange } = await this.#read(opts)
+      const joined = await this.read(opts)
       let rows: number
       try {
-        rows = await stageTransformed(local.duck, read, transform)
+        rows = await stageTransformed(local.duck, joined.read, transform)
       } finally {
-        await s.close()
+        await joined.close()
       }
       const file = join(local.dir, 'transformed.csv')
       const columns = await stageCsv(local.duck, TRANSFORMED_TABLE, file)
@@ -161,24 +125,24 @@ export class PostgresRetrievalJob implements RetrievalJob {
       } finally {
         await target.close()
       }
-      return withRange(rows, eventRange)
+      return withRange(rows, joined.eventRange)
     } finally {
       await local.close()
     }
   }
 
-  async #copy(path: string, format: 'parquet' | 'csv', opts: Abortable): Promise<WriteResult> {
-    const transform = this.#plan.transform
+  protected async copy(path: string, format: FileFormat, opts: Abortable): Promise<WriteResult> {
+    const transform = this.transform
     if (transform) {
       // the local sink takes no PostgreSQL connection, so the join needs only one of the pool
       const sink = await this.#open(opts.signal, true)
       try {
-        const { read, s, eventRange } = await this.#read(opts)
+        const joined = await this.read(opts)
         try {
-          const { rows } = await writeTransformed(sink.duck, read, transform, { path, format }, FAILED)
-          return withRange(rows, eventRange)
+          const { rows } = await writeTransformed(sink.duck, joined.read, transform, { path, format }, FAILED)
+          return withRange(rows, joined.eventRange)
         } finally {
-          await s.close()
+          await joined.close()
         }
       } finally {
         await sink.close()
@@ -201,18 +165,13 @@ export class PostgresRetrievalJob implements RetrievalJob {
     }
   }
 
-  /**
-   * Opens an operation, runs the join and reads its result as batches (not rewritten), with the entity
-   * rows' event range; the caller closes the operation's sessions.
-   */
-  async #read(
-    opts: Abortable,
-  ): Promise<{ read: BatchStream; s: ClosableSessions; eventRange: EventRange | undefined }> {
+  /** Opens an operation and runs the join; closing the read closes the operation's sessions. */
+  protected async read(opts: Abortable): Promise<JoinRead> {
     const s = await this.#open(opts.signal)
     try {
       const { relation, eventRange } = await this.#stage(s)
       const read = await readBatches(s.duck, `SELECT * FROM ${relation}`, DEFAULT_BATCH_ROWS, FAILED)
-      return { read, s, eventRange }
+      return { read, eventRange, close: () => s.close() }
     } catch (error) {
       await s.close()
       throw error
