@@ -136,9 +136,9 @@ export async function runWorker(target: MaterializeTarget, options: WorkerOption
         error: e.message,
       }),
     )
-    const running = worker.run()
-    running.catch(() => undefined)
+    let running: Promise<void> = Promise.resolve()
     try {
+      // Ready is said before the first task is taken, so it is the worker's first log line.
       await worker.waitUntilReady()
       log('info', 'worker ready', {
         project: target.config.project,
@@ -146,6 +146,8 @@ export async function runWorker(target: MaterializeTarget, options: WorkerOption
         redis: redactedUrl(settings.connection_string),
         concurrency,
       })
+      running = worker.run()
+      running.catch(() => undefined)
       if (options.signal && !options.signal.aborted) await once(options.signal, 'abort')
       log('info', 'worker stopping: running tasks finish first')
     } finally {
