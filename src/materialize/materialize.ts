@@ -135,8 +135,8 @@ const DEFAULT_LOOKBACK_MICROS = 52 * WEEK_MICROS
  * (its windowed aggregations come from the stream processor) and records its interval on its own meta.
  *
  * Throws INVALID_ARGUMENT when `end` is before `start` or a named view is not served online, NOT_FOUND
- * for an unknown view (listing the known ones), and ABORTED when the signal fires or the job is
- * cancelled.
+ * for an unknown view (listing the known ones), and ABORTED when the job is cancelled or the signal
+ * fires before it succeeded.
  *
  * @example await materialize(store, { start: '2026-11-21T00:00:00Z', end: '2026-11-22T00:00:00Z' })
  */

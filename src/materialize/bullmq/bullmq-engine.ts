@@ -168,7 +168,9 @@ export class BullmqEngine implements BatchEngine {
 
   /**
    * Follows a submitted job until it finishes, with progress events per view from the job's stored
-   * progress (which the tasks keep), `done` once the view's interval is recorded.
+   * progress (which the tasks keep), `done` once the view's interval is recorded. When the caller's
+   * signal fires, cancels the job and rejects ABORTED, unless the job had already succeeded: then its
+   * result is returned, as its intervals are recorded.
    */
   async #wait(
     job: JobRecord,
@@ -215,7 +217,9 @@ export class BullmqEngine implements BatchEngine {
       }
     } catch (e) {
       if (!options.signal?.aborted) throw e
-      await this.cancel(job.project, job.id).catch(() => undefined)
+      const stopped = await this.cancel(job.project, job.id).catch(() => undefined)
+      // the cancel came too late: the job had succeeded, and its recorded intervals stand
+      if (stopped?.status === 'succeeded') return outcome(stopped)
       throw new LarderError('ABORTED', `job ${job.id} was cancelled: the caller stopped waiting for it`, {
         cause: options.signal.reason,
         details: { job: job.id },

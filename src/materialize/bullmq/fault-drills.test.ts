@@ -33,12 +33,13 @@ const ONLINE = 'type: sqlite\npath: data/online.db'
 const DRIVERS = 6000
 const HOURS = 2
 
-/** Reads the job until `done` accepts it; fails after `timeoutMs`. */
+/** Reads the job every `pollMs` until `done` accepts it; fails after `timeoutMs`. */
 async function waitForJob(
   repo: TestRepo,
   id: string,
   done: (job: JobRecord) => boolean,
   timeoutMs = 60_000,
+  pollMs = 100,
 ): Promise<JobRecord> {
   const until = Date.now() + timeoutMs
   for (;;) {
@@ -46,7 +47,7 @@ async function waitForJob(
     if (done(job)) return job
     if (Date.now() > until)
       throw new Error(`job ${id} is still ${job.status}: ${JSON.stringify(job.progress)}`)
-    await sleep(100)
+    await sleep(pollMs)
   }
 }
 
@@ -294,6 +295,27 @@ describeWithService('bullmq engine fault drills', await redisUnavailable(host, N
     const done = await waitForJob(repo, id!, (j) => isFinal(j.status), 30_000)
     expect(done).toMatchObject({ status: 'cancelled', error: { code: 'ABORTED' } })
     expect(await intervals(repo)).toEqual([])
+  }, 60_000)
+
+  it('returns the result when the caller stops waiting only after the job succeeded', async () => {
+    const { repo } = await engineRepo(REDIS_URL, [])
+    await spawnWorkers(repo, 1)
+    const stop = new AbortController()
+    let submitted: (id: string) => void
+    const id = new Promise<string>((r) => {
+      submitted = r
+    })
+    const waiting = repo.store.materialize(
+      { start: START, end: END },
+      { onJob: (j) => submitted(j.id), signal: stop.signal },
+    )
+    // aborted once the job is stored succeeded: most often while the caller sleeps between its polls
+    await waitForJob(repo, await id, (j) => j.status === 'succeeded', 30_000, 20)
+    stop.abort()
+    const result = await waiting
+    expect(result.views.map((v) => v.view)).toEqual(['bulk_stats'])
+    expect(await intervals(repo)).toHaveLength(1)
+    expect((await repo.store.getJob(await id)).status).toBe('succeeded')
   }, 60_000)
 
   it("fails the job with a task's error once its attempts are spent, recording no interval", async () => {
