@@ -1,9 +1,8 @@
 import fc from 'fast-check'
-import type pg from 'pg'
-import { afterAll, beforeAll, expect, it } from 'vitest'
+import { expect, it } from 'vitest'
 import { Entity, FeatureView, Field, formatMicros, Int64, PostgreSQLSource } from '../../core/index.js'
 import { describeWithService } from '../../testing/services.js'
-import { findPgUser, pgOptions, testSchema } from '../__fixtures__/pg-server.js'
+import { findPgUser, joinFormsPerSuite, sqlLiteral, sqlTimestamp } from '../__fixtures__/pg-server.js'
 import {
   type Case,
   caseArb,
@@ -15,7 +14,6 @@ import {
   T0,
 } from '../__fixtures__/pit-cases.js'
 import type { HistoricalRequest } from '../offline-store.js'
-import { PostgresOfflineStore } from './postgres-offline-store.js'
 
 // The point-in-time join on PostgreSQL against the brute-force reference of ../__fixtures__/pit-cases.ts
 // (the cases the duckdb engine is tested on), with PostgreSQL's tie rule: rows tied on both timestamps
@@ -29,22 +27,8 @@ describeWithService(
   'postgres offline store: point-in-time join against a brute-force reference',
   unavailable,
   () => {
-    let db: { client: pg.Client; schema: string; drop(): Promise<void> }
-    let lateral: PostgresOfflineStore
-    let window: PostgresOfflineStore
+    const forms = joinFormsPerSuite(user!, 'larder_pit')
     let caseNumber = 0
-
-    beforeAll(async () => {
-      db = await testSchema(user!, 'larder_pit')
-      lateral = new PostgresOfflineStore(pgOptions(user!, db.schema))
-      window = new PostgresOfflineStore({ ...pgOptions(user!, db.schema), point_in_time_join: 'window' })
-    })
-
-    afterAll(async () => {
-      await lateral?.close()
-      await window?.close()
-      await db?.drop()
-    })
 
     const e1 = new Entity({ name: 'e1', joinKeys: ['k1'] })
     const e2 = new Entity({ name: 'e2', joinKeys: ['k2'] })
@@ -54,21 +38,21 @@ describeWithService(
       const n = caseNumber++
       const keyType = c.stringKeys ? 'text' : 'bigint'
       const tsType = n % 2 === 0 ? 'timestamptz' : 'timestamp'
-      const lit = (v: number | string | null) =>
-        v === null ? 'NULL' : typeof v === 'string' ? `'${v}'` : String(v)
-      const time = (v: number | null) => (v === null ? 'NULL' : `'${formatMicros(T0 + v)}'`)
       const views: FeatureView[] = []
       for (const [i, v] of c.views.entries()) {
         {
           const table = `c${n}_v${i}`
-          await db.client.query(
+          await forms.db.client.query(
             `CREATE TABLE ${table} (k1 ${keyType}, k2 bigint, ts ${tsType}, created ${tsType}, f bigint)`,
           )
           if (v.rows.length > 0) {
             const values = [...v.rows]
               .reverse()
-              .map((r) => `(${lit(r.k1)}, ${lit(r.k2)}, ${time(r.ts)}, ${time(r.created)}, ${r.id})`)
-            await db.client.query(`INSERT INTO ${table} VALUES ${values.join(', ')}`)
+              .map(
+                (r) =>
+                  `(${sqlLiteral(r.k1)}, ${sqlLiteral(r.k2)}, ${sqlTimestamp(T0, r.ts)}, ${sqlTimestamp(T0, r.created)}, ${r.id})`,
+              )
+            await forms.db.client.query(`INSERT INTO ${table} VALUES ${values.join(', ')}`)
           }
           views.push(
             new FeatureView({
@@ -100,8 +84,8 @@ describeWithService(
             fullFeatureNames: true,
             asOfKnownTime: c.asOfKnownTime,
           }
-          const fast = await (await lateral.getHistoricalFeatures(req)).toRows()
-          const slow = await (await window.getHistoricalFeatures(req)).toRows()
+          const fast = await (await forms.lateral.getHistoricalFeatures(req)).toRows()
+          const slow = await (await forms.window.getHistoricalFeatures(req)).toRows()
           check(c, fast, 'lateral', 'greatest-row')
           check(c, slow, 'window', 'greatest-row')
           expect(slow).toEqual(fast)
@@ -117,7 +101,7 @@ describeWithService(
         fc.asyncProperty(caseArb, offset, offset, async (c, a, b) => {
           const [start, end] = a <= b ? [a, b] : [b, a]
           const views = await writeCase(c)
-          const job = await lateral.getHistoricalFeatures({
+          const job = await forms.lateral.getHistoricalFeatures({
             features: views.map((v) => ({ projection: v.projection, features: ['f'] })),
             fullFeatureNames: true,
             asOfKnownTime: c.asOfKnownTime,

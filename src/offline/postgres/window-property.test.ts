@@ -1,9 +1,8 @@
 import fc from 'fast-check'
-import type pg from 'pg'
-import { afterAll, beforeAll, expect, it } from 'vitest'
-import { formatMicros, PostgreSQLSource } from '../../core/index.js'
+import { expect, it } from 'vitest'
+import { PostgreSQLSource } from '../../core/index.js'
 import { describeWithService } from '../../testing/services.js'
-import { findPgUser, pgOptions, testSchema } from '../__fixtures__/pg-server.js'
+import { findPgUser, joinFormsPerSuite, sqlLiteral, sqlTimestamp } from '../__fixtures__/pg-server.js'
 import {
   checkWindows,
   streamView,
@@ -13,7 +12,7 @@ import {
   windowEntityTable,
   windowSelection,
 } from '../__fixtures__/window-cases.js'
-import { PostgresOfflineStore } from './postgres-offline-store.js'
+import type { PostgresOfflineStore } from './postgres-offline-store.js'
 
 // Windowed aggregations on PostgreSQL against the brute-force reference of
 // ../__fixtures__/window-cases.ts (the cases the duckdb engine is tested on), in the lateral and the
@@ -29,32 +28,15 @@ describeWithService(
   'postgres offline store: windowed aggregations against a brute-force reference',
   unavailable,
   () => {
-    let db: { client: pg.Client; schema: string; drop(): Promise<void> }
-    let lateral: PostgresOfflineStore
-    let window: PostgresOfflineStore
+    const forms = joinFormsPerSuite(user!, 'larder_windows')
     let caseNumber = 0
-
-    beforeAll(async () => {
-      db = await testSchema(user!, 'larder_windows')
-      lateral = new PostgresOfflineStore(pgOptions(user!, db.schema))
-      window = new PostgresOfflineStore({ ...pgOptions(user!, db.schema), point_in_time_join: 'window' })
-    })
-
-    afterAll(async () => {
-      await lateral?.close()
-      await window?.close()
-      await db?.drop()
-    })
 
     /** One table per case, rows inserted last first; naive timestamps in odd cases, timestamptz in even. */
     async function writeCase(c: WindowCase): Promise<PostgreSQLSource> {
       const n = caseNumber++
       const tsType = n % 2 === 0 ? 'timestamptz' : 'timestamp'
       const table = `c${n}`
-      const lit = (v: number | string | null) =>
-        v === null ? 'NULL' : typeof v === 'string' ? `'${v}'` : String(v)
-      const time = (v: number | null) => (v === null ? 'NULL' : `'${formatMicros(T0 + v)}'`)
-      await db.client.query(
+      await forms.db.client.query(
         `CREATE TABLE ${table} (k bigint, ts ${tsType}, created ${tsType}, id bigint, n bigint, x double precision, s text)`,
       )
       if (c.events.length > 0) {
@@ -62,9 +44,9 @@ describeWithService(
           .reverse()
           .map(
             (e) =>
-              `(${lit(e.k)}, ${time(e.ts)}, ${time(e.created)}, ${e.id}, ${lit(e.n)}, ${e.x === null ? 'NULL' : `'${e.x}'::float8`}, ${lit(e.s)})`,
+              `(${sqlLiteral(e.k)}, ${sqlTimestamp(T0, e.ts)}, ${sqlTimestamp(T0, e.created)}, ${e.id}, ${sqlLiteral(e.n)}, ${e.x === null ? 'NULL' : `'${e.x}'::float8`}, ${sqlLiteral(e.s)})`,
           )
-        await db.client.query(`INSERT INTO ${table} VALUES ${values.join(', ')}`)
+        await forms.db.client.query(`INSERT INTO ${table} VALUES ${values.join(', ')}`)
       }
       return new PostgreSQLSource({
         name: table,
@@ -91,8 +73,8 @@ describeWithService(
         await fc.assert(
           fc.asyncProperty(windowCaseArb, async (c) => {
             const source = await writeCase(c)
-            checked += checkWindows(c, await run(lateral, c, source), 'lateral')
-            checkWindows(c, await run(window, c, source), 'grouped')
+            checked += checkWindows(c, await run(forms.lateral, c, source), 'lateral')
+            checkWindows(c, await run(forms.window, c, source), 'grouped')
           }),
           { numRuns: RUNS },
         )
